@@ -1,0 +1,1 @@
+"""Infrastructure: settings, the clock seam, the store, policies on disk, the sweeper."""

@@ -1,0 +1,104 @@
+"""Load `policies/*.yaml` into a validated `PolicySet`, or say which file and field is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from domain.calendars import BusinessCalendar
+from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
+
+# Which file holds which top-level section.
+SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),
+            "complaint.yaml": ("complaint",)}
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be used; the message names the file and the field."""
+
+
+def load_policies(directory: Path) -> PolicySet:
+    """Read and validate every policy file in `directory`."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: policies directory not found")
+    merged: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    digest = hashlib.sha256()
+    for filename, sections in SECTIONS.items():
+        path = directory / filename
+        if not path.is_file():
+            raise PolicyError(f"{path}: file is missing (it holds {', '.join(sections)})")
+        raw = path.read_bytes()
+        digest.update(filename.encode() + b"\0" + raw)
+        data = _parse(path, raw)
+        unknown = set(data) - set(sections)
+        if unknown:
+            raise PolicyError(
+                f"{path}: unknown top-level key(s) {sorted(unknown)}; expected {list(sections)}")
+        for key in data:
+            merged[key], origin[key] = data[key], path
+    merged["version"] = digest.hexdigest()[:12]
+    try:
+        policies = PolicySet.model_validate(merged)
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, origin)) from None
+    _cross_check(policies, origin)
+    return policies
+
+
+def build_calendars(policies: PolicySet) -> dict[str, BusinessCalendar]:
+    """Turn calendar policies into business calendars."""
+    return {name: _calendar(name, cal) for name, cal in policies.calendars.items()}
+
+
+def _calendar(name: str, cal: CalendarPolicy) -> BusinessCalendar:
+    return BusinessCalendar(
+        name=name,
+        timezone=cal.timezone,
+        intervals=tuple(cal.hours) if cal.hours else None,
+        workdays=frozenset(WEEKDAYS.index(day) for day in cal.workdays),
+        country=cal.holidays,
+    )
+
+
+def _parse(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _describe(exc: ValidationError, origin: dict[str, Path]) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        path = origin.get(location[0], "policies") if location else "policies"
+        field = ".".join(location) or "(top level)"
+        lines.append(f"{path}: {field}: {error['msg']}")
+    return "invalid policy:\n  " + "\n  ".join(lines)
+
+
+def _cross_check(policies: PolicySet, origin: dict[str, Path]) -> None:
+    """References between files: calendars and teams that must exist."""
+    problems = []
+    complaint_file = origin.get("complaint")
+    for name, clock in policies.complaint.clocks.items():
+        if clock.calendar not in policies.calendars:
+            problems.append(f"{complaint_file}: complaint.clocks.{name}.calendar: unknown "
+                            f"calendar {clock.calendar!r}; known: {sorted(policies.calendars)}")
+    routing = policies.complaint.routing
+    for where, team in [("default_team", routing.default_team),
+                        *[(f"by_category.{c}", t) for c, t in routing.by_category.items()]]:
+        if team not in policies.teams:
+            problems.append(f"{complaint_file}: complaint.routing.{where}: unknown team "
+                            f"{team!r}; known: {sorted(policies.teams)}")
+    if problems:
+        raise PolicyError("invalid policy:\n  " + "\n  ".join(problems))

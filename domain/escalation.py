@@ -1,0 +1,88 @@
+"""Timed escalation: what happens when a rung of a clock's ladder comes due."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from domain.calendars import BusinessCalendar
+from domain.clocks import ClockState
+from domain.policy import EscalationStep, PolicySet, Role
+from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, Notice, TimelineEntry
+
+
+def resolve_role(case: CaseSnapshot, role: Role, policies: PolicySet) -> str | None:
+    """The person who holds `role` for this case (None when nobody does)."""
+    if role is Role.assignee:
+        return case.assignee
+    team = policies.teams.get(case.team)
+    return getattr(team, role.value) if team else None
+
+
+def step_due(
+    case: CaseSnapshot,
+    *,
+    clock_name: str,
+    step_index: int,
+    ladder: Sequence[EscalationStep],
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    timer_key: str,
+    now: datetime,
+) -> Decision | None:
+    """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale."""
+    clock = case.clocks.get(clock_name)
+    if clock is None or clock.state is not ClockState.running:
+        return None
+    if clock.steps_fired != step_index or step_index >= len(ladder):
+        return None
+    step = ladder[step_index]
+    calendar = calendars[clock.calendar]
+    due_at = clock.due_at(calendar)
+    breached_at = clock.breached_at
+    if step.at_percent >= 100 and breached_at is None:
+        breached_at = due_at
+    recipients: dict[str, str] = {}
+    for role in step.notify:
+        person = resolve_role(case, role, policies)
+        if person:
+            recipients.setdefault(person, role.value)
+    assignee = case.assignee
+    if step.reassign_to is not None:
+        assignee = resolve_role(case, step.reassign_to, policies) or assignee
+    after = replace(
+        case,
+        assignee=assignee,
+        escalation_level=max(case.escalation_level, step.level),
+        clocks={**case.clocks, clock_name: replace(
+            clock, steps_fired=step_index + 1, breached_at=breached_at)},
+    )
+    kind = "sla_warning" if step.level == 0 else "escalated"
+    details = {
+        "clock": clock_name,
+        "step": step.name,
+        "at_percent": step.at_percent,
+        "level": step.level,
+        "due_at": due_at.isoformat() if due_at else None,
+        "notified": sorted(recipients),
+    }
+    if assignee != case.assignee:
+        details["reassigned_from"], details["reassigned_to"] = case.assignee, assignee
+    subject = (
+        f"[{case.process} #{case.id}] {step.name}: {clock_name} at {step.at_percent}% "
+        f"({case.priority}, tier {case.tier.value})"
+    )
+    body = (
+        f"Case {case.id} ({case.process}, {case.priority}) in stage {case.stage}: the "
+        f"{clock_name} clock reached {step.at_percent}% of its target"
+        + (f", due {due_at.isoformat()}" if due_at else "")
+        + f". Escalation level {after.escalation_level}; assignee {assignee or 'none'}."
+    )
+    notices = tuple(
+        Notice(recipient=person, role=role, subject=subject, body=body,
+               key=f"{timer_key}:{person}")
+        for person, role in sorted(recipients.items())
+    )
+    entry = TimelineEntry(type=kind, actor=SYSTEM_ACTOR, details=details)
+    return Decision(before=case, after=after, timeline=(entry,), notices=notices)

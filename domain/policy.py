@@ -1,0 +1,181 @@
+"""Policy schema: every number the processes use, validated, with unknown keys refused.
+
+The files in `policies/` are parsed into these models by `core.policy_loader`. The
+models only hold data; the business rules that read them live beside them in `domain`.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from domain.durations import parse_duration
+
+
+class Strict(BaseModel):
+    """A policy section: frozen, and any key not declared is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)  # type: ignore[arg-type]
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class Tier(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    VIP = "VIP"
+
+
+class Role(StrEnum):
+    """Who a notification or a reassignment goes to, resolved against the case's team."""
+
+    assignee = "assignee"
+    supervisor = "supervisor"
+    manager = "manager"
+    director = "director"
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CalendarPolicy(Strict):
+    """A business calendar: 24x7 when `hours` is absent."""
+
+    timezone: str = "Asia/Shanghai"
+    hours: list[tuple[time, time]] | None = None
+    workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    holidays: str | None = Field(default=None, description="ISO country code, e.g. CN")
+
+    @model_validator(mode="after")
+    def _check(self) -> CalendarPolicy:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+        for start, end in self.hours or []:
+            if start >= end:
+                raise ValueError(f"working interval {start}-{end} ends before it starts")
+        if self.hours is not None and not self.hours:
+            raise ValueError("hours is empty: omit it for a 24x7 calendar")
+        if self.holidays:
+            import holidays
+
+            if self.holidays not in holidays.list_supported_countries():
+                raise ValueError(f"holidays: no calendar for country {self.holidays!r}")
+        return self
+
+
+class EscalationStep(Strict):
+    """One rung of a ladder: at `at_percent` of the clock's target, notify and maybe reassign."""
+
+    name: str
+    at_percent: int = Field(gt=0, le=1000)
+    level: int = Field(ge=0, le=3, description="0 is a warning; 1-3 are escalation levels")
+    notify: list[Role] = Field(min_length=1)
+    reassign_to: Role | None = None
+
+
+class ClockPolicy(Strict):
+    """An SLA clock of a process: its calendar and its target per priority."""
+
+    calendar: str
+    targets: dict[str, Duration]
+
+
+class TierPolicy(Strict):
+    """How a customer tier tightens targets and raises priority."""
+
+    target_factor: float = Field(default=1.0, gt=0, le=1)
+    raise_priority: int = Field(default=0, ge=0, le=2)
+
+
+class ClassificationRule(Strict):
+    """The first rule whose every given condition matches sets the priority."""
+
+    name: str
+    priority: str
+    keywords_any: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    tiers: list[Tier] = Field(default_factory=list)
+
+
+class RoutingPolicy(Strict):
+    """Which team queue a case lands in."""
+
+    default_team: str
+    by_category: dict[str, str] = Field(default_factory=dict)
+
+
+class TeamPolicy(Strict):
+    """A team queue, its members and the people escalations go to."""
+
+    members: list[str] = Field(min_length=1)
+    strategy: Literal["least_loaded", "round_robin"] = "least_loaded"
+    supervisor: str
+    manager: str
+    director: str
+
+
+class PersonPolicy(Strict):
+    """Where one person's notifications go: apprise URLs (json://, mailto://, dingtalk://...)."""
+
+    notify: list[str] = Field(default_factory=list)
+
+
+class ComplaintPolicy(Strict):
+    """Complaint handling: classification, clocks, escalation and auto-close."""
+
+    priorities: list[str] = Field(min_length=1, description="most urgent first")
+    default_priority: str
+    classification: list[ClassificationRule] = Field(default_factory=list)
+    tiers: dict[Tier, TierPolicy] = Field(default_factory=dict)
+    clocks: dict[str, ClockPolicy]
+    escalation: list[EscalationStep] = Field(min_length=1)
+    auto_close_after: Duration
+    routing: RoutingPolicy
+
+    @model_validator(mode="after")
+    def _check(self) -> ComplaintPolicy:
+        known = set(self.priorities)
+        if self.default_priority not in known:
+            raise ValueError(f"default_priority {self.default_priority!r} is not in priorities")
+        for rule in self.classification:
+            if rule.priority not in known:
+                raise ValueError(f"rule {rule.name!r}: unknown priority {rule.priority!r}")
+        for name, clock in self.clocks.items():
+            missing = known - set(clock.targets)
+            extra = set(clock.targets) - known
+            if missing or extra:
+                raise ValueError(
+                    f"clocks.{name}.targets must name each priority exactly: "
+                    f"missing {sorted(missing)}, unknown {sorted(extra)}"
+                )
+        percents = [step.at_percent for step in self.escalation]
+        if percents != sorted(set(percents)):
+            raise ValueError("escalation steps must have rising, distinct at_percent values")
+        return self
+
+
+class PolicySet(Strict):
+    """Everything loaded from one policies directory, with a version fingerprint."""
+
+    version: str
+    calendars: dict[str, CalendarPolicy]
+    teams: dict[str, TeamPolicy]
+    people: dict[str, PersonPolicy] = Field(default_factory=dict)
+    complaint: ComplaintPolicy

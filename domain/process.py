@@ -1,0 +1,191 @@
+"""The process engine: a declared transition table and the pure `decide` step.
+
+A process module declares its stages and a table of `Transition`s; `decide` takes a
+case snapshot, an event, the policies and `now`, and returns a `Decision`: the case
+as it should be afterwards, what goes on the timeline and who must be told. It never
+touches a database or the network, so it is tested with plain builders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from domain import clocks as clock_ops
+from domain.calendars import BusinessCalendar
+from domain.clocks import Clock
+from domain.policy import PolicySet, Tier
+
+
+class ClockOp(StrEnum):
+    pause = "pause"
+    resume = "resume"
+    stop = "stop"
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    """What the domain needs to know about a case."""
+
+    id: int
+    process: str
+    stage: str
+    priority: str
+    tier: Tier
+    team: str
+    assignee: str | None
+    opened_at: datetime
+    stage_entered_at: datetime
+    escalation_level: int = 0
+    resolved_count: int = 0
+    category: str | None = None
+    channel: str | None = None
+    clocks: Mapping[str, Clock] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a case, from a person, an integration or the system."""
+
+    type: str
+    actor: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    type: str
+    actor: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to one person, with a key that makes its delivery idempotent."""
+
+    recipient: str
+    role: str
+    subject: str
+    body: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of an event or a timer: the case afterwards and its side effects."""
+
+    before: CaseSnapshot
+    after: CaseSnapshot
+    timeline: tuple[TimelineEntry, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+
+# A hook adjusts the case for one event (reassign, change priority...) and may add details.
+Hook = Callable[[CaseSnapshot, Event, PolicySet, Mapping[str, BusinessCalendar], datetime],
+                tuple[CaseSnapshot, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of a transition table."""
+
+    event: str
+    sources: frozenset[str]
+    target: str | None = None  # None keeps the stage
+    clocks: tuple[tuple[str, ClockOp], ...] = ()
+    hook: Hook | None = None
+    system_only: bool = False  # only timers may send it (auto-close)
+
+
+class IllegalTransition(Exception):
+    """An event that the case's stage does not allow."""
+
+    def __init__(self, event: str, stage: str, allowed: list[str]) -> None:
+        super().__init__(f"event {event!r} is not allowed in stage {stage!r}")
+        self.event, self.stage, self.allowed = event, stage, allowed
+
+
+class InvalidEvent(ValueError):
+    """An allowed event whose data is wrong; `field` names what is wrong."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field, self.reason = field_name, reason
+
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class TransitionTable:
+    """The transitions of one process, looked up by (event, stage)."""
+
+    stages: tuple[str, ...]
+    final_stages: frozenset[str]
+    transitions: tuple[Transition, ...]
+
+    def __post_init__(self) -> None:
+        known = set(self.stages)
+        for t in self.transitions:
+            unknown = (t.sources | ({t.target} if t.target else set())) - known
+            if unknown:
+                raise ValueError(f"transition {t.event!r} names unknown stages {sorted(unknown)}")
+
+    def allowed_events(self, stage: str, *, include_system: bool = False) -> list[str]:
+        """The events a case in `stage` accepts."""
+        return sorted(
+            {t.event for t in self.transitions
+             if stage in t.sources and (include_system or not t.system_only)}
+        )
+
+    def find(self, event: Event, stage: str) -> Transition:
+        for t in self.transitions:
+            if t.event == event.type and stage in t.sources:
+                if t.system_only and event.actor != SYSTEM_ACTOR:
+                    break
+                return t
+        raise IllegalTransition(event.type, stage, self.allowed_events(stage))
+
+    def decide(
+        self,
+        case: CaseSnapshot,
+        event: Event,
+        policies: PolicySet,
+        calendars: Mapping[str, BusinessCalendar],
+        now: datetime,
+    ) -> Decision:
+        """Apply one event to a case: the new stage, the clock operations and the hook."""
+        transition = self.find(event, case.stage)
+        after = case
+        details: dict[str, Any] = dict(event.data)
+        if transition.hook is not None:
+            after, extra = transition.hook(after, event, policies, calendars, now)
+            details.update(extra)
+        new_clocks = dict(after.clocks)
+        for name, op in transition.clocks:
+            clock = new_clocks.get(name)
+            if clock is None:
+                continue
+            calendar = calendars[clock.calendar]
+            if op is ClockOp.pause:
+                new_clocks[name] = clock_ops.pause(clock, calendar, now)
+            elif op is ClockOp.resume:
+                new_clocks[name] = clock_ops.resume(clock, now)
+            else:
+                new_clocks[name] = clock_ops.stop(clock, calendar, now)
+        target = transition.target or case.stage
+        after = replace(
+            after,
+            stage=target,
+            clocks=new_clocks,
+            stage_entered_at=now if target != case.stage else case.stage_entered_at,
+        )
+        if event.note:
+            details["note"] = event.note
+        details.update({"stage_from": case.stage, "stage_to": target})
+        entry = TimelineEntry(type=event.type, actor=event.actor, details=details)
+        return Decision(before=case, after=after, timeline=(entry,))

@@ -1,0 +1,1 @@
+"""Process modules: each declares its stages, transition table and timers."""

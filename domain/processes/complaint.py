@@ -1,0 +1,184 @@
+"""Complaint handling (seed 002 §3.3: identify → classify → respond → handle → feedback).
+
+| event            | from                                       | to                  | clocks                       |
+|------------------|--------------------------------------------|---------------------|------------------------------|
+| open             | (new case)                                 | new                 | start first_response, resolution |
+| classify (sys)   | new                                        | classified          |                              |
+| assign (sys)     | classified                                 | assigned            |                              |
+| acknowledge      | assigned                                   | in_progress         | stop first_response          |
+| wait_on_customer | in_progress                                | waiting_on_customer | pause resolution             |
+| customer_replied | waiting_on_customer                        | in_progress         | resume resolution            |
+| resolve          | assigned, in_progress, waiting_on_customer | resolved            | stop both                    |
+| confirm          | resolved                                   | closed              |                              |
+| reject           | resolved                                   | in_progress         | resume resolution            |
+| auto_close (sys) | resolved                                   | closed              |                              |
+| withdraw         | any open stage                             | closed              | stop both                    |
+| reassign         | any open stage                             | (same)              |                              |
+| change_priority  | assigned, in_progress, waiting_on_customer | (same)              | retarget both                |
+| add_note         | any stage but closed                       | (same)              |                              |
+
+A complaint closes only when the customer accepts the outcome (客戶認可) or stays silent
+for the policy's `auto_close_after`; a rejection reopens it and the resolution clock
+resumes where it stopped. (sys) events are sent by the system, never by a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain import clocks as clock_ops
+from domain.calendars import BusinessCalendar
+from domain.classification import Classification
+from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
+from domain.process import (
+    SYSTEM_ACTOR,
+    CaseSnapshot,
+    ClockOp,
+    Decision,
+    Event,
+    InvalidEvent,
+    TimelineEntry,
+    Transition,
+    TransitionTable,
+)
+from domain.timers import PROCESS, TimerSpec
+
+NAME = "complaint"
+FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
+OPEN_STAGES = frozenset({"assigned", "in_progress", "waiting_on_customer", "resolved"})
+WORKING_STAGES = frozenset({"assigned", "in_progress", "waiting_on_customer"})
+STOP_BOTH = ((FIRST_RESPONSE, ClockOp.stop), (RESOLUTION, ClockOp.stop))
+
+
+def policy_of(policies: PolicySet) -> ComplaintPolicy:
+    return policies.complaint
+
+
+def ladder(policies: PolicySet) -> list[EscalationStep]:
+    return list(policies.complaint.escalation)
+
+
+def targets_for(policy: ComplaintPolicy, priority: str, tier: Tier) -> dict[str, timedelta]:
+    """Each clock's target for a priority, tightened by the customer's tier."""
+    factor = policy.tiers[tier].target_factor if tier in policy.tiers else 1.0
+    return {name: clock.targets[priority] * factor for name, clock in policy.clocks.items()}
+
+
+def _reassign(case, event, policies, calendars, now):
+    assignee = event.data.get("assignee")
+    if not isinstance(assignee, str) or not assignee.strip():
+        raise InvalidEvent("data.assignee", "the person to assign is required")
+    return replace(case, assignee=assignee.strip()), {"reassigned_from": case.assignee}
+
+
+def _change_priority(case, event, policies, calendars, now):
+    policy = policy_of(policies)
+    priority = event.data.get("priority")
+    if priority not in policy.priorities:
+        raise InvalidEvent("data.priority", f"must be one of {policy.priorities}")
+    targets = targets_for(policy, priority, case.tier)
+    new_clocks = {
+        name: clock_ops.retarget(clock, targets[name]) if name in targets else clock
+        for name, clock in case.clocks.items()
+    }
+    return replace(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
+
+
+def _resolve(case, event, policies, calendars, now):
+    return replace(case, resolved_count=case.resolved_count + 1), {}
+
+
+TABLE = TransitionTable(
+    stages=("new", "classified", "assigned", "in_progress", "waiting_on_customer",
+            "resolved", "closed"),
+    final_stages=frozenset({"closed"}),
+    transitions=(
+        Transition("classify", frozenset({"new"}), "classified", system_only=True),
+        Transition("assign", frozenset({"classified"}), "assigned", system_only=True),
+        Transition("acknowledge", frozenset({"assigned"}), "in_progress",
+                   clocks=((FIRST_RESPONSE, ClockOp.stop),)),
+        Transition("wait_on_customer", frozenset({"in_progress"}), "waiting_on_customer",
+                   clocks=((RESOLUTION, ClockOp.pause),)),
+        Transition("customer_replied", frozenset({"waiting_on_customer"}), "in_progress",
+                   clocks=((RESOLUTION, ClockOp.resume),)),
+        Transition("resolve", WORKING_STAGES, "resolved", clocks=STOP_BOTH, hook=_resolve),
+        Transition("confirm", frozenset({"resolved"}), "closed"),
+        Transition("reject", frozenset({"resolved"}), "in_progress",
+                   clocks=((RESOLUTION, ClockOp.resume),)),
+        Transition("auto_close", frozenset({"resolved"}), "closed", system_only=True),
+        Transition("withdraw", OPEN_STAGES, "closed", clocks=STOP_BOTH),
+        Transition("reassign", OPEN_STAGES, hook=_reassign),
+        Transition("change_priority", WORKING_STAGES, hook=_change_priority),
+        Transition("add_note", OPEN_STAGES | {"new", "classified"}),
+    ),
+)
+
+
+def open_case(
+    *,
+    case_id: int,
+    tier: Tier,
+    classification: Classification,
+    team: str,
+    assignee: str,
+    channel: str | None,
+    category: str | None,
+    actor: str,
+    policies: PolicySet,
+    now: datetime,
+    calendars: Mapping[str, BusinessCalendar],
+) -> Decision:
+    """Open a complaint: start its clocks, classify it and assign it, all on the timeline."""
+    policy = policy_of(policies)
+    targets = targets_for(policy, classification.priority, tier)
+    started = {
+        name: clock_ops.start_clock(
+            name=name, calendar=policy.clocks[name].calendar, target=targets[name], now=now)
+        for name in policy.clocks
+    }
+    new = CaseSnapshot(
+        id=case_id, process=NAME, stage="new", priority=classification.priority, tier=tier,
+        team=team, assignee=None, opened_at=now, stage_entered_at=now, category=category,
+        channel=channel, clocks=started,
+    )
+    classified = TABLE.decide(
+        new, Event("classify", SYSTEM_ACTOR, {"priority": classification.priority,
+                                              "reason": classification.reason}),
+        policies, calendars, now)
+    assigned = TABLE.decide(
+        classified.after, Event("assign", SYSTEM_ACTOR, {"team": team, "assignee": assignee}),
+        policies, calendars, now)
+    after = replace(assigned.after, assignee=assignee)
+    opened = TimelineEntry("opened", actor, {
+        "channel": channel, "category": category, "tier": tier.value,
+        "targets": {name: str(t) for name, t in targets.items()},
+    })
+    return Decision(before=new, after=after,
+                    timeline=(opened, *classified.timeline, *assigned.timeline))
+
+
+def process_timers(case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]:
+    """The auto-close timer while the case waits for the customer's confirmation."""
+    if case.stage != "resolved":
+        return []
+    fire_at = case.stage_entered_at + policy_of(policies).auto_close_after
+    return [TimerSpec(key=f"{case.id}:auto_close:{case.resolved_count}", kind=PROCESS,
+                      name="auto_close", step=None, fire_at=fire_at)]
+
+
+def on_timer(
+    case: CaseSnapshot,
+    name: str,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> Decision | None:
+    """A process timer came due: auto-close a resolved complaint the customer left silent."""
+    if name != "auto_close" or case.stage != "resolved":
+        return None
+    silence: dict[str, Any] = {"silent_for": str(policy_of(policies).auto_close_after)}
+    return TABLE.decide(case, Event("auto_close", SYSTEM_ACTOR, silence), policies, calendars,
+                        now)

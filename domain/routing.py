@@ -1,0 +1,36 @@
+"""Assignment: pick a team member by the team's strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+_NEVER = datetime.min
+
+
+@dataclass(frozen=True)
+class MemberLoad:
+    """A team member's open cases and when they were last given one."""
+
+    person: str
+    open_cases: int
+    last_assigned_at: datetime | None
+
+
+def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
+    """Pick who gets the next case: fewest open cases, or longest since the last one."""
+    if not members:
+        raise ValueError("a team needs at least one member to route to")
+
+    def waited(member: MemberLoad) -> datetime:
+        # Compare naive, so members never assigned sort first whatever their tzinfo.
+        moment = member.last_assigned_at
+        return moment.replace(tzinfo=None) if moment else _NEVER
+
+    if strategy == "least_loaded":
+        chosen = min(members, key=lambda m: (m.open_cases, waited(m), m.person))
+    elif strategy == "round_robin":
+        chosen = min(members, key=lambda m: (waited(m), m.person))
+    else:
+        raise ValueError(f"unknown routing strategy {strategy!r}")
+    return chosen.person
