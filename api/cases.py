@@ -1,0 +1,146 @@
+"""Cases: open, read, post events, list."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.deps import ActorDep, RuntimeDep, SessionDep
+from api.errors import field_error
+from api.schemas import (
+    CaseCreate,
+    CasePage,
+    CasePublic,
+    CaseSummary,
+    ClockPublic,
+    CustomerPublic,
+    EventCreate,
+    EventPublic,
+    NextEscalation,
+    Problem,
+)
+from core.cases import CaseNotFound, CustomerInput, OpenCase, open_case, post_event
+from core.queries import CaseFilter, CaseView, get_case, list_cases
+from core.runtime import Runtime
+from domain.durations import format_duration
+from domain.policy import Tier
+from domain.process import Event
+from domain.processes import complaint
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
+             responses={200: {"model": CasePublic, "description": "replayed: the case that "
+                              "this Idempotency-Key opened before"}, **ERRORS})
+def create_case(
+    body: CaseCreate,
+    response: Response,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CasePublic | Response:
+    """Open a complaint: it is classified, routed, and its SLA clocks start now."""
+    priorities = complaint.policy_of(rt.policies).priorities
+    if body.priority is not None and body.priority not in priorities:
+        return field_error(["body", "priority"], f"must be one of {priorities}")
+    request = OpenCase(
+        subject=body.subject, description=body.description, channel=body.channel,
+        category=body.category, priority=body.priority, idempotency_key=idempotency_key,
+        customer=CustomerInput(ref=body.customer.ref, name=body.customer.name,
+                               tier=Tier(body.customer.tier), phone=body.customer.phone,
+                               email=body.customer.email),
+    )
+    now = rt.clock.now()
+    case, created = open_case(session, request=request, actor=actor, policies=rt.policies,
+                              calendars=rt.calendars, now=now)
+    assert case.id is not None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/cases/{case.id}"
+    return _read(session, case.id, rt)
+
+
+@router.get("/{case_id}", response_model=CasePublic, responses=ERRORS)
+def read_case(case_id: int, session: SessionDep, rt: RuntimeDep) -> CasePublic:
+    """A case with every clock, the next escalation step and the whole timeline."""
+    return _read(session, case_id, rt)
+
+
+@router.post("/{case_id}/events", response_model=CasePublic, responses=ERRORS)
+def create_event(case_id: int, body: EventCreate, session: SessionDep, rt: RuntimeDep,
+                 actor: ActorDep) -> CasePublic | Response:
+    """Apply an event (acknowledge, resolve, confirm...); 409 lists the allowed events."""
+    known = sorted({t.event for t in complaint.TABLE.transitions if not t.system_only})
+    if body.type not in known:
+        return field_error(["body", "type"], f"unknown event; known events: {known}")
+    post_event(session, case_id=case_id, event=Event(body.type, actor, body.data, body.note),
+               policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
+    return _read(session, case_id, rt)
+
+
+@router.get("", response_model=CasePage, responses={422: {"model": Problem}})
+def search_cases(
+    session: SessionDep,
+    rt: RuntimeDep,
+    process: str | None = None,
+    stage: str | None = None,
+    priority: str | None = None,
+    assignee: str | None = None,
+    team: str | None = None,
+    breached: Annotated[bool | None, Query(description="any clock past its target")] = None,
+    at_risk: Annotated[bool | None, Query(description="past the warning, not yet due")] = None,
+    opened_from: datetime | None = None,
+    opened_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: Annotated[int | None, Query(ge=1, description="cursor from the last page")]
+    = None,
+) -> CasePage | Response:
+    """List cases newest first, filtered; follow `next_cursor` for more."""
+    for name, value in (("opened_from", opened_from), ("opened_to", opened_to)):
+        if value is not None and value.tzinfo is None:
+            return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
+    flt = CaseFilter(process=process, stage=stage, priority=priority, assignee=assignee,
+                     team=team, breached=breached, at_risk=at_risk, opened_from=opened_from,
+                     opened_to=opened_to)
+    rows, cursor = list_cases(session, flt, now=rt.clock.now(), limit=limit,
+                              before_id=before_id)
+    return CasePage(items=[CaseSummary.model_validate(r, from_attributes=True) for r in rows],
+                    next_cursor=cursor)
+
+
+def _read(session: SessionDep, case_id: int, rt: Runtime) -> CasePublic:
+    view = get_case(session, case_id, rt, rt.clock.now())
+    if view is None:
+        raise CaseNotFound(case_id)
+    return _public(view)
+
+
+def _public(view: CaseView) -> CasePublic:
+    case, customer = view.case, view.customer
+    return CasePublic(
+        **CaseSummary.model_validate(case, from_attributes=True).model_dump(),
+        description=case.description, policy_version=case.policy_version,
+        customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
+                                name=customer.name, tier=customer.tier),
+        allowed_events=view.allowed_events,
+        clocks=[ClockPublic(
+            name=c.name, calendar=c.calendar, state=c.state, target=format_duration(c.target),
+            started_at=c.started_at, due_at=c.due_at, remaining=_signed(c.remaining),
+            remaining_seconds=c.remaining.total_seconds(), paused=c.state == "paused",
+            breached=c.breached, breached_at=c.breached_at, met=c.met,
+            next_escalation=NextEscalation(**c.next_escalation) if c.next_escalation else None,
+        ) for c in view.clocks],
+        timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor, at=e.at,
+                              details=e.details) for e in view.timeline],
+    )
+
+
+def _signed(value: timedelta) -> str:
+    if value < timedelta(0):
+        return "-" + format_duration(-value)
+    return format_duration(value)

@@ -1,0 +1,33 @@
+"""Domain errors as HTTP answers: 404 unknown, 409 illegal, 422 invalid; never a 500."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from core.cases import CaseNotFound, IdempotencyConflict
+from domain.process import IllegalTransition, InvalidEvent
+
+
+def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JSONResponse:
+    return JSONResponse(status_code=422,
+                        content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CaseNotFound)
+    async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(IllegalTransition)
+    async def _illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": {
+            "error": "illegal_transition", "message": str(exc), "event": exc.event,
+            "stage": exc.stage, "allowed_events": exc.allowed}})
+
+    @app.exception_handler(InvalidEvent)
+    async def _invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
+        return field_error(["body", *exc.field.split(".")], exc.reason)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _reused_key(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": {
+            "error": "idempotency_key_reused", "message": str(exc)}})

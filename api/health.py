@@ -1,0 +1,17 @@
+"""Liveness and readiness."""
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from api.deps import RuntimeDep, SessionDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(session: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    """The store answers, which policies run, and the service's time."""
+    session.execute(text("SELECT 1"))
+    return {"status": "ok", "database": rt.engine.dialect.name,
+            "policy_version": rt.policies.version, "now": rt.clock.now().isoformat(),
+            "clock_speed": rt.settings.clock_speed}

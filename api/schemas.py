@@ -1,0 +1,111 @@
+"""Request and response models of the HTTP API (role-named: Create, Public, Page)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(Model):
+    ref: str | None = Field(default=None, max_length=120, description="your id for the customer")
+    name: str | None = Field(default=None, max_length=200)
+    tier: Literal["A", "B", "C", "VIP"] = "C"
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+
+
+class CaseCreate(Model):
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=20_000)
+    customer: CustomerIn
+    channel: str | None = Field(default=None, max_length=40, examples=["phone", "wecom", "store"])
+    category: str | None = Field(default=None, max_length=80, examples=["billing", "delivery"])
+    priority: str | None = Field(default=None, description="skip classification: urgent, ...")
+
+
+class EventCreate(Model):
+    type: str = Field(min_length=1, max_length=40, examples=["acknowledge"])
+    data: dict[str, Any] = Field(default_factory=dict, examples=[{}])
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class CustomerPublic(BaseModel):
+    id: int
+    ref: str | None
+    name: str | None
+    tier: str
+
+
+class NextEscalation(BaseModel):
+    name: str
+    at_percent: int
+    level: int
+    notify: list[str]
+    fire_at: datetime | None = Field(description="None while the clock is paused")
+
+
+class ClockPublic(BaseModel):
+    name: str
+    calendar: str
+    state: Literal["running", "paused", "stopped"]
+    target: str = Field(description="ISO 8601 duration of business time")
+    started_at: datetime
+    due_at: datetime | None = Field(description="None while paused or stopped")
+    remaining: str = Field(description="business time left, ISO 8601; negative once breached")
+    remaining_seconds: float
+    paused: bool
+    breached: bool
+    breached_at: datetime | None
+    met: bool | None = Field(description="for a stopped clock: whether it met its target")
+    next_escalation: NextEscalation | None
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: str
+    actor: str
+    at: datetime
+    details: dict[str, Any]
+
+
+class CaseSummary(BaseModel):
+    id: int
+    process: str
+    stage: str
+    priority: str
+    tier: str
+    category: str | None
+    channel: str | None
+    subject: str
+    team: str
+    assignee: str | None
+    escalation_level: int
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class CasePublic(CaseSummary):
+    description: str
+    customer: CustomerPublic
+    policy_version: str
+    allowed_events: list[str]
+    clocks: list[ClockPublic]
+    timeline: list[EventPublic]
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    next_cursor: int | None = Field(description="pass as `before_id` for the next page")
+
+
+class Problem(BaseModel):
+    """An error the client can act on."""
+
+    detail: Any

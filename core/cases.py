@@ -1,0 +1,203 @@
+"""Commands: open a case and apply an event to it, each in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core.models import Case, Customer, TeamMember
+from core.store import load_case, load_clocks, persist_decision, snapshot_of
+from domain.calendars import BusinessCalendar
+from domain.classification import classify
+from domain.policy import PolicySet, Tier
+from domain.process import Event
+from domain.processes import complaint
+from domain.routing import MemberLoad, pick_assignee
+
+
+class CaseNotFound(LookupError):
+    def __init__(self, case_id: int) -> None:
+        super().__init__(f"case {case_id} not found")
+        self.case_id = case_id
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key reused with a different request body."""
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    ref: str | None
+    name: str | None
+    tier: Tier
+    phone: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """What it takes to open a complaint."""
+
+    subject: str
+    description: str
+    customer: CustomerInput
+    channel: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        payload = json.dumps(self.__dict__, default=lambda o: getattr(o, "__dict__", str(o)),
+                             sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def open_case(
+    session: Session,
+    *,
+    request: OpenCase,
+    actor: str,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> tuple[Case, bool]:
+    """Open a complaint; with a known idempotency key, return the case it opened before."""
+    if request.idempotency_key:
+        existing = _by_idempotency_key(session, request)
+        if existing is not None:
+            return existing, False
+    try:
+        case = _open(session, request, actor, policies, calendars, now)
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its case.
+        session.rollback()
+        existing = _by_idempotency_key(session, request) if request.idempotency_key else None
+        if existing is None:
+            raise
+        return existing, False
+    return case, True
+
+
+def _by_idempotency_key(session: Session, request: OpenCase) -> Case | None:
+    case = session.exec(
+        select(Case).where(Case.idempotency_key == request.idempotency_key)).first()
+    if case is not None and case.request_hash != request.fingerprint():
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body")
+    return case
+
+
+def _open(
+    session: Session,
+    request: OpenCase,
+    actor: str,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> Case:
+    policy = complaint.policy_of(policies)
+    customer = _upsert_customer(session, request.customer, now)
+    tier = Tier(customer.tier)
+    verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
+                       text=f"{request.subject}\n{request.description}",
+                       requested=request.priority)
+    team = policy.routing.by_category.get(request.category or "", policy.routing.default_team)
+    assignee = _route(session, team, policies, now)
+    case = Case(
+        process=complaint.NAME, stage="new", priority=verdict.priority, tier=tier.value,
+        category=request.category, channel=request.channel, subject=request.subject,
+        description=request.description, customer_id=customer.id, team=team,
+        policy_version=policies.version, idempotency_key=request.idempotency_key,
+        request_hash=request.fingerprint() if request.idempotency_key else None,
+        opened_at=now, stage_entered_at=now, updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    assert case.id is not None
+    decision = complaint.open_case(
+        case_id=case.id, tier=tier, classification=verdict, team=team, assignee=assignee,
+        channel=request.channel, category=request.category, actor=actor, policies=policies,
+        now=now, calendars=calendars)
+    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
+                     now=now)
+    return case
+
+
+def _upsert_customer(session: Session, data: CustomerInput, now: datetime) -> Customer:
+    customer = None
+    if data.ref:
+        customer = session.exec(select(Customer).where(Customer.external_ref == data.ref)).first()
+    if customer is None:
+        customer = Customer(external_ref=data.ref, created_at=now)
+    customer.tier = data.tier.value
+    for field in ("name", "phone", "email"):
+        value = getattr(data, field)
+        if value is not None:
+            setattr(customer, field, value)
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def _route(session: Session, team: str, policies: PolicySet, now: datetime) -> str:
+    """Pick the team member by the team's strategy and record the assignment time."""
+    team_policy = policies.teams[team]
+    rows = {
+        row.person: row for row in session.exec(
+            select(TeamMember).where(TeamMember.team == team,
+                                     col(TeamMember.person).in_(team_policy.members))
+            .with_for_update())
+    }
+    loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
+             for p in team_policy.members if p in rows]
+    chosen = pick_assignee(loads, team_policy.strategy)
+    rows[chosen].last_assigned_at = now
+    session.add(rows[chosen])
+    return chosen
+
+
+def post_event(
+    session: Session,
+    *,
+    case_id: int,
+    event: Event,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> Case:
+    """Apply a client's event to a case (409 material if the stage does not allow it)."""
+    case = load_case(session, case_id, for_update=True)
+    if case is None:
+        raise CaseNotFound(case_id)
+    clocks = load_clocks(session, case_id)
+    decision = complaint.TABLE.decide(snapshot_of(case, clocks), event, policies, calendars, now)
+    persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
+                     now=now)
+    session.commit()
+    return case
+
+
+def sync_team_members(session: Session, policies: PolicySet) -> None:
+    """Make sure every member of every team in the policies has a load row."""
+    existing = {(m.team, m.person) for m in session.exec(select(TeamMember))}
+    for team, team_policy in policies.teams.items():
+        for person in team_policy.members:
+            if (team, person) not in existing:
+                open_now = len(session.exec(select(Case.id).where(
+                    Case.team == team, Case.assignee == person,
+                    col(Case.closed_at).is_(None))).all())
+                session.add(TeamMember(team=team, person=person, open_cases=open_now))
+    session.commit()
+
+
+def event_from_request(type_: str, actor: str, data: Mapping[str, Any] | None,
+                       note: str | None) -> Event:
+    return Event(type=type_, actor=actor, data=dict(data or {}), note=note)

@@ -1,0 +1,53 @@
+"""The one place that reads the wall clock. Everything else is handed `now`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC, optionally running faster (speed 60: one minute per second)."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self._origin_real = time.time()
+        self._origin = datetime.fromtimestamp(self._origin_real, UTC)
+
+    def now(self) -> datetime:
+        elapsed = time.time() - self._origin_real
+        return self._origin + timedelta(seconds=elapsed * self.speed)
+
+    def real_seconds(self, virtual: float) -> float:
+        """How long `virtual` seconds of this clock take in real time."""
+        return virtual / self.speed
+
+
+class FrozenClock:
+    """A clock that moves only when told to: the tests' time machine."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FrozenClock needs a timezone-aware start")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, moment: datetime) -> datetime:
+        with self._lock:
+            self._now = moment.astimezone(UTC)
+            return self._now

@@ -1,0 +1,170 @@
+"""The case store: SQLModel tables, the same on SQLite and PostgreSQL.
+
+Datetimes are stored as naive UTC and come back timezone-aware (`UtcDateTime`), so
+SQLite, which has no timezone type, and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("store timezone-aware datetimes only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _at(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+class Customer(SQLModel, table=True):
+    """A customer, with the tier that tightens their SLAs."""
+
+    __tablename__ = "customers"
+    id: int | None = Field(default=None, primary_key=True)
+    external_ref: str | None = Field(default=None, max_length=120, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    tier: str = Field(default="C", max_length=8)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _at(nullable=False)
+
+
+class Case(SQLModel, table=True):
+    """A case of some process; the row holds its current state, the events its history."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_process_stage", "process", "stage"),
+        Index("ix_cases_assignee_stage", "assignee", "stage"),
+        Index("ix_cases_team_stage", "team", "stage"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    process: str = Field(max_length=40)
+    stage: str = Field(max_length=40)
+    priority: str = Field(max_length=20, index=True)
+    tier: str = Field(max_length=8)
+    category: str | None = Field(default=None, max_length=80)
+    channel: str | None = Field(default=None, max_length=40)
+    subject: str = Field(max_length=300)
+    description: str = Field(default="")
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    team: str = Field(max_length=80)
+    assignee: str | None = Field(default=None, max_length=120)
+    escalation_level: int = 0
+    resolved_count: int = 0
+    policy_version: str = Field(max_length=40)
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+    request_hash: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = _at(nullable=False, index=True)
+    stage_entered_at: datetime = _at(nullable=False)
+    updated_at: datetime = _at(nullable=False)
+    closed_at: datetime | None = _at()
+    version: int = 1
+
+
+class CaseEvent(SQLModel, table=True):
+    """One entry of a case's timeline; rows are only ever appended."""
+
+    __tablename__ = "case_events"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    type: str = Field(max_length=40)
+    actor: str = Field(max_length=120)
+    at: datetime = _at(nullable=False)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SlaClock(SQLModel, table=True):
+    """One SLA clock of a case; `due_at` and `warn_at` are derived, kept for filtering."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("case_id", "name", name="uq_sla_clocks_case_name"),
+        Index("ix_sla_clocks_state_due", "state", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    name: str = Field(max_length=40)
+    calendar: str = Field(max_length=80)
+    target_seconds: float
+    elapsed_seconds: float = 0.0
+    state: str = Field(max_length=10)
+    steps_fired: int = 0
+    started_at: datetime = _at(nullable=False)
+    running_since: datetime | None = _at()
+    stopped_at: datetime | None = _at()
+    breached_at: datetime | None = _at()
+    due_at: datetime | None = _at()
+    warn_at: datetime | None = _at()
+
+
+class Timer(SQLModel, table=True):
+    """A durable deadline. `key` is unique, and a timer fires at most once."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_fire_at", "status", "fire_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    process: str = Field(max_length=40)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=40)
+    step: int | None = None
+    # pending -> claimed -> fired | obsolete; pending <-> paused; pending|paused -> cancelled
+    status: str = Field(max_length=10)
+    fire_at: datetime | None = _at()
+    claimed_by: str | None = Field(default=None, max_length=120)
+    claimed_at: datetime | None = _at()
+    fired_at: datetime | None = _at()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A notification to deliver after commit, with retries; `key` makes it idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=240, unique=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    recipient: str = Field(max_length=120)
+    role: str = Field(max_length=40)
+    subject: str = Field(max_length=300)
+    body: str
+    # pending -> claimed -> delivered | pending (retry) | dead
+    status: str = Field(max_length=10)
+    attempts: int = 0
+    created_at: datetime = _at(nullable=False)
+    next_attempt_at: datetime = _at(nullable=False)
+    claimed_by: str | None = Field(default=None, max_length=120)
+    claimed_at: datetime | None = _at()
+    delivered_at: datetime | None = _at()
+    channel: str | None = Field(default=None, max_length=40)
+    last_error: str | None = None
+
+
+class TeamMember(SQLModel, table=True):
+    """A member of a team queue and their load, for routing."""
+
+    __tablename__ = "team_members"
+    team: str = Field(primary_key=True, max_length=80)
+    person: str = Field(primary_key=True, max_length=120)
+    open_cases: int = 0
+    last_assigned_at: datetime | None = _at()

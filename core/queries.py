@@ -1,0 +1,131 @@
+"""Read side: a case with its clocks and timeline, and filtered, paginated case lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_
+from sqlmodel import Session, col, select
+
+from core.models import Case, CaseEvent, Customer, SlaClock
+from core.runtime import Runtime
+from core.store import clock_of
+from domain.clocks import ClockState
+from domain.processes import complaint
+
+
+@dataclass(frozen=True)
+class ClockView:
+    name: str
+    calendar: str
+    state: str
+    target: timedelta
+    started_at: datetime
+    due_at: datetime | None
+    remaining: timedelta
+    breached: bool
+    breached_at: datetime | None
+    met: bool | None
+    next_escalation: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case: Case
+    customer: Customer
+    clocks: list[ClockView]
+    timeline: list[CaseEvent]
+    allowed_events: list[str]
+
+
+def clock_views(rows: list[SlaClock], runtime: Runtime, now: datetime) -> list[ClockView]:
+    """Each clock as a person reads it: due time, business time left, next rung."""
+    ladder = complaint.ladder(runtime.policies)
+    views = []
+    for row in sorted(rows, key=lambda r: r.id or 0):
+        clock = clock_of(row)
+        calendar = runtime.calendars[clock.calendar]
+        remaining = clock.remaining(calendar, now)
+        due_at = clock.due_at(calendar)
+        breached = clock.breached_at is not None or remaining < timedelta(0)
+        next_step = None
+        if clock.state is not ClockState.stopped and clock.steps_fired < len(ladder):
+            step = ladder[clock.steps_fired]
+            next_step = {
+                "name": step.name, "at_percent": step.at_percent, "level": step.level,
+                "notify": [r.value for r in step.notify],
+                "fire_at": clock.moment_at_fraction(calendar, step.at_percent / 100),
+            }
+        views.append(ClockView(
+            name=clock.name, calendar=clock.calendar, state=clock.state.value,
+            target=clock.target, started_at=clock.started_at, due_at=due_at,
+            remaining=remaining, breached=breached, breached_at=clock.breached_at,
+            met=clock.met(calendar), next_escalation=next_step,
+        ))
+    return views
+
+
+def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime) -> CaseView | None:
+    case = session.get(Case, case_id)
+    if case is None:
+        return None
+    customer = session.get(Customer, case.customer_id)
+    assert customer is not None
+    clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
+    timeline = list(session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))
+    return CaseView(case=case, customer=customer, clocks=clock_views(clocks, runtime, now),
+                    timeline=timeline, allowed_events=complaint.TABLE.allowed_events(case.stage))
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    process: str | None = None
+    stage: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    team: str | None = None
+    breached: bool | None = None
+    at_risk: bool | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+
+def list_cases(
+    session: Session, flt: CaseFilter, *, now: datetime, limit: int, before_id: int | None
+) -> tuple[list[Case], int | None]:
+    """Newest first, keyset-paginated; returns the page and the cursor for the next one."""
+    query = select(Case)
+    for column, value in (("process", flt.process), ("stage", flt.stage),
+                          ("priority", flt.priority), ("assignee", flt.assignee),
+                          ("team", flt.team)):
+        if value is not None:
+            query = query.where(getattr(Case, column) == value)
+    if flt.opened_from is not None:
+        query = query.where(col(Case.opened_at) >= flt.opened_from)
+    if flt.opened_to is not None:
+        query = query.where(col(Case.opened_at) < flt.opened_to)
+    if flt.breached is not None:
+        condition = exists().where(SlaClock.case_id == Case.id, _breached(now))
+        query = query.where(condition if flt.breached else ~condition)
+    if flt.at_risk is not None:
+        condition = exists().where(SlaClock.case_id == Case.id, _at_risk(now))
+        query = query.where(condition if flt.at_risk else ~condition)
+    if before_id is not None:
+        query = query.where(col(Case.id) < before_id)
+    rows = list(session.exec(query.order_by(col(Case.id).desc()).limit(limit + 1)))
+    page = rows[:limit]
+    next_cursor = page[-1].id if len(rows) > limit and page else None
+    return page, next_cursor
+
+
+def _breached(now: datetime) -> Any:
+    return or_(col(SlaClock.breached_at).is_not(None),
+               and_(SlaClock.state == "running", col(SlaClock.due_at) <= now))
+
+
+def _at_risk(now: datetime) -> Any:
+    return and_(SlaClock.state == "running", col(SlaClock.breached_at).is_(None),
+                col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now)

@@ -1,0 +1,52 @@
+"""Service settings, read once from `CASEFLOW_*` environment variables; bad values fail fast."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment, with embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEFLOW_", extra="ignore")
+
+    data_dir: Path = REPO_ROOT / ".data"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite under data_dir when unset")
+    policies: Path = REPO_ROOT / "policies"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    clock_speed: float = Field(default=1.0, gt=0, le=10_000,
+                               description="60 makes a 20-minute SLA breach in 20 seconds")
+    sweep_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    sweep_batch_size: int = Field(default=500, ge=1, le=100_000)
+    claim_lease_seconds: float = Field(default=60.0, gt=0)
+    scheduler_enabled: bool = True
+    flow_runner: str = Field(default="prefect", pattern="^(prefect|inline)$")
+    notify_max_attempts: int = Field(default=5, ge=1, le=50)
+    notify_retry_seconds: float = Field(default=30.0, gt=0)
+    instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_policies_dir(self) -> Settings:
+        if not self.policies.is_dir():
+            raise ValueError(f"CASEFLOW_POLICIES: {self.policies} is not a directory")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, with the psycopg 3 driver for PostgreSQL."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'caseflow.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url

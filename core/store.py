@@ -1,0 +1,164 @@
+"""Load cases as domain snapshots and persist domain decisions in one transaction.
+
+`persist_decision` is the single write path: it updates the case row, rewrites the
+clocks, appends the timeline, syncs the durable timers with what the case now needs
+(cancelling the obsolete ones) and queues the notifications in the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from core.models import Case, CaseEvent, OutboxMessage, SlaClock, TeamMember, Timer
+from domain.calendars import BusinessCalendar
+from domain.clocks import Clock, ClockState
+from domain.policy import EscalationStep, PolicySet, Tier
+from domain.process import CaseSnapshot, Decision
+from domain.processes import complaint
+from domain.timers import TimerSpec, plan_escalation_timers
+
+LIVE_TIMER_STATES = ("pending", "paused")
+
+
+def snapshot_of(case: Case, clocks: list[SlaClock]) -> CaseSnapshot:
+    """The domain's view of a stored case."""
+    assert case.id is not None
+    return CaseSnapshot(
+        id=case.id, process=case.process, stage=case.stage, priority=case.priority,
+        tier=Tier(case.tier), team=case.team, assignee=case.assignee,
+        opened_at=case.opened_at, stage_entered_at=case.stage_entered_at,
+        escalation_level=case.escalation_level, resolved_count=case.resolved_count,
+        category=case.category, channel=case.channel,
+        clocks={row.name: clock_of(row) for row in clocks},
+    )
+
+
+def clock_of(row: SlaClock) -> Clock:
+    return Clock(
+        name=row.name, calendar=row.calendar, target=timedelta(seconds=row.target_seconds),
+        started_at=row.started_at, state=ClockState(row.state),
+        elapsed=timedelta(seconds=row.elapsed_seconds), running_since=row.running_since,
+        stopped_at=row.stopped_at, breached_at=row.breached_at, steps_fired=row.steps_fired,
+    )
+
+
+def load_case(session: Session, case_id: int, *, for_update: bool = False) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def load_clocks(session: Session, case_id: int) -> list[SlaClock]:
+    return list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
+
+
+def persist_decision(
+    session: Session,
+    case: Case,
+    clock_rows: list[SlaClock],
+    decision: Decision,
+    *,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> None:
+    """Write one decision: case row, clocks, timeline, timers and outbox, in `session`."""
+    before, after = decision.before, decision.after
+    assert case.id is not None
+    case.stage, case.priority = after.stage, after.priority
+    case.assignee, case.escalation_level = after.assignee, after.escalation_level
+    case.resolved_count, case.stage_entered_at = after.resolved_count, after.stage_entered_at
+    case.updated_at = now
+    case.version += 1
+    closing = after.stage in complaint.TABLE.final_stages
+    if closing and case.closed_at is None:
+        case.closed_at = now
+    session.add(case)
+    _adjust_load(session, case.team, before, after, closing)
+
+    ladder = complaint.ladder(policies)
+    _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
+    for entry in decision.timeline:
+        session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor, at=now,
+                              details=dict(entry.details)))
+    wanted = plan_escalation_timers(after, ladder, calendars)
+    wanted += complaint.process_timers(after, policies)
+    sync_timers(session, case.id, case.process, wanted)
+    for notice in decision.notices:
+        session.add(OutboxMessage(
+            key=notice.key, case_id=case.id, recipient=notice.recipient, role=notice.role,
+            subject=notice.subject, body=notice.body, status="pending", created_at=now,
+            next_attempt_at=now,
+        ))
+
+
+def _write_clocks(
+    session: Session,
+    case_id: int,
+    rows: list[SlaClock],
+    after: CaseSnapshot,
+    ladder: list[EscalationStep],
+    calendars: Mapping[str, BusinessCalendar],
+) -> None:
+    by_name = {row.name: row for row in rows}
+    warn_fraction = ladder[0].at_percent / 100
+    for name, clock in after.clocks.items():
+        row = by_name.get(name) or SlaClock(case_id=case_id, name=name, calendar=clock.calendar,
+                                            target_seconds=0, state="", started_at=clock.started_at)
+        calendar = calendars[clock.calendar]
+        row.target_seconds = clock.target.total_seconds()
+        row.elapsed_seconds = clock.elapsed.total_seconds()
+        row.state = clock.state.value
+        row.steps_fired = clock.steps_fired
+        row.running_since, row.stopped_at = clock.running_since, clock.stopped_at
+        row.breached_at = clock.breached_at
+        row.due_at = clock.due_at(calendar)
+        row.warn_at = clock.moment_at_fraction(calendar, warn_fraction)
+        session.add(row)
+
+
+def sync_timers(session: Session, case_id: int, process: str, wanted: list[TimerSpec]) -> None:
+    """Make the case's live timers match `wanted`: add, move, pause, revive or cancel."""
+    existing = {
+        t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))
+    }
+    wanted_keys = {spec.key for spec in wanted}
+    for key, timer in existing.items():
+        if key not in wanted_keys and timer.status in LIVE_TIMER_STATES:
+            timer.status = "cancelled"
+            session.add(timer)
+    for spec in wanted:
+        timer = existing.get(spec.key)
+        if timer is None:
+            timer = Timer(key=spec.key, case_id=case_id, process=process, kind=spec.kind, name=spec.name,
+                          step=spec.step, status="pending")
+        elif timer.status not in (*LIVE_TIMER_STATES, "cancelled"):
+            continue  # claimed or fired: never scheduled twice
+        timer.fire_at = spec.fire_at
+        timer.status = "pending" if spec.fire_at is not None else "paused"
+        session.add(timer)
+
+
+def _adjust_load(
+    session: Session, team: str, before: CaseSnapshot, after: CaseSnapshot, closing: bool
+) -> None:
+    """Keep team members' open-case counts in step with assignment and closure."""
+    was_open = before.stage not in complaint.TABLE.final_stages and before.assignee
+    if was_open and (closing or after.assignee != before.assignee):
+        _bump(session, team, before.assignee, -1)
+    if not closing and after.assignee and after.assignee != before.assignee:
+        _bump(session, team, after.assignee, +1)
+
+
+def _bump(session: Session, team: str, person: str | None, by: int) -> None:
+    if person:
+        session.execute(
+            update(TeamMember)
+            .where(col(TeamMember.team) == team, col(TeamMember.person) == person)
+            .values(open_cases=TeamMember.open_cases + by)
+        )

@@ -1,0 +1,107 @@
+"""The sweeper: each tick claims due timers and pending notifications and hands them on.
+
+Work is handed to a `FlowRunner` in batches: the Prefect flows in the service, or the
+same functions inline. A tick keeps claiming while batches come back full, so a storm
+drains in one tick rather than one batch per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.claims import claim_due
+from core.delivery import deliver_messages
+from core.escalations import fire_timers
+from core.models import OutboxMessage, Timer
+from core.runtime import Runtime
+
+log = logging.getLogger("caseflow.sweeper")
+
+# A tick stops after this many full batches so a shutdown is never kept waiting long.
+MAX_BATCHES_PER_TICK = 100
+
+
+class FlowRunner(Protocol):
+    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]: ...
+    def deliver(self, message_ids: list[int]) -> dict[str, int]: ...
+
+
+class InlineRunner:
+    """Run the batch work in this thread, without Prefect (unit tests, benchmarks)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]:
+        return fire_timers(self.runtime, timer_ids)
+
+    def deliver(self, message_ids: list[int]) -> dict[str, int]:
+        return deliver_messages(self.runtime, message_ids)
+
+
+class PrefectRunner:
+    """Run each batch as a Prefect flow run, tagged by process, visible in the Prefect UI."""
+
+    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]:
+        from prefect import tags
+
+        from flows.escalation import process_due_timers
+
+        with tags(process, "timers"):
+            return asyncio.run(process_due_timers(process=process, timer_ids=timer_ids))
+
+    def deliver(self, message_ids: list[int]) -> dict[str, int]:
+        from flows.notifications import deliver_notifications
+
+        return asyncio.run(deliver_notifications(message_ids=message_ids))
+
+
+@dataclass
+class TickReport:
+    timers: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)
+
+    def add(self, into: dict[str, int], outcome: dict[str, int]) -> None:
+        for key, value in outcome.items():
+            into[key] = into.get(key, 0) + value
+
+
+class Sweeper:
+    def __init__(self, runtime: Runtime, runner: FlowRunner) -> None:
+        self.runtime, self.runner = runtime, runner
+
+    def tick(self) -> TickReport:
+        """Fire every due timer, then deliver every due notification."""
+        report = TickReport()
+        for _ in range(MAX_BATCHES_PER_TICK):
+            claimed = self._claim(Timer, "fire_at", ("id", "process"))
+            by_process: dict[str, list[int]] = defaultdict(list)
+            for timer_id, process in claimed:
+                by_process[process].append(timer_id)
+            for process, ids in by_process.items():
+                report.add(report.timers, self.runner.process_timers(process, ids))
+            if len(claimed) < self.runtime.settings.sweep_batch_size:
+                break
+        for _ in range(MAX_BATCHES_PER_TICK):
+            claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",))
+            if claimed:
+                report.add(report.messages, self.runner.deliver([row[0] for row in claimed]))
+            if len(claimed) < self.runtime.settings.sweep_batch_size:
+                break
+        if report.timers or report.messages:
+            log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
+        return report
+
+    def _claim(self, model: type, due_column: str, returning: tuple[str, ...]) -> list:
+        rt = self.runtime
+        return claim_due(rt.engine, model, due_column=due_column, now=rt.clock.now(),
+                         limit=rt.settings.sweep_batch_size, instance=rt.settings.instance_id,
+                         lease=rt.lease, returning=returning)
+
+
+def make_runner(runtime: Runtime) -> FlowRunner:
+    return PrefectRunner() if runtime.settings.flow_runner == "prefect" else InlineRunner(runtime)

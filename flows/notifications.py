@@ -1,0 +1,17 @@
+"""Deliver a batch of queued notifications, grouped into one digest per recipient."""
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from tasks.notify import deliver_messages_task
+
+
+def _run_name() -> str:
+    ids = flow_run.parameters["message_ids"]
+    return f"notify-{ids[0]}-{len(ids)}" if ids else "notify-nothing"
+
+
+@flow(name="deliver-notifications", flow_run_name=_run_name)
+async def deliver_notifications(message_ids: list[int]) -> dict[str, int]:
+    """Send the batch; failures are retried later from the outbox."""
+    return deliver_messages_task(message_ids)

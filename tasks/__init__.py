@@ -1,0 +1,1 @@
+"""Prefect tasks: typed, retried, take ids and return plain data."""
