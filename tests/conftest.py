@@ -1,0 +1,91 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), a frozen clock, a runtime, a receiver."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import runtime as runtime_module
+from core.clock import FrozenClock
+from core.db import make_engine
+from core.runtime import Runtime
+from core.settings import Settings
+from core.sweeper import InlineRunner, Sweeper, TickReport
+from tests.support import (
+    WebhookReceiver,
+    postgres_available,
+    postgres_schema,
+    shanghai,
+    webhook_receiver,
+    write_policies,
+)
+
+_PG = postgres_available()
+_REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """A fresh, empty database: SQLite file and a PostgreSQL schema (each test runs on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+        return
+    if not _PG:
+        if _REQUIRE_PG:
+            pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL not reachable")
+    with postgres_schema() as (url, options):
+        yield url, options
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> tuple[str, dict]:
+    return f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as rec:
+        yield rec
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Friday 20 November 2026, 10:00 in Shanghai."""
+    return FrozenClock(shanghai(2026, 11, 20, 10, 0))
+
+
+def build_runtime(database: tuple[str, dict], policies: Path, clock: FrozenClock,
+                  **settings: object) -> Runtime:
+    url, options = database
+    config = Settings(database_url=url, policies=policies, scheduler_enabled=False,
+                      flow_runner="inline", instance_id="test-instance",
+                      notify_retry_seconds=60, **settings)  # type: ignore[arg-type]
+    engine = make_engine(config.resolved_database_url, **options)
+    return runtime_module.configure(config, clock=clock, engine=engine)
+
+
+@pytest.fixture
+def make_runtime(database, clock, tmp_path):  # type: ignore[no-untyped-def]
+    """Build a runtime on the test database; keyword overrides go to the complaint policy."""
+    made: list[Runtime] = []
+
+    def factory(receiver: WebhookReceiver | None = None, complaint: dict | None = None,
+                **settings: object) -> Runtime:
+        policies = write_policies(tmp_path / f"policies{len(made)}", receiver=receiver,
+                                  complaint=complaint)
+        rt = build_runtime(database, policies, clock, **settings)
+        made.append(rt)
+        return rt
+
+    yield factory
+    for rt in made:
+        rt.engine.dispose()
+
+
+def sweep(rt: Runtime) -> TickReport:
+    """One sweeper tick at the runtime clock's time, run inline."""
+    return Sweeper(rt, InlineRunner(rt)).tick()

@@ -1,0 +1,94 @@
+"""Time-travel tests of the escalation ladder on SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+from tests.conftest import sweep
+from tests.store.helpers import escalations, load, open_complaint, send
+
+FR = "first_response"
+
+
+def test_silent_complaint_climbs_the_whole_ladder_once_each(make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver)
+    case_id = open_complaint(rt)  # ordinary: first response PT20M
+    assert sweep(rt).timers == {}
+    for minutes, expected in [(14, []), (1, [(FR, "warning")]), (5, [(FR, "breach")]),
+                              (10, [(FR, "manager")]), (10, [(FR, "director")])]:
+        clock.advance(timedelta(minutes=minutes))
+        before = len(escalations(rt, case_id))
+        sweep(rt)
+        assert escalations(rt, case_id)[before:] == expected
+    assert load(rt, case_id).escalation_level == 3
+    # Nothing fires twice, however often the sweeper runs afterwards.
+    for _ in range(3):
+        clock.advance(timedelta(minutes=1))
+        sweep(rt)
+    assert escalations(rt, case_id) == [(FR, s) for s in
+                                        ("warning", "breach", "manager", "director")]
+    # The assignee got the warning and the breach; the director only the last step.
+    assignee = load(rt, case_id).assignee
+    assert assignee is not None
+    assert len(receiver.for_person(assignee)) == 2
+    assert len(receiver.for_person("zhao.lei")) == 1
+    assert len(receiver.for_person("liu.yang")) == 2
+
+
+def test_acknowledging_in_time_stops_every_first_response_step(make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver)
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=10))
+    send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=2))
+    sweep(rt)
+    assert [e for e in escalations(rt, case_id) if e[0] == FR] == []
+    assert receiver.all() == []
+
+
+def test_waiting_on_customer_pauses_resolution_and_moves_its_due_time(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt, priority="urgent")  # resolution PT4H
+    send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=1))
+    send(rt, case_id, "wait_on_customer")
+    clock.advance(timedelta(hours=10))  # paused: no rung may fire
+    sweep(rt)
+    assert [e for e in escalations(rt, case_id) if e[0] == "resolution"] == []
+    send(rt, case_id, "customer_replied")
+    clock.advance(timedelta(hours=2))  # 3h used of 4h: 75% passed
+    sweep(rt)
+    assert escalations(rt, case_id)[-1] == ("resolution", "warning")
+    clock.advance(timedelta(hours=1))
+    sweep(rt)
+    assert escalations(rt, case_id)[-1] == ("resolution", "breach")
+
+
+def test_resolved_complaint_auto_closes_after_silence(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt)
+    send(rt, case_id, "acknowledge")
+    send(rt, case_id, "resolve")
+    clock.advance(timedelta(days=3) - timedelta(seconds=1))
+    sweep(rt)
+    assert load(rt, case_id).stage == "resolved"
+    clock.advance(timedelta(seconds=1))
+    sweep(rt)
+    case = load(rt, case_id)
+    assert case.stage == "closed" and case.closed_at is not None
+
+
+def test_rejection_reopens_and_the_resolution_clock_resumes(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt, priority="urgent")  # resolution PT4H
+    send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=2))
+    send(rt, case_id, "resolve")
+    clock.advance(timedelta(days=1))
+    send(rt, case_id, "reject")
+    assert load(rt, case_id).stage == "in_progress"
+    clock.advance(timedelta(hours=1))  # 3h of 4h used: the warning is due
+    sweep(rt)
+    assert escalations(rt, case_id)[-1] == ("resolution", "warning")
+    # The auto-close timer of the first resolution was cancelled by the rejection.
+    clock.advance(timedelta(days=5))
+    sweep(rt)
+    assert load(rt, case_id).stage == "in_progress"

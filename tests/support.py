@@ -1,0 +1,137 @@
+"""Builders and real local services the tests share: policy dirs, a webhook receiver, databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import Engine, create_engine, text
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_POLICIES = REPO / "policies"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+POSTGRES_URL = os.environ.get(
+    "CASEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def shanghai(*args: int) -> datetime:
+    """A moment in Shanghai local time: shanghai(2026, 11, 20, 17, 50)."""
+    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+@dataclass
+class Received:
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 that records every JSON post (apprise json://)."""
+
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    fail_next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url_for(self, person: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{person}"
+
+    def for_person(self, person: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == f"/{person}"]
+
+    def all(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", 0))
+            raw = self.rfile.read(length)
+            with receiver._lock:
+                if receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                receiver.received.append(Received(self.path, json.loads(raw or b"{}")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write_policies(target: Path, *, receiver: WebhookReceiver | None = None,
+                   complaint: dict[str, Any] | None = None) -> Path:
+    """Copy the shipped policies to `target`, pointing people at `receiver`, with overrides."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in SHIPPED_POLICIES.glob("*.yaml"):
+        shutil.copy(source, target / source.name)
+    if receiver is not None:
+        teams = yaml.safe_load((target / "teams.yaml").read_text())
+        teams["people"] = {p: {"notify": [receiver.url_for(p)]} for p in teams["people"]}
+        (target / "teams.yaml").write_text(yaml.safe_dump(teams, allow_unicode=True))
+    if complaint:
+        data = yaml.safe_load((target / "complaint.yaml").read_text())
+        data["complaint"].update(complaint)
+        (target / "complaint.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    return target
+
+
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def postgres_schema() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A throwaway schema in the test database; yields the URL and engine options for it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}}
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def dispose(engine: Engine) -> None:
+    engine.dispose()

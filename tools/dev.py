@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Set up the project's virtual environment, then run the service, the tests or the linters.
+
+    python3 tools/dev.py up      # install (once) and start the service on embedded defaults
+    python3 tools/dev.py test    # install (once) and run the whole test suite
+    python3 tools/dev.py lint    # ruff
+    python3 tools/dev.py bench   # the benchmarks in bench/ (see bench/README.md)
+
+Only the Python standard library is used here, so this runs on a machine that has
+nothing but Python 3.11.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".caseflow-installed"
+
+
+def _inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.lock", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the locked dependencies, unless already done for this lock."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"Caseflow needs Python 3.11; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    wanted = _inputs_digest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    print("installing locked dependencies into .venv (first run takes a minute) ...", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def run(*argv: str) -> int:
+    return subprocess.run(list(argv), cwd=ROOT).returncode
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "help"
+    extra = sys.argv[2:]
+    if command not in {"up", "test", "lint", "bench"}:
+        print(__doc__)
+        return 0 if command == "help" else 2
+    ensure_venv()
+    python = str(BIN / "python")
+    if command == "up":
+        os.execv(str(BIN / "caseflow"), [str(BIN / "caseflow"), "serve", *extra])
+    if command == "test":
+        return run(python, "-m", "pytest", *extra)
+    if command == "lint":
+        return run(python, "-m", "ruff", "check", ".", *extra)
+    return run(python, "bench/run.py", *extra)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
