@@ -1,8 +1,8 @@
 """The sweeper: each tick claims due timers and pending notifications and hands them on.
 
 Work is handed to a `FlowRunner` in batches: the Prefect flows in the service, or the
-same functions inline. A tick keeps claiming while batches come back full, so a storm
-drains in one tick rather than one batch per tick.
+same functions inline. A tick keeps claiming until nothing is due, so a storm drains in
+one tick, and a case that was due for several rungs (after downtime) climbs them all.
 """
 
 from __future__ import annotations
@@ -84,14 +84,13 @@ class Sweeper:
                 by_process[process].append(timer_id)
             for process, ids in by_process.items():
                 report.add(report.timers, self.runner.process_timers(process, ids))
-            if len(claimed) < self.runtime.settings.sweep_batch_size:
+            if not claimed:
                 break
         for _ in range(MAX_BATCHES_PER_TICK):
             claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",))
-            if claimed:
-                report.add(report.messages, self.runner.deliver([row[0] for row in claimed]))
-            if len(claimed) < self.runtime.settings.sweep_batch_size:
+            if not claimed:
                 break
+            report.add(report.messages, self.runner.deliver([row[0] for row in claimed]))
         if report.timers or report.messages:
             log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
         return report

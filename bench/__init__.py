@@ -1,0 +1,1 @@
+"""Benchmarks of the real Caseflow server process: `python bench/run.py` (see README.md)."""

@@ -1,0 +1,298 @@
+"""What the benchmarks share: temp dirs, databases, real server processes, percentiles, tables.
+
+Every server is a separate process in its own session (process group). It is stopped
+with SIGINT, then SIGTERM, then SIGKILL to the whole group, so the ephemeral Prefect
+server that Caseflow spawns goes with it; on Linux the kernel also sends it SIGTERM
+if this benchmark process dies first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run to the end (server died, timed out, wrong results)."""
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory, removed afterwards whatever happens."""
+    path = Path(tempfile.mkdtemp(prefix=f"caseflow-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def format_table(title: str, columns: Sequence[tuple[str, str]],
+                 rows: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table; `columns` are (key, header) pairs."""
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            if math.isnan(value):
+                return "-"
+            return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+    texts = [[cell(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max([len(header)] + [len(t[i]) for t in texts]) for i, (_, header) in
+              enumerate(columns)]
+    lines = [title, "  ".join(h.rjust(w) for (_, h), w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(t, widths, strict=True)) for t in texts]
+    return "\n".join(lines)
+
+
+# --- databases -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Database:
+    kind: str  # sqlite | postgres
+    url: str   # as the service takes it (CASEFLOW_DATABASE_URL)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same URL with the psycopg 3 driver, as the service resolves it."""
+        for prefix in ("postgresql://", "postgres://"):
+            if self.url.startswith(prefix):
+                return "postgresql+psycopg://" + self.url[len(prefix):]
+        return self.url
+
+
+def _with_driver(url: str) -> str:
+    return Database("postgres", url).sqlalchemy_url
+
+
+def postgres_reachable(url: str) -> str | None:
+    """None when PostgreSQL answers at `url`, else the reason it does not."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_with_driver(url), connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # the report names the reason; nothing to recover
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database(kind: str, workdir: Path, postgres_url: str = DEFAULT_POSTGRES_URL
+             ) -> Iterator[Database]:
+    """A fresh, empty store: a SQLite file in `workdir`, or a new PostgreSQL database."""
+    if kind == "sqlite":
+        yield Database("sqlite", f"sqlite:///{workdir / 'caseflow.db'}")
+        return
+    if kind != "postgres":
+        raise ValueError(f"unknown database kind {kind!r}")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"caseflow_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_with_driver(postgres_url), isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            fresh = make_url(postgres_url).set(database=name)
+            yield Database("postgres", fresh.render_as_string(hide_password=False))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+# --- server processes ----------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the benchmark process dies (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class ServerProcess:
+    """A server started as its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int,
+                 log_path: Path) -> None:
+        self.name, self.port, self.log_path = name, port, log_path
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ready_after: float | None = None
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def wait_ready(self, path: str = "/health", timeout: float = 90.0) -> float:
+        """Poll `path` until it answers 200; return the seconds since start."""
+        deadline = self.started_at + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.perf_counter() < deadline:
+                if self.proc.poll() is not None:
+                    raise BenchError(f"{self.name} exited with {self.proc.returncode} before "
+                                     f"it was ready:\n{self.log_tail()}")
+                try:
+                    if client.get(self.base_url + path).status_code == 200:
+                        self.ready_after = time.perf_counter() - self.started_at
+                        return self.ready_after
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        raise BenchError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGINT (graceful), then SIGTERM, then SIGKILL to the whole process group."""
+        pgid = self.proc.pid  # start_new_session: the group id is the leader's pid
+        for sig, grace in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if self.proc.poll() is not None and not _group_alive(pgid):
+                break
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            end = time.monotonic() + grace
+            while time.monotonic() < end:
+                if self.proc.poll() is not None and not _group_alive(pgid):
+                    break
+                time.sleep(0.05)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without Caseflow or Prefect settings, so each server gets only ours."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("CASEFLOW_", "PREFECT_"))} | {"PYTHONUNBUFFERED": "1"}
+
+
+def caseflow_command() -> list[str]:
+    """The `caseflow serve` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "caseflow"
+    if script.exists():
+        return [str(script), "serve"]
+    return [sys.executable, "-m", "core.cli", "serve"]
+
+
+@contextmanager
+def caseflow_server(
+    *,
+    data_dir: Path,
+    db: Database,
+    policies: Path | None = None,
+    flow_runner: str = "prefect",
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 90.0,
+    wait: bool = True,
+) -> Iterator[ServerProcess]:
+    """Run `caseflow serve` on a free port; stop it (and its Prefect server) afterwards."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    full_env = _clean_env() | {
+        "CASEFLOW_DATA_DIR": str(data_dir),
+        "CASEFLOW_DATABASE_URL": db.url,
+        "CASEFLOW_POLICIES": str(policies or ROOT / "policies"),
+        "CASEFLOW_HOST": "127.0.0.1",
+        "CASEFLOW_PORT": str(port),
+        "CASEFLOW_FLOW_RUNNER": flow_runner,
+        "PREFECT_HOME": str(data_dir / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    } | (env or {})
+    server = ServerProcess("caseflow", caseflow_command(), full_env, port,
+                           data_dir / "server.log")
+    try:
+        if wait:
+            server.wait_ready("/health", ready_timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def bare_server(workdir: Path, ready_timeout: float = 30.0) -> Iterator[ServerProcess]:
+    """Run the bare FastAPI reference app (bench/bare_app.py) under uvicorn on a free port."""
+    port = free_port()
+    cmd = [sys.executable, str(BENCH / "bare_app.py"), "--port", str(port)]
+    server = ServerProcess("bare FastAPI", cmd, _clean_env(), port, workdir / "bare.log")
+    try:
+        server.wait_ready("/health", ready_timeout)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,115 @@
+"""The real service process, second-scale SLAs, a real webhook receiver."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.service import ServiceProcess
+from tests.support import WebhookReceiver, write_policies
+
+pytestmark = pytest.mark.e2e
+
+LADDER = ["warning", "breach", "manager", "director"]
+# ordinary first response in 8 s: warning at 6 s, breach 8 s, manager 12 s, director 16 s.
+FAST_CLOCKS = {
+    "first_response": {"calendar": "24x7",
+                       "targets": {"urgent": "PT4S", "ordinary": "PT8S", "routine": "PT20S"}},
+    "resolution": {"calendar": "24x7",
+                   "targets": {"urgent": "PT1H", "ordinary": "PT2H", "routine": "PT3H"}},
+}
+
+
+@pytest.fixture
+def service(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[ServiceProcess]:
+    policies = write_policies(tmp_path / "policies", receiver=receiver,
+                              complaint={"clocks": FAST_CLOCKS})
+    svc = ServiceProcess(tmp_path / "data", policies, CASEFLOW_CLAIM_LEASE_SECONDS="2")
+    (tmp_path / "data").mkdir()
+    yield svc
+    svc.stop()
+
+
+def open_case(svc: ServiceProcess, ref: str, **extra: object) -> dict:
+    body = {"subject": "router keeps dropping", "customer": {"ref": ref, "tier": "B"}, **extra}
+    response = httpx.post(f"{svc.url}/cases", json=body, headers={"X-Actor": "agent:e2e"},
+                          timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def ladder_of(case: dict, clock: str = "first_response") -> list[str]:
+    return [e["details"]["step"] for e in case["timeline"]
+            if e["type"] in ("sla_warning", "escalated") and e["details"]["clock"] == clock]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, svc: ServiceProcess) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}\n--- service log ---\n{svc.log()}")
+
+
+def keys_received(receiver: WebhookReceiver) -> list[str]:
+    return [k for r in receiver.all() for k in re.findall(r"\[key ([^\]]+)\]",
+                                                          r.body.get("message", ""))]
+
+
+def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):
+    service.start()
+    silent = open_case(service, "c-silent")
+    answered = open_case(service, "c-answered")
+    ack = httpx.post(f"{service.url}/cases/{answered['id']}/events",
+                     json={"type": "acknowledge"}, timeout=10)
+    assert ack.status_code == 200, ack.text
+
+    def read(case_id: int) -> dict:
+        return httpx.get(f"{service.url}/cases/{case_id}", timeout=10).json()
+
+    wait_for(lambda: len(ladder_of(read(silent["id"]))) == 4, 90, "the whole ladder", service)
+    wait_for(lambda: len(keys_received(receiver)) >= 7, 30, "every notification", service)
+    time.sleep(2)  # a few more sweeps: nothing may fire twice
+
+    case = read(silent["id"])
+    assert ladder_of(case) == LADDER
+    assert case["escalation_level"] == 3
+    assert [e["details"]["level"] for e in case["timeline"] if e["type"] in
+            ("sla_warning", "escalated")] == [0, 1, 2, 3]
+    assert ladder_of(read(answered["id"])) == []
+    keys = keys_received(receiver)
+    assert len(keys) == len(set(keys)) == 7  # 1 + 2 + 2 + 2 recipients over the four rungs
+    assert all(k.startswith(f"{silent['id']}:first_response:") for k in keys)
+    assignee = silent["assignee"]
+    assert len(receiver.for_person(assignee)) == 2
+    assert len(receiver.for_person("zhao.lei")) == 1
+
+
+def test_escalations_due_while_the_service_was_down_fire_once_at_restart(service, receiver):
+    service.start()
+    ids = [open_case(service, f"c-{n}")["id"] for n in range(10)]
+    time.sleep(3)
+    service.kill()  # a crash: no shutdown hooks run
+    time.sleep(15)  # every rung, warning (6 s) to director (16 s), falls due while it is down
+    service.start()
+
+    def all_done() -> bool:
+        return all(len(ladder_of(httpx.get(f"{service.url}/cases/{i}", timeout=10).json()))
+                   == 4 for i in ids)
+
+    wait_for(all_done, 90, "every escalation after the restart", service)
+    wait_for(lambda: len(keys_received(receiver)) >= 70, 60, "every notification", service)
+    time.sleep(2)
+    for case_id in ids:
+        case = httpx.get(f"{service.url}/cases/{case_id}", timeout=10).json()
+        assert ladder_of(case) == LADDER
+    keys = Counter(keys_received(receiver))
+    assert [k for k, n in keys.items() if n > 1] == []
+    assert len(keys) == 70  # 10 cases x 7 notices
