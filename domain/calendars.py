@@ -50,9 +50,11 @@ class BusinessCalendar:
         if self.always_open:
             return True
         if self._holidays is not None:
+            # `in` loads the day's year first; weekend_workdays is filled only for loaded years.
+            is_holiday = day in self._holidays
             if day in self._holidays.weekend_workdays:
                 return True
-            if day in self._holidays:
+            if is_holiday:
                 return False
         return day.weekday() in self.workdays
 

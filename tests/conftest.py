@@ -61,9 +61,10 @@ def clock() -> FrozenClock:
 def build_runtime(database: tuple[str, dict], policies: Path, clock: FrozenClock,
                   **settings: object) -> Runtime:
     url, options = database
-    config = Settings(database_url=url, policies=policies, scheduler_enabled=False,
-                      flow_runner="inline", instance_id="test-instance",
-                      notify_retry_seconds=60, **settings)  # type: ignore[arg-type]
+    values: dict[str, object] = {"scheduler_enabled": False, "flow_runner": "inline",
+                                 "instance_id": "test-instance", "notify_retry_seconds": 60,
+                                 **settings}
+    config = Settings(database_url=url, policies=policies, **values)  # type: ignore[arg-type]
     engine = make_engine(config.resolved_database_url, **options)
     return runtime_module.configure(config, clock=clock, engine=engine)
 

@@ -29,6 +29,9 @@ def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
 
 
+TWENTY_MINUTES = timedelta(minutes=20)
+
+
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
 
@@ -71,7 +74,7 @@ def clock(
     name: str = "first_response",
     *,
     calendar: str = "24x7",
-    target: timedelta = minutes(20),
+    target: timedelta = TWENTY_MINUTES,
     started: datetime | None = None,
     **changes: Any,
 ) -> Clock:

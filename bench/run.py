@@ -1,0 +1,144 @@
+"""Run Caseflow's benchmarks against the real server process and print a table of figures.
+
+    python bench/run.py                         # intake and storm on SQLite, full size
+    python bench/run.py --quick                 # small counts: proves the scripts work
+    python bench/run.py --database both         # SQLite and PostgreSQL side by side
+    python bench/run.py --only storm --database postgres
+
+Every server it starts is stopped at the end (also on error or Ctrl-C), and every temp
+dir and PostgreSQL database it creates is removed. The figures are also written as JSON
+to bench/results/ (ignored by git). The exit code is 1 if any scenario failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench`, `core` and `tests` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import intake, storm  # noqa: E402
+from bench.common import DEFAULT_POSTGRES_URL, format_table, postgres_reachable  # noqa: E402
+
+SCENARIOS = ("intake", "storm")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{intake.QUICK_REQUESTS} requests per level, a storm of "
+                             f"{storm.QUICK_N}")
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help="comma-separated scenarios: intake,storm")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                        help="server to create a throwaway database on (trust auth)")
+    parser.add_argument("--levels", default=",".join(map(str, intake.LEVELS)),
+                        help="intake concurrency levels")
+    parser.add_argument("--requests", type=int, default=None,
+                        help="intake requests per level (overrides --quick)")
+    parser.add_argument("--storm-n", type=int, default=None,
+                        help="complaints in the storm (overrides --quick)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the bare FastAPI reference point")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the figures (default bench/results/<time>.json)")
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in args.only if s not in SCENARIOS]
+    if unknown or not args.only:
+        parser.error(f"--only takes {', '.join(SCENARIOS)}; got {args.only}")
+    args.levels = tuple(int(x) for x in args.levels.split(","))
+    return args
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every `finally` stops its servers.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    results: dict[str, list[dict[str, Any]]] = {"intake": [], "storm": []}
+    failures: list[str] = []
+    started = time.perf_counter()
+
+    if "postgres" in databases:
+        reason = postgres_reachable(args.postgres_url)
+        if reason:
+            failures.append(f"postgres: not reachable at {args.postgres_url}: {reason}")
+            databases.remove("postgres")
+
+    def attempt(name: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            log(f"FAILED {name}:\n{traceback.format_exc()}")
+            return None
+
+    if "intake" in args.only:
+        for db in databases:
+            rows = attempt(f"intake/{db}", lambda db=db: intake.run_caseflow(
+                db, quick=args.quick, postgres_url=args.postgres_url, levels=args.levels,
+                requests=args.requests, log=log))
+            results["intake"] += rows or []
+        if not args.no_reference:
+            rows = attempt("intake/bare FastAPI", lambda: intake.run_bare(
+                quick=args.quick, levels=args.levels, requests=args.requests, log=log))
+            results["intake"] += rows or []
+    if "storm" in args.only:
+        for db in databases:
+            row = attempt(f"storm/{db}", lambda db=db: storm.run(
+                db, quick=args.quick, postgres_url=args.postgres_url, n=args.storm_n, log=log))
+            if row:
+                results["storm"].append(row)
+
+    print()
+    if "intake" in args.only:
+        print(format_table("intake: complaints opened over HTTP (POST /cases)",
+                           intake.COLUMNS, results["intake"]))
+        print()
+    if "storm" in args.only:
+        print(format_table("storm: breaches due in the same second, then notified",
+                           storm.COLUMNS, results["storm"]))
+        for row in results["storm"]:
+            print(f"  {row['database']}: posts per recipient {row['posts_by_recipient']}")
+        print()
+    elapsed = time.perf_counter() - started
+    for failure in failures:
+        print(f"FAILED {failure}")
+    print(f"{'quick' if args.quick else 'full'} run, {elapsed:.0f} s, "
+          f"{len(failures)} failure(s)")
+
+    out = args.json or ROOT / "bench" / "results" / f"{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v)
+                                        for k, v in vars(args).items()},
+                               "results": results, "failures": failures}, indent=2,
+                              default=str))
+    print(f"figures written to {out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

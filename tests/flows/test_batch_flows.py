@@ -1,0 +1,38 @@
+"""The batch flows run under Prefect: named per batch, tagged by process, deciding nothing."""
+
+import asyncio
+from datetime import timedelta
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.sorting import FlowRunSort
+
+from core.sweeper import PrefectRunner, Sweeper
+from tests.store.helpers import escalations, open_complaint
+
+
+async def _flow_run(name: str):
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])),
+            sort=FlowRunSort.START_TIME_DESC, limit=10)
+    assert runs, f"no flow run named {name}"
+    return runs[0]  # the newest: both database variants share one Prefect API
+
+
+def test_the_sweeper_runs_due_timers_and_notifications_as_prefect_flows(
+        make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver, flow_runner="prefect")
+    case_ids = [open_complaint(rt, ref=f"c{n}") for n in range(3)]
+    clock.advance(timedelta(minutes=16))
+
+    report = Sweeper(rt, PrefectRunner()).tick()
+
+    assert report.timers == {"fired": 3}
+    assert all(escalations(rt, i) == [("first_response", "warning")] for i in case_ids)
+    assert report.messages["delivered"] == 3 and len(receiver.all()) == 3
+    with rt.engine.connect() as conn:
+        first_timer = conn.exec_driver_sql("SELECT min(id) FROM timers").scalar()
+    run = asyncio.run(_flow_run(f"complaint-timers-{first_timer}-3"))
+    assert run.state.is_completed()
+    assert {"complaint", "timers"} <= set(run.tags)

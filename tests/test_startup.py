@@ -1,0 +1,54 @@
+"""Start-up refuses bad inputs; prefect.yaml points at real flows with timezoned schedules."""
+
+import importlib
+import subprocess
+import sys
+
+import yaml
+from prefect import Flow
+
+from tests.support import REPO, write_policies
+
+
+def _serve(policies, tmp_path):
+    env = {"CASEFLOW_POLICIES": str(policies), "CASEFLOW_DATA_DIR": str(tmp_path / "data"),
+           "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_bad_policy_file_stops_start_up_naming_file_and_field(tmp_path):
+    policies = write_policies(tmp_path / "policies")
+    text = (policies / "complaint.yaml").read_text()
+    (policies / "complaint.yaml").write_text(text.replace("auto_close_after: P3D",
+                                                          "auto_close_after: three days"))
+    result = _serve(policies, tmp_path)
+    assert result.returncode == 2
+    assert "complaint.yaml" in result.stderr
+    assert "complaint.auto_close_after" in result.stderr
+    assert "ISO 8601" in result.stderr
+
+
+def test_an_unknown_key_stops_start_up(tmp_path):
+    policies = write_policies(tmp_path / "policies")
+    text = (policies / "calendars.yaml").read_text()
+    (policies / "calendars.yaml").write_text(text.replace("workdays:", "work_days:"))
+    result = _serve(policies, tmp_path)
+    assert result.returncode == 2
+    assert "calendars.yaml: calendars.cn-working-hours.work_days" in result.stderr
+
+
+def test_a_missing_policies_directory_stops_start_up(tmp_path):
+    result = _serve(tmp_path / "nowhere", tmp_path)
+    assert result.returncode == 2 and "CASEFLOW_POLICIES" in result.stderr
+
+
+def test_prefect_yaml_deploys_real_flows_with_timezoned_schedules():
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    assert spec["deployments"]
+    for deployment in spec["deployments"]:
+        path, name = deployment["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert isinstance(getattr(module, name), Flow), deployment["name"]
+        for schedule in deployment.get("schedules", []):
+            assert schedule.get("timezone"), deployment["name"]
