@@ -31,6 +31,7 @@ def load_policies(directory: Path) -> PolicySet:
     digest = hashlib.sha256()
     for filename, sections in SECTIONS.items():
         path = directory / filename
+        origin.update({section: path for section in sections})
         if not path.is_file():
             raise PolicyError(f"{path}: file is missing (it holds {', '.join(sections)})")
         raw = path.read_bytes()
@@ -40,8 +41,7 @@ def load_policies(directory: Path) -> PolicySet:
         if unknown:
             raise PolicyError(
                 f"{path}: unknown top-level key(s) {sorted(unknown)}; expected {list(sections)}")
-        for key in data:
-            merged[key], origin[key] = data[key], path
+        merged.update(data)
     merged["version"] = digest.hexdigest()[:12]
     try:
         policies = PolicySet.model_validate(merged)

@@ -135,8 +135,8 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
     for spec in wanted:
         timer = existing.get(spec.key)
         if timer is None:
-            timer = Timer(key=spec.key, case_id=case_id, process=process, kind=spec.kind, name=spec.name,
-                          step=spec.step, status="pending")
+            timer = Timer(key=spec.key, case_id=case_id, process=process, kind=spec.kind,
+                          name=spec.name, step=spec.step, status="pending")
         elif timer.status not in (*LIVE_TIMER_STATES, "cancelled"):
             continue  # claimed or fired: never scheduled twice
         timer.fire_at = spec.fire_at

@@ -76,9 +76,13 @@ def pause(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
     """Pause a running clock, banking the business time it used."""
     if clock.state is not ClockState.running:
         return clock
-    return replace(
-        clock, state=ClockState.paused, elapsed=clock.used(calendar, now), running_since=None
-    )
+    used = clock.used(calendar, now)
+    breached_at = clock.breached_at
+    if breached_at is None and used > clock.target:
+        # Record the moment it overran now: once paused, its due time is gone.
+        breached_at = clock.due_at(calendar)
+    return replace(clock, state=ClockState.paused, elapsed=used, running_since=None,
+                   breached_at=breached_at)
 
 
 def resume(clock: Clock, now: datetime) -> Clock:
@@ -93,10 +97,7 @@ def stop(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
     if clock.state is ClockState.stopped:
         return clock
     paused = pause(clock, calendar, now)
-    breached_at = clock.breached_at
-    if breached_at is None and paused.elapsed > clock.target:
-        breached_at = clock.due_at(calendar) or now
-    return replace(paused, state=ClockState.stopped, stopped_at=now, breached_at=breached_at)
+    return replace(paused, state=ClockState.stopped, stopped_at=now)
 
 
 def retarget(clock: Clock, target: timedelta) -> Clock:

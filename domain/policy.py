@@ -66,9 +66,14 @@ class CalendarPolicy(Strict):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+        previous_end = None
         for start, end in self.hours or []:
             if start >= end:
                 raise ValueError(f"working interval {start}-{end} ends before it starts")
+            if previous_end is not None and start < previous_end:
+                raise ValueError(f"working interval {start}-{end} overlaps or precedes the one "
+                                 "before it; list the day's intervals in order")
+            previous_end = end
         if self.hours is not None and not self.hours:
             raise ValueError("hours is empty: omit it for a 24x7 calendar")
         if self.holidays:

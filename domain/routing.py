@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-_NEVER = datetime.min
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,9 @@ def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
         raise ValueError("a team needs at least one member to route to")
 
     def waited(member: MemberLoad) -> datetime:
-        # Compare naive, so members never assigned sort first whatever their tzinfo.
+        # Members never assigned sort first; the others by instant, whatever their zone.
         moment = member.last_assigned_at
-        return moment.replace(tzinfo=None) if moment else _NEVER
+        return moment.astimezone(UTC) if moment else _NEVER
 
     if strategy == "least_loaded":
         chosen = min(members, key=lambda m: (m.open_cases, waited(m), m.person))

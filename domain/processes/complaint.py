@@ -1,21 +1,24 @@
 """Complaint handling (seed 002 §3.3: identify → classify → respond → handle → feedback).
 
-| event            | from                                       | to                  | clocks                       |
-|------------------|--------------------------------------------|---------------------|------------------------------|
-| open             | (new case)                                 | new                 | start first_response, resolution |
-| classify (sys)   | new                                        | classified          |                              |
-| assign (sys)     | classified                                 | assigned            |                              |
-| acknowledge      | assigned                                   | in_progress         | stop first_response          |
-| wait_on_customer | in_progress                                | waiting_on_customer | pause resolution             |
-| customer_replied | waiting_on_customer                        | in_progress         | resume resolution            |
-| resolve          | assigned, in_progress, waiting_on_customer | resolved            | stop both                    |
-| confirm          | resolved                                   | closed              |                              |
-| reject           | resolved                                   | in_progress         | resume resolution            |
-| auto_close (sys) | resolved                                   | closed              |                              |
-| withdraw         | any open stage                             | closed              | stop both                    |
-| reassign         | any open stage                             | (same)              |                              |
-| change_priority  | assigned, in_progress, waiting_on_customer | (same)              | retarget both                |
-| add_note         | any stage but closed                       | (same)              |                              |
+| event            | from                         | to                  | clocks                  |
+|------------------|------------------------------|---------------------|-------------------------|
+| open             | (new case)                   | new                 | start both              |
+| classify (sys)   | new                          | classified          |                         |
+| assign (sys)     | classified                   | assigned            |                         |
+| acknowledge      | assigned                     | in_progress         | stop first_response     |
+| wait_on_customer | in_progress                  | waiting_on_customer | pause resolution        |
+| customer_replied | waiting_on_customer          | in_progress         | resume resolution       |
+| resolve          | assigned, in_progress, w.o.c.| resolved            | stop both               |
+| confirm          | resolved                     | closed              |                         |
+| reject           | resolved                     | in_progress         | resume resolution       |
+| auto_close (sys) | resolved                     | closed              |                         |
+| withdraw         | any open stage               | closed              | stop both               |
+| reassign         | any open stage               | (same)              |                         |
+| change_priority  | assigned, in_progress, w.o.c.| (same)              | retarget both           |
+| add_note         | any stage but closed         | (same)              |                         |
+
+"Both" clocks are first_response and resolution; w.o.c. is waiting_on_customer; an
+open stage is assigned, in_progress, waiting_on_customer or resolved.
 
 A complaint closes only when the customer accepts the outcome (客戶認可) or stays silent
 for the policy's `auto_close_after`; a rejection reopens it and the resolution clock

@@ -63,6 +63,11 @@ def keys_received(receiver: WebhookReceiver) -> list[str]:
                                                           r.body.get("message", ""))]
 
 
+def _keys_for(receiver: WebhookReceiver, person: str) -> set[str]:
+    return {k for r in receiver.for_person(person)
+            for k in re.findall(r"\[key ([^\]]+)\]", r.body.get("message", ""))}
+
+
 def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):
     service.start()
     silent = open_case(service, "c-silent")
@@ -87,9 +92,10 @@ def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):
     keys = keys_received(receiver)
     assert len(keys) == len(set(keys)) == 7  # 1 + 2 + 2 + 2 recipients over the four rungs
     assert all(k.startswith(f"{silent['id']}:first_response:") for k in keys)
-    assignee = silent["assignee"]
-    assert len(receiver.for_person(assignee)) == 2
-    assert len(receiver.for_person("zhao.lei")) == 1
+    # Several rungs due in one sweep reach a person as one digest, so count notices.
+    assert _keys_for(receiver, silent["assignee"]) == {
+        f"{silent['id']}:first_response:{step}:{silent['assignee']}" for step in (0, 1)}
+    assert _keys_for(receiver, "zhao.lei") == {f"{silent['id']}:first_response:3:zhao.lei"}
 
 
 def test_escalations_due_while_the_service_was_down_fire_once_at_restart(service, receiver):

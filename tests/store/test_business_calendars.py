@@ -1,6 +1,5 @@
 """SLA clocks on working-hours calendars, end to end through the store and the sweeper."""
 
-from datetime import timedelta
 
 from sqlmodel import Session, select
 

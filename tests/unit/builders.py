@@ -47,7 +47,7 @@ def working_hours() -> BusinessCalendar:
 
 
 def warmed(calendar: BusinessCalendar, years: range = range(2024, 2029)) -> BusinessCalendar:
-    """Make the calendar load its holiday years up front (see the make-up-day xfails)."""
+    """Make the calendar load its holiday years up front (see the fresh-calendar tests)."""
     for year in years:
         calendar.is_working_day(date(year, 1, 1))
     return calendar

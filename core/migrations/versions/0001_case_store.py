@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-22 17:58:59.480465
 """
 
-from alembic import op
 import sqlalchemy as sa
-import core.models
+from alembic import op
 
+import core.models
 
 revision = '0001'
 down_revision = None
