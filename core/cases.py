@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -18,7 +17,7 @@ from domain.calendars import BusinessCalendar
 from domain.classification import classify
 from domain.policy import PolicySet, Tier
 from domain.process import Event
-from domain.processes import complaint
+from domain.processes import complaint, definition
 from domain.routing import MemberLoad, pick_assignee
 
 
@@ -178,7 +177,8 @@ def post_event(
     if case is None:
         raise CaseNotFound(case_id)
     clocks = load_clocks(session, case_id)
-    decision = complaint.TABLE.decide(snapshot_of(case, clocks), event, policies, calendars, now)
+    table = definition(case.process).TABLE
+    decision = table.decide(snapshot_of(case, clocks), event, policies, calendars, now)
     persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
                      now=now)
     session.commit()
@@ -197,7 +197,3 @@ def sync_team_members(session: Session, policies: PolicySet) -> None:
                 session.add(TeamMember(team=team, person=person, open_cases=open_now))
     session.commit()
 
-
-def event_from_request(type_: str, actor: str, data: Mapping[str, Any] | None,
-                       note: str | None) -> Event:
-    return Event(type=type_, actor=actor, data=dict(data or {}), note=note)

@@ -12,7 +12,7 @@ from core.models import Timer
 from core.runtime import Runtime
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.escalation import step_due
-from domain.processes import complaint
+from domain.processes import definition
 from domain.timers import ESCALATION
 
 log = logging.getLogger("caseflow.timers")
@@ -44,13 +44,14 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
         assert case is not None
         clocks = load_clocks(session, timer.case_id)
         snapshot = snapshot_of(case, clocks)
+        process = definition(case.process)
         if timer.kind == ESCALATION:
             decision = step_due(
                 snapshot, clock_name=timer.name, step_index=timer.step or 0,
-                ladder=complaint.ladder(runtime.policies), policies=runtime.policies,
+                ladder=process.ladder(runtime.policies), policies=runtime.policies,
                 calendars=runtime.calendars, timer_key=timer.key, now=now)
         else:
-            decision = complaint.on_timer(snapshot, timer.name, runtime.policies,
+            decision = process.on_timer(snapshot, timer.name, runtime.policies,
                                           runtime.calendars, now)
         if decision is not None:
             persist_decision(session, case, clocks, decision, policies=runtime.policies,

@@ -13,7 +13,7 @@ from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
 from domain.clocks import ClockState
-from domain.processes import complaint
+from domain.processes import definition
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,10 @@ class CaseView:
     allowed_events: list[str]
 
 
-def clock_views(rows: list[SlaClock], runtime: Runtime, now: datetime) -> list[ClockView]:
+def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime
+                ) -> list[ClockView]:
     """Each clock as a person reads it: due time, business time left, next rung."""
-    ladder = complaint.ladder(runtime.policies)
+    ladder = definition(process).ladder(runtime.policies)
     views = []
     for row in sorted(rows, key=lambda r: r.id or 0):
         clock = clock_of(row)
@@ -76,8 +77,10 @@ def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime) ->
     clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
     timeline = list(session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))
-    return CaseView(case=case, customer=customer, clocks=clock_views(clocks, runtime, now),
-                    timeline=timeline, allowed_events=complaint.TABLE.allowed_events(case.stage))
+    allowed = definition(case.process).TABLE.allowed_events(case.stage)
+    return CaseView(case=case, customer=customer,
+                    clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
+                    allowed_events=allowed)
 
 
 @dataclass(frozen=True)

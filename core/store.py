@@ -18,7 +18,7 @@ from domain.calendars import BusinessCalendar
 from domain.clocks import Clock, ClockState
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, Decision
-from domain.processes import complaint
+from domain.processes import definition
 from domain.timers import TimerSpec, plan_escalation_timers
 
 LIVE_TIMER_STATES = ("pending", "paused")
@@ -75,19 +75,20 @@ def persist_decision(
     case.resolved_count, case.stage_entered_at = after.resolved_count, after.stage_entered_at
     case.updated_at = now
     case.version += 1
-    closing = after.stage in complaint.TABLE.final_stages
+    process = definition(case.process)
+    closing = after.stage in process.TABLE.final_stages
     if closing and case.closed_at is None:
         case.closed_at = now
     session.add(case)
-    _adjust_load(session, case.team, before, after, closing)
+    _adjust_load(session, case.team, before, after, process.TABLE.final_stages)
 
-    ladder = complaint.ladder(policies)
+    ladder = process.ladder(policies)
     _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
     for entry in decision.timeline:
         session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor, at=now,
                               details=dict(entry.details)))
     wanted = plan_escalation_timers(after, ladder, calendars)
-    wanted += complaint.process_timers(after, policies)
+    wanted += process.process_timers(after, policies)
     sync_timers(session, case.id, case.process, wanted)
     for notice in decision.notices:
         session.add(OutboxMessage(
@@ -144,11 +145,11 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
         session.add(timer)
 
 
-def _adjust_load(
-    session: Session, team: str, before: CaseSnapshot, after: CaseSnapshot, closing: bool
-) -> None:
+def _adjust_load(session: Session, team: str, before: CaseSnapshot, after: CaseSnapshot,
+                 final_stages: frozenset[str]) -> None:
     """Keep team members' open-case counts in step with assignment and closure."""
-    was_open = before.stage not in complaint.TABLE.final_stages and before.assignee
+    closing = after.stage in final_stages
+    was_open = before.stage not in final_stages and before.assignee
     if was_open and (closing or after.assignee != before.assignee):
         _bump(session, team, before.assignee, -1)
     if not closing and after.assignee and after.assignee != before.assignee:

@@ -143,6 +143,9 @@ class TransitionTable:
         )
 
     def find(self, event: Event, stage: str) -> Transition:
+        known = sorted({t.event for t in self.transitions})
+        if event.type not in known:
+            raise InvalidEvent("type", f"unknown event {event.type!r}; known events: {known}")
         for t in self.transitions:
             if t.event == event.type and stage in t.sources:
                 if t.system_only and event.actor != SYSTEM_ACTOR:

@@ -1,1 +1,50 @@
-"""Process modules: each declares its stages, transition table and timers."""
+"""Process modules: each declares its stages, transition table and timers.
+
+A process module is found by its name (`definition("complaint")`); adding a process is
+adding a module here that provides what `ProcessDefinition` lists, and its policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+from typing import Protocol, cast
+
+from domain.calendars import BusinessCalendar
+from domain.policy import EscalationStep, PolicySet
+from domain.process import CaseSnapshot, Decision, TransitionTable
+from domain.timers import TimerSpec
+
+
+class ProcessDefinition(Protocol):
+    NAME: str
+    TABLE: TransitionTable
+
+    def ladder(self, policies: PolicySet) -> list[EscalationStep]: ...
+
+    def process_timers(self, case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]: ...
+
+    def on_timer(self, case: CaseSnapshot, name: str, policies: PolicySet,
+                 calendars: Mapping[str, BusinessCalendar], now: datetime
+                 ) -> Decision | None: ...
+
+
+@cache
+def _registry() -> dict[str, ProcessDefinition]:
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "TABLE"):
+            found[module.NAME] = cast(ProcessDefinition, module)
+    return found
+
+
+def definition(name: str) -> ProcessDefinition:
+    """The process module called `name`."""
+    try:
+        return _registry()[name]
+    except KeyError:
+        raise LookupError(f"unknown process {name!r}; known: {sorted(_registry())}") from None
