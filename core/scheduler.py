@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -13,28 +15,20 @@ log = logging.getLogger("caseflow.scheduler")
 
 
 def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
-    """Tick the sweeper every `sweep_interval_seconds`; a slow tick is never run twice at once."""
-    sweeper = Sweeper(runtime, make_runner(runtime))
+    """Tick the sweeper every `sweep_interval_seconds`; a slow tick never overlaps the next."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(_safe(sweeper), "interval", id="sweeper",
-                      seconds=runtime.settings.sweep_interval_seconds,
-                      max_instances=1, coalesce=True, next_run_time=None)
+    # The first tick runs at once: deadlines missed while the service was down fire now.
+    scheduler.add_job(_guarded(Sweeper(runtime, make_runner(runtime)).tick), "interval",
+                      id="sweeper", seconds=runtime.settings.sweep_interval_seconds,
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
-    # First tick at once: deadlines missed while the service was down fire now.
-    scheduler.modify_job("sweeper", next_run_time=_now())
     return scheduler
 
 
-def _safe(sweeper: Sweeper):  # type: ignore[no-untyped-def]
-    def tick() -> None:
+def _guarded(tick: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
         try:
-            sweeper.tick()
+            tick()
         except Exception:
             log.exception("sweeper tick failed; the next tick retries")
-    return tick
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
+    return run
