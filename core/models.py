@@ -112,6 +112,7 @@ class SlaClock(SQLModel, table=True):
     running_since: datetime | None = _at()
     stopped_at: datetime | None = _at()
     breached_at: datetime | None = _at()
+    ladder_stopped_at: datetime | None = _at()
     due_at: datetime | None = _at()
     warn_at: datetime | None = _at()
 

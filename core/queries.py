@@ -12,7 +12,6 @@ from sqlmodel import Session, col, select
 from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
-from domain.clocks import ClockState
 from domain.processes import definition
 
 
@@ -52,7 +51,7 @@ def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datet
         due_at = clock.due_at(calendar)
         breached = clock.breached_at is not None or remaining < timedelta(0)
         next_step = None
-        if clock.state is not ClockState.stopped and clock.steps_fired < len(ladder):
+        if clock.escalating and clock.steps_fired < len(ladder):
             step = ladder[clock.steps_fired]
             next_step = {
                 "name": step.name, "at_percent": step.at_percent, "level": step.level,

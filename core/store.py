@@ -43,6 +43,7 @@ def clock_of(row: SlaClock) -> Clock:
         started_at=row.started_at, state=ClockState(row.state),
         elapsed=timedelta(seconds=row.elapsed_seconds), running_since=row.running_since,
         stopped_at=row.stopped_at, breached_at=row.breached_at, steps_fired=row.steps_fired,
+        ladder_stopped_at=row.ladder_stopped_at,
     )
 
 
@@ -118,6 +119,7 @@ def _write_clocks(
         row.steps_fired = clock.steps_fired
         row.running_since, row.stopped_at = clock.running_since, clock.stopped_at
         row.breached_at = clock.breached_at
+        row.ladder_stopped_at = clock.ladder_stopped_at
         row.due_at = clock.due_at(calendar)
         row.warn_at = clock.moment_at_fraction(calendar, warn_fraction)
         session.add(row)

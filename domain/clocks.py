@@ -36,6 +36,13 @@ class Clock:
     breached_at: datetime | None = None
     # How many rungs of the escalation ladder have fired for this clock.
     steps_fired: int = 0
+    # Set when someone acknowledged the escalation: no further rungs for this clock.
+    ladder_stopped_at: datetime | None = None
+
+    @property
+    def escalating(self) -> bool:
+        """Whether more rungs of the ladder may still fire for this clock."""
+        return self.state is not ClockState.stopped and self.ladder_stopped_at is None
 
     def used(self, calendar: BusinessCalendar, now: datetime) -> timedelta:
         """Business time used so far."""

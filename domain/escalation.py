@@ -33,7 +33,7 @@ def step_due(
 ) -> Decision | None:
     """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale."""
     clock = case.clocks.get(clock_name)
-    if clock is None or clock.state is not ClockState.running:
+    if clock is None or clock.state is not ClockState.running or not clock.escalating:
         return None
     if clock.steps_fired != step_index or step_index >= len(ladder):
         return None

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.calendars import BusinessCalendar
-from domain.clocks import ClockState
 from domain.policy import EscalationStep
 from domain.process import CaseSnapshot
 
@@ -38,7 +37,7 @@ def plan_escalation_timers(
     """One timer per clock: its next rung, paused with the clock, absent once stopped."""
     specs = []
     for name, clock in case.clocks.items():
-        if clock.state is ClockState.stopped or clock.steps_fired >= len(ladder):
+        if not clock.escalating or clock.steps_fired >= len(ladder):
             continue
         step = ladder[clock.steps_fired]
         fire_at = clock.moment_at_fraction(calendars[clock.calendar], step.at_percent / 100)

@@ -16,9 +16,11 @@
 | reassign         | any open stage               | (same)              |                         |
 | change_priority  | assigned, in_progress, w.o.c.| (same)              | retarget both           |
 | add_note         | any stage but closed         | (same)              |                         |
+| ack_escalation   | any open stage               | (same)              | ends data.clock's ladder|
 
-"Both" clocks are first_response and resolution; w.o.c. is waiting_on_customer; an
-open stage is assigned, in_progress, waiting_on_customer or resolved.
+ack_escalation is short for acknowledge_escalation. "Both" clocks are first_response
+and resolution; w.o.c. is waiting_on_customer; an open stage is assigned, in_progress,
+waiting_on_customer or resolved.
 
 A complaint closes only when the customer accepts the outcome (客戶認可) or stays silent
 for the policy's `auto_close_after`; a rejection reopens it and the resolution clock
@@ -90,6 +92,17 @@ def _change_priority(case, event, policies, calendars, now):
     return replace(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
 
 
+def _acknowledge_escalation(case, event, policies, calendars, now):
+    name = event.data.get("clock")
+    clock = case.clocks.get(name) if isinstance(name, str) else None
+    if clock is None:
+        raise InvalidEvent("data.clock", f"must be one of the clocks {sorted(case.clocks)}")
+    if clock.steps_fired == 0:
+        raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
+    stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
+    return replace(case, clocks={**case.clocks, name: stopped}), {}
+
+
 def _resolve(case, event, policies, calendars, now):
     return replace(case, resolved_count=case.resolved_count + 1), {}
 
@@ -116,6 +129,7 @@ TABLE = TransitionTable(
         Transition("reassign", OPEN_STAGES, hook=_reassign),
         Transition("change_priority", WORKING_STAGES, hook=_change_priority),
         Transition("add_note", OPEN_STAGES | {"new", "classified"}),
+        Transition("acknowledge_escalation", OPEN_STAGES, hook=_acknowledge_escalation),
     ),
 )
 

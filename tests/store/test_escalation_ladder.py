@@ -92,3 +92,17 @@ def test_rejection_reopens_and_the_resolution_clock_resumes(make_runtime, clock)
     clock.advance(timedelta(days=5))
     sweep(rt)
     assert load(rt, case_id).stage == "in_progress"
+
+
+def test_acknowledging_the_escalation_ends_that_clock_s_ladder(make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver)
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=21))
+    sweep(rt)
+    assert escalations(rt, case_id) == [(FR, "warning"), (FR, "breach")]
+    send(rt, case_id, "acknowledge_escalation", actor="supervisor:wang.fang",
+         clock="first_response")
+    clock.advance(timedelta(hours=1))
+    sweep(rt)
+    assert escalations(rt, case_id) == [(FR, "warning"), (FR, "breach")]
+    assert load(rt, case_id).escalation_level == 1

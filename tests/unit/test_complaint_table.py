@@ -57,8 +57,10 @@ SPEC: dict[str, tuple[frozenset[str], str | None, dict[str, str], bool]] = {
     "reassign": (OPEN, None, {}, False),
     "change_priority": (WORKING, None, {}, False),
     "add_note": (frozenset(STAGES) - {"closed"}, None, {}, False),
+    "acknowledge_escalation": (OPEN, None, {}, False),
 }
-DATA = {"reassign": {"assignee": "zhang.min"}, "change_priority": {"priority": "urgent"}}
+DATA = {"reassign": {"assignee": "zhang.min"}, "change_priority": {"priority": "urgent"},
+        "acknowledge_escalation": {"clock": RES}}
 STATE_AFTER = {"stop": ClockState.stopped, "pause": ClockState.paused,
                "resume": ClockState.running}
 
@@ -66,7 +68,8 @@ STATE_AFTER = {"stop": ClockState.stopped, "pause": ClockState.paused,
 def clocks_in(stage: str) -> dict[str, Clock]:
     """Clocks as they stand in `stage` for a case opened at 10:00."""
     first = clock(FR, target=minutes(20), started=OPENED)
-    resolution = clock(RES, target=hours(24), started=OPENED)
+    # The resolution clock has warned once, so its escalation can be acknowledged.
+    resolution = replace(clock(RES, target=hours(24), started=OPENED), steps_fired=1)
     if stage in {"in_progress", "waiting_on_customer", "resolved", "closed"}:
         first = stop(first, ALWAYS, sh(2026, 11, 20, 10, 5))
     if stage == "waiting_on_customer":
@@ -127,6 +130,8 @@ def test_every_stage_and_event(stage: str, event: str) -> None:
                 assert new.stopped_at == NOW
         elif event == "change_priority":
             assert replace(new, target=old.target) == old
+        elif event == "acknowledge_escalation" and name == RES:
+            assert new == replace(old, ladder_stopped_at=NOW)
         else:
             assert new == old, name
 
@@ -300,3 +305,13 @@ def test_auto_close_is_stale_once_the_case_moved_on() -> None:
     assert on_timer(in_stage("in_progress"), "auto_close", POLICIES, CALS, NOW) is None
     assert on_timer(in_stage("closed"), "auto_close", POLICIES, CALS, NOW) is None
     assert on_timer(in_stage("resolved"), "something_else", POLICIES, CALS, NOW) is None
+
+
+def test_an_escalation_is_acknowledged_only_for_a_clock_that_escalated() -> None:
+    before = in_stage("assigned")
+    for data, reason in [({}, "must be one of"), ({"clock": "nope"}, "must be one of"),
+                         ({"clock": FR}, "has not escalated")]:
+        with pytest.raises(InvalidEvent, match=reason) as refused:
+            TABLE.decide(before, Event("acknowledge_escalation", "wang.fang", data), POLICIES,
+                         CALS, NOW)
+        assert refused.value.field == "data.clock"

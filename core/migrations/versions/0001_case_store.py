@@ -121,6 +121,7 @@ def upgrade() -> None:
     sa.Column('running_since', core.models.UtcDateTime(), nullable=True),
     sa.Column('stopped_at', core.models.UtcDateTime(), nullable=True),
     sa.Column('breached_at', core.models.UtcDateTime(), nullable=True),
+    sa.Column('ladder_stopped_at', core.models.UtcDateTime(), nullable=True),
     sa.Column('due_at', core.models.UtcDateTime(), nullable=True),
     sa.Column('warn_at', core.models.UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
