@@ -90,7 +90,8 @@ def persist_decision(
                               details=dict(entry.details)))
     wanted = plan_escalation_timers(after, ladder, calendars)
     wanted += process.process_timers(after, policies)
-    sync_timers(session, case.id, case.process, wanted)
+    # A case being opened has no timers yet: skip the look-up.
+    sync_timers(session, case.id, case.process, wanted, new_case=before.stage == "new")
     for notice in decision.notices:
         session.add(OutboxMessage(
             key=notice.key, case_id=case.id, recipient=notice.recipient, role=notice.role,
@@ -125,9 +126,10 @@ def _write_clocks(
         session.add(row)
 
 
-def sync_timers(session: Session, case_id: int, process: str, wanted: list[TimerSpec]) -> None:
+def sync_timers(session: Session, case_id: int, process: str, wanted: list[TimerSpec], *,
+                new_case: bool = False) -> None:
     """Make the case's live timers match `wanted`: add, move, pause, revive or cancel."""
-    existing = {
+    existing = {} if new_case else {
         t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))
     }
     wanted_keys = {spec.key for spec in wanted}
