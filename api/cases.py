@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -10,7 +10,9 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.deps import ActorDep, RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
+    MAX_ID,
     CaseCreate,
+    CaseId,
     CasePage,
     CasePublic,
     CaseSummary,
@@ -20,6 +22,7 @@ from api.schemas import (
     EventPublic,
     NextEscalation,
     Problem,
+    find_unstorable,
 )
 from core.cases import CaseNotFound, CustomerInput, OpenCase, open_case, post_event
 from core.queries import CaseFilter, CaseView, get_case, list_cases
@@ -42,7 +45,7 @@ def create_case(
     session: SessionDep,
     rt: RuntimeDep,
     actor: ActorDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> CasePublic | Response:
     """Open a complaint: it is classified, routed, and its SLA clocks start now."""
     priorities = complaint.policy_of(rt.policies).priorities
@@ -66,13 +69,13 @@ def create_case(
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses=ERRORS)
-def read_case(case_id: int, session: SessionDep, rt: RuntimeDep) -> CasePublic:
+def read_case(case_id: CaseId, session: SessionDep, rt: RuntimeDep) -> CasePublic:
     """A case with every clock, the next escalation step and the whole timeline."""
     return _read(session, case_id, rt)
 
 
 @router.post("/{case_id}/events", response_model=CasePublic, responses=ERRORS)
-def create_event(case_id: int, body: EventCreate, session: SessionDep, rt: RuntimeDep,
+def create_event(case_id: CaseId, body: EventCreate, session: SessionDep, rt: RuntimeDep,
                  actor: ActorDep) -> CasePublic | Response:
     """Apply an event (acknowledge, resolve, confirm...); 409 lists the allowed events."""
     post_event(session, case_id=case_id, event=Event(body.type, actor, body.data, body.note),
@@ -94,13 +97,20 @@ def search_cases(
     opened_from: datetime | None = None,
     opened_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, description="cursor from the last page")]
-    = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID,
+                                           description="cursor from the last page")] = None,
 ) -> CasePage | Response:
     """List cases newest first, filtered; follow `next_cursor` for more."""
     for name, value in (("opened_from", opened_from), ("opened_to", opened_to)):
         if value is not None and value.tzinfo is None:
             return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
+        if value is not None and not _in_utc_range(value):
+            return field_error(["query", name], "must fall between the years 1 and 9999 in UTC")
+    for name, text in (("process", process), ("stage", stage), ("priority", priority),
+                       ("assignee", assignee), ("team", team)):
+        problem = find_unstorable(text, name)
+        if problem:
+            return field_error(["query", name], problem)
     flt = CaseFilter(process=process, stage=stage, priority=priority, assignee=assignee,
                      team=team, breached=breached, at_risk=at_risk, opened_from=opened_from,
                      opened_to=opened_to)
@@ -135,6 +145,14 @@ def _public(view: CaseView) -> CasePublic:
         timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor, at=e.at,
                               details=e.details) for e in view.timeline],
     )
+
+
+def _in_utc_range(value: datetime) -> bool:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _signed(value: timedelta) -> str:

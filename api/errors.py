@@ -1,6 +1,7 @@
 """Domain errors as HTTP answers: 404 unknown, 409 illegal, 422 invalid; never a 500."""
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.cases import CaseNotFound, IdempotencyConflict
@@ -13,6 +14,14 @@ def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JS
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field, reason and kind only: echoing the input back could fail to serialise (NaN)
+        # and would repeat personal data into logs and proxies.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
     @app.exception_handler(CaseNotFound)
     async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})

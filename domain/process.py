@@ -54,6 +54,8 @@ class Event:
     actor: str
     data: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
+    # True only for events the service itself raises (timers, flows), never for a client.
+    by_system: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class TransitionTable:
             raise InvalidEvent("type", f"unknown event {event.type!r}; known events: {known}")
         for t in self.transitions:
             if t.event == event.type and stage in t.sources:
-                if t.system_only and event.actor != SYSTEM_ACTOR:
+                if t.system_only and not event.by_system:
                     break
                 return t
         raise IllegalTransition(event.type, stage, self.allowed_events(stage))

@@ -53,6 +53,7 @@ from domain.timers import PROCESS, TimerSpec
 
 NAME = "complaint"
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
+MAX_PERSON_LENGTH = 120
 OPEN_STAGES = frozenset({"assigned", "in_progress", "waiting_on_customer", "resolved"})
 WORKING_STAGES = frozenset({"assigned", "in_progress", "waiting_on_customer"})
 STOP_BOTH = ((FIRST_RESPONSE, ClockOp.stop), (RESOLUTION, ClockOp.stop))
@@ -76,6 +77,8 @@ def _reassign(case, event, policies, calendars, now):
     assignee = event.data.get("assignee")
     if not isinstance(assignee, str) or not assignee.strip():
         raise InvalidEvent("data.assignee", "the person to assign is required")
+    if len(assignee.strip()) > MAX_PERSON_LENGTH:
+        raise InvalidEvent("data.assignee", f"at most {MAX_PERSON_LENGTH} characters")
     return replace(case, assignee=assignee.strip()), {"reassigned_from": case.assignee}
 
 
@@ -163,10 +166,11 @@ def open_case(
     )
     classified = TABLE.decide(
         new, Event("classify", SYSTEM_ACTOR, {"priority": classification.priority,
-                                              "reason": classification.reason}),
+                                              "reason": classification.reason}, by_system=True),
         policies, calendars, now)
     assigned = TABLE.decide(
-        classified.after, Event("assign", SYSTEM_ACTOR, {"team": team, "assignee": assignee}),
+        classified.after,
+        Event("assign", SYSTEM_ACTOR, {"team": team, "assignee": assignee}, by_system=True),
         policies, calendars, now)
     after = replace(assigned.after, assignee=assignee)
     opened = TimelineEntry("opened", actor, {
@@ -197,5 +201,5 @@ def on_timer(
     if name != "auto_close" or case.stage != "resolved":
         return None
     silence: dict[str, Any] = {"silent_for": str(policy_of(policies).auto_close_after)}
-    return TABLE.decide(case, Event("auto_close", SYSTEM_ACTOR, silence), policies, calendars,
-                        now)
+    return TABLE.decide(case, Event("auto_close", SYSTEM_ACTOR, silence, by_system=True),
+                        policies, calendars, now)

@@ -29,7 +29,8 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def sqlite_client(sqlite_database, clock: FrozenClock, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def sqlite_client(sqlite_database: tuple[str, dict], clock: FrozenClock,
+                  tmp_path: Path) -> Iterator[TestClient]:
     """A client on SQLite only, for checks that never reach the store (validation)."""
     rt = build_runtime(sqlite_database, write_policies(tmp_path / "policies"), clock)
     try:

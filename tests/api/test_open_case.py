@@ -139,9 +139,6 @@ def test_requests_without_a_key_are_never_deduplicated(client):
     assert a.json()["id"] != b.json()["id"]
 
 
-@pytest.mark.xfail(reason="BUG: an empty Idempotency-Key is stored as '' on the case, so the "
-                          "second request with an empty key hits the unique constraint: 500",
-                   strict=True)
 def test_an_empty_idempotency_key_twice_is_not_a_server_error(raw_client):
     headers = {"Idempotency-Key": ""}
     first = raw_client.post("/cases", json=complaint(), headers=headers)

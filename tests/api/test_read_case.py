@@ -14,8 +14,10 @@ def test_an_unknown_case_is_404(client):
     assert "4242" in response.json()["detail"]
 
 
-def test_a_negative_id_is_404(client):
-    assert client.get("/cases/-1").status_code == 404
+def test_a_negative_id_is_422_naming_the_id(client):
+    response = client.get("/cases/-1")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "case_id"]
 
 
 def test_a_non_integer_id_is_422(sqlite_client):

@@ -112,7 +112,7 @@ def test_every_stage_and_event(stage: str, event: str) -> None:
     sources, target, ops, system = SPEC[event]
     actor = SYSTEM_ACTOR if system else "li.wei"
     before = in_stage(stage)
-    command = Event(event, actor, DATA.get(event, {}))
+    command = Event(event, actor, DATA.get(event, {}), by_system=system)
     if stage not in sources:
         with pytest.raises(IllegalTransition) as refused:
             TABLE.decide(before, command, POLICIES, CALS, NOW)
@@ -145,6 +145,13 @@ def test_system_events_are_refused_for_people(stage: str, event: str) -> None:
     assert event not in refused.value.allowed
     source = next(iter(SPEC[event][0]))
     assert event in TABLE.allowed_events(source, include_system=True)
+
+
+@pytest.mark.parametrize("event", ["classify", "assign", "auto_close"])
+def test_naming_oneself_system_does_not_make_an_event_the_system_s(event: str) -> None:
+    source = next(iter(SPEC[event][0]))
+    with pytest.raises(IllegalTransition):
+        TABLE.decide(in_stage(source), Event(event, SYSTEM_ACTOR), POLICIES, CALS, NOW)
 
 
 @pytest.mark.parametrize("data", [{}, {"assignee": ""}, {"assignee": "   "}, {"assignee": 5}])
