@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,20 +45,55 @@ class InlineRunner:
 
 
 class PrefectRunner:
-    """Run each batch as a Prefect flow run, tagged by process, visible in the Prefect UI."""
+    """Run each batch as a Prefect flow run, tagged by process, visible in the Prefect UI.
+
+    Deadlines never wait for Prefect: until its API answers (the local one takes seconds
+    to start), or when a flow run fails, the batch runs inline. Work already done is not
+    done again, since every timer and message is checked against its claim.
+    """
+
+    def __init__(self, runtime: Runtime, *, warm_up: bool = True) -> None:
+        self.inline = InlineRunner(runtime)
+        self.ready = threading.Event()
+        if warm_up:
+            threading.Thread(target=self._warm_up, name="prefect-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        try:
+            with get_client(sync_client=True) as client:
+                error = client.api_healthcheck()
+            if error is not None:
+                raise error
+        except Exception as exc:
+            log.warning("Prefect API unavailable (%s); batches run inline", type(exc).__name__)
+            return
+        log.info("Prefect API ready; batches run as flow runs")
+        self.ready.set()
 
     def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]:
         from prefect import tags
 
         from flows.escalation import process_due_timers
 
-        with tags(process, "timers"):
-            return asyncio.run(process_due_timers(process=process, timer_ids=timer_ids))
+        if self.ready.is_set():
+            try:
+                with tags(process, "timers"):
+                    return asyncio.run(process_due_timers(process=process, timer_ids=timer_ids))
+            except Exception:
+                log.exception("flow run for %s timers failed; finishing inline", process)
+        return self.inline.process_timers(process, timer_ids)
 
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
         from flows.notifications import deliver_notifications
 
-        return asyncio.run(deliver_notifications(message_ids=message_ids))
+        if self.ready.is_set():
+            try:
+                return asyncio.run(deliver_notifications(message_ids=message_ids))
+            except Exception:
+                log.exception("flow run for notifications failed; finishing inline")
+        return self.inline.deliver(message_ids)
 
 
 @dataclass
@@ -103,4 +139,6 @@ class Sweeper:
 
 
 def make_runner(runtime: Runtime) -> FlowRunner:
-    return PrefectRunner() if runtime.settings.flow_runner == "prefect" else InlineRunner(runtime)
+    if runtime.settings.flow_runner == "prefect":
+        return PrefectRunner(runtime)
+    return InlineRunner(runtime)

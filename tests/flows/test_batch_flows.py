@@ -26,7 +26,9 @@ def test_the_sweeper_runs_due_timers_and_notifications_as_prefect_flows(
     case_ids = [open_complaint(rt, ref=f"c{n}") for n in range(3)]
     clock.advance(timedelta(minutes=16))
 
-    report = Sweeper(rt, PrefectRunner()).tick()
+    runner = PrefectRunner(rt)
+    assert runner.ready.wait(60), "the Prefect API did not answer"
+    report = Sweeper(rt, runner).tick()
 
     assert report.timers == {"fired": 3}
     assert all(escalations(rt, i) == [("first_response", "warning")] for i in case_ids)
@@ -36,3 +38,16 @@ def test_the_sweeper_runs_due_timers_and_notifications_as_prefect_flows(
     run = asyncio.run(_flow_run(f"complaint-timers-{first_timer}-3"))
     assert run.state.is_completed()
     assert {"complaint", "timers"} <= set(run.tags)
+
+
+def test_until_prefect_answers_the_batches_run_inline(make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver, flow_runner="prefect")
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    runner = PrefectRunner(rt, warm_up=False)  # as if the Prefect API were still starting
+
+    report = Sweeper(rt, runner).tick()
+
+    assert report.timers == {"fired": 1}
+    assert escalations(rt, case_id) == [("first_response", "warning")]
+    assert len(receiver.all()) == 1
