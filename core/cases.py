@@ -68,21 +68,22 @@ def open_case(
     now: datetime,
 ) -> tuple[Case, bool]:
     """Open a complaint; with a known idempotency key, return the case it opened before."""
-    if request.idempotency_key:
-        existing = _by_idempotency_key(session, request)
-        if existing is not None:
-            return existing, False
-    try:
-        case = _open(session, request, actor, policies, calendars, now)
-        session.commit()
-    except IntegrityError:
-        # A concurrent request with the same key won the race: answer with its case.
-        session.rollback()
-        existing = _by_idempotency_key(session, request) if request.idempotency_key else None
-        if existing is None:
-            raise
-        return existing, False
-    return case, True
+    for attempt in (1, 2):
+        if request.idempotency_key:
+            existing = _by_idempotency_key(session, request)
+            if existing is not None:
+                return existing, False
+        try:
+            case = _open(session, request, actor, policies, calendars, now)
+            session.commit()
+            return case, True
+        except IntegrityError:
+            # A concurrent request won a race: the same Idempotency-Key (answer with its
+            # case) or the same new customer (who exists now, so a second try succeeds).
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _by_idempotency_key(session: Session, request: OpenCase) -> Case | None:
