@@ -127,7 +127,7 @@ def _open(
         channel=request.channel, category=request.category, actor=actor, policies=policies,
         now=now, calendars=calendars)
     persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now)
+                     now=now, new_case=True)
     return case
 
 

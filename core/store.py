@@ -67,8 +67,12 @@ def persist_decision(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    new_case: bool = False,
 ) -> None:
-    """Write one decision: case row, clocks, timeline, timers and outbox, in `session`."""
+    """Write one decision: case row, clocks, timeline, timers and outbox, in `session`.
+
+    `new_case` says the case is being opened, so it has no timers to look up yet.
+    """
     before, after = decision.before, decision.after
     assert case.id is not None
     case.stage, case.priority = after.stage, after.priority
@@ -90,8 +94,7 @@ def persist_decision(
                               details=dict(entry.details)))
     wanted = plan_escalation_timers(after, ladder, calendars)
     wanted += process.process_timers(after, policies)
-    # A case being opened has no timers yet: skip the look-up.
-    sync_timers(session, case.id, case.process, wanted, new_case=before.stage == "new")
+    sync_timers(session, case.id, case.process, wanted, new_case=new_case)
     for notice in decision.notices:
         session.add(OutboxMessage(
             key=notice.key, case_id=case.id, recipient=notice.recipient, role=notice.role,
