@@ -27,7 +27,8 @@ MAX_BATCHES_PER_TICK = 100
 
 
 class FlowRunner(Protocol):
-    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]: ...
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
+                       ) -> dict[str, int]: ...
     def deliver(self, message_ids: list[int]) -> dict[str, int]: ...
 
 
@@ -37,7 +38,8 @@ class InlineRunner:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]:
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
+                       ) -> dict[str, int]:
         return fire_timers(self.runtime, timer_ids)
 
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
@@ -72,7 +74,8 @@ class PrefectRunner:
         log.info("Prefect API ready; batches run as flow runs")
         self.ready.set()
 
-    def process_timers(self, process: str, timer_ids: list[int]) -> dict[str, int]:
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
+                       ) -> dict[str, int]:
         from prefect import tags
 
         from flows.escalation import process_due_timers
@@ -80,10 +83,11 @@ class PrefectRunner:
         if self.ready.is_set():
             try:
                 with tags(process, "timers"):
-                    return asyncio.run(process_due_timers(process=process, timer_ids=timer_ids))
+                    return asyncio.run(process_due_timers(
+                        process=process, timer_ids=timer_ids, case_ids=case_ids))
             except Exception:
                 log.exception("flow run for %s timers failed; finishing inline", process)
-        return self.inline.process_timers(process, timer_ids)
+        return self.inline.process_timers(process, timer_ids, case_ids)
 
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
         from flows.notifications import deliver_notifications
@@ -114,12 +118,15 @@ class Sweeper:
         """Fire every due timer, then deliver every due notification."""
         report = TickReport()
         for _ in range(MAX_BATCHES_PER_TICK):
-            claimed = self._claim(Timer, "fire_at", ("id", "process"))
-            by_process: dict[str, list[int]] = defaultdict(list)
-            for timer_id, process in claimed:
-                by_process[process].append(timer_id)
-            for process, ids in by_process.items():
-                report.add(report.timers, self.runner.process_timers(process, ids))
+            claimed = self._claim(Timer, "fire_at", ("id", "process", "case_id"))
+            by_process: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for timer_id, process, case_id in claimed:
+                by_process[process].append((timer_id, case_id))
+            for process, rows in by_process.items():
+                timer_ids = [timer_id for timer_id, _ in rows]
+                case_ids = sorted({case_id for _, case_id in rows})
+                report.add(report.timers,
+                           self.runner.process_timers(process, timer_ids, case_ids))
             if not claimed:
                 break
         for _ in range(MAX_BATCHES_PER_TICK):

@@ -33,11 +33,20 @@ def test_the_sweeper_runs_due_timers_and_notifications_as_prefect_flows(
     assert report.timers == {"fired": 3}
     assert all(escalations(rt, i) == [("first_response", "warning")] for i in case_ids)
     assert report.messages["delivered"] == 3 and len(receiver.all()) == 3
-    with rt.engine.connect() as conn:
-        first_timer = conn.exec_driver_sql("SELECT min(id) FROM timers").scalar()
-    run = asyncio.run(_flow_run(f"complaint-timers-{first_timer}-3"))
+    run = asyncio.run(_flow_run(f"complaint-3-cases-{case_ids[0]}-to-{case_ids[-1]}"))
     assert run.state.is_completed()
     assert {"complaint", "timers"} <= set(run.tags)
+
+
+
+def test_one_case_s_timers_run_as_a_flow_run_named_after_the_case(make_runtime, clock):
+    rt = make_runtime(flow_runner="prefect")
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=15))
+    runner = PrefectRunner(rt)
+    assert runner.ready.wait(60), "the Prefect API did not answer"
+    assert Sweeper(rt, runner).tick().timers == {"fired": 1}
+    assert asyncio.run(_flow_run(f"complaint-{case_id}")).state.is_completed()
 
 
 def test_until_prefect_answers_the_batches_run_inline(make_runtime, clock, receiver):
