@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from core.models import Case, Customer, TeamMember
@@ -19,6 +19,17 @@ from domain.policy import PolicySet, Tier
 from domain.process import Event
 from domain.processes import complaint, definition
 from domain.routing import MemberLoad, pick_assignee
+
+OPEN_ATTEMPTS = 3
+# PostgreSQL's deadlock_detected and serialization_failure.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+def is_retryable(exc: Exception) -> bool:
+    """A lost race: a unique key taken meanwhile, or a deadlock or serialization failure."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 class CaseNotFound(LookupError):
@@ -68,7 +79,7 @@ def open_case(
     now: datetime,
 ) -> tuple[Case, bool]:
     """Open a complaint; with a known idempotency key, return the case it opened before."""
-    for attempt in (1, 2):
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
         if request.idempotency_key:
             existing = _by_idempotency_key(session, request)
             if existing is not None:
@@ -77,11 +88,12 @@ def open_case(
             case = _open(session, request, actor, policies, calendars, now)
             session.commit()
             return case, True
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as exc:
             # A concurrent request won a race: the same Idempotency-Key (answer with its
-            # case) or the same new customer (who exists now, so a second try succeeds).
+            # case), the same new customer (who exists now), or a deadlock the database
+            # broke by rolling us back. Each is settled by trying again.
             session.rollback()
-            if attempt == 2:
+            if attempt == OPEN_ATTEMPTS or not is_retryable(exc):
                 raise
     raise AssertionError("unreachable")
 
@@ -154,7 +166,8 @@ def _route(session: Session, team: str, policies: PolicySet, now: datetime) -> s
         row.person: row for row in session.exec(
             select(TeamMember).where(TeamMember.team == team,
                                      col(TeamMember.person).in_(team_policy.members))
-            .with_for_update())
+            # Lock in one order in every transaction, so two intakes cannot deadlock.
+            .order_by(col(TeamMember.person)).with_for_update())
     }
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]

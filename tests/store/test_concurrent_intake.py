@@ -26,3 +26,13 @@ def test_the_same_idempotency_key_at_once_opens_one_case(make_runtime):
     assert len(set(ids)) == 1
     with Session(rt.engine) as session:
         assert session.exec(select(func.count()).select_from(Case)).one() == 1
+
+
+def test_many_concurrent_intakes_all_succeed_and_spread_over_the_team(make_runtime):
+    rt = make_runtime()
+    with ThreadPoolExecutor(12) as pool:
+        ids = list(pool.map(lambda n: open_complaint(rt, ref=f"c{n}"), range(120)))
+    assert len(set(ids)) == 120
+    with Session(rt.engine) as session:
+        loads = session.exec(select(Case.assignee, func.count()).group_by(Case.assignee)).all()
+    assert sorted(n for _, n in loads) == [40, 40, 40]  # least-loaded keeps them level
