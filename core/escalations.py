@@ -7,6 +7,7 @@ from collections import Counter
 
 from sqlmodel import select
 
+from core.cases import is_retryable
 from core.db import session_scope
 from core.models import Timer
 from core.runtime import Runtime
@@ -22,13 +23,20 @@ def fire_timers(runtime: Runtime, timer_ids: list[int]) -> dict[str, int]:
     """Fire each claimed timer; return how many fired, were obsolete or were skipped."""
     outcomes: Counter[str] = Counter()
     for timer_id in timer_ids:
+        outcomes[_fire_with_retry(runtime, timer_id)] += 1
+    return dict(outcomes)
+
+
+def _fire_with_retry(runtime: Runtime, timer_id: int) -> str:
+    for attempt in (1, 2):
         try:
-            outcomes[fire_timer(runtime, timer_id)] += 1
-        except Exception:
+            return fire_timer(runtime, timer_id)
+        except Exception as exc:
+            if attempt == 1 and is_retryable(exc):
+                continue  # a deadlock the database broke: the transaction was rolled back
             # Left claimed: the lease runs out and the timer is retried, never lost.
             log.exception("timer %s failed; it will be retried", timer_id)
-            outcomes["failed"] += 1
-    return dict(outcomes)
+    return "failed"
 
 
 def fire_timer(runtime: Runtime, timer_id: int) -> str:
