@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.calendars import BusinessCalendar
@@ -21,15 +22,6 @@ from domain.processes import complaint, definition
 from domain.routing import MemberLoad, pick_assignee
 
 OPEN_ATTEMPTS = 3
-# PostgreSQL's deadlock_detected and serialization_failure.
-_RETRYABLE_SQLSTATES = {"40P01", "40001"}
-
-
-def is_retryable(exc: Exception) -> bool:
-    """A lost race: a unique key taken meanwhile, or a deadlock or serialization failure."""
-    if isinstance(exc, IntegrityError):
-        return True
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 class CaseNotFound(LookupError):

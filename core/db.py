@@ -10,9 +10,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# PostgreSQL's deadlock_detected and serialization_failure.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -46,6 +49,13 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def is_retryable(exc: Exception) -> bool:
+    """A lost race: a unique key taken meanwhile, or a deadlock or serialization failure."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 @contextmanager

@@ -7,8 +7,7 @@ from collections import Counter
 
 from sqlmodel import select
 
-from core.cases import is_retryable
-from core.db import session_scope
+from core.db import is_retryable, session_scope
 from core.models import Timer
 from core.runtime import Runtime
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
