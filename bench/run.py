@@ -27,7 +27,14 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench`, `core` and `test
     sys.path.insert(0, str(ROOT))
 
 from bench import intake, storm  # noqa: E402
-from bench.common import DEFAULT_POSTGRES_URL, format_table, postgres_reachable  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_POSTGRES_URL,
+    Calm,
+    code_version,
+    format_table,
+    postgres_reachable,
+    wait_for_calm,
+)
 
 SCENARIOS = ("intake", "storm")
 
@@ -49,8 +56,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="intake requests per level (overrides --quick)")
     parser.add_argument("--storm-n", type=int, default=None,
                         help="complaints in the storm (overrides --quick)")
+    parser.add_argument("--storm-runners", default="prefect",
+                        help="flow runner(s) of the storm server: prefect, inline or both "
+                             "comma-separated (inline shows what Prefect adds)")
+    parser.add_argument("--storm-modes", default="restart",
+                        help="restart (all overdue when the server starts), live (due "
+                             "together once it has been up a while) or restart,live")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the bare FastAPI reference point")
+    parser.add_argument("--calm", type=float, default=None, metavar="CORES",
+                        help="repeat (up to --retries times) a measurement during which "
+                             "other processes used more than CORES cores, e.g. 0.2; keep "
+                             "the calmest attempt")
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each scenario, wait up to this long for other "
+                             "processes to use less than a quarter of a core")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the figures (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
@@ -59,6 +80,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.only:
         parser.error(f"--only takes {', '.join(SCENARIOS)}; got {args.only}")
     args.levels = tuple(int(x) for x in args.levels.split(","))
+    args.storm_runners = [r.strip() for r in args.storm_runners.split(",") if r.strip()]
+    if not set(args.storm_runners) <= {"prefect", "inline"} or not args.storm_runners:
+        parser.error("--storm-runners takes prefect, inline or prefect,inline")
+    args.storm_modes = [m.strip() for m in args.storm_modes.split(",") if m.strip()]
+    if not set(args.storm_modes) <= {"restart", "live"} or not args.storm_modes:
+        parser.error("--storm-modes takes restart, live or restart,live")
     return args
 
 
@@ -71,6 +98,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def settle(name: str, patience: float) -> None:
+    """Say how busy the machine is before a scenario; wait for calm if asked to."""
+    load = wait_for_calm(0.25, patience, log)
+    log(f"{name}: starting; other processes use {load:.2f} cores")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -79,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {"intake": [], "storm": []}
     failures: list[str] = []
     started = time.perf_counter()
+    code = code_version()  # now: the servers run the work tree as it is while they start
+    calm = Calm(args.calm, args.retries)
 
     if "postgres" in databases:
         reason = postgres_reachable(args.postgres_url)
@@ -87,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             databases.remove("postgres")
 
     def attempt(name: str, fn: Any) -> Any:
+        settle(name, args.wait_idle)
         try:
             return fn()
         except KeyboardInterrupt:
@@ -100,39 +136,54 @@ def main(argv: list[str] | None = None) -> int:
         for db in databases:
             rows = attempt(f"intake/{db}", lambda db=db: intake.run_caseflow(
                 db, quick=args.quick, postgres_url=args.postgres_url, levels=args.levels,
-                requests=args.requests, log=log))
+                requests=args.requests, calm=calm, log=log))
             results["intake"] += rows or []
         if not args.no_reference:
             rows = attempt("intake/bare FastAPI", lambda: intake.run_bare(
-                quick=args.quick, levels=args.levels, requests=args.requests, log=log))
+                quick=args.quick, levels=args.levels, requests=args.requests, calm=calm,
+                log=log))
             results["intake"] += rows or []
     if "storm" in args.only:
-        for db in databases:
-            row = attempt(f"storm/{db}", lambda db=db: storm.run(
-                db, quick=args.quick, postgres_url=args.postgres_url, n=args.storm_n, log=log))
-            if row:
-                results["storm"].append(row)
+        for mode in args.storm_modes:
+            for db in databases:
+                for runner in args.storm_runners:
+                    name = f"storm/{db}/{runner}/{mode}"
+
+                    def one(db: str = db, runner: str = runner, mode: str = mode) -> Any:
+                        return storm.run(db, quick=args.quick, postgres_url=args.postgres_url,
+                                         n=args.storm_n, runner=runner, mode=mode, log=log)
+
+                    row = attempt(name, lambda name=name, one=one: calm.measure(name, one, log))
+                    if row:
+                        results["storm"].append(row)
 
     print()
     if "intake" in args.only:
         print(format_table("intake: complaints opened over HTTP (POST /cases)",
                            intake.COLUMNS, results["intake"]))
+        for row in results["intake"]:
+            if row["errors"]:
+                failed = {k: v for k, v in row["statuses"].items() if k != "201"}
+                print(f"  {row['database']} {row['target']} {row['clients']} clients: "
+                      f"{row['errors']} requests failed {failed}")
         print()
     if "storm" in args.only:
         print(format_table("storm: breaches due in the same second, then notified",
                            storm.COLUMNS, results["storm"]))
         for row in results["storm"]:
-            print(f"  {row['database']}: posts per recipient {row['posts_by_recipient']}")
+            print(f"  {row['database']}/{row['runner']}/{row['mode']}: posts per recipient "
+                  f"{row['posts_by_recipient']}")
         print()
     elapsed = time.perf_counter() - started
     for failure in failures:
         print(f"FAILED {failure}")
-    print(f"{'quick' if args.quick else 'full'} run, {elapsed:.0f} s, "
+    print(f"{'quick' if args.quick else 'full'} run of {code}, {elapsed:.0f} s, "
           f"{len(failures)} failure(s)")
 
     out = args.json or ROOT / "bench" / "results" / f"{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v)
+    out.write_text(json.dumps({"code": code, "finished": datetime.now().isoformat(),
+                               "args": {k: (str(v) if isinstance(v, Path) else v)
                                         for k, v in vars(args).items()},
                                "results": results, "failures": failures}, indent=2,
                               default=str))
