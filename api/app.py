@@ -21,12 +21,12 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
         if manage_runtime:
             configured = runtime_module.configure(settings or Settings())
             if configured.settings.scheduler_enabled:
-                from core.scheduler import start_scheduler
+                from core.scheduler import SweepScheduler
 
-                scheduler = start_scheduler(configured)
+                scheduler = SweepScheduler(configured).start()
         yield
         if scheduler is not None:
-            scheduler.shutdown(wait=True)
+            scheduler.shutdown()
 
     app = FastAPI(
         title="Caseflow",

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # "maximum number of running instances reached" only says a long sweep is still going.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     from core.policy_loader import PolicyError, load_policies
 
     try:

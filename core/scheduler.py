@@ -14,15 +14,25 @@ from core.sweeper import Sweeper, make_runner
 log = logging.getLogger("caseflow.scheduler")
 
 
-def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
+class SweepScheduler:
     """Tick the sweeper every `sweep_interval_seconds`; a slow tick never overlaps the next."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    # The first tick runs at once: deadlines missed while the service was down fire now.
-    scheduler.add_job(_guarded(Sweeper(runtime, make_runner(runtime)).tick), "interval",
-                      id="sweeper", seconds=runtime.settings.sweep_interval_seconds,
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
-    scheduler.start()
-    return scheduler
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.sweeper = Sweeper(runtime, make_runner(runtime))
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        # The first tick runs at once: deadlines missed while the service was down fire now.
+        self.scheduler.add_job(_guarded(self.sweeper.tick), "interval", id="sweeper",
+                               seconds=runtime.settings.sweep_interval_seconds,
+                               max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+
+    def start(self) -> SweepScheduler:
+        self.scheduler.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stop after the batch in hand; claimed work left over is retried after its lease."""
+        self.sweeper.stop()
+        self.scheduler.shutdown(wait=True)
 
 
 def _guarded(tick: Callable[[], object]) -> Callable[[], None]:

@@ -22,7 +22,7 @@ from core.runtime import Runtime
 
 log = logging.getLogger("caseflow.sweeper")
 
-# A tick stops after this many full batches so a shutdown is never kept waiting long.
+# A tick hands the thread back after this many batches; the next tick carries on.
 MAX_BATCHES_PER_TICK = 100
 
 
@@ -113,11 +113,18 @@ class TickReport:
 class Sweeper:
     def __init__(self, runtime: Runtime, runner: FlowRunner) -> None:
         self.runtime, self.runner = runtime, runner
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand and claim no more: the rest waits for the next start."""
+        self._stopping.set()
 
     def tick(self) -> TickReport:
         """Fire every due timer, then deliver every due notification."""
         report = TickReport()
         for _ in range(MAX_BATCHES_PER_TICK):
+            if self._stopping.is_set():
+                return report
             claimed = self._claim(Timer, "fire_at", ("id", "process", "case_id"))
             by_process: dict[str, list[tuple[int, int]]] = defaultdict(list)
             for timer_id, process, case_id in claimed:
@@ -130,6 +137,8 @@ class Sweeper:
             if not claimed:
                 break
         for _ in range(MAX_BATCHES_PER_TICK):
+            if self._stopping.is_set():
+                return report
             claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",))
             if not claimed:
                 break

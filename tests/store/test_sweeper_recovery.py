@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 from core.claims import claim_due
 from core.escalations import fire_timer
 from core.models import OutboxMessage, Timer
+from core.sweeper import InlineRunner, Sweeper
 from tests.conftest import sweep
 from tests.store.helpers import escalations, open_complaint
 
@@ -72,3 +73,13 @@ def test_a_storm_reaches_each_recipient_as_one_digest(make_runtime, clock, recei
     # Three agents share the 60 cases; each gets one digest of their warnings and breaches.
     agents = [p for p in ("li.wei", "zhang.min", "chen.jing")]
     assert [len(receiver.for_person(a)) for a in agents] == [1, 1, 1]
+
+
+def test_a_stopping_sweeper_claims_nothing_more(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    sweeper = Sweeper(rt, InlineRunner(rt))
+    sweeper.stop()
+    assert sweeper.tick().timers == {}
+    assert escalations(rt, case_id) == []  # still due: the next start fires it
