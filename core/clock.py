@@ -24,10 +24,6 @@ class SystemClock:
         elapsed = time.time() - self._origin_real
         return self._origin + timedelta(seconds=elapsed * self.speed)
 
-    def real_seconds(self, virtual: float) -> float:
-        """How long `virtual` seconds of this clock take in real time."""
-        return virtual / self.speed
-
 
 class FrozenClock:
     """A clock that moves only when told to: the tests' time machine."""

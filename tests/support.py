@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_POLICIES = REPO / "policies"
@@ -131,7 +131,3 @@ def postgres_schema() -> Iterator[tuple[str, dict[str, Any]]]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
-
-
-def dispose(engine: Engine) -> None:
-    engine.dispose()
