@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "apscheduler"):
+    for chatty in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # "maximum number of running instances reached" only says a long sweep is still going.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
