@@ -9,8 +9,17 @@ from __future__ import annotations
 from datetime import time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+import holidays as holidays_lib
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from domain.durations import parse_duration
 
@@ -58,30 +67,38 @@ class CalendarPolicy(Strict):
     workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     holidays: str | None = Field(default=None, description="ISO country code, e.g. CN")
 
-    @model_validator(mode="after")
-    def _check(self) -> CalendarPolicy:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
+    # Field validators, so an error names the field (calendars.x.timezone), not the calendar.
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
         try:
-            ZoneInfo(self.timezone)
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _ordered_hours(cls, value: list[tuple[time, time]] | None
+                       ) -> list[tuple[time, time]] | None:
+        if value is not None and not value:
+            raise ValueError("hours is empty: omit it for a 24x7 calendar")
         previous_end = None
-        for start, end in self.hours or []:
+        for start, end in value or []:
             if start >= end:
                 raise ValueError(f"working interval {start}-{end} ends before it starts")
             if previous_end is not None and start < previous_end:
                 raise ValueError(f"working interval {start}-{end} overlaps or precedes the one "
                                  "before it; list the day's intervals in order")
             previous_end = end
-        if self.hours is not None and not self.hours:
-            raise ValueError("hours is empty: omit it for a 24x7 calendar")
-        if self.holidays:
-            import holidays
+        return value
 
-            if self.holidays not in holidays.list_supported_countries():
-                raise ValueError(f"holidays: no calendar for country {self.holidays!r}")
-        return self
+    @field_validator("holidays")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value and value not in holidays_lib.list_supported_countries():
+            raise ValueError(f"no calendar for country {value!r}")
+        return value
 
 
 class EscalationStep(Strict):

@@ -182,14 +182,15 @@ def test_unknown_timezone(tmp_path: Path) -> None:
          lambda x: x["calendars"]["cn-working-hours"].update(timezone="Mars/Olympus"))
     message = error_for(d)
     assert str(d / "calendars.yaml") in message
-    assert "calendars.cn-working-hours" in message
+    assert "calendars.cn-working-hours.timezone" in message
     assert "unknown timezone 'Mars/Olympus'" in message
 
 
 @pytest.mark.parametrize(("change", "field", "reason"), [
-    ({"hours": [["18:00", "09:00"]]}, "calendars.cn-working-hours", "ends before it starts"),
-    ({"hours": []}, "calendars.cn-working-hours", "hours is empty"),
-    ({"holidays": "XX"}, "calendars.cn-working-hours", "no calendar for country 'XX'"),
+    ({"hours": [["18:00", "09:00"]]}, "calendars.cn-working-hours.hours",
+     "ends before it starts"),
+    ({"hours": []}, "calendars.cn-working-hours.hours", "hours is empty"),
+    ({"holidays": "XX"}, "calendars.cn-working-hours.holidays", "no calendar for country 'XX'"),
     ({"workdays": ["monday"]}, "calendars.cn-working-hours.workdays.0", "Input should be"),
 ])
 def test_bad_calendar_fields(tmp_path: Path, change: dict, field: str, reason: str) -> None:
