@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
@@ -55,9 +56,10 @@ class OpenCase:
     priority: str | None = None
     idempotency_key: str | None = None
 
+    @cached_property
     def fingerprint(self) -> str:
-        payload = json.dumps(self.__dict__, default=lambda o: getattr(o, "__dict__", str(o)),
-                             sort_keys=True)
+        """A hash of the request, to tell a retry from another request under the same key."""
+        payload = json.dumps(asdict(self), default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -93,7 +95,7 @@ def open_case(
 def _by_idempotency_key(session: Session, request: OpenCase) -> Case | None:
     case = session.exec(
         select(Case).where(Case.idempotency_key == request.idempotency_key)).first()
-    if case is not None and case.request_hash != request.fingerprint():
+    if case is not None and case.request_hash != request.fingerprint:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body")
     return case
@@ -120,7 +122,7 @@ def _open(
         category=request.category, channel=request.channel, subject=request.subject,
         description=request.description, customer_id=customer.id, team=team,
         policy_version=policies.version, idempotency_key=request.idempotency_key,
-        request_hash=request.fingerprint() if request.idempotency_key else None,
+        request_hash=request.fingerprint if request.idempotency_key else None,
         opened_at=now, stage_entered_at=now, updated_at=now,
     )
     session.add(case)
@@ -197,9 +199,9 @@ def sync_team_members(session: Session, policies: PolicySet) -> None:
     for team, team_policy in policies.teams.items():
         for person in team_policy.members:
             if (team, person) not in existing:
-                open_now = len(session.exec(select(Case.id).where(
+                open_now = session.exec(select(func.count()).select_from(Case).where(
                     Case.team == team, Case.assignee == person,
-                    col(Case.closed_at).is_(None))).all())
+                    col(Case.closed_at).is_(None))).one()
                 session.add(TeamMember(team=team, person=person, open_cases=open_now))
     session.commit()
 
