@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import cases, errors, health
+from api import admin, cases, errors, health
 from core import runtime as runtime_module
+from core.keys import ensure_first_admin_key
+from core.runtime import Runtime
 from core.settings import Settings
+
+log = logging.getLogger("caseflow")
+
+
+def announce_first_admin_key(rt: Runtime) -> None:
+    """On a store without keys, create an admin key and say where it is (never the key)."""
+    path = ensure_first_admin_key(rt.engine, data_dir=rt.settings.data_dir,
+                                  policies=rt.policies, now=rt.clock.now())
+    if path is not None:
+        log.warning("First start: an admin API key was created and saved to %s (readable "
+                    "by you only). Send it as 'Authorization: Bearer <key>'; with it, create "
+                    "keys for people and integrations at POST /admin/keys.", path)
 
 
 def create_app(settings: Settings | None = None, *, manage_runtime: bool = True) -> FastAPI:
@@ -20,6 +35,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
         scheduler = None
         if manage_runtime:
             configured = runtime_module.configure(settings or Settings())
+            announce_first_admin_key(configured)
             if configured.settings.scheduler_enabled:
                 from core.scheduler import SweepScheduler
 
@@ -35,6 +51,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
         lifespan=lifespan,
     )
     app.include_router(cases.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     errors.install(app)
     return app

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import ActorDep, RuntimeDep, SessionDep
+from api.auth import OpenerDep, ReaderDep
+from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
     MAX_ID,
@@ -27,13 +28,18 @@ from api.schemas import (
 from core.cases import CaseNotFound, CustomerInput, OpenCase, open_case, post_event
 from core.queries import CaseFilter, CaseView, get_case, list_cases
 from core.runtime import Runtime
+from domain.access import Identity
 from domain.durations import format_duration
 from domain.policy import Tier
+from domain.privacy import disclose
 from domain.process import Event
 from domain.processes import complaint
 
 router = APIRouter(prefix="/cases", tags=["cases"])
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+AUTH_ERRORS = {401: {"model": Problem, "description": "no valid credentials"},
+               403: {"model": Problem, "description": "the caller's role may not do this"}}
+ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in your scope"},
+          409: {"model": Problem}, 422: {"model": Problem}}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
@@ -44,10 +50,14 @@ def create_case(
     response: Response,
     session: SessionDep,
     rt: RuntimeDep,
-    actor: ActorDep,
+    caller: OpenerDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> CasePublic | Response:
-    """Open a complaint: it is classified, routed, and its SLA clocks start now."""
+    """Open a complaint: it is classified, routed, and its SLA clocks start now.
+
+    The answer shows the case even when it is routed to a team outside the caller's scope;
+    from then on, only that team (and managers and directors) can read it.
+    """
     priorities = complaint.policy_of(rt.policies).priorities
     if body.priority is not None and body.priority not in priorities:
         return field_error(["body", "priority"], f"must be one of {priorities}")
@@ -59,34 +69,38 @@ def create_case(
                                email=body.customer.email),
     )
     now = rt.clock.now()
-    case, created = open_case(session, request=request, actor=actor, policies=rt.policies,
+    case, created = open_case(session, request=request, actor=caller.name,
+                              actor_kind=caller.kind, policies=rt.policies,
                               calendars=rt.calendars, now=now)
     assert case.id is not None
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/cases/{case.id}"
-    return _read(session, case.id, rt)
+    return _read(session, case.id, rt, caller, scoped=False)
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses=ERRORS)
-def read_case(case_id: CaseId, session: SessionDep, rt: RuntimeDep) -> CasePublic:
+def read_case(case_id: CaseId, session: SessionDep, rt: RuntimeDep,
+              reader: ReaderDep) -> CasePublic:
     """A case with every clock, the next escalation step and the whole timeline."""
-    return _read(session, case_id, rt)
+    return _read(session, case_id, rt, reader)
 
 
 @router.post("/{case_id}/events", response_model=CasePublic, responses=ERRORS)
 def create_event(case_id: CaseId, body: EventCreate, session: SessionDep, rt: RuntimeDep,
-                 actor: ActorDep) -> CasePublic | Response:
-    """Apply an event (acknowledge, resolve, confirm...); 409 lists the allowed events."""
-    post_event(session, case_id=case_id, event=Event(body.type, actor, body.data, body.note),
-               policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
-    return _read(session, case_id, rt)
+                 caller: ReaderDep) -> CasePublic | Response:
+    """Apply an event (acknowledge, resolve, confirm...); 409 lists the events you may send."""
+    event = Event(body.type, caller.name, body.data, body.note, actor_kind=caller.kind)
+    post_event(session, case_id=case_id, event=event, policies=rt.policies,
+               calendars=rt.calendars, now=rt.clock.now(), identity=caller)
+    return _read(session, case_id, rt, caller)
 
 
-@router.get("", response_model=CasePage, responses={422: {"model": Problem}})
+@router.get("", response_model=CasePage, responses={**AUTH_ERRORS, 422: {"model": Problem}})
 def search_cases(
     session: SessionDep,
     rt: RuntimeDep,
+    reader: ReaderDep,
     process: str | None = None,
     stage: str | None = None,
     priority: str | None = None,
@@ -100,7 +114,7 @@ def search_cases(
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID,
                                            description="cursor from the last page")] = None,
 ) -> CasePage | Response:
-    """List cases newest first, filtered; follow `next_cursor` for more."""
+    """List the cases in your scope newest first, filtered; follow `next_cursor` for more."""
     for name, value in (("opened_from", opened_from), ("opened_to", opened_to)):
         if value is not None and value.tzinfo is None:
             return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
@@ -115,25 +129,30 @@ def search_cases(
                      team=team, breached=breached, at_risk=at_risk, opened_from=opened_from,
                      opened_to=opened_to)
     rows, cursor = list_cases(session, flt, now=rt.clock.now(), limit=limit,
-                              before_id=before_id)
+                              before_id=before_id, reader=reader)
     return CasePage(items=[CaseSummary.model_validate(r, from_attributes=True) for r in rows],
                     next_cursor=cursor)
 
 
-def _read(session: SessionDep, case_id: int, rt: Runtime) -> CasePublic:
-    view = get_case(session, case_id, rt, rt.clock.now())
+def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity,
+          *, scoped: bool = True) -> CasePublic:
+    """The case as `reader` sees it; `scoped=False` for the case the reader just opened."""
+    view = get_case(session, case_id, rt, rt.clock.now(), reader, scoped=scoped)
     if view is None:
         raise CaseNotFound(case_id)
-    return _public(view)
+    return _public(view, rt, reader)
 
 
-def _public(view: CaseView) -> CasePublic:
+def _public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
     case, customer = view.case, view.customer
+    contact = rt.policies.privacy.for_reader(reader.role)
     return CasePublic(
         **CaseSummary.model_validate(case, from_attributes=True).model_dump(),
         description=case.description, policy_version=case.policy_version,
         customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
-                                name=customer.name, tier=customer.tier),
+                                name=customer.name, tier=customer.tier,
+                                phone=disclose(customer.phone, "phone", contact),
+                                email=disclose(customer.email, "email", contact)),
         allowed_events=view.allowed_events,
         clocks=[ClockPublic(
             name=c.name, calendar=c.calendar, state=c.state, target=format_duration(c.target),
@@ -142,8 +161,9 @@ def _public(view: CaseView) -> CasePublic:
             breached=c.breached, breached_at=c.breached_at, met=c.met,
             next_escalation=NextEscalation(**c.next_escalation) if c.next_escalation else None,
         ) for c in view.clocks],
-        timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor, at=e.at,
-                              details=e.details) for e in view.timeline],
+        timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor,
+                              actor_kind=e.actor_kind,  # type: ignore[arg-type]
+                              at=e.at, details=e.details) for e in view.timeline],
     )
 
 

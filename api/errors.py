@@ -5,6 +5,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.cases import CaseNotFound, IdempotencyConflict
+from core.keys import KeyNotFound, KeyProblem
+from core.policy_loader import PolicyError
+from domain.access import NotPermitted
 from domain.process import IllegalTransition, InvalidEvent
 
 
@@ -23,8 +26,23 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={"detail": errors})
 
     @app.exception_handler(CaseNotFound)
-    async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
+    @app.exception_handler(KeyNotFound)
+    async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(NotPermitted)
+    async def _not_permitted(_: Request, exc: NotPermitted) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
+
+    @app.exception_handler(KeyProblem)
+    async def _bad_key(_: Request, exc: KeyProblem) -> JSONResponse:
+        return field_error(["body", exc.field], exc.reason)
+
+    @app.exception_handler(PolicyError)
+    async def _bad_policy(_: Request, exc: PolicyError) -> JSONResponse:
+        # The running policies stay in force; the message names the file and the field.
+        return JSONResponse(status_code=422, content={"detail": {
+            "error": "invalid_policy", "message": str(exc)}})
 
     @app.exception_handler(IllegalTransition)
     async def _illegal(_: Request, exc: IllegalTransition) -> JSONResponse:

@@ -74,6 +74,9 @@ class CustomerPublic(BaseModel):
     ref: str | None
     name: str | None
     tier: str
+    phone: str | None = Field(description="in full, masked or omitted, as the privacy "
+                                          "policy lets the caller's role see it")
+    email: str | None = Field(description="like phone")
 
 
 class NextEscalation(BaseModel):
@@ -104,6 +107,7 @@ class EventPublic(BaseModel):
     id: int
     type: str
     actor: str
+    actor_kind: Literal["person", "integration", "system"]
     at: datetime
     details: dict[str, Any]
 
@@ -143,3 +147,48 @@ class Problem(BaseModel):
     """An error the client can act on."""
 
     detail: Any
+
+
+class KeyCreate(Model):
+    name: str = Field(min_length=1, max_length=120, examples=["li.wei"],
+                      description="the person (as named in teams.yaml) or the integration")
+    kind: Literal["person", "integration"] = "person"
+    role: Literal["agent", "supervisor", "manager", "director", "admin", "scheduler"]
+    teams: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=50, examples=[["complaints"]],
+        description="required for agents and supervisors, refused for the other roles")
+    expires_at: datetime | None = Field(default=None, description="with a timezone; "
+                                                                  "no expiry when omitted")
+
+
+class KeyPublic(BaseModel):
+    id: int
+    name: str
+    kind: str
+    role: str
+    teams: list[str]
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    last_used_at: datetime | None = Field(description="to within an hour")
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="the API key itself: shown this once, never again")
+
+
+class IdentityPublic(BaseModel):
+    name: str
+    kind: str
+    role: str
+    teams: list[str]
+    key_id: int | None = Field(description="None for an identity provider's token")
+
+
+class PolicyReload(BaseModel):
+    previous_version: str
+    version: str
+    changed: bool

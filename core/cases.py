@@ -15,10 +15,11 @@ from sqlmodel import Session, col, func, select
 from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
+from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
 from domain.classification import classify
 from domain.policy import PolicySet, Tier
-from domain.process import Event
+from domain.process import Event, IllegalTransition
 from domain.processes import complaint, definition
 from domain.routing import MemberLoad, pick_assignee
 
@@ -71,15 +72,21 @@ def open_case(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    actor_kind: ActorKind = ActorKind.person,
 ) -> tuple[Case, bool]:
-    """Open a complaint; with a known idempotency key, return the case it opened before."""
+    """Open a complaint; with a known idempotency key, return the case it opened before.
+
+    Idempotency keys belong to their caller: the same key from someone else is theirs.
+    """
+    stored_key = _scoped_key(request.idempotency_key, actor, actor_kind)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
-        if request.idempotency_key:
-            existing = _by_idempotency_key(session, request)
+        if stored_key:
+            existing = _by_idempotency_key(session, stored_key, request.fingerprint)
             if existing is not None:
                 return existing, False
         try:
-            case = _open(session, request, actor, policies, calendars, now)
+            case = _open(session, request, stored_key, (actor, actor_kind), policies,
+                         calendars, now)
             session.commit()
             return case, True
         except (IntegrityError, OperationalError) as exc:
@@ -92,10 +99,15 @@ def open_case(
     raise AssertionError("unreachable")
 
 
-def _by_idempotency_key(session: Session, request: OpenCase) -> Case | None:
-    case = session.exec(
-        select(Case).where(Case.idempotency_key == request.idempotency_key)).first()
-    if case is not None and case.request_hash != request.fingerprint:
+def _scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
+    if not key:
+        return None
+    return hashlib.sha256(f"{kind}\0{actor}\0{key}".encode()).hexdigest()
+
+
+def _by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
+    case = session.exec(select(Case).where(Case.idempotency_key == stored_key)).first()
+    if case is not None and case.request_hash != fingerprint:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body")
     return case
@@ -104,7 +116,8 @@ def _by_idempotency_key(session: Session, request: OpenCase) -> Case | None:
 def _open(
     session: Session,
     request: OpenCase,
-    actor: str,
+    stored_key: str | None,
+    actor: tuple[str, ActorKind],
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
@@ -121,8 +134,8 @@ def _open(
         process=complaint.NAME, stage="new", priority=verdict.priority, tier=tier.value,
         category=request.category, channel=request.channel, subject=request.subject,
         description=request.description, customer_id=customer.id, team=team,
-        policy_version=policies.version, idempotency_key=request.idempotency_key,
-        request_hash=request.fingerprint if request.idempotency_key else None,
+        policy_version=policies.version, idempotency_key=stored_key,
+        request_hash=request.fingerprint if stored_key else None,
         opened_at=now, stage_entered_at=now, updated_at=now,
     )
     session.add(case)
@@ -130,8 +143,8 @@ def _open(
     assert case.id is not None
     decision = complaint.open_case(
         case_id=case.id, tier=tier, classification=verdict, team=team, assignee=assignee,
-        channel=request.channel, category=request.category, actor=actor, policies=policies,
-        now=now, calendars=calendars)
+        channel=request.channel, category=request.category, actor=actor[0], policies=policies,
+        now=now, calendars=calendars, actor_kind=actor[1])
     persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
                      now=now, new_case=True)
     return case
@@ -179,14 +192,27 @@ def post_event(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    identity: Identity | None = None,
 ) -> Case:
-    """Apply a client's event to a case (409 material if the stage does not allow it)."""
+    """Apply an event to a case (409 material if the stage does not allow it).
+
+    With an `identity`, the case must be in the caller's scope (else it is not found)
+    and the caller's role must be allowed to send the event.
+    """
     case = load_case(session, case_id, for_update=True)
-    if case is None:
+    if case is None or (identity and not identity.sees(team=case.team, assignee=case.assignee)):
         raise CaseNotFound(case_id)
     clocks = load_clocks(session, case_id)
     table = definition(case.process).TABLE
-    decision = table.decide(snapshot_of(case, clocks), event, policies, calendars, now)
+    if identity is not None:
+        table.authorize(event.type, identity.role)
+    try:
+        decision = table.decide(snapshot_of(case, clocks), event, policies, calendars, now)
+    except IllegalTransition as exc:
+        if identity is None:
+            raise
+        raise IllegalTransition(exc.event, exc.stage,
+                                table.allowed_events(exc.stage, role=identity.role)) from None
     persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
                      now=now)
     session.commit()

@@ -8,7 +8,7 @@ from collections import Counter
 from sqlmodel import select
 
 from core.db import is_retryable, session_scope
-from core.models import Timer
+from core.models import Customer, Timer
 from core.runtime import Runtime
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.escalation import step_due
@@ -50,7 +50,9 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
         case = load_case(session, timer.case_id, for_update=True)
         assert case is not None
         clocks = load_clocks(session, timer.case_id)
-        snapshot = snapshot_of(case, clocks)
+        # The customer only matters to the messages an escalation sends.
+        customer = session.get(Customer, case.customer_id) if timer.kind == ESCALATION else None
+        snapshot = snapshot_of(case, clocks, customer)
         process = definition(case.process)
         if timer.kind == ESCALATION:
             decision = step_due(

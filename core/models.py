@@ -88,6 +88,7 @@ class CaseEvent(SQLModel, table=True):
     case_id: int = Field(foreign_key="cases.id", index=True)
     type: str = Field(max_length=40)
     actor: str = Field(max_length=120)
+    actor_kind: str = Field(default="person", max_length=12)  # person | integration | system
     at: datetime = _at(nullable=False)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -169,3 +170,22 @@ class TeamMember(SQLModel, table=True):
     person: str = Field(primary_key=True, max_length=120)
     open_cases: int = 0
     last_assigned_at: datetime | None = _at()
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key for a person or an integration; only a hash of the secret is kept."""
+
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, index=True)
+    kind: str = Field(max_length=12)  # person | integration
+    role: str = Field(max_length=12)
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    prefix: str = Field(max_length=16)  # the key's first characters, to tell keys apart
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _at(nullable=False)
+    created_by: str = Field(max_length=120)
+    expires_at: datetime | None = _at()
+    revoked_at: datetime | None = _at()
+    revoked_by: str | None = Field(default=None, max_length=120)
+    last_used_at: datetime | None = _at()

@@ -14,7 +14,7 @@ from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
 
 # Which file holds which top-level section.
 SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),
-            "complaint.yaml": ("complaint",)}
+            "complaint.yaml": ("complaint",), "privacy.yaml": ("privacy",)}
 
 
 class PolicyError(Exception):

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
+from domain.access import Identity
 from domain.processes import definition
 
 
@@ -67,16 +68,25 @@ def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datet
     return views
 
 
-def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime) -> CaseView | None:
+def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime,
+             reader: Identity | None = None, *, scoped: bool = True) -> CaseView | None:
+    """A case as `reader` sees it; None if it does not exist or lies outside their scope.
+
+    `scoped=False` skips the scope check (the answer to opening a case), not the role's
+    view of the events it may send.
+    """
     case = session.get(Case, case_id)
     if case is None:
+        return None
+    if reader and scoped and not reader.sees(team=case.team, assignee=case.assignee):
         return None
     customer = session.get(Customer, case.customer_id)
     assert customer is not None
     clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
     timeline = list(session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))
-    allowed = definition(case.process).TABLE.allowed_events(case.stage)
+    allowed = definition(case.process).TABLE.allowed_events(
+        case.stage, role=reader.role if reader else None)
     return CaseView(case=case, customer=customer,
                     clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
                     allowed_events=allowed)
@@ -96,10 +106,17 @@ class CaseFilter:
 
 
 def list_cases(
-    session: Session, flt: CaseFilter, *, now: datetime, limit: int, before_id: int | None
+    session: Session, flt: CaseFilter, *, now: datetime, limit: int, before_id: int | None,
+    reader: Identity | None = None,
 ) -> tuple[list[Case], int | None]:
-    """Newest first, keyset-paginated; returns the page and the cursor for the next one."""
+    """Newest first, keyset-paginated; returns the page and the cursor for the next one.
+
+    A team-scoped `reader` sees only their teams' cases and those assigned to them.
+    """
     query = select(Case)
+    if reader is not None and reader.team_scoped:
+        query = query.where(or_(col(Case.team).in_(sorted(reader.teams)),
+                                Case.assignee == reader.name))
     for column, value in (("process", flt.process), ("stage", flt.stage),
                           ("priority", flt.priority), ("assignee", flt.assignee),
                           ("team", flt.team)):

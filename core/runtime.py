@@ -6,15 +6,21 @@ runtime the process configured at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from core.clock import Clock, SystemClock
 from core.db import make_engine, migrate, session_scope
+from core.models import SlaClock
 from core.notifier import AppriseNotifier, Notifier
-from core.policy_loader import build_calendars, load_policies
+from core.oidc import OidcVerifier
+from core.policy_loader import PolicyError, build_calendars, load_policies
 from core.settings import Settings
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
@@ -28,6 +34,8 @@ class Runtime:
     policies: PolicySet
     calendars: dict[str, BusinessCalendar]
     notifier: Notifier
+    oidc: OidcVerifier | None = None
+    _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def lease(self) -> timedelta:
@@ -36,7 +44,37 @@ class Runtime:
         return timedelta(seconds=self.settings.claim_lease_seconds * speed)
 
 
+    def reload_policies(self) -> tuple[str, str]:
+        """Load the policy files again; return the old and new versions.
+
+        A bad file raises `PolicyError` and the running policies stay as they were.
+        """
+        from core.cases import sync_team_members
+
+        with self._reloading:
+            policies = load_policies(self.settings.policies)
+            with session_scope(self.engine) as session:
+                check_against_store(session, policies, self.settings.policies)
+                sync_team_members(session, policies)
+            previous = self.policies.version
+            # Calendars first: the new policies may name calendars the old ones lacked.
+            self.calendars = {**self.calendars, **build_calendars(policies)}
+            self.policies = policies
+        log.info("policies reloaded: %s -> %s", previous, policies.version)
+        return previous, policies.version
+
+
+log = logging.getLogger("caseflow.runtime")
 _current: Runtime | None = None
+
+
+def check_against_store(session: Session, policies: PolicySet, directory: Path) -> None:
+    """Refuse policies that drop a calendar the stored clocks are measured on."""
+    in_use = set(session.exec(select(SlaClock.calendar).distinct()))
+    missing = sorted(in_use - set(policies.calendars))
+    if missing:
+        raise PolicyError(f"{directory / 'calendars.yaml'}: calendars: {missing} missing, but "
+                          f"clocks of stored cases are measured on them")
 
 
 def configure(
@@ -54,11 +92,13 @@ def configure(
     engine = engine or make_engine(settings.resolved_database_url)
     migrate(engine)
     with session_scope(engine) as session:
+        check_against_store(session, policies, settings.policies)
         sync_team_members(session, policies)
     _current = Runtime(
         settings=settings, engine=engine, clock=clock or SystemClock(settings.clock_speed),
         policies=policies, calendars=build_calendars(policies),
         notifier=notifier or AppriseNotifier(),
+        oidc=OidcVerifier(settings) if settings.oidc_issuer else None,
     )
     return _current
 

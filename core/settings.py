@@ -35,11 +35,24 @@ class Settings(BaseSettings):
     notify_retry_seconds: float = Field(default=30.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "INFO"
+    # Bearer tokens from the organisation's OpenID Connect provider (optional).
+    oidc_issuer: str | None = Field(default=None, description="the `iss` tokens must carry")
+    oidc_audience: str | None = Field(default=None, description="the `aud` tokens must carry")
+    oidc_jwks_url: str | None = Field(default=None, description="the provider's key set")
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_name_claim: str = "preferred_username"
+    oidc_role_claim: str = "caseflow_role"
+    oidc_teams_claim: str = "caseflow_teams"
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:
         if not self.policies.is_dir():
             raise ValueError(f"CASEFLOW_POLICIES: {self.policies} is not a directory")
+        oidc = {"CASEFLOW_OIDC_ISSUER": self.oidc_issuer, "CASEFLOW_OIDC_AUDIENCE":
+                self.oidc_audience, "CASEFLOW_OIDC_JWKS_URL": self.oidc_jwks_url}
+        if any(oidc.values()) and not all(oidc.values()):
+            missing = [name for name, value in oidc.items() if not value]
+            raise ValueError(f"bearer tokens need all of {list(oidc)}; missing {missing}")
         return self
 
     @cached_property

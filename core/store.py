@@ -13,19 +13,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from core.models import Case, CaseEvent, OutboxMessage, SlaClock, TeamMember, Timer
+from core.models import Case, CaseEvent, Customer, OutboxMessage, SlaClock, TeamMember, Timer
 from domain.calendars import BusinessCalendar
 from domain.clocks import Clock, ClockState
 from domain.policy import EscalationStep, PolicySet, Tier
-from domain.process import CaseSnapshot, Decision
+from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.processes import definition
 from domain.timers import TimerSpec, plan_escalation_timers
 
 LIVE_TIMER_STATES = ("pending", "paused")
 
 
-def snapshot_of(case: Case, clocks: list[SlaClock]) -> CaseSnapshot:
-    """The domain's view of a stored case."""
+def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
+                ) -> CaseSnapshot:
+    """The domain's view of a stored case (with the customer's contact, when given)."""
     assert case.id is not None
     return CaseSnapshot(
         id=case.id, process=case.process, stage=case.stage, priority=case.priority,
@@ -34,6 +35,8 @@ def snapshot_of(case: Case, clocks: list[SlaClock]) -> CaseSnapshot:
         escalation_level=case.escalation_level, resolved_count=case.resolved_count,
         category=case.category, channel=case.channel,
         clocks={row.name: clock_of(row) for row in clocks},
+        customer=CustomerContact(name=customer.name, phone=customer.phone, email=customer.email)
+        if customer is not None else None,
     )
 
 
@@ -90,7 +93,8 @@ def persist_decision(
     ladder = process.ladder(policies)
     _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
     for entry in decision.timeline:
-        session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor, at=now,
+        session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor,
+                              actor_kind=entry.actor_kind.value, at=now,
                               details=dict(entry.details)))
     wanted = plan_escalation_timers(after, ladder, calendars)
     wanted += process.process_timers(after, policies)

@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.policy import EscalationStep, PolicySet, Role
+from domain.privacy import disclose
 from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, Notice, TimelineEntry
 
 
@@ -78,11 +80,27 @@ def step_due(
         f"{clock_name} clock reached {step.at_percent}% of its target"
         + (f", due {due_at.isoformat()}" if due_at else "")
         + f". Escalation level {after.escalation_level}; assignee {assignee or 'none'}."
+        + _customer_line(case, policies)
     )
     notices = tuple(
         Notice(recipient=person, role=role, subject=subject, body=body,
                key=f"{timer_key}:{person}")
         for person, role in sorted(recipients.items())
     )
-    entry = TimelineEntry(type=kind, actor=SYSTEM_ACTOR, details=details)
+    entry = TimelineEntry(type=kind, actor=SYSTEM_ACTOR, details=details,
+                          actor_kind=ActorKind.system)
     return Decision(before=case, after=after, timeline=(entry,), notices=notices)
+
+
+def _customer_line(case: CaseSnapshot, policies: PolicySet) -> str:
+    """The customer's name and contact details, as the privacy policy lets staff see them."""
+    if case.customer is None:
+        return ""
+    how = policies.privacy.notifications
+    parts = [f"tier {case.tier.value}"]
+    for label, kind, value in (("phone", "phone", case.customer.phone),
+                               ("e-mail", "email", case.customer.email)):
+        shown = disclose(value, kind, how)
+        if shown:
+            parts.append(f"{label} {shown}")
+    return f"\nCustomer: {case.customer.name or 'unnamed'} ({', '.join(parts)})."

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.access import AccessRole
 from domain.durations import parse_duration
 
 
@@ -193,6 +194,26 @@ class ComplaintPolicy(Strict):
         return self
 
 
+class Disclosure(StrEnum):
+    """How much of a customer's phone number or e-mail address a reader sees."""
+
+    full = "full"
+    masked = "masked"
+    omitted = "omitted"
+
+
+class PrivacyPolicy(Strict):
+    """Who sees customers' contact details, and how much of them."""
+
+    notifications: Disclosure = Disclosure.masked
+    case_reads: dict[AccessRole, Disclosure] = Field(default_factory=lambda: {
+        AccessRole.agent: Disclosure.full, AccessRole.supervisor: Disclosure.full})
+
+    def for_reader(self, role: AccessRole) -> Disclosure:
+        """Roles the policy does not name see contact details masked."""
+        return self.case_reads.get(role, Disclosure.masked)
+
+
 class PolicySet(Strict):
     """Everything loaded from one policies directory, with a version fingerprint."""
 
@@ -201,3 +222,4 @@ class PolicySet(Strict):
     teams: dict[str, TeamPolicy]
     people: dict[str, PersonPolicy] = Field(default_factory=dict)
     complaint: ComplaintPolicy
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)

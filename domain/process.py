@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain import clocks as clock_ops
+from domain.access import WORKERS, AccessRole, ActorKind, NotPermitted
 from domain.calendars import BusinessCalendar
 from domain.clocks import Clock
 from domain.policy import PolicySet, Tier
@@ -24,6 +25,15 @@ class ClockOp(StrEnum):
     pause = "pause"
     resume = "resume"
     stop = "stop"
+
+
+@dataclass(frozen=True)
+class CustomerContact:
+    """How to reach the customer; personal data, disclosed only as the policy allows."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class CaseSnapshot:
     category: str | None = None
     channel: str | None = None
     clocks: Mapping[str, Clock] = field(default_factory=dict)
+    customer: CustomerContact | None = None  # loaded only where a message needs it
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Event:
     note: str | None = None
     # True only for events the service itself raises (timers, flows), never for a client.
     by_system: bool = False
+    actor_kind: ActorKind = ActorKind.person
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class TimelineEntry:
     type: str
     actor: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    actor_kind: ActorKind = ActorKind.person
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ class Transition:
     clocks: tuple[tuple[str, ClockOp], ...] = ()
     hook: Hook | None = None
     system_only: bool = False  # only timers may send it (auto-close)
+    roles: frozenset[AccessRole] = WORKERS  # who may send it
 
 
 class IllegalTransition(Exception):
@@ -137,12 +151,25 @@ class TransitionTable:
             if unknown:
                 raise ValueError(f"transition {t.event!r} names unknown stages {sorted(unknown)}")
 
-    def allowed_events(self, stage: str, *, include_system: bool = False) -> list[str]:
-        """The events a case in `stage` accepts."""
+    def allowed_events(self, stage: str, *, include_system: bool = False,
+                       role: AccessRole | None = None) -> list[str]:
+        """The events a case in `stage` accepts (from `role`, when given)."""
         return sorted(
             {t.event for t in self.transitions
-             if stage in t.sources and (include_system or not t.system_only)}
+             if stage in t.sources and (include_system or not t.system_only)
+             and (role is None or role in t.roles)}
         )
+
+    def roles_for(self, event_type: str) -> frozenset[AccessRole]:
+        """The roles that may send `event_type` (empty for unknown or system-only events)."""
+        return frozenset().union(*(t.roles for t in self.transitions
+                                   if t.event == event_type and not t.system_only))
+
+    def authorize(self, event_type: str, role: AccessRole) -> None:
+        """Raise `NotPermitted` if `role` may never send `event_type`."""
+        roles = self.roles_for(event_type)
+        if roles and role not in roles:
+            raise NotPermitted(f"send {event_type!r}", role, roles)
 
     def find(self, event: Event, stage: str) -> Transition:
         known = sorted({t.event for t in self.transitions})
@@ -192,5 +219,6 @@ class TransitionTable:
         if event.note:
             details["note"] = event.note
         details.update({"stage_from": case.stage, "stage_to": target})
-        entry = TimelineEntry(type=event.type, actor=event.actor, details=details)
+        kind = ActorKind.system if event.by_system else event.actor_kind
+        entry = TimelineEntry(type=event.type, actor=event.actor, details=details, actor_kind=kind)
         return Decision(before=case, after=after, timeline=(entry,))

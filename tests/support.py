@@ -107,6 +107,31 @@ def write_policies(target: Path, *, receiver: WebhookReceiver | None = None,
     return target
 
 
+DEFAULT_NAMES = {"agent": "li.wei", "supervisor": "wang.fang", "manager": "liu.yang",
+                 "director": "zhao.lei", "admin": "root", "scheduler": "review-bot"}
+
+
+def issue_key(rt: Any, role: str, *, name: str | None = None, teams: list[str] | None = None,
+              kind: str = "person", expires_at: datetime | None = None) -> str:
+    """Create an API key straight in the store; agents and supervisors get every team."""
+    from sqlmodel import Session
+
+    from core.keys import create_key
+    from domain.access import TEAM_SCOPED, AccessRole, ActorKind
+
+    access_role = AccessRole(role)
+    if teams is None:
+        teams = sorted(rt.policies.teams) if access_role in TEAM_SCOPED else []
+    with Session(rt.engine, expire_on_commit=False) as session:
+        return create_key(session, name=name or DEFAULT_NAMES[role], role=access_role,
+                          teams=teams, kind=ActorKind(kind), expires_at=expires_at,
+                          created_by="tests", policies=rt.policies, now=rt.clock.now()).secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def postgres_available() -> bool:
     try:
         engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})

@@ -18,6 +18,10 @@
 | add_note         | any stage but closed         | (same)              |                         |
 | ack_escalation   | any open stage               | (same)              | ends data.clock's ladder|
 
+Who may send them (domain/access.py): agents and supervisors of the case's team send
+the working events; only supervisors reassign and change the priority; managers and
+directors, as escalation targets, acknowledge escalations and add notes.
+
 ack_escalation is short for acknowledge_escalation. "Both" clocks are first_response
 and resolution; w.o.c. is waiting_on_customer; an open stage is assigned, in_progress,
 waiting_on_customer or resolved.
@@ -35,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain import clocks as clock_ops
+from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.classification import Classification
 from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
@@ -129,10 +134,11 @@ TABLE = TransitionTable(
                    clocks=((RESOLUTION, ClockOp.resume),)),
         Transition("auto_close", frozenset({"resolved"}), "closed", system_only=True),
         Transition("withdraw", OPEN_STAGES, "closed", clocks=STOP_BOTH),
-        Transition("reassign", OPEN_STAGES, hook=_reassign),
-        Transition("change_priority", WORKING_STAGES, hook=_change_priority),
-        Transition("add_note", OPEN_STAGES | {"new", "classified"}),
-        Transition("acknowledge_escalation", OPEN_STAGES, hook=_acknowledge_escalation),
+        Transition("reassign", OPEN_STAGES, hook=_reassign, roles=SUPERVISORS),
+        Transition("change_priority", WORKING_STAGES, hook=_change_priority, roles=SUPERVISORS),
+        Transition("add_note", OPEN_STAGES | {"new", "classified"}, roles=ESCALATION_TARGETS),
+        Transition("acknowledge_escalation", OPEN_STAGES, hook=_acknowledge_escalation,
+                   roles=ESCALATION_TARGETS),
     ),
 )
 
@@ -150,6 +156,7 @@ def open_case(
     policies: PolicySet,
     now: datetime,
     calendars: Mapping[str, BusinessCalendar],
+    actor_kind: ActorKind = ActorKind.person,
 ) -> Decision:
     """Open a complaint: start its clocks, classify it and assign it, all on the timeline."""
     policy = policy_of(policies)
@@ -176,7 +183,7 @@ def open_case(
     opened = TimelineEntry("opened", actor, {
         "channel": channel, "category": category, "tier": tier.value,
         "targets": {name: str(t) for name, t in targets.items()},
-    })
+    }, actor_kind)
     return Decision(before=new, after=after,
                     timeline=(opened, *classified.timeline, *assigned.timeline))
 

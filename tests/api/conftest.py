@@ -12,7 +12,7 @@ from api.app import create_app
 from core.clock import FrozenClock
 from core.runtime import Runtime
 from tests.conftest import build_runtime
-from tests.support import write_policies
+from tests.support import bearer, issue_key, write_policies
 
 
 @pytest.fixture
@@ -23,8 +23,13 @@ def runtime(make_runtime) -> Runtime:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    """A client of the app over the configured runtime (the app does not start its own)."""
-    with TestClient(create_app(manage_runtime=False)) as test_client:
+    """A client of the app over the configured runtime (the app does not start its own).
+
+    It calls as supervisor wang.fang of every team, who may do anything to any case;
+    tests of access control pass other credentials per request.
+    """
+    with TestClient(create_app(manage_runtime=False),
+                    headers=bearer(issue_key(runtime, "supervisor"))) as test_client:
         yield test_client
 
 
@@ -34,7 +39,8 @@ def sqlite_client(sqlite_database: tuple[str, dict], clock: FrozenClock,
     """A client on SQLite only, for checks that never reach the store (validation)."""
     rt = build_runtime(sqlite_database, write_policies(tmp_path / "policies"), clock)
     try:
-        with TestClient(create_app(manage_runtime=False)) as test_client:
+        with TestClient(create_app(manage_runtime=False),
+                        headers=bearer(issue_key(rt, "supervisor"))) as test_client:
             yield test_client
     finally:
         rt.engine.dispose()
@@ -44,5 +50,6 @@ def sqlite_client(sqlite_database: tuple[str, dict], clock: FrozenClock,
 def raw_client(runtime: Runtime) -> Iterator[TestClient]:
     """Like `client`, but a server error comes back as a 500 instead of raising."""
     app = create_app(manage_runtime=False)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, raise_server_exceptions=False,
+                    headers=bearer(issue_key(runtime, "supervisor"))) as test_client:
         yield test_client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_health_names_the_database_and_the_service_time(client, runtime, clock):
-    response = client.get("/health")
+    response = client.get("/health", headers={"Authorization": ""})  # probes carry no key
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -22,10 +22,14 @@ def test_openapi_lists_every_endpoint(sqlite_client):
     assert set(paths["/cases/{case_id}"]) == {"get"}
     assert set(paths["/cases/{case_id}/events"]) == {"post"}
     assert set(paths["/health"]) == {"get"}
+    assert set(paths["/me"]) == {"get"}
+    assert set(paths["/admin/keys"]) == {"get", "post"}
+    assert set(paths["/admin/keys/{key_id}/revoke"]) == {"post"}
+    assert set(paths["/admin/policies/reload"]) == {"post"}
     post_cases = paths["/cases"]["post"]
-    assert {"201", "200", "409", "422"} <= post_cases["responses"].keys()
+    assert {"201", "200", "401", "403", "409", "422"} <= post_cases["responses"].keys()
     headers = {p["name"] for p in post_cases["parameters"] if p["in"] == "header"}
-    assert {"idempotency-key", "x-actor"} <= headers
+    assert headers == {"idempotency-key"}
     listing = {p["name"] for p in paths["/cases"]["get"]["parameters"]}
     assert {"process", "stage", "priority", "assignee", "team", "breached", "at_risk",
             "opened_from", "opened_to", "limit", "before_id"} <= listing
@@ -35,3 +39,13 @@ def test_the_interactive_docs_answer(sqlite_client):
     response = sqlite_client.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(sqlite_client):
+    document = sqlite_client.get("/openapi.json").json()
+    scheme = document["components"]["securitySchemes"]["CaseflowKey"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            secured = operation.get("security") == [{"CaseflowKey": []}]
+            assert secured == (path != "/health"), (method, path)

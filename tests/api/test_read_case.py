@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from tests.api.helpers import at, clock_named, open_case, post_event
 from tests.conftest import sweep
+from tests.support import bearer, issue_key
 
 
 def test_an_unknown_case_is_404(client):
@@ -132,16 +133,18 @@ def test_after_the_sweep_a_breached_clock_shows_when_and_the_next_rung(client, r
     assert steps == [("sla_warning", "warning"), ("escalated", "breach")]
 
 
-def test_the_timeline_names_who_acted(client):
+def test_the_timeline_names_who_acted_from_their_credentials(client, runtime):
+    web_form = bearer(issue_key(runtime, "agent", name="web-form", kind="integration"))
     opened = client.post("/cases", json={"subject": "late delivery", "customer": {}},
-                         headers={"X-Actor": "agent:wang"}).json()
+                         headers=web_form).json()
     post_event(client, opened["id"], "acknowledge", note="called back")
     client.post(f"/cases/{opened['id']}/events", json={"type": "add_note", "note": "again"},
-                headers={"X-Actor": "agent:li"})
+                headers=bearer(issue_key(runtime, "manager")))
     timeline = client.get(f"/cases/{opened['id']}").json()["timeline"]
-    assert [(e["type"], e["actor"]) for e in timeline] == [
-        ("opened", "agent:wang"), ("classify", "system"), ("assign", "system"),
-        ("acknowledge", "api"), ("add_note", "agent:li")]
+    assert [(e["type"], e["actor"], e["actor_kind"]) for e in timeline] == [
+        ("opened", "web-form", "integration"), ("classify", "system", "system"),
+        ("assign", "system", "system"), ("acknowledge", "wang.fang", "person"),
+        ("add_note", "liu.yang", "person")]
     assert timeline[2]["details"]["assignee"] == opened["assignee"]
     assert timeline[3]["details"]["note"] == "called back"
     assert timeline[3]["details"]["stage_to"] == "in_progress"

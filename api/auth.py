@@ -1,0 +1,72 @@
+"""Who is calling: an API key or an identity provider's token, as `Authorization: Bearer`.
+
+401 means the credentials identify nobody; 403 means the caller's role may not do
+this at all. A case outside the caller's teams answers 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import RuntimeDep
+from core.keys import KEY_PREFIX, Unauthenticated, authenticate_key
+from core.oidc import Forbidden
+from domain.access import ROLE_PERMISSIONS, Identity, NotPermitted, Permission
+
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="CaseflowKey",
+    description="A Caseflow API key (`cf_...`; an admin creates them) or, where configured, "
+                "an access token from your organisation's identity provider.")
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, detail=reason, headers=CHALLENGE)
+
+
+def get_identity(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Identity:
+    """The caller behind the request's bearer credentials."""
+    if credentials is None:
+        raise unauthorized("credentials are required: send 'Authorization: Bearer <API key>'")
+    token = credentials.credentials
+    now = rt.clock.now()
+    try:
+        if token.startswith(KEY_PREFIX):
+            return authenticate_key(rt.engine, token, now)
+        if rt.oidc is None:
+            raise Unauthenticated("unknown API key")
+        return rt.oidc.identity(token, now)
+    except Unauthenticated as exc:
+        raise unauthorized(str(exc)) from None
+    except Forbidden as exc:
+        raise HTTPException(403, detail=str(exc)) from None
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def require(permission: Permission) -> Callable[[Identity], Identity]:
+    """A dependency that lets through only callers whose role grants `permission`."""
+
+    allowed = frozenset(r for r, granted in ROLE_PERMISSIONS.items() if permission in granted)
+
+    def check(identity: IdentityDep) -> Identity:
+        if not identity.can(permission):
+            raise NotPermitted(permission.value.replace("_", " "), identity.role, allowed)
+        return identity
+
+    return check
+
+
+OpenerDep = Annotated[Identity, Depends(require(Permission.open_cases))]
+ReaderDep = Annotated[Identity, Depends(require(Permission.read_cases))]
+AdminDep = Annotated[Identity, Depends(require(Permission.manage_keys))]
+PolicyAdminDep = Annotated[Identity, Depends(require(Permission.reload_policies))]

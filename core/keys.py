@@ -1,0 +1,162 @@
+"""API keys: create (shown once), list, revoke, and authenticate a presented key.
+
+A key is `cf_` and 43 random URL-safe characters. Only its SHA-256 is stored: a key
+has 256 bits of entropy, so a fast hash is enough and lets the lookup use an index.
+Every request looks the key up, so a revocation takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, func, select
+
+from core.models import ApiKey
+from domain.access import AccessRole, ActorKind, Identity, role_problem
+from domain.policy import PolicySet
+from domain.process import SYSTEM_ACTOR
+
+KEY_PREFIX = "cf_"
+SHOWN_PREFIX = 11  # "cf_" and 8 characters: enough to tell keys apart, useless to guess
+FIRST_ADMIN = "admin"
+# Recording every use would turn each request into a write; once an hour says enough.
+LAST_USED_RESOLUTION = timedelta(hours=1)
+
+log = logging.getLogger("caseflow.keys")
+
+
+class KeyProblem(ValueError):
+    """A key that cannot be created as asked; `field` names what is wrong."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field, self.reason = field_name, reason
+
+
+class KeyNotFound(LookupError):
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"API key {key_id} not found")
+
+
+class Unauthenticated(Exception):
+    """Credentials that identify nobody: unknown, malformed, expired or revoked."""
+
+
+@dataclass(frozen=True)
+class NewKey:
+    record: ApiKey
+    secret: str  # the only time the key itself exists outside its owner's hands
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    session: Session,
+    *,
+    name: str,
+    role: AccessRole,
+    teams: list[str],
+    kind: ActorKind,
+    expires_at: datetime | None,
+    created_by: str,
+    policies: PolicySet,
+    now: datetime,
+) -> NewKey:
+    """Create a key for a person or an integration and return it, once, with its record."""
+    name = name.strip()
+    if not name or any(not ch.isprintable() for ch in name):
+        raise KeyProblem("name", "a non-empty name without control characters is required")
+    if name == SYSTEM_ACTOR:
+        raise KeyProblem("name", f"{SYSTEM_ACTOR!r} is reserved for the service")
+    if kind is ActorKind.system:
+        raise KeyProblem("kind", "must be person or integration")
+    unknown = sorted(set(teams) - set(policies.teams))
+    if unknown:
+        raise KeyProblem("teams", f"unknown team(s) {unknown}; known: {sorted(policies.teams)}")
+    problem = role_problem(role, frozenset(teams))
+    if problem:
+        raise KeyProblem("teams", problem)
+    if expires_at is not None and expires_at <= now:
+        raise KeyProblem("expires_at", "must lie in the future")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKey(name=name, kind=kind.value, role=role.value, teams=sorted(set(teams)),
+                    prefix=secret[:SHOWN_PREFIX], secret_hash=hash_key(secret),
+                    created_at=now, created_by=created_by, expires_at=expires_at)
+    session.add(record)
+    session.commit()
+    return NewKey(record=record, secret=secret)
+
+
+def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey]:
+    """Every key, oldest first; revoked ones only when asked."""
+    query = select(ApiKey).order_by(col(ApiKey.id))
+    if not include_revoked:
+        query = query.where(col(ApiKey.revoked_at).is_(None))
+    return list(session.exec(query))
+
+
+def revoke_key(session: Session, key_id: int, *, by: str, now: datetime) -> ApiKey:
+    """Revoke a key from the next request on; revoking it again changes nothing."""
+    record = session.get(ApiKey, key_id)
+    if record is None:
+        raise KeyNotFound(key_id)
+    if record.revoked_at is None:
+        record.revoked_at, record.revoked_by = now, by
+        session.add(record)
+        session.commit()
+        log.info("API key %s (%s, %s) revoked by %s", record.id, record.name, record.role, by)
+    return record
+
+
+def authenticate_key(engine: Engine, secret: str, now: datetime) -> Identity:
+    """The identity behind a presented key; `Unauthenticated` says why there is none."""
+    with Session(engine) as session:
+        record = session.exec(
+            select(ApiKey).where(ApiKey.secret_hash == hash_key(secret))).first()
+        if record is None:
+            raise Unauthenticated("unknown API key")
+        if record.revoked_at is not None:
+            raise Unauthenticated("this API key was revoked")
+        if record.expires_at is not None and record.expires_at <= now:
+            raise Unauthenticated("this API key has expired")
+        if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
+            session.execute(update(ApiKey).where(col(ApiKey.id) == record.id)
+                            .values(last_used_at=now))
+            session.commit()
+        return identity_of(record)
+
+
+def identity_of(record: ApiKey) -> Identity:
+    return Identity(name=record.name, kind=ActorKind(record.kind), role=AccessRole(record.role),
+                    teams=frozenset(record.teams), key_id=record.id)
+
+
+def ensure_first_admin_key(engine: Engine, *, data_dir: Path, policies: PolicySet,
+                           now: datetime) -> Path | None:
+    """On a store with no keys at all, create an admin key and save it to a private file.
+
+    Returns the file's path when a key was created, so start-up can say where it is.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        if session.exec(select(func.count()).select_from(ApiKey)).one():
+            return None
+        new = create_key(session, name=FIRST_ADMIN, role=AccessRole.admin, teams=[],
+                         kind=ActorKind.person, expires_at=None, created_by=SYSTEM_ACTOR,
+                         policies=policies, now=now)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "admin-key.txt"
+    # Created readable by its owner only; the key never goes to the log.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(new.secret + "\n")
+    os.chmod(path, 0o600)
+    return path
