@@ -1,0 +1,203 @@
+"""KPI definitions: what each figure means, its unit, its target and which way is better.
+
+The store computes the figures (`core.kpis`); this module says what they are and gives
+the shapes of the results, so a report, a review that compares a KPI with its target,
+and a PDCA cycle that picks a target KPI all read the same words.
+
+| name                        | unit    | target | better |
+|-----------------------------|---------|--------|--------|
+| complaint_on_time_rate      | ratio   | ≥ 0.95 | higher |
+| first_response_time_avg     | seconds |        | lower  |
+| first_response_time_p90     | seconds |        | lower  |
+| resolution_time_avg         | seconds |        | lower  |
+| resolution_time_p90         | seconds |        | lower  |
+| resolution_rate             | ratio   |        | higher |
+| reopen_rate                 | ratio   |        | lower  |
+| escalation_rate_l1 / l2 / l3| ratio   |        | lower  |
+| backlog                     | cases   |        | lower  |
+| category_pareto             | cases   |        |        |
+
+Satisfaction (CSAT 1–5, NPS 0–10, survey response rate) joins this table, and
+`core.kpis` gains its queries, once the survey tables exist (issue 4, item 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Unit(StrEnum):
+    ratio = "ratio"  # 0..1; reports show it as a percentage
+    seconds = "seconds"  # business seconds on the clock's calendar
+    cases = "cases"
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    """One KPI: its name, what it measures, its unit, its target and which way is better."""
+
+    name: str
+    description: str
+    unit: Unit
+    higher_is_better: bool | None  # None: a distribution, not a figure to push one way
+    target: float | None = None
+    source: str | None = None  # where the target comes from
+
+    def meets(self, value: float | None) -> bool | None:
+        """Say whether `value` meets the target (None without a value or a target)."""
+        if value is None or self.target is None or self.higher_is_better is None:
+            return None
+        return value >= self.target if self.higher_is_better else value <= self.target
+
+
+ON_TIME = KpiDefinition(
+    "complaint_on_time_rate",
+    "Share of first-response and resolution clocks met. A clock counts once it is "
+    "decided: stopped (met when it never breached), or still running or paused but "
+    "already over its target (missed). Clocks still within their target are not counted "
+    "yet. A clock stopped by a withdrawal counts like any stopped clock.",
+    Unit.ratio, higher_is_better=True, target=0.95, source="seed 002 §1.3",
+)
+FIRST_RESPONSE_AVG = KpiDefinition(
+    "first_response_time_avg",
+    "Mean business time on stopped first-response clocks (time to acknowledge).",
+    Unit.seconds, higher_is_better=False,
+)
+FIRST_RESPONSE_P90 = KpiDefinition(
+    "first_response_time_p90",
+    "90th percentile, nearest rank, of business time on stopped first-response clocks: "
+    "the ceil(0.9·n)-th smallest value.",
+    Unit.seconds, higher_is_better=False,
+)
+RESOLUTION_AVG = KpiDefinition(
+    "resolution_time_avg",
+    "Mean business time on stopped resolution clocks; pauses while waiting on the "
+    "customer are not counted, and a reopened case's clock counts again once stopped.",
+    Unit.seconds, higher_is_better=False,
+)
+RESOLUTION_P90 = KpiDefinition(
+    "resolution_time_p90",
+    "90th percentile, nearest rank, of business time on stopped resolution clocks.",
+    Unit.seconds, higher_is_better=False,
+)
+RESOLUTION_RATE = KpiDefinition(
+    "resolution_rate",
+    "Share of cases opened in the period that stand resolved: resolved at least once and "
+    "now in stage resolved or closed. A case the customer reopened does not count until "
+    "it is resolved again; a case withdrawn without a resolution never counts.",
+    Unit.ratio, higher_is_better=True,
+)
+REOPEN_RATE = KpiDefinition(
+    "reopen_rate",
+    "Share of cases resolved at least once that the customer rejected at least once "
+    "(a reject event on the timeline).",
+    Unit.ratio, higher_is_better=False,
+)
+ESCALATION_RATES = {
+    level: KpiDefinition(
+        f"escalation_rate_l{level}",
+        f"Share of cases opened in the period whose escalation level reached {level} or "
+        "more.",
+        Unit.ratio, higher_is_better=False,
+    )
+    for level in (1, 2, 3)
+}
+BACKLOG = KpiDefinition(
+    "backlog",
+    "Open cases (not closed) per team, by stage and by calendar age since opening: "
+    "under 1 day, 1 to 3 days, 3 to 7 days, 7 days or more.",
+    Unit.cases, higher_is_better=False,
+)
+CATEGORY_PARETO = KpiDefinition(
+    "category_pareto",
+    "Cases per category, most frequent first, with each category's share and the "
+    "cumulative share.",
+    Unit.cases, higher_is_better=None,
+)
+
+# Calendar age buckets of the backlog: (label, from days inclusive, to days exclusive).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), (">=7d", 7, None))
+
+DEFINITIONS: dict[str, KpiDefinition] = {
+    d.name: d for d in (
+        ON_TIME, FIRST_RESPONSE_AVG, FIRST_RESPONSE_P90, RESOLUTION_AVG, RESOLUTION_P90,
+        RESOLUTION_RATE, REOPEN_RATE, *ESCALATION_RATES.values(), BACKLOG, CATEGORY_PARETO,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A share with the counts behind it, so a report can show numerator/denominator."""
+
+    kpi: str
+    numerator: int
+    denominator: int
+    value: float | None = field(init=False)  # None for an empty denominator
+    target: float | None = field(init=False)
+    meets_target: bool | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        value = self.numerator / self.denominator if self.denominator else None
+        definition = DEFINITIONS[self.kpi]
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "target", definition.target)
+        object.__setattr__(self, "meets_target", definition.meets(value))
+
+
+@dataclass(frozen=True)
+class OnTime:
+    """The on-time rate over both clocks, per clock, and how many clocks are undecided."""
+
+    overall: Rate
+    by_clock: Mapping[str, Rate]
+    undecided: int  # running or paused and still within target: not counted yet
+
+
+@dataclass(frozen=True)
+class BusinessTime:
+    """Business time on one clock's stopped instances (seconds on its calendar)."""
+
+    clock: str
+    count: int
+    average_seconds: float | None
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True)
+class TeamBacklog:
+    """One team's open cases: how many, in which stage, and how old."""
+
+    team: str
+    open: int
+    by_stage: Mapping[str, int]
+    by_age: Mapping[str, int]  # every label of AGE_BUCKETS, in order
+
+
+@dataclass(frozen=True)
+class ParetoRow:
+    """One category of the Pareto: its cases, its share and the share up to it."""
+
+    category: str | None
+    count: int
+    share: float
+    cumulative_share: float
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of a breakdown: the dimension's value (None when unset) and its rate."""
+
+    key: str | None
+    rate: Rate
+
+
+def nearest_rank(percentile: int, count: int) -> int:
+    """Return the 1-based nearest rank of `percentile` (1..100) among `count` values."""
+    if not 0 < percentile <= 100:
+        raise ValueError("percentile must be in 1..100")
+    # ceil(p·n/100) in integers: in floats 0.07 * 100 is 7.000000000000001, rank 8.
+    return (percentile * count + 99) // 100
