@@ -1,15 +1,17 @@
-"""`caseflow serve | migrate | check-policies`: run the service or check its inputs."""
+"""`caseflow serve | migrate | check-policies | keys`: run the service, check its inputs,
+and manage API keys."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from pydantic import ValidationError
 
+from core.logs import configure_logging
 from core.settings import Settings
+from domain.access import AccessRole
 
 
 def prepare_prefect_env(settings: Settings) -> None:
@@ -23,21 +25,38 @@ def prepare_prefect_env(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caseflow", description=__doc__)
-    parser.add_argument("command", choices=["serve", "migrate", "check-policies"])
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the API, the sweeper and the schedules")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("check-policies", help="validate the policy files and exit")
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key; it is printed once")
+    create.add_argument("--name", required=True, help="the person or integration")
+    create.add_argument("--role", required=True, choices=[r.value for r in AccessRole])
+    create.add_argument("--team", action="append", default=[], dest="teams",
+                        help="a team (repeat for several); agents and supervisors need one")
+    create.add_argument("--integration", action="store_true",
+                        help="the key is for a system, not a person")
+    create.add_argument("--expires-in", metavar="DURATION",
+                        help="ISO 8601 duration, e.g. P90D; no expiry when omitted")
+    listing = actions.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    revoke = actions.add_parser("revoke", help="revoke a key from its next request on")
+    revoke.add_argument("key_id", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"caseflow: bad setting:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "apscheduler", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    # "maximum number of running instances reached" only says a long sweep is still going.
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    configure_logging(settings.log_level)
     from core.policy_loader import PolicyError, load_policies
 
     try:
@@ -54,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         migrate(make_engine(settings.resolved_database_url))
         print("schema is up to date")
         return 0
+    if args.command == "keys":
+        from core.key_commands import run_key_command
+
+        return run_key_command(args, settings, policies)
     prepare_prefect_env(settings)
     import uvicorn
 
@@ -62,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Caseflow on http://{settings.host}:{settings.port}  (API docs: /docs, "
           f"data: {settings.data_dir}, policies: {settings.policies}, "
           f"clock speed: {settings.clock_speed}x)", flush=True)
+    # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower())
+                log_level=settings.log_level.lower(), log_config=None)
     return 0
 
 

@@ -66,7 +66,7 @@ class NotPermitted(Exception):
     """An action the caller's role does not allow (HTTP 403)."""
 
     def __init__(self, action: str, role: AccessRole, allowed: frozenset[AccessRole]) -> None:
-        super().__init__(f"a {role} may not {action}; it needs one of the roles "
+        super().__init__(f"role {role} may not {action}; that needs one of the roles "
                          f"{sorted(r.value for r in allowed)}")
         self.action, self.role, self.allowed = action, role, allowed
 
@@ -100,7 +100,7 @@ class Identity:
 def role_problem(role: AccessRole, teams: frozenset[str]) -> str | None:
     """Why a role and a set of teams do not go together, or None when they do."""
     if role in TEAM_SCOPED and not teams:
-        return f"a {role} works for at least one team"
+        return f"role {role} needs at least one team"
     if role not in TEAM_SCOPED and teams:
-        return f"teams apply to agents and supervisors only; a {role} has none"
+        return f"teams apply to agents and supervisors only, not to role {role}"
     return None

@@ -1,0 +1,63 @@
+"""The service log: one format, and nothing personal or secret in it.
+
+Every record passes a filter that masks phone numbers and e-mail addresses (whatever
+the privacy policy allows elsewhere) and blanks API keys, bearer tokens and database
+passwords, so a careless log line elsewhere cannot leak them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from domain.privacy import mask_email, mask_phone
+
+_PATTERNS: list[tuple[re.Pattern[str], object]] = [
+    # Caseflow API keys, and JSON Web Tokens (three base64url parts, header first).
+    (re.compile(r"cf_[A-Za-z0-9_-]{8,}"), "cf_***"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "<token>"),
+    (re.compile(r"(?i)(bearer\s+)\S+"), r"\1***"),
+    # The password in a URL: postgresql://user:secret@host/db.
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+     lambda m: mask_email(m.group(0))),
+    # Mainland mobile numbers, and any number written with a leading +country code.
+    (re.compile(r"(?<![\d.])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![\d.])"),
+     lambda m: mask_phone(m.group(0))),
+    (re.compile(r"\+\d[\d -]{7,}\d"), lambda m: mask_phone(m.group(0))),
+]
+
+
+def redact(text: str) -> str:
+    """`text` with contact details masked and secrets blanked."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)  # type: ignore[call-overload]
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite each record's message through `redact` before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr through the redacting filter, and quiet the chatty libraries."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for chatty in ("httpx", "apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # "maximum number of running instances reached" only says a long sweep is still going.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -1,0 +1,200 @@
+"""Every endpoint × every kind of caller: the status each gets, as one table.
+
+The case under test belongs to team `complaints`. `agent` and `supervisor` work for that
+team, `agent_other` and `supervisor_other` for `billing` only, so for them the case
+does not exist (404, like an unknown id). A role that may never do a thing gets 403;
+credentials that identify nobody get 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from api.app import create_app
+from core.keys import authenticate_key, revoke_key
+from core.runtime import Runtime
+from tests.api.helpers import complaint
+from tests.support import bearer, issue_key
+
+CALLERS = ["none", "garbage", "expired", "revoked", "agent", "agent_other", "supervisor",
+           "supervisor_other", "manager", "director", "admin", "scheduler", "integration"]
+
+# Expected status per endpoint, in the order of CALLERS.
+#            none garb expd revk agnt agOt supv suOt mngr dirc admn schd intg
+MATRIX = {
+    "open case":       [401, 401, 401, 401, 201, 201, 201, 201, 403, 403, 403, 403, 201],
+    "list cases":      [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "read case":       [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "add a note":      [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "acknowledge":     [401, 401, 401, 401, 200, 404, 200, 404, 403, 403, 403, 403, 200],
+    "reassign":        [401, 401, 401, 401, 403, 404, 200, 404, 403, 403, 403, 403, 403],
+    "change priority": [401, 401, 401, 401, 403, 404, 200, 404, 403, 403, 403, 403, 403],
+    "who am I":        [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+    "create key":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 201, 403, 403],
+    "list keys":       [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
+    "revoke key":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
+    "reload policies": [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
+    "health":          [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+}
+
+
+@dataclass
+class World:
+    rt: Runtime
+    client: TestClient
+    case_id: int
+    headers: dict[str, dict[str, str]]
+
+    def victim_key(self) -> int:
+        """A fresh key for a revocation to hit."""
+        new = self.client.post("/admin/keys", headers=self.headers["admin"],
+                               json={"name": "victim", "role": "scheduler"})
+        assert new.status_code == 201
+        return new.json()["id"]
+
+
+REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
+    "open case": lambda w, h: w.client.post("/cases", json=complaint(), headers=h),
+    "list cases": lambda w, h: w.client.get("/cases", headers=h),
+    "read case": lambda w, h: w.client.get(f"/cases/{w.case_id}", headers=h),
+    "add a note": lambda w, h: _event(w, h, {"type": "add_note", "note": "called"}),
+    "acknowledge": lambda w, h: _event(w, h, {"type": "acknowledge"}),
+    "reassign": lambda w, h: _event(w, h, {"type": "reassign",
+                                           "data": {"assignee": "chen.jing"}}),
+    "change priority": lambda w, h: _event(w, h, {"type": "change_priority",
+                                                  "data": {"priority": "urgent"}}),
+    "who am I": lambda w, h: w.client.get("/me", headers=h),
+    "create key": lambda w, h: w.client.post(
+        "/admin/keys", headers=h, json={"name": "zhou.xin", "role": "agent",
+                                        "teams": ["billing"]}),
+    "list keys": lambda w, h: w.client.get("/admin/keys", headers=h),
+    "revoke key": lambda w, h: w.client.post(f"/admin/keys/{w.victim_key()}/revoke",
+                                             headers=h),
+    "reload policies": lambda w, h: w.client.post("/admin/policies/reload", headers=h),
+    "health": lambda w, h: w.client.get("/health", headers=h),
+}
+
+
+def _event(world: World, headers: dict[str, str], body: dict) -> httpx.Response:
+    """Send an event to a complaint just opened, so every caller finds it assigned."""
+    fresh = world.client.post("/cases", json=complaint(), headers=world.headers["supervisor"])
+    return world.client.post(f"/cases/{fresh.json()['id']}/events", json=body, headers=headers)
+
+
+def _callers(rt: Runtime) -> dict[str, dict[str, str]]:
+    now = rt.clock.now()
+    expired = issue_key(rt, "agent", expires_at=now + timedelta(minutes=1))
+    revoked = issue_key(rt, "agent", name="leaver")
+    keys = {
+        "expired": expired,
+        "revoked": revoked,
+        "agent": issue_key(rt, "agent", teams=["complaints"]),
+        "agent_other": issue_key(rt, "agent", name="sun.hao", teams=["billing"]),
+        "supervisor": issue_key(rt, "supervisor", teams=["complaints"]),
+        "supervisor_other": issue_key(rt, "supervisor", name="gao.yan", teams=["billing"]),
+        "manager": issue_key(rt, "manager"),
+        "director": issue_key(rt, "director"),
+        "admin": issue_key(rt, "admin"),
+        "scheduler": issue_key(rt, "scheduler", kind="integration"),
+        "integration": issue_key(rt, "agent", name="hotline-gateway", kind="integration",
+                                 teams=["complaints"]),
+    }
+    with Session(rt.engine) as session:
+        revoke_key(session, authenticate_key(rt.engine, revoked, now).key_id or 0, by="tests",
+                   now=now)
+    headers = {name: bearer(key) for name, key in keys.items()}
+    headers["none"] = {}
+    headers["garbage"] = bearer("cf_thisIsNotAKeyAnyoneWasGiven")
+    return headers
+
+
+@pytest.fixture
+def world(runtime: Runtime, clock) -> World:  # type: ignore[no-untyped-def]
+    headers = _callers(runtime)
+    clock.advance(timedelta(minutes=2))  # past the expired key's end
+    client = TestClient(create_app(manage_runtime=False))
+    opened = client.post("/cases", json=complaint(), headers=headers["supervisor"])
+    assert opened.status_code == 201 and opened.json()["team"] == "complaints"
+    return World(runtime, client, opened.json()["id"], headers)
+
+
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+def test_each_caller_gets_what_their_role_and_scope_allow(world: World, endpoint: str):
+    got = []
+    for caller in CALLERS:
+        world.rt.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+        got.append(REQUESTS[endpoint](world, world.headers[caller]).status_code)
+    assert dict(zip(CALLERS, got, strict=True)) == dict(
+        zip(CALLERS, MATRIX[endpoint], strict=True))
+
+
+def test_a_case_out_of_scope_reads_exactly_like_one_that_does_not_exist(world: World):
+    outsider = world.headers["agent_other"]
+    hidden = world.client.get(f"/cases/{world.case_id}", headers=outsider)
+    missing = world.client.get(f"/cases/{world.case_id + 1000}", headers=outsider)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"] == f"case {world.case_id} not found"
+    assert missing.json()["detail"] == f"case {world.case_id + 1000} not found"
+    for body in ({"type": "add_note"}, {"type": "reassign"}, {"type": "no_such_event"}):
+        answer = world.client.post(f"/cases/{world.case_id}/events", json=body,
+                                   headers=outsider)
+        assert (answer.status_code, answer.json()) == (404, hidden.json())
+
+
+def test_listing_shows_only_the_callers_teams_and_what_is_assigned_to_them(world: World):
+    def ids(caller: str, **params: str) -> set[int]:
+        page = world.client.get("/cases", params=params, headers=world.headers[caller])
+        return {item["id"] for item in page.json()["items"]}
+
+    billing = world.client.post("/cases", json=complaint(category="billing"),
+                                headers=world.headers["supervisor_other"]).json()
+    assert billing["team"] == "billing"
+    assert ids("agent") == {world.case_id}
+    assert ids("agent_other") == {billing["id"]}
+    assert ids("agent_other", team="complaints") == set()
+    assert ids("manager") == ids("director") == {world.case_id, billing["id"]}
+    # Reassigned to a billing agent by name, the complaint joins that agent's view.
+    world.client.post(f"/cases/{world.case_id}/events", headers=world.headers["supervisor"],
+                      json={"type": "reassign", "data": {"assignee": "sun.hao"}})
+    assert ids("agent_other") == {world.case_id, billing["id"]}
+
+
+def test_the_401_says_why_and_challenges_for_a_bearer_token(world: World):
+    reasons = {}
+    for caller in ("none", "garbage", "expired", "revoked"):
+        answer = world.client.get("/me", headers=world.headers[caller])
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+        reasons[caller] = answer.json()["detail"]
+    assert "Authorization: Bearer" in reasons["none"]
+    assert reasons["garbage"] == "unknown API key"
+    assert "expired" in reasons["expired"]
+    assert "revoked" in reasons["revoked"]
+
+
+def test_the_403_names_the_roles_that_may(world: World):
+    answer = _event(world, world.headers["agent"], {"type": "reassign",
+                                                    "data": {"assignee": "chen.jing"}})
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == ("role agent may not send 'reassign'; that needs one of "
+                                       "the roles ['supervisor']")
+    answer = world.client.get("/cases", headers=world.headers["scheduler"])
+    assert "role scheduler may not read cases" in answer.json()["detail"]
+
+
+def test_each_role_is_offered_only_the_events_it_may_send(world: World):
+    def offered(caller: str) -> set[str]:
+        case = world.client.get(f"/cases/{world.case_id}", headers=world.headers[caller])
+        return set(case.json()["allowed_events"])
+
+    assert {"reassign", "change_priority"} <= offered("supervisor")
+    assert not {"reassign", "change_priority"} & offered("agent")
+    assert "acknowledge" in offered("agent")
+    assert offered("manager") == {"add_note", "acknowledge_escalation"}
