@@ -75,9 +75,9 @@ def make_runtime(database, clock, tmp_path):  # type: ignore[no-untyped-def]
     made: list[Runtime] = []
 
     def factory(receiver: WebhookReceiver | None = None, complaint: dict | None = None,
-                **settings: object) -> Runtime:
+                privacy: dict | None = None, **settings: object) -> Runtime:
         policies = write_policies(tmp_path / f"policies{len(made)}", receiver=receiver,
-                                  complaint=complaint)
+                                  complaint=complaint, privacy=privacy)
         rt = build_runtime(database, policies, clock, **settings)
         made.append(rt)
         return rt

@@ -91,7 +91,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
 
 def write_policies(target: Path, *, receiver: WebhookReceiver | None = None,
-                   complaint: dict[str, Any] | None = None) -> Path:
+                   complaint: dict[str, Any] | None = None,
+                   privacy: dict[str, Any] | None = None) -> Path:
     """Copy the shipped policies to `target`, pointing people at `receiver`, with overrides."""
     target.mkdir(parents=True, exist_ok=True)
     for source in SHIPPED_POLICIES.glob("*.yaml"):
@@ -104,6 +105,10 @@ def write_policies(target: Path, *, receiver: WebhookReceiver | None = None,
         data = yaml.safe_load((target / "complaint.yaml").read_text())
         data["complaint"].update(complaint)
         (target / "complaint.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    if privacy:
+        data = yaml.safe_load((target / "privacy.yaml").read_text())
+        data["privacy"].update(privacy)
+        (target / "privacy.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     return target
 
 
