@@ -23,8 +23,9 @@ def announce_first_admin_key(rt: Runtime) -> None:
                                   policies=rt.policies, now=rt.clock.now())
     if path is not None:
         log.warning("First start: an admin API key was created and saved to %s (readable "
-                    "by you only). Send it as 'Authorization: Bearer <key>'; with it, create "
-                    "keys for people and integrations at POST /admin/keys.", path)
+                    "by you only). Send it in the Authorization header as a bearer token, and "
+                    "create keys for people and integrations with it: POST /admin/keys, or "
+                    "`caseflow keys create`.", path)
 
 
 def create_app(settings: Settings | None = None, *, manage_runtime: bool = True) -> FastAPI:

@@ -16,7 +16,7 @@ _PATTERNS: list[tuple[re.Pattern[str], object]] = [
     # Caseflow API keys, and JSON Web Tokens (three base64url parts, header first).
     (re.compile(r"cf_[A-Za-z0-9_-]{8,}"), "cf_***"),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "<token>"),
-    (re.compile(r"(?i)(bearer\s+)\S+"), r"\1***"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
     # The password in a URL: postgresql://user:secret@host/db.
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),

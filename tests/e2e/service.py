@@ -71,5 +71,18 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def admin_key(self) -> str:
+        """The admin key the first start saved in the data directory."""
+        return (Path(self.env["CASEFLOW_DATA_DIR"]) / "admin-key.txt").read_text().strip()
+
+    def client_as(self, role: str, name: str, teams: list[str] | None = None) -> httpx.Client:
+        """A client with a fresh key for `name` in `role`, created with the admin key."""
+        created = httpx.post(f"{self.url}/admin/keys", timeout=10,
+                             headers={"Authorization": f"Bearer {self.admin_key()}"},
+                             json={"name": name, "role": role, "teams": teams or []})
+        assert created.status_code == 201, created.text
+        return httpx.Client(base_url=self.url, timeout=10,
+                            headers={"Authorization": f"Bearer {created.json()['key']}"})
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""

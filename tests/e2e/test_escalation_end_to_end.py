@@ -36,10 +36,13 @@ def service(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[ServiceProces
     svc.stop()
 
 
-def open_case(svc: ServiceProcess, ref: str, **extra: object) -> dict:
-    body = {"subject": "router keeps dropping", "customer": {"ref": ref, "tier": "B"}, **extra}
-    response = httpx.post(f"{svc.url}/cases", json=body, headers={"X-Actor": "agent:e2e"},
-                          timeout=10)
+PHONE = "13912345678"
+
+
+def open_case(api: httpx.Client, ref: str, **extra: object) -> dict:
+    body = {"subject": "router keeps dropping",
+            "customer": {"ref": ref, "tier": "B", "phone": PHONE}, **extra}
+    response = api.post("/cases", json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -67,14 +70,15 @@ def keys_received(receiver: WebhookReceiver, person: str | None = None) -> list[
 
 def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):
     service.start()
-    silent = open_case(service, "c-silent")
-    answered = open_case(service, "c-answered")
-    ack = httpx.post(f"{service.url}/cases/{answered['id']}/events",
-                     json={"type": "acknowledge"}, timeout=10)
+    api = service.client_as("supervisor", "wang.fang", ["complaints"])
+    silent = open_case(api, "c-silent")
+    answered = open_case(api, "c-answered")
+    ack = api.post(f"/cases/{answered['id']}/events", json={"type": "acknowledge"})
     assert ack.status_code == 200, ack.text
+    assert ack.json()["timeline"][-1]["actor"] == "wang.fang"
 
     def read(case_id: int) -> dict:
-        return httpx.get(f"{service.url}/cases/{case_id}", timeout=10).json()
+        return api.get(f"/cases/{case_id}").json()
 
     wait_for(lambda: len(ladder_of(read(silent["id"]))) == 4, 90, "the whole ladder", service)
     wait_for(lambda: len(keys_received(receiver)) >= 7, 30, "every notification", service)
@@ -94,25 +98,47 @@ def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):
         f"{silent['id']}:first_response:{step}:{silent['assignee']}" for step in (0, 1)}
     assert set(keys_received(receiver, "zhao.lei")) == {
         f"{silent['id']}:first_response:3:zhao.lei"}
+    # The customer's number reached the director masked, and the log not at all.
+    director_message = receiver.for_person("zhao.lei")[0].body["message"]
+    assert "139****5678" in director_message and PHONE not in director_message
+    log = service.log_path.read_text()
+    assert PHONE not in log and service.admin_key() not in log
+    assert api.headers["Authorization"].removeprefix("Bearer ") not in log
+
+
+def test_the_first_start_makes_an_admin_key_and_says_where_it_is(service):
+    service.start()
+    key_file = Path(service.env["CASEFLOW_DATA_DIR"]) / "admin-key.txt"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert f"saved to {key_file}" in service.log()
+    admin = {"Authorization": f"Bearer {service.admin_key()}"}
+    assert httpx.get(f"{service.url}/me", headers=admin, timeout=10).json()["role"] == "admin"
+    assert httpx.get(f"{service.url}/cases", timeout=10).status_code == 401
+    service.stop()
+    service.start()  # a second start keeps the key it made and makes no other
+    assert service.log_path.read_text().count("admin API key was created") == 1
+    keys = httpx.get(f"{service.url}/admin/keys", headers=admin, timeout=10).json()
+    assert [k["name"] for k in keys] == ["admin"]
 
 
 def test_escalations_due_while_the_service_was_down_fire_once_at_restart(service, receiver):
     service.start()
-    ids = [open_case(service, f"c-{n}")["id"] for n in range(10)]
+    api = service.client_as("manager", "liu.yang")
+    opener = service.client_as("agent", "web-form", ["complaints"])
+    ids = [open_case(opener, f"c-{n}")["id"] for n in range(10)]
     time.sleep(3)
     service.kill()  # a crash: no shutdown hooks run
     time.sleep(15)  # every rung, warning (6 s) to director (16 s), falls due while it is down
     service.start()
 
     def all_done() -> bool:
-        return all(len(ladder_of(httpx.get(f"{service.url}/cases/{i}", timeout=10).json()))
-                   == 4 for i in ids)
+        return all(len(ladder_of(api.get(f"/cases/{i}").json())) == 4 for i in ids)
 
     wait_for(all_done, 90, "every escalation after the restart", service)
     wait_for(lambda: len(keys_received(receiver)) >= 70, 60, "every notification", service)
     time.sleep(2)
     for case_id in ids:
-        case = httpx.get(f"{service.url}/cases/{case_id}", timeout=10).json()
+        case = api.get(f"/cases/{case_id}").json()
         assert ladder_of(case) == LADDER
     keys = Counter(keys_received(receiver))
     assert [k for k, n in keys.items() if n > 1] == []
