@@ -302,6 +302,7 @@ class ServerProcess:
         self.name, self.port, self.log_path = name, port, log_path
         self.base_url = f"http://127.0.0.1:{port}"
         self.ready_after: float | None = None
+        self.headers: dict[str, str] = {}  # credentials for calls that need them
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started_at = time.perf_counter()
         self.started_wall = time.time()
@@ -442,9 +443,22 @@ def caseflow_server(
     try:
         if wait:
             server.wait_ready("/health", ready_timeout)
+            server.headers = _agent_credentials(server, data_dir)
         yield server
     finally:
         server.stop()
+
+
+def _agent_credentials(server: ServerProcess, data_dir: Path) -> dict[str, str]:
+    """An agent key for the complaints team, made with the admin key of the first start."""
+    admin = (data_dir / "admin-key.txt").read_text().strip()
+    created = httpx.post(f"{server.base_url}/admin/keys", timeout=10,
+                         headers={"Authorization": f"Bearer {admin}"},
+                         json={"name": "bench", "kind": "integration", "role": "agent",
+                               "teams": ["complaints"]})
+    if created.status_code != 201:
+        raise BenchError(f"could not create a key: {created.status_code} {created.text[:200]}")
+    return {"Authorization": f"Bearer {created.json()['key']}"}
 
 
 @contextmanager

@@ -59,7 +59,7 @@ def _body(tag: str, i: int) -> dict[str, Any]:
 
 
 def _level(base_url: str, clients: int, requests: int, tag: str,
-           pgid: int | None = None) -> dict[str, Any]:
+           pgid: int | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Send `requests` complaints from `clients` threads, each with its own connection."""
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -100,7 +100,8 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
 
     # Clients (an httpx.Client builds an SSL context: ~ms of CPU) and their connections
     # are made before the clock starts, by an untimed warm-up of two requests each.
-    pool = [httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT) for _ in range(clients)]
+    pool = [httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT, headers=headers)
+            for _ in range(clients)]
     try:
         burst(iter(range(-2 * clients, 0)), record=False)
         meter = CpuMeter(pgid)
@@ -128,7 +129,8 @@ def _sweep(server: ServerProcess, target: str, db_kind: str, levels: tuple[int, 
     for clients in levels:
         def measure(clients: int = clients) -> dict[str, Any]:
             tag = f"{target[:4]}-{clients}-{uuid.uuid4().hex[:6]}"
-            row = _level(server.base_url, clients, requests, tag, server.proc.pid)
+            row = _level(server.base_url, clients, requests, tag, server.proc.pid,
+                         server.headers)
             if not server.alive():
                 raise BenchError(f"{server.name} died during intake:\n{server.log_tail()}")
             return row
@@ -146,7 +148,8 @@ def _check_readback(server: ServerProcess, case_id: int | None) -> None:
     """The last complaint reads back with its timeline: the writes were real."""
     if case_id is None:
         raise BenchError("intake opened no complaint at all")
-    response = httpx.get(f"{server.base_url}/cases/{case_id}", timeout=10)
+    response = httpx.get(f"{server.base_url}/cases/{case_id}", timeout=10,
+                         headers=server.headers)
     if response.status_code != 200 or not response.json().get("timeline"):
         raise BenchError(f"GET /cases/{case_id} answered {response.status_code}: "
                          f"{response.text[:300]}")
