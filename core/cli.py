@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,6 +24,13 @@ def prepare_prefect_env(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+def _setting_problem(error: Any) -> str:
+    """The variable and the reason, never the value: it may hold a password."""
+    if not error["loc"]:
+        return str(error["msg"])
+    return f"CASEFLOW_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"caseflow: bad setting:\n{exc}", file=sys.stderr)
+        problems = "\n".join(f"  {_setting_problem(error)}" for error in exc.errors())
+        print(f"caseflow: bad setting:\n{problems}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     from core.policy_loader import PolicyError, load_policies

@@ -52,3 +52,16 @@ def test_prefect_yaml_deploys_real_flows_with_timezoned_schedules():
         assert isinstance(getattr(module, name), Flow), deployment["name"]
         for schedule in deployment.get("schedules", []):
             assert schedule.get("timezone"), deployment["name"]
+
+
+def test_a_bad_setting_stops_start_up_without_echoing_secrets(tmp_path):
+    base = {"CASEFLOW_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin",
+            "CASEFLOW_DATABASE_URL": "postgresql://caseflow:hunter2-secret@db.internal/cf"}
+    for bad, says in [({"CASEFLOW_PORT": "eighty"}, "CASEFLOW_PORT: Input should be a valid "
+                                                   "integer"),
+                      ({"CASEFLOW_OIDC_ISSUER": "https://id.test"}, "CASEFLOW_OIDC_AUDIENCE")]:
+        result = subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO,
+                                env={**base, **bad}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert says in result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
