@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from api.auth import AdminDep, IdentityDep, PolicyAdminDep
+from api.auth import AUTH_ERRORS, AdminDep, IdentityDep, PolicyAdminDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
@@ -22,8 +22,6 @@ from core.keys import create_key, list_keys, revoke_key
 from domain.access import AccessRole, ActorKind
 
 router = APIRouter(tags=["access"])
-AUTH_ERRORS = {401: {"model": Problem, "description": "no valid credentials"},
-               403: {"model": Problem, "description": "only an admin may do this"}}
 
 
 @router.get("/me", response_model=IdentityPublic, responses={401: {"model": Problem}})

@@ -7,12 +7,13 @@ this at all. A case outside the caller's teams answers 404, like one that does n
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import RuntimeDep
+from api.schemas import Problem
 from core.keys import KEY_PREFIX, Unauthenticated, authenticate_key
 from core.oidc import Forbidden
 from domain.access import ROLE_PERMISSIONS, Identity, NotPermitted, Permission
@@ -23,6 +24,10 @@ bearer = HTTPBearer(
                 "an access token from your organisation's identity provider.")
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# The answers every protected operation may give, for the OpenAPI document.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid credentials"},
+    403: {"model": Problem, "description": "the caller's role may not do this"}}
 
 
 def unauthorized(reason: str) -> HTTPException:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.auth import OpenerDep, ReaderDep
+from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
@@ -36,8 +36,6 @@ from domain.process import Event
 from domain.processes import complaint
 
 router = APIRouter(prefix="/cases", tags=["cases"])
-AUTH_ERRORS = {401: {"model": Problem, "description": "no valid credentials"},
-               403: {"model": Problem, "description": "the caller's role may not do this"}}
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in your scope"},
           409: {"model": Problem}, 422: {"model": Problem}}
 
