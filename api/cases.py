@@ -64,7 +64,8 @@ def create_case(
         category=body.category, priority=body.priority, idempotency_key=idempotency_key,
         customer=CustomerInput(ref=body.customer.ref, name=body.customer.name,
                                tier=Tier(body.customer.tier), phone=body.customer.phone,
-                               email=body.customer.email),
+                               email=body.customer.email, birthday=body.customer.birthday,
+                               greetings_consent=body.customer.greetings_consent),
     )
     now = rt.clock.now()
     case, created = open_case(session, request=request, actor=caller.name,
@@ -138,10 +139,11 @@ def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity,
     view = get_case(session, case_id, rt, rt.clock.now(), reader, scoped=scoped)
     if view is None:
         raise CaseNotFound(case_id)
-    return _public(view, rt, reader)
+    return case_public(view, rt, reader)
 
 
-def _public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
+def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
+    """A case as `reader` may see it, contact details disclosed as the privacy policy says."""
     case, customer = view.case, view.customer
     contact = rt.policies.privacy.for_reader(reader.role)
     return CasePublic(
@@ -150,7 +152,8 @@ def _public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
                                 name=customer.name, tier=customer.tier,
                                 phone=disclose(customer.phone, "phone", contact),
-                                email=disclose(customer.email, "email", contact)),
+                                email=disclose(customer.email, "email", contact))
+        if customer is not None else None,
         allowed_events=view.allowed_events,
         clocks=[ClockPublic(
             name=c.name, calendar=c.calendar, state=c.state, target=format_duration(c.target),

@@ -5,10 +5,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.cases import CaseNotFound, IdempotencyConflict
+from core.findings import FindingNotFound
 from core.keys import KeyNotFound, KeyProblem
 from core.policy_loader import PolicyError
+from core.review_runs import ReportNotFound, ReviewNotFound
 from domain.access import NotPermitted
 from domain.process import IllegalTransition, InvalidEvent
+from domain.reviews import FindingClosed
 
 
 def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JSONResponse:
@@ -27,6 +30,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CaseNotFound)
     @app.exception_handler(KeyNotFound)
+    @app.exception_handler(FindingNotFound)
+    @app.exception_handler(ReviewNotFound)
+    @app.exception_handler(ReportNotFound)
     async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
 
@@ -53,6 +59,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidEvent)
     async def _invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
         return field_error(["body", *exc.field.split(".")], exc.reason)
+
+    @app.exception_handler(FindingClosed)
+    async def _closed(_: Request, exc: FindingClosed) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": {
+            "error": "finding_not_open", "message": str(exc), "status": exc.status}})
 
     @app.exception_handler(IdempotencyConflict)
     async def _reused_key(_: Request, exc: IdempotencyConflict) -> JSONResponse:

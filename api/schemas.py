@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -52,6 +52,10 @@ class CustomerIn(Model):
     tier: Literal["A", "B", "C", "VIP"] = "C"
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=200)
+    birthday: date | None = Field(default=None, description="for birthday greetings")
+    greetings_consent: bool | None = Field(
+        default=None, description="the customer agrees to birthday and holiday greetings; "
+                                  "omitted: unchanged (no consent for a new customer)")
 
 
 class CaseCreate(Model):
@@ -117,7 +121,7 @@ class CaseSummary(BaseModel):
     process: str
     stage: str
     priority: str
-    tier: str
+    tier: str | None
     category: str | None
     channel: str | None
     subject: str
@@ -131,7 +135,7 @@ class CaseSummary(BaseModel):
 
 class CasePublic(CaseSummary):
     description: str
-    customer: CustomerPublic
+    customer: CustomerPublic | None = Field(description="None for a process without one")
     policy_version: str
     allowed_events: list[str]
     clocks: list[ClockPublic]

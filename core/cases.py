@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
+from core.processes import after_decision
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
@@ -43,6 +44,8 @@ class CustomerInput:
     tier: Tier
     phone: str | None
     email: str | None
+    birthday: date | None = None
+    greetings_consent: bool | None = None  # None: leave as it is
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,12 @@ class OpenCase:
     @cached_property
     def fingerprint(self) -> str:
         """A hash of the request, to tell a retry from another request under the same key."""
-        payload = json.dumps(asdict(self), default=str, sort_keys=True)
+        fields = asdict(self)
+        # Unset care fields stay out, so a retry sent before they existed still matches.
+        for name in ("birthday", "greetings_consent"):
+            if fields["customer"][name] is None:
+                del fields["customer"][name]
+        payload = json.dumps(fields, default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -157,7 +165,7 @@ def _upsert_customer(session: Session, data: CustomerInput, now: datetime) -> Cu
     if customer is None:
         customer = Customer(external_ref=data.ref, created_at=now)
     customer.tier = data.tier.value
-    for field in ("name", "phone", "email"):
+    for field in ("name", "phone", "email", "birthday", "greetings_consent"):
         value = getattr(data, field)
         if value is not None:
             setattr(customer, field, value)
@@ -215,6 +223,7 @@ def post_event(
                                 table.allowed_events(exc.stage, role=identity.role)) from None
     persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
                      now=now)
+    after_decision(session, case, decision, policies=policies, calendars=calendars, now=now)
     session.commit()
     return case
 

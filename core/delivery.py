@@ -1,19 +1,26 @@
-"""Deliver claimed outbox messages: one digest per recipient, with retries."""
+"""Deliver claimed outbox messages: one digest per recipient, with retries.
+
+Staff are reached through their apprise URLs in teams.yaml. Customers (recipient
+`customer:<id>`) are reached through the greetings policy's URL templates filled with
+their contact, one message at a time: a digest of escalations is for staff only.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from urllib.parse import quote
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from core.db import session_scope
-from core.models import OutboxMessage
+from core.models import Customer, OutboxMessage
 from core.runtime import Runtime
 
 log = logging.getLogger("caseflow.delivery")
+CUSTOMER_PREFIX = "customer:"
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
@@ -30,15 +37,33 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
         by_recipient[message.recipient].append(message)
     outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
     for recipient, group in by_recipient.items():
-        title, body = compose_digest(group)
-        person = runtime.policies.people.get(recipient)
-        result = runtime.notifier.send(recipient=recipient, urls=person.notify if person else [],
-                                       title=title, body=body)
-        outcomes["digests"] += 1
-        outcome = _record(runtime, group, ok=result.ok, channel=result.channel,
-                          error=result.error)
-        outcomes[outcome] += len(group)
+        urls = _urls(runtime, recipient)
+        customer = recipient.startswith(CUSTOMER_PREFIX)
+        for batch in ([[m] for m in group] if customer else [group]):
+            title, body = (batch[0].subject, batch[0].body) if customer else compose_digest(batch)
+            result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
+                                           body=body)
+            outcomes["digests"] += 1
+            outcome = _record(runtime, batch, ok=result.ok, channel=result.channel,
+                              error=result.error)
+            outcomes[outcome] += len(batch)
     return outcomes
+
+
+def _urls(runtime: Runtime, recipient: str) -> list[str]:
+    """A person's apprise URLs, or a customer's from the greetings policy's templates."""
+    if not recipient.startswith(CUSTOMER_PREFIX):
+        person = runtime.policies.people.get(recipient)
+        return person.notify if person else []
+    templates = runtime.policies.greetings.customer_channels
+    with session_scope(runtime.engine) as session:
+        customer = session.get(Customer, int(recipient.removeprefix(CUSTOMER_PREFIX)))
+    if customer is None:
+        return []
+    # The contact is read now, not copied into the outbox: a changed address is used.
+    contacts = {"email": customer.email, "phone": customer.phone}
+    return [template.format(**{kind: quote(value, safe="@+")})
+            for kind, template in templates.items() if (value := contacts.get(kind))]
 
 
 def compose_digest(messages: list[OutboxMessage]) -> tuple[str, str]:
@@ -46,7 +71,9 @@ def compose_digest(messages: list[OutboxMessage]) -> tuple[str, str]:
     if len(messages) == 1:
         only = messages[0]
         return only.subject, f"{only.body}\n\n[key {only.key}]"
-    title = f"Caseflow: {len(messages)} escalations need your attention"
+    # Escalations concern cases; a review's reminder, which concerns none, is a notice.
+    what = "escalations" if all(m.case_id is not None for m in messages) else "notices"
+    title = f"Caseflow: {len(messages)} {what} need your attention"
     lines = [f"- {m.subject} [key {m.key}]" for m in messages]
     return title, "\n".join(lines)
 

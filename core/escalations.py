@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from core.db import is_retryable, session_scope
 from core.models import Customer, Timer
+from core.processes import after_decision, timer_facts
 from core.runtime import Runtime
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.escalation import step_due
@@ -51,7 +52,8 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
         assert case is not None
         clocks = load_clocks(session, timer.case_id)
         # The customer only matters to the messages an escalation sends.
-        customer = session.get(Customer, case.customer_id) if timer.kind == ESCALATION else None
+        customer = (session.get(Customer, case.customer_id)
+                    if timer.kind == ESCALATION and case.customer_id else None)
         snapshot = snapshot_of(case, clocks, customer)
         process = definition(case.process)
         if timer.kind == ESCALATION:
@@ -60,11 +62,14 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
                 ladder=process.ladder(runtime.policies), policies=runtime.policies,
                 calendars=runtime.calendars, timer_key=timer.key, now=now)
         else:
+            facts = timer_facts(session, snapshot, timer.name, now)
             decision = process.on_timer(snapshot, timer.name, runtime.policies,
-                                          runtime.calendars, now)
+                                        runtime.calendars, now, facts)
         if decision is not None:
             persist_decision(session, case, clocks, decision, policies=runtime.policies,
                              calendars=runtime.calendars, now=now)
+            after_decision(session, case, decision, policies=runtime.policies,
+                           calendars=runtime.calendars, now=now)
         timer.status = "fired" if decision is not None else "obsolete"
         timer.fired_at = now
         session.add(timer)

@@ -189,6 +189,11 @@ def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
     )
 
 
+def rate(session: Session, kpi: RateKpi, flt: KpiFilter, *, now: datetime) -> Rate:
+    """Measure any rate KPI over the filter (a PDCA cycle measures the one it targets)."""
+    return _rates(session, kpi, flt, now)[0][1]
+
+
 def resolution_rate(session: Session, flt: KpiFilter) -> Rate:
     """Measure the share of cases that stand resolved (resolved, or closed after resolution)."""
     return _rates(session, RateKpi.resolution, flt, None)[0][1]

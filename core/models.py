@@ -6,10 +6,20 @@ SQLite, which has no timezone type, and PostgreSQL behave the same.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +55,10 @@ class Customer(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=200)
     created_at: datetime = _at(nullable=False)
+    birthday: date | None = None
+    # Greetings (seed 001 §1.1.32) only with the customer's consent; no consent by default.
+    greetings_consent: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
 
 
 class Case(SQLModel, table=True):
@@ -60,12 +74,12 @@ class Case(SQLModel, table=True):
     process: str = Field(max_length=40)
     stage: str = Field(max_length=40)
     priority: str = Field(max_length=20, index=True)
-    tier: str = Field(max_length=8)
+    tier: str | None = Field(default=None, max_length=8)  # None: a process without customer
     category: str | None = Field(default=None, max_length=80)
     channel: str | None = Field(default=None, max_length=40)
     subject: str = Field(max_length=300)
     description: str = Field(default="")
-    customer_id: int = Field(foreign_key="customers.id", index=True)
+    customer_id: int | None = Field(default=None, foreign_key="customers.id", index=True)
     team: str = Field(max_length=80)
     assignee: str | None = Field(default=None, max_length=120)
     escalation_level: int = 0
@@ -78,6 +92,8 @@ class Case(SQLModel, table=True):
     updated_at: datetime = _at(nullable=False)
     closed_at: datetime | None = _at()
     version: int = 1
+    # What a process keeps beyond these columns (a PDCA cycle's plan, baseline and check).
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class CaseEvent(SQLModel, table=True):
@@ -189,3 +205,56 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = _at()
     revoked_by: str | None = Field(default=None, max_length=120)
     last_used_at: datetime | None = _at()
+
+
+class ReviewRun(SQLModel, table=True):
+    """One run of a periodic review over one period; never two for the same period."""
+
+    __tablename__ = "review_runs"
+    __table_args__ = (
+        UniqueConstraint("review", "period_start", name="uq_review_runs_review_period"),
+        Index("ix_review_runs_status_published", "status", "published_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    review: str = Field(max_length=60)
+    computes: str = Field(max_length=40)
+    period_start: datetime = _at(nullable=False)
+    period_end: datetime = _at(nullable=False)
+    slot_at: datetime = _at(nullable=False)  # the cron slot the run stands for
+    trigger: str = Field(max_length=12)  # schedule | manual
+    status: str = Field(max_length=12)  # running -> succeeded | failed (-> running: retry)
+    attempts: int = 1
+    started_at: datetime = _at(nullable=False)
+    finished_at: datetime | None = _at()
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    published_at: datetime | None = _at()  # Prefect artifacts written
+
+
+class Finding(SQLModel, table=True):
+    """An entry of the improvement backlog: what was found, from where, and its fate."""
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        # A run adds at most one finding per KPI, however often it is retried.
+        UniqueConstraint("review_run_id", "kpi", name="uq_findings_run_kpi"),
+        Index("ix_findings_status_source", "status", "source"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=20)  # review | crisis_review | satisfaction | manual
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    kpi: str | None = Field(default=None, max_length=60)
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    team: str | None = Field(default=None, max_length=80)
+    review_run_id: int | None = Field(default=None, foreign_key="review_runs.id", index=True)
+    case_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=12)  # open -> dismissed | promoted
+    created_at: datetime = _at(nullable=False)
+    created_by: str = Field(max_length=120)
+    dismissed_at: datetime | None = _at()
+    dismissed_by: str | None = Field(default=None, max_length=120)
+    dismiss_reason: str | None = Field(default=None, max_length=2000)
+    promoted_at: datetime | None = _at()
+    # The PDCA cycle it was promoted to; the cycles table comes with issue 4, item 2.
+    pdca_cycle_id: int | None = Field(default=None, index=True)

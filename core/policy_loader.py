@@ -14,7 +14,8 @@ from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
 
 # Which file holds which top-level section.
 SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),
-            "complaint.yaml": ("complaint",), "privacy.yaml": ("privacy",)}
+            "complaint.yaml": ("complaint",), "privacy.yaml": ("privacy",), "pdca.yaml": ("pdca",),
+            "reviews.yaml": ("reviews", "greetings")}
 
 
 class PolicyError(Exception):
@@ -100,5 +101,32 @@ def _cross_check(policies: PolicySet, origin: dict[str, Path]) -> None:
         if team not in policies.teams:
             problems.append(f"{complaint_file}: complaint.routing.{where}: unknown team "
                             f"{team!r}; known: {sorted(policies.teams)}")
+    problems += _review_problems(policies, origin.get("reviews"))
+    problems += _pdca_problems(policies, origin.get("pdca"))
     if problems:
         raise PolicyError("invalid policy:\n  " + "\n  ".join(problems))
+
+
+def _review_problems(policies: PolicySet, reviews_file: Path | None) -> list[str]:
+    """Crons that APScheduler cannot read (the domain checked that they mean the same)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    problems = []
+    for name, review in policies.reviews.items():
+        try:
+            CronTrigger.from_crontab(review.cron, timezone=review.timezone)
+        except ValueError as exc:
+            problems.append(f"{reviews_file}: reviews.{name}.cron: {exc}")
+    return problems
+
+
+def _pdca_problems(policies: PolicySet, pdca_file: Path | None) -> list[str]:
+    """The PDCA calendar and default team must exist."""
+    problems = []
+    if policies.pdca.calendar not in policies.calendars:
+        problems.append(f"{pdca_file}: pdca.calendar: unknown calendar "
+                        f"{policies.pdca.calendar!r}; known: {sorted(policies.calendars)}")
+    if policies.pdca.default_team not in policies.teams:
+        problems.append(f"{pdca_file}: pdca.default_team: unknown team "
+                        f"{policies.pdca.default_team!r}; known: {sorted(policies.teams)}")
+    return problems

@@ -34,7 +34,7 @@ class ClockView:
 @dataclass(frozen=True)
 class CaseView:
     case: Case
-    customer: Customer
+    customer: Customer | None
     clocks: list[ClockView]
     timeline: list[CaseEvent]
     allowed_events: list[str]
@@ -80,8 +80,7 @@ def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime,
         return None
     if reader and scoped and not reader.sees(team=case.team, assignee=case.assignee):
         return None
-    customer = session.get(Customer, case.customer_id)
-    assert customer is not None
+    customer = session.get(Customer, case.customer_id) if case.customer_id else None
     clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
     timeline = list(session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     sweep_batch_size: int = Field(default=500, ge=1, le=100_000)
     claim_lease_seconds: float = Field(default=60.0, gt=0)
     scheduler_enabled: bool = True
+    # False in the server mode, where prefect.yaml's review deployments run the reviews.
+    review_scheduler_enabled: bool = True
     flow_runner: str = Field(default="prefect", pattern="^(prefect|inline)$")
     notify_max_attempts: int = Field(default=5, ge=1, le=50)
     notify_retry_seconds: float = Field(default=30.0, gt=0)

@@ -30,13 +30,14 @@ def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = 
     assert case.id is not None
     return CaseSnapshot(
         id=case.id, process=case.process, stage=case.stage, priority=case.priority,
-        tier=Tier(case.tier), team=case.team, assignee=case.assignee,
+        tier=Tier(case.tier) if case.tier else None, team=case.team, assignee=case.assignee,
         opened_at=case.opened_at, stage_entered_at=case.stage_entered_at,
         escalation_level=case.escalation_level, resolved_count=case.resolved_count,
         category=case.category, channel=case.channel,
         clocks={row.name: clock_of(row) for row in clocks},
         customer=CustomerContact(name=customer.name, phone=customer.phone, email=customer.email)
         if customer is not None else None,
+        data=dict(case.data),
     )
 
 
@@ -81,6 +82,7 @@ def persist_decision(
     case.stage, case.priority = after.stage, after.priority
     case.assignee, case.escalation_level = after.assignee, after.escalation_level
     case.resolved_count, case.stage_entered_at = after.resolved_count, after.stage_entered_at
+    case.data = dict(after.data)
     case.updated_at = now
     case.version += 1
     process = definition(case.process)

@@ -3,11 +3,14 @@
 | role       | opens cases | reads and works cases            | other                   |
 |------------|-------------|----------------------------------|-------------------------|
 | agent      | yes         | own teams' cases, or assigned    |                         |
-| supervisor | yes         | own teams' cases, every event    |                         |
-| manager    | no          | every team: read, acknowledge    | escalation target       |
-| director   | no          | every team: read, acknowledge    | escalation target       |
+| supervisor | yes         | own teams' cases, every event    | PDCA, reports, backlog  |
+| manager    | no          | every team: read, acknowledge    | PDCA, reports           |
+| director   | no          | every team: read, acknowledge    | PDCA, reports           |
 | admin      | no          | no                               | API keys, policy reload |
-| scheduler  | no          | no                               | reviews and reports     |
+| scheduler  | no          | no                               | triggers reviews        |
+
+Managers and directors are also the escalation targets; supervisors see their teams'
+report sections only.
 
 Which events each role may send is declared per process, on its transition table.
 A case outside a caller's scope is reported as not found, so scope leaks nothing.
@@ -42,13 +45,20 @@ class Permission(StrEnum):
     manage_keys = "manage_keys"
     reload_policies = "reload_policies"
     run_reviews = "run_reviews"
+    improve = "improve"  # open PDCA improvement cycles
+    read_reports = "read_reports"  # review results, trends and the improvement backlog
+    manage_backlog = "manage_backlog"  # add and dismiss findings, promote them to cycles
 
 
 ROLE_PERMISSIONS: dict[AccessRole, frozenset[Permission]] = {
     AccessRole.agent: frozenset({Permission.open_cases, Permission.read_cases}),
-    AccessRole.supervisor: frozenset({Permission.open_cases, Permission.read_cases}),
-    AccessRole.manager: frozenset({Permission.read_cases}),
-    AccessRole.director: frozenset({Permission.read_cases}),
+    AccessRole.supervisor: frozenset({Permission.open_cases, Permission.read_cases,
+                                      Permission.improve, Permission.read_reports,
+                                      Permission.manage_backlog}),
+    AccessRole.manager: frozenset({Permission.read_cases, Permission.improve,
+                                   Permission.read_reports}),
+    AccessRole.director: frozenset({Permission.read_cases, Permission.improve,
+                                    Permission.read_reports}),
     AccessRole.admin: frozenset({Permission.manage_keys, Permission.reload_policies}),
     AccessRole.scheduler: frozenset({Permission.run_reviews}),
 }

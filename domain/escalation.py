@@ -71,9 +71,10 @@ def step_due(
     }
     if assignee != case.assignee:
         details["reassigned_from"], details["reassigned_to"] = case.assignee, assignee
+    tier = f", tier {case.tier.value}" if case.tier else ""
     subject = (
         f"[{case.process} #{case.id}] {step.name}: {clock_name} at {step.at_percent}% "
-        f"({case.priority}, tier {case.tier.value})"
+        f"({case.priority}{tier})"
     )
     body = (
         f"Case {case.id} ({case.process}, {case.priority}) in stage {case.stage}: the "
@@ -97,7 +98,7 @@ def _customer_line(case: CaseSnapshot, policies: PolicySet) -> str:
     if case.customer is None:
         return ""
     how = policies.privacy.notifications
-    parts = [f"tier {case.tier.value}"]
+    parts = [f"tier {case.tier.value}"] if case.tier else []
     for label, kind, value in (("phone", "phone", case.customer.phone),
                                ("e-mail", "email", case.customer.email)):
         shown = disclose(value, kind, how)

@@ -23,6 +23,7 @@ from pydantic import (
 
 from domain.access import AccessRole
 from domain.durations import parse_duration
+from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
 
 
 class Strict(BaseModel):
@@ -214,6 +215,19 @@ class PrivacyPolicy(Strict):
         return self.case_reads.get(role, Disclosure.masked)
 
 
+class PdcaPolicy(Strict):
+    """PDCA cycles: how long each stage may take, the pilot, and who hears when one is late."""
+
+    calendar: str = Field(description="the calendar the stage due times are measured on")
+    plan_within: Duration = Field(description="from opening to the pilot's start")
+    act_within: Duration = Field(description="from the check to standardise or revise")
+    pilot_period: Duration = Field(description="default pilot length, in calendar time")
+    baseline_window: Duration = Field(description="the period before planning that the "
+                                                  "baseline is measured over")
+    default_team: str
+    escalation: list[EscalationStep] = Field(min_length=1)
+
+
 class PolicySet(Strict):
     """Everything loaded from one policies directory, with a version fingerprint."""
 
@@ -223,3 +237,15 @@ class PolicySet(Strict):
     people: dict[str, PersonPolicy] = Field(default_factory=dict)
     complaint: ComplaintPolicy
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    pdca: PdcaPolicy
+    reviews: dict[str, ReviewPolicy] = Field(default_factory=dict)
+    greetings: GreetingsPolicy = Field(default_factory=GreetingsPolicy)
+
+    @field_validator("reviews")
+    @classmethod
+    def _review_names(cls, value: dict[str, ReviewPolicy]) -> dict[str, ReviewPolicy]:
+        for name in value:
+            problem = review_name_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return value

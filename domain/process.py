@@ -44,7 +44,7 @@ class CaseSnapshot:
     process: str
     stage: str
     priority: str
-    tier: Tier
+    tier: Tier | None  # the customer's tier; None for a process without a customer
     team: str
     assignee: str | None
     opened_at: datetime
@@ -55,6 +55,8 @@ class CaseSnapshot:
     channel: str | None = None
     clocks: Mapping[str, Clock] = field(default_factory=dict)
     customer: CustomerContact | None = None  # loaded only where a message needs it
+    # What a process keeps beyond the common columns (a PDCA cycle's plan and check).
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

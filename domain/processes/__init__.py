@@ -2,6 +2,8 @@
 
 A process module is found by its name (`definition("complaint")`); adding a process is
 adding a module here that provides what `ProcessDefinition` lists, and its policy.
+`on_timer` gets the `facts` the process's store adapter (`core/processes/`) read for it,
+if it has one: figures only the store can give, such as a KPI measured at a deadline.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pkgutil
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from domain.calendars import BusinessCalendar
 from domain.policy import EscalationStep, PolicySet
@@ -28,8 +30,8 @@ class ProcessDefinition(Protocol):
     def process_timers(self, case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]: ...
 
     def on_timer(self, case: CaseSnapshot, name: str, policies: PolicySet,
-                 calendars: Mapping[str, BusinessCalendar], now: datetime
-                 ) -> Decision | None: ...
+                 calendars: Mapping[str, BusinessCalendar], now: datetime,
+                 facts: Mapping[str, Any] | None = None) -> Decision | None: ...
 
 
 @cache

@@ -92,7 +92,7 @@ def _change_priority(case, event, policies, calendars, now):
     priority = event.data.get("priority")
     if priority not in policy.priorities:
         raise InvalidEvent("data.priority", f"must be one of {policy.priorities}")
-    targets = targets_for(policy, priority, case.tier)
+    targets = targets_for(policy, priority, case.tier or Tier.C)
     new_clocks = {
         name: clock_ops.retarget(clock, targets[name]) if name in targets else clock
         for name, clock in case.clocks.items()
@@ -203,6 +203,7 @@ def on_timer(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    facts: Mapping[str, Any] | None = None,
 ) -> Decision | None:
     """A process timer came due: auto-close a resolved complaint the customer left silent."""
     if name != "auto_close" or case.stage != "resolved":

@@ -42,7 +42,26 @@ MATRIX = {
     "revoke key":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
     "reload policies": [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
     "health":          [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+    "list findings":   [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "read finding":    [401, 401, 401, 401, 403, 403, 200, 404, 200, 200, 403, 403, 403],
+    "add finding":     [401, 401, 401, 401, 403, 403, 201, 201, 403, 403, 403, 403, 403],
+    "dismiss finding": [401, 401, 401, 401, 403, 403, 200, 404, 403, 403, 403, 403, 403],
+    "run review":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 201, 403],
+    "list reviews":    [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "list review runs": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "read review run": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "latest review run": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "trends":          [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "trends chart":    [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "promote finding": [401, 401, 401, 401, 403, 403, 201, 404, 403, 403, 403, 403, 403],
+    "plan cycle":      [401, 401, 401, 401, 403, 403, 201, 422, 201, 201, 403, 403, 403],
+    "list cycles":     [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "read cycle":      [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "start pilot":     [401, 401, 401, 401, 403, 404, 200, 404, 200, 200, 403, 403, 403],
 }
+# A cycle for team `complaints`: its supervisor's, and any manager's or director's to run.
+CYCLE = {"problem": "late answers", "kpi": "complaint_on_time_rate", "target": 0.95,
+         "scope": {"team": "complaints"}}
 
 
 @dataclass
@@ -58,6 +77,26 @@ class World:
                                json={"name": "victim", "role": "scheduler"})
         assert new.status_code == 201
         return new.json()["id"]
+
+    def finding(self) -> int:
+        """A fresh finding about team `complaints`, added by its supervisor."""
+        new = self.client.post("/findings", headers=self.headers["supervisor"],
+                               json={"title": "slow refunds", "team": "complaints"})
+        assert new.status_code == 201, new.text
+        return new.json()["id"]
+
+    def cycle(self) -> int:
+        """A fresh PDCA cycle of team `complaints`, planned by its supervisor."""
+        new = self.client.post("/pdca-cycles", headers=self.headers["supervisor"], json=CYCLE)
+        assert new.status_code == 201, new.text
+        return new.json()["id"]
+
+    def review_run(self) -> int:
+        """The daily digest's run for yesterday, triggered by the scheduler (once)."""
+        run = self.client.post("/reviews/daily-sla-digest/runs",
+                               headers=self.headers["scheduler"])
+        assert run.status_code in (200, 201), run.text
+        return run.json()["run"]["id"]
 
 
 REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
@@ -79,6 +118,30 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
                                              headers=h),
     "reload policies": lambda w, h: w.client.post("/admin/policies/reload", headers=h),
     "health": lambda w, h: w.client.get("/health", headers=h),
+    "list findings": lambda w, h: w.client.get("/findings", headers=h),
+    "read finding": lambda w, h: w.client.get(f"/findings/{w.finding()}", headers=h),
+    "add finding": lambda w, h: w.client.post("/findings", json={"title": "long waits"},
+                                              headers=h),
+    "dismiss finding": lambda w, h: w.client.post(f"/findings/{w.finding()}/dismiss",
+                                                  json={"reason": "seasonal"}, headers=h),
+    "run review": lambda w, h: w.client.post("/reviews/daily-sla-digest/runs", headers=h),
+    "list reviews": lambda w, h: w.client.get("/reports/reviews", headers=h),
+    "list review runs": lambda w, h: w.client.get("/reports/runs", headers=h),
+    "read review run": lambda w, h: w.client.get(f"/reports/runs/{w.review_run()}",
+                                                 headers=h),
+    "latest review run": lambda w, h: (w.review_run(), w.client.get(
+        "/reports/reviews/daily-sla-digest/latest", headers=h))[1],
+    "promote finding": lambda w, h: w.client.post(
+        f"/findings/{w.finding()}/promote", headers=h,
+        json={"kpi": "reopen_rate", "target": 0.05}),
+    "plan cycle": lambda w, h: w.client.post("/pdca-cycles", headers=h, json=CYCLE),
+    "list cycles": lambda w, h: w.client.get("/pdca-cycles", headers=h),
+    "read cycle": lambda w, h: w.client.get(f"/pdca-cycles/{w.cycle()}", headers=h),
+    "start pilot": lambda w, h: w.client.post(f"/cases/{w.cycle()}/events", headers=h,
+                                              json={"type": "start_pilot"}),
+    "trends": lambda w, h: w.client.get("/reports/trends", params={"count": 3}, headers=h),
+    "trends chart": lambda w, h: w.client.get("/reports/trends.svg", params={"count": 3},
+                                              headers=h),
 }
 
 

@@ -1,0 +1,55 @@
+"""What a process needs from the store beyond the engine: an optional adapter per process.
+
+The engine (store, timers, sweeper, events API) is the same for every process. A
+process whose decisions need figures only the store can give (a PDCA check measures a
+KPI) or whose outcome creates another case (a revised cycle opens its follow-up) adds
+a module here, named like its domain module, with either or both of these functions:
+
+    timer_facts(session, case, timer_name, now) -> Mapping | None
+        figures its `on_timer` needs, read in the timer's transaction;
+    after_decision(session, case, decision, *, policies, calendars, now) -> None
+        follow-up writes in the same transaction as the decision.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+from sqlmodel import Session
+
+from core.models import Case
+from domain.calendars import BusinessCalendar
+from domain.policy import PolicySet
+from domain.process import CaseSnapshot, Decision
+
+
+@cache
+def _adapter(process: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{__name__}.{process}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{process}":
+            raise  # the adapter exists but one of its imports is broken
+        return None
+
+
+def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
+                now: datetime) -> Mapping[str, Any] | None:
+    """The figures a process timer needs, from the process's adapter (None without one)."""
+    adapter = _adapter(case.process)
+    hook = getattr(adapter, "timer_facts", None)
+    return hook(session, case, timer_name, now) if hook else None
+
+
+def after_decision(session: Session, case: Case, decision: Decision, *,
+                   policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+                   now: datetime) -> None:
+    """Let the process's adapter add its follow-up writes to the decision's transaction."""
+    hook = getattr(_adapter(case.process), "after_decision", None)
+    if hook:
+        hook(session, case, decision, policies=policies, calendars=calendars, now=now)

@@ -1,0 +1,171 @@
+"""Care reviews and the plain ones, on SQLite and PostgreSQL: greetings, skill reminders,
+the SLA digest, and a satisfaction review that says there is no survey data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from core.models import Customer
+from core.review_runs import run_due_review
+from core.runtime import Runtime
+from domain.reviews import Trigger
+from tests.conftest import sweep
+from tests.store.helpers import open_complaint, send
+from tests.store.review_helpers import outbox, reviews_runtime, runs
+from tests.support import WebhookReceiver, shanghai
+
+
+@pytest.fixture
+def care(database, clock, tmp_path, receiver) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
+    sms = f"json://127.0.0.1:{receiver.port}/sms/{{phone}}"  # a phone gateway, as a webhook
+    rt = reviews_runtime(database, clock, tmp_path / "policies", receiver=receiver,
+                         greetings={"customer_channels": {"phone": sms}})
+    yield rt
+    rt.engine.dispose()
+
+
+def _customers(rt: Runtime) -> dict[str, int]:
+    people = {
+        "lin": Customer(name="Lin", phone="13812345678", birthday=date(1990, 11, 20),
+                        greetings_consent=True),
+        "no-consent": Customer(name="Ma", phone="13900000000", birthday=date(1985, 11, 20)),
+        "no-contact": Customer(name="Qian", birthday=date(1970, 11, 20),
+                               greetings_consent=True),
+        "leap": Customer(name="Hu", phone="13700000000", birthday=date(2000, 2, 29),
+                         greetings_consent=True),
+    }
+    with Session(rt.engine, expire_on_commit=False) as session:
+        for customer in people.values():
+            customer.created_at = rt.clock.now()
+            session.add(customer)
+        session.commit()
+        return {key: c.id for key, c in people.items() if c.id is not None}
+
+
+def _greet(rt: Runtime, clock, *day: int) -> dict:  # type: ignore[no-untyped-def]
+    clock.set(shanghai(*day, 8, 0))
+    run = run_due_review(rt, "daily-greetings").run
+    assert run is not None and run.status == "succeeded", run
+    return run.result["greetings"]
+
+
+def test_birthday_greetings_reach_consenting_customers_with_a_contact_only(
+        care, clock, receiver: WebhookReceiver):
+    ids = _customers(care)
+    counts = _greet(care, clock, 2026, 11, 20)
+    assert counts == {"date": "2026-11-20", "holiday_name": None, "birthday": 1, "holiday": 0,
+                      "skipped_without_contact": 1}
+    [message] = outbox(care, role="customer")
+    assert (message.recipient, message.key) == (f"customer:{ids['lin']}",
+                                                f"greeting:2026-11-20:{ids['lin']}")
+    assert message.body == "Dear Lin, happy birthday! Thank you for staying with us."
+    sweep(care)
+    [post] = receiver.all()
+    assert post.path == "/sms/13812345678"  # the phone template of the greetings policy
+    assert post.body["title"] == "Happy birthday from our service team"
+    assert "[key" not in post.body["message"]  # customers get the message, not our keys
+    # The same day again: no second run, no second greeting.
+    clock.advance(timedelta(hours=2))
+    assert not run_due_review(care, "daily-greetings", trigger=Trigger.manual).created
+    assert len(outbox(care, role="customer")) == 1
+
+
+def test_a_29_february_birthday_is_greeted_on_28_february_in_other_years(care, clock):
+    ids = _customers(care)
+    assert _greet(care, clock, 2027, 2, 28)["birthday"] == 1
+    assert _greet(care, clock, 2028, 2, 28)["birthday"] == 0  # 2028 has its own 29th
+    assert _greet(care, clock, 2028, 2, 29)["birthday"] == 1
+    assert [m.recipient for m in outbox(care, role="customer")] == [f"customer:{ids['leap']}"] * 2
+
+
+def test_holiday_greetings_on_the_first_day_of_a_public_holiday(care, clock):
+    ids = _customers(care)
+    national_day = _greet(care, clock, 2026, 10, 1)
+    assert national_day == {"date": "2026-10-01", "holiday_name": "National Day",
+                            "birthday": 0, "holiday": 2, "skipped_without_contact": 1}
+    assert {m.recipient for m in outbox(care, role="customer")} == {
+        f"customer:{ids['lin']}", f"customer:{ids['leap']}"}
+    assert outbox(care, role="customer")[0].subject == "Season's greetings: National Day"
+    # Its second day, a make-up day off (调休) and an ordinary day greet nobody.
+    for day in ((2026, 10, 2), (2026, 10, 7), (2026, 10, 12)):
+        assert _greet(care, clock, *day)["holiday"] == 0
+    assert len(outbox(care, role="customer")) == 2
+
+
+def test_the_quarterly_reminder_reaches_each_teams_supervisor(care, clock, receiver):
+    clock.set(shanghai(2027, 1, 1, 9, 0))
+    run = run_due_review(care, "quarterly-skill-assessment-reminder").run
+    assert run is not None and run.result["period"]["start"] == "2027-01-01T00:00:00+08:00"
+    messages = outbox(care, role="supervisor")
+    assert [(m.recipient, m.key) for m in messages] == [
+        ("wang.fang", "review:quarterly-skill-assessment-reminder:2027-Q1:billing"),
+        ("wang.fang", "review:quarterly-skill-assessment-reminder:2027-Q1:complaints")]
+    assert "li.wei, zhang.min, chen.jing" in messages[1].body
+    sweep(care)
+    [digest] = receiver.for_person("wang.fang")  # both teams' reminders in one message
+    assert digest.body["title"] == "Caseflow: 2 notices need your attention"
+
+
+def test_the_daily_digest_lists_yesterdays_breaches_and_todays_risk_per_team(care, clock):
+    clock.set(shanghai(2026, 11, 19, 10, 0))
+    breached = open_complaint(care, priority="ordinary", category="refund")  # billing
+    clock.set(shanghai(2026, 11, 19, 10, 25))
+    sweep(care)  # the first-response breach is recorded, at its due time 10:20
+    send(care, breached, "acknowledge")
+    clock.set(shanghai(2026, 11, 20, 8, 50))
+    risky = open_complaint(care, priority="ordinary", category="delivery")  # complaints
+    clock.set(shanghai(2026, 11, 20, 9, 6))  # 16 of 20 minutes: past the 75% warning
+    run = run_due_review(care, "daily-sla-digest").run
+    assert run is not None
+    result = run.result
+    # The billing case's resolution clock (24 h) passed its 75% warning at 04:00 today.
+    assert result["tables"]["teams"] == [
+        {"team": "billing", "breached_in_period": 1, "at_risk_now": 1, "overdue_now": 0},
+        {"team": "complaints", "breached_in_period": 0, "at_risk_now": 1, "overdue_now": 0}]
+    [breach] = result["tables"]["breaches"]
+    assert (breach["case_id"], breach["clock"], breach["at"]) == (
+        breached, "first_response", "2026-11-19T10:20:00+08:00")
+    assert [(r["case_id"], r["clock"], r["at"]) for r in result["tables"]["at-risk"]] == [
+        (risky, "first_response", "2026-11-20T09:10:00+08:00"),  # soonest due first
+        (breached, "resolution", "2026-11-20T10:00:00+08:00")]
+    assert result["teams"]["complaints"]["tables"]["breaches"] == []
+    assert result["teams"]["billing"]["tables"]["breaches"][0]["case_id"] == breached
+
+
+def test_the_satisfaction_review_says_plainly_that_there_is_no_survey_data(care, clock):
+    clock.set(shanghai(2026, 12, 1, 9, 0))
+    run = run_due_review(care, "monthly-satisfaction-review").run
+    assert run is not None and run.status == "succeeded"
+    assert run.result["survey_data"] is False and run.result["tables"] == {}
+    assert run.result["summary"] == [
+        "No satisfaction survey data exists: surveys are not implemented yet, so there is "
+        "no CSAT, NPS or survey response rate for this period."]
+    assert (run.result["period"]["start"], run.result["period"]["end"]) == (
+        "2026-11-01T00:00:00+08:00", "2026-12-01T00:00:00+08:00")
+
+
+def test_the_quarterly_evaluation_maps_seed_001_indicators_to_kpis(care, clock):
+    clock.set(shanghai(2026, 11, 18, 10, 0))
+    case_id = open_complaint(care, priority="ordinary", category="delivery")
+    clock.advance(timedelta(minutes=5))
+    send(care, case_id, "resolve")
+    clock.set(shanghai(2027, 1, 1, 9, 0))
+    run = run_due_review(care, "quarterly-service-evaluation").run
+    assert run is not None
+    rows = {(r["indicator"].split(" (")[0], r["kpi"]): (r["value"], r["basis"])
+            for r in run.result["tables"]["indicators"]}
+    assert rows == {
+        ("customer satisfaction", None): (None, "no survey data"),
+        ("response speed", "first_response_time_avg"): (300.0, "n=1"),
+        ("response speed", "first_response_time_p90"): (300.0, "n=1"),
+        ("response speed", "complaint_on_time_rate.first_response"): (1.0, "1/1"),
+        ("resolution rate", "resolution_rate"): (1.0, "1/1"),
+        ("process compliance", "complaint_on_time_rate"): (1.0, "2/2"),
+        ("process compliance", "reopen_rate"): (0.0, "0/1"),
+        ("process compliance", "escalation_rate_l1"): (0.0, "0/1"),
+    }
+    assert run.result["findings"] == [] and len(runs(care)) == 1
