@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -46,6 +47,10 @@ class InlineRunner:
         return deliver_messages(self.runtime, message_ids)
 
 
+# The local Prefect API can take half a minute to start on a loaded 2-core machine.
+WARM_UP_ATTEMPTS, WARM_UP_PAUSE_SECONDS = 5, 15.0
+
+
 class PrefectRunner:
     """Run each batch as a Prefect flow run, tagged by process, visible in the Prefect UI.
 
@@ -61,18 +66,23 @@ class PrefectRunner:
             threading.Thread(target=self._warm_up, name="prefect-warm-up", daemon=True).start()
 
     def _warm_up(self) -> None:
+        """Wait for the Prefect API; a slow first start on a busy machine gets more tries."""
         from prefect.client.orchestration import get_client
 
-        try:
-            with get_client(sync_client=True) as client:
-                error = client.api_healthcheck()
-            if error is not None:
-                raise error
-        except Exception as exc:
-            log.warning("Prefect API unavailable (%s); batches run inline", type(exc).__name__)
+        for attempt in range(1, WARM_UP_ATTEMPTS + 1):
+            try:
+                with get_client(sync_client=True) as client:
+                    error = client.api_healthcheck()
+                if error is not None:
+                    raise error
+            except Exception as exc:
+                log.warning("Prefect API unavailable (%s), try %s of %s; batches run inline",
+                            type(exc).__name__, attempt, WARM_UP_ATTEMPTS)
+                time.sleep(WARM_UP_PAUSE_SECONDS)
+                continue
+            log.info("Prefect API ready; batches run as flow runs")
+            self.ready.set()
             return
-        log.info("Prefect API ready; batches run as flow runs")
-        self.ready.set()
 
     def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
                        ) -> dict[str, int]:
