@@ -1,11 +1,16 @@
 """The Alembic migrations build exactly the schema the models declare, on both databases."""
 
+from datetime import datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables)
-from core.db import make_engine, migrate
+from core.db import MIGRATIONS, make_engine, migrate
 
 
 def test_migrations_match_the_models_and_run_twice(database):
@@ -18,5 +23,37 @@ def test_migrations_match_the_models_and_run_twice(database):
             context = MigrationContext.configure(connection)
             assert context.get_current_revision() is not None
             assert compare_metadata(context, SQLModel.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_store_with_cases_upgrades_from_the_first_revision(database):
+    url, options = database
+    engine = make_engine(url, **options)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            connection.execute(text(
+                "INSERT INTO customers (id, tier, created_at) VALUES (1, 'VIP', :at)"),
+                {"at": datetime(2026, 11, 1)})
+            connection.execute(text(
+                "INSERT INTO cases (id, process, stage, priority, tier, subject, description,"
+                " customer_id, team, escalation_level, resolved_count, policy_version,"
+                " opened_at, stage_entered_at, updated_at, version) VALUES (1, 'complaint',"
+                " 'assigned', 'urgent', 'VIP', 's', '', 1, 'complaints', 0, 0, 'v', :at, :at,"
+                " :at, 1)"), {"at": datetime(2026, 11, 1)})
+            connection.execute(text(
+                "INSERT INTO case_events (case_id, type, actor, at, details) VALUES"
+                " (1, 'classify', 'system', :at, '{}')"), {"at": datetime(2026, 11, 1)})
+        migrate(engine)
+        with engine.connect() as connection:
+            case = connection.execute(text("SELECT tier, customer_id, data FROM cases")).one()
+            kind = connection.execute(text("SELECT actor_kind FROM case_events")).scalar_one()
+        assert (case.tier, case.customer_id) == ("VIP", 1)
+        assert case.data in ({}, "{}")
+        assert kind == "system"
     finally:
         engine.dispose()
