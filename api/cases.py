@@ -30,7 +30,7 @@ from core.queries import CaseFilter, CaseView, get_case, list_cases
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.durations import format_duration
-from domain.policy import Tier
+from domain.policy import Disclosure, Tier
 from domain.privacy import disclose
 from domain.process import Event
 from domain.processes import complaint
@@ -63,7 +63,8 @@ def create_case(
         subject=body.subject, description=body.description, channel=body.channel,
         category=body.category, priority=body.priority, idempotency_key=idempotency_key,
         customer=CustomerInput(ref=body.customer.ref, name=body.customer.name,
-                               tier=Tier(body.customer.tier), phone=body.customer.phone,
+                               tier=Tier(body.customer.tier) if body.customer.tier else None,
+                               phone=body.customer.phone,
                                email=body.customer.email, birthday=body.customer.birthday,
                                greetings_consent=body.customer.greetings_consent),
     )
@@ -145,7 +146,9 @@ def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity,
 def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
     """A case as `reader` may see it, contact details disclosed as the privacy policy says."""
     case, customer = view.case, view.customer
-    contact = rt.policies.privacy.for_reader(reader.role)
+    # Whoever opens a case for a stored customer outside their scope learns no contact.
+    contact = (rt.policies.privacy.for_reader(reader.role)
+               if reader.sees(team=case.team, assignee=case.assignee) else Disclosure.omitted)
     return CasePublic(
         **CaseSummary.model_validate(case, from_attributes=True).model_dump(),
         description=case.description, policy_version=case.policy_version,

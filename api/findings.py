@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from api.auth import AUTH_ERRORS
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
-from api.pdca import CyclePublic, FindingPromote, cycle_public
+from api.pdca import CyclePublic, FindingPromote, cycle_public, scope_problem
 from api.report_schemas import (
     FindingCreate,
     FindingDismiss,
@@ -28,6 +28,7 @@ from core.findings import (
     promote_finding,
 )
 from core.models import Finding
+from core.processes.pdca import CycleRequest
 from domain.kpi_definitions import DEFINITIONS
 from domain.processes import pdca
 
@@ -67,16 +68,18 @@ def read_finding(finding_id: FindingId, session: SessionDep,
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=FindingPublic,
              responses={**AUTH_ERRORS, 422: {"model": Problem}})
 def create_finding(body: FindingCreate, response: Response, session: SessionDep,
-                   rt: RuntimeDep, supervisor: BacklogEditorDep) -> FindingPublic | Response:
+                   rt: RuntimeDep, editor: BacklogEditorDep) -> FindingPublic | Response:
     """Add a finding by hand; give one of your teams, or none for the whole service."""
-    if body.team is not None and body.team not in supervisor.teams:
+    if editor.team_scoped and body.team not in editor.teams:
         return field_error(["body", "team"], f"must be one of your teams "
-                                             f"{sorted(supervisor.teams)}, or omitted")
+                                             f"{sorted(editor.teams)}")
+    if body.team is not None and body.team not in rt.policies.teams:
+        return field_error(["body", "team"], f"unknown team; known: {sorted(rt.policies.teams)}")
     if body.kpi is not None and body.kpi not in DEFINITIONS:
         return field_error(["body", "kpi"], f"unknown KPI; known: {sorted(DEFINITIONS)}")
     row = add_finding(session, title=body.title, description=body.description, kpi=body.kpi,
                       team=body.team, case_ids=body.case_ids, figures=body.figures,
-                      by=supervisor, now=rt.clock.now())
+                      by=editor, now=rt.clock.now())
     response.headers["Location"] = f"/findings/{row.id}"
     return _public(row)
 
@@ -85,9 +88,9 @@ def create_finding(body: FindingCreate, response: Response, session: SessionDep,
              responses={**ERRORS, 409: {"model": Problem, "description": "not open"},
                         422: {"model": Problem}})
 def dismiss(finding_id: FindingId, body: FindingDismiss, session: SessionDep, rt: RuntimeDep,
-            supervisor: BacklogEditorDep) -> FindingPublic:
+            editor: BacklogEditorDep) -> FindingPublic:
     """Dismiss an open finding, saying why; dismissed and promoted findings stay as they are."""
-    row = dismiss_finding(session, finding_id, reason=body.reason, by=supervisor,
+    row = dismiss_finding(session, finding_id, reason=body.reason, by=editor,
                           now=rt.clock.now())
     return _public(row)
 
@@ -97,9 +100,9 @@ def dismiss(finding_id: FindingId, body: FindingDismiss, session: SessionDep, rt
              responses={**ERRORS, 409: {"model": Problem, "description": "not open"},
                         422: {"model": Problem}})
 def promote(finding_id: FindingId, body: FindingPromote, session: SessionDep, rt: RuntimeDep,
-            supervisor: BacklogEditorDep) -> CyclePublic | Response:
+            editor: BacklogEditorDep) -> CyclePublic | Response:
     """Promote an open finding to a PDCA cycle linked to it, its review run and its cases."""
-    finding = get_finding(session, finding_id, supervisor)
+    finding = get_finding(session, finding_id, editor)
     kpi = body.kpi or finding.kpi
     if kpi not in pdca.TARGETABLE_KPIS:
         return field_error(["body", "kpi"], f"the finding names no KPI a cycle can target; "
@@ -111,7 +114,10 @@ def promote(finding_id: FindingId, body: FindingPromote, session: SessionDep, rt
         {"team": finding.team} if finding.team else {})
     plan = {"problem": body.problem or finding.title, "kpi": kpi, "target": target,
             "scope": scope, "pilot_period": body.pilot_period}
-    _, cycle = promote_finding(session, finding_id, plan=plan, by=supervisor,
+    problem = scope_problem(editor, CycleRequest(plan=plan, team=finding.team), rt.policies)
+    if problem:
+        return field_error(*problem)
+    _, cycle = promote_finding(session, finding_id, plan=plan, by=editor,
                                policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
     assert cycle.id is not None
-    return cycle_public(session, cycle.id, rt, supervisor)
+    return cycle_public(session, cycle.id, rt, editor)

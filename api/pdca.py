@@ -17,6 +17,7 @@ from core.cases import CaseNotFound
 from core.processes.pdca import CycleRequest, cycle_team, open_cycle
 from core.queries import CaseFilter, get_case, list_cases
 from domain.access import Identity, Permission
+from domain.policy import PolicySet
 from domain.processes import pdca
 
 router = APIRouter(prefix="/pdca-cycles", tags=["improvement"])
@@ -101,11 +102,9 @@ def create_cycle(body: CycleCreate, session: SessionDep, rt: RuntimeDep,
         plan={"problem": body.problem, "kpi": body.kpi, "target": body.target, "scope": scope,
               "pilot_period": body.pilot_period},
         team=body.team, owner=body.owner, links=body.links.model_dump())
-    team = cycle_team(request, pdca.check_plan(request.plan, rt.policies)["scope"],
-                      rt.policies)
-    if caller.team_scoped and team not in caller.teams:
-        return field_error(["body", "team"], f"the cycle would belong to team {team!r}; "
-                                             f"yours are {sorted(caller.teams)}")
+    problem = scope_problem(caller, request, rt.policies)
+    if problem:
+        return field_error(*problem)
     case = open_cycle(session, request=request, actor=caller.name, actor_kind=caller.kind,
                       policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
     session.commit()
@@ -135,6 +134,22 @@ def search_cycles(
                               reader=reader)
     return CyclePage(items=[cycle_public(session, row.id or 0, rt, reader) for row in rows],
                      next_cursor=cursor)
+
+
+def scope_problem(caller: Identity, request: CycleRequest, policies: PolicySet
+                  ) -> tuple[list[str | int], str] | None:
+    """Where a team-scoped caller's cycle would measure or belong outside their teams."""
+    plan = pdca.check_plan(request.plan, policies)
+    if not caller.team_scoped:
+        return None
+    mine = sorted(caller.teams)
+    if plan["scope"].get("team") not in caller.teams:
+        # Without a team, the KPI covers every team: figures a supervisor does not see.
+        return ["body", "scope", "team"], f"name one of your teams {mine}"
+    team = cycle_team(request, plan["scope"], policies)
+    if team not in caller.teams:
+        return ["body", "team"], f"the cycle would belong to team {team!r}; yours are {mine}"
+    return None
 
 
 def cycle_public(session: SessionDep, cycle_id: int, rt: RuntimeDep,

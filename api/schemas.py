@@ -49,7 +49,8 @@ class Model(BaseModel):
 class CustomerIn(Model):
     ref: str | None = Field(default=None, max_length=120, description="your id for the customer")
     name: str | None = Field(default=None, max_length=200)
-    tier: Literal["A", "B", "C", "VIP"] = "C"
+    tier: Literal["A", "B", "C", "VIP"] | None = Field(
+        default=None, description="kept as stored when omitted; C for a new customer")
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=200)
     birthday: date | None = Field(default=None, description="for birthday greetings")

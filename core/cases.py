@@ -41,7 +41,7 @@ class IdempotencyConflict(Exception):
 class CustomerInput:
     ref: str | None
     name: str | None
-    tier: Tier
+    tier: Tier | None  # None keeps a known customer's tier (C for a new one)
     phone: str | None
     email: str | None
     birthday: date | None = None
@@ -164,7 +164,8 @@ def _upsert_customer(session: Session, data: CustomerInput, now: datetime) -> Cu
         customer = session.exec(select(Customer).where(Customer.external_ref == data.ref)).first()
     if customer is None:
         customer = Customer(external_ref=data.ref, created_at=now)
-    customer.tier = data.tier.value
+    if data.tier is not None:
+        customer.tier = data.tier.value
     for field in ("name", "phone", "email", "birthday", "greetings_consent"):
         value = getattr(data, field)
         if value is not None:

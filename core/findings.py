@@ -1,7 +1,8 @@
 """The improvement backlog: add findings (from reviews or by hand), dismiss, list, read.
 
 A finding about one team is in the scope of that team's supervisors; a finding about
-the whole service (no team) is in every supervisor's. Managers and directors see all.
+the whole service (no team, as reviews write them) is for managers and directors, who
+see and work every finding.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from core.models import Case, Finding
@@ -58,7 +58,8 @@ def add_finding(session: Session, *, title: str, description: str, by: Identity,
 def _in_scope(reader: Identity) -> list[Any]:
     if not reader.team_scoped:
         return []
-    return [or_(col(Finding.team).is_(None), col(Finding.team).in_(sorted(reader.teams)))]
+    # A service-wide finding carries every team's figures: managers and directors' work.
+    return [col(Finding.team).in_(sorted(reader.teams))]
 
 
 def get_finding(session: Session, finding_id: int, reader: Identity) -> Finding:

@@ -39,7 +39,10 @@ class RedactingFilter(logging.Filter):
     """Rewrite each record's message through `redact` before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format call must not raise into its caller
+            message = f"{record.msg} {record.args}"
         cleaned = redact(message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

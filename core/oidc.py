@@ -15,6 +15,7 @@ import jwt
 from core.keys import Unauthenticated
 from core.settings import Settings
 from domain.access import AccessRole, ActorKind, Identity, role_problem
+from domain.process import SYSTEM_ACTOR
 
 LEEWAY = timedelta(seconds=30)  # clocks of the provider and the service drift a little
 
@@ -58,8 +59,10 @@ class OidcVerifier:
         problem = role_problem(role, teams)
         if problem:
             raise Forbidden(f"the token's claims do not fit: {problem}")
-        name = claims.get(s.oidc_name_claim) or claims["sub"]
-        return Identity(name=str(name)[:120], kind=ActorKind.person, role=role, teams=teams)
+        name = str(claims.get(s.oidc_name_claim) or claims["sub"])[:120]
+        if name == SYSTEM_ACTOR:
+            raise Forbidden(f"{SYSTEM_ACTOR!r} is reserved for the service")
+        return Identity(name=name, kind=ActorKind.person, role=role, teams=teams)
 
 
 def _check_lifetime(claims: dict[str, Any], now: datetime) -> None:

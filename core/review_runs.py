@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from core import care
 from core.db import session_scope
 from core.findings import add_review_findings
+from core.logs import redact
 from core.models import ReviewRun
 from core.review_compute import (
     ReviewContext,
@@ -159,7 +160,9 @@ def _execute(runtime: Runtime, run: ReviewRun) -> ReviewRun:
             failed = session.get(ReviewRun, run.id)
             assert failed is not None
             failed.status, failed.finished_at = RunStatus.failed, runtime.clock.now()
-            failed.error = f"{type(exc).__name__}: {exc}"[:2000]
+            # Report readers see this: no SQL parameters, contact details or secrets.
+            first_line = (str(exc).splitlines() or [""])[0]
+            failed.error = redact(f"{type(exc).__name__}: {first_line}")[:500]
             session.add(failed)
         return failed
 

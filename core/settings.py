@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     oidc_audience: str | None = Field(default=None, description="the `aud` tokens must carry")
     oidc_jwks_url: str | None = Field(default=None, description="the provider's key set")
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
-    oidc_name_claim: str = "preferred_username"
+    # `sub` by default: providers let users edit preferred_username, and the name decides
+    # which assigned cases a caller sees; use another claim only if the provider owns it.
+    oidc_name_claim: str = "sub"
     oidc_role_claim: str = "caseflow_role"
     oidc_teams_claim: str = "caseflow_teams"
 

@@ -4,8 +4,8 @@
 |------------|-------------|----------------------------------|-------------------------|
 | agent      | yes         | own teams' cases, or assigned    |                         |
 | supervisor | yes         | own teams' cases, every event    | PDCA, reports, backlog  |
-| manager    | no          | every team: read, acknowledge    | PDCA, reports           |
-| director   | no          | every team: read, acknowledge    | PDCA, reports           |
+| manager    | no          | every team: read, acknowledge    | PDCA, reports, backlog  |
+| director   | no          | every team: read, acknowledge    | PDCA, reports, backlog  |
 | admin      | no          | no                               | API keys, policy reload |
 | scheduler  | no          | no                               | triggers reviews        |
 
@@ -56,9 +56,9 @@ ROLE_PERMISSIONS: dict[AccessRole, frozenset[Permission]] = {
                                       Permission.improve, Permission.read_reports,
                                       Permission.manage_backlog}),
     AccessRole.manager: frozenset({Permission.read_cases, Permission.improve,
-                                   Permission.read_reports}),
+                                   Permission.read_reports, Permission.manage_backlog}),
     AccessRole.director: frozenset({Permission.read_cases, Permission.improve,
-                                    Permission.read_reports}),
+                                    Permission.read_reports, Permission.manage_backlog}),
     AccessRole.admin: frozenset({Permission.manage_keys, Permission.reload_policies}),
     AccessRole.scheduler: frozenset({Permission.run_reviews}),
 }

@@ -57,6 +57,7 @@ OPEN_STAGES = frozenset({"planning", "doing", "acting"})
 RUNNERS = frozenset({AccessRole.supervisor, AccessRole.manager, AccessRole.director})
 SCOPE_FIELDS = ("team", "category", "channel", "priority", "tier")
 PLAN_FIELDS = ("problem", "kpi", "target", "scope", "pilot_period")
+EDITABLE_FIELDS = ("problem", "target", "pilot_period")
 # The rate KPIs a cycle can be measured by (the store computes them over any scope).
 TARGETABLE_KPIS = ("complaint_on_time_rate", "resolution_rate", "reopen_rate",
                    "escalation_rate_l1", "escalation_rate_l2", "escalation_rate_l3")
@@ -136,10 +137,12 @@ def open_cycle(
 
 
 def _update_plan(case, event, policies, calendars, now):
-    changes = {k: v for k, v in event.data.items() if k in PLAN_FIELDS}
-    unknown = set(event.data) - set(PLAN_FIELDS)
+    # The KPI and its scope are what the baseline measured: changing them is a new cycle.
+    changes = {k: v for k, v in event.data.items() if k in EDITABLE_FIELDS}
+    unknown = set(event.data) - set(EDITABLE_FIELDS)
     if unknown or not changes:
-        raise InvalidEvent("data", f"give one or more of {list(PLAN_FIELDS)}")
+        raise InvalidEvent("data", f"give one or more of {list(EDITABLE_FIELDS)}; the kpi "
+                                   "and scope stay as measured (abandon and plan anew)")
     try:
         plan = check_plan({**case.data, **changes}, policies)
     except InvalidEvent as exc:  # the plan's fields sit under the event's data

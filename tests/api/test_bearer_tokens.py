@@ -50,7 +50,9 @@ def jwks_url() -> Iterator[str]:
 
 @pytest.fixture
 def oidc_client(make_runtime, jwks_url) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    make_runtime(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks_url)
+    # This provider owns preferred_username (it is the person's id in teams.yaml).
+    make_runtime(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks_url,
+                 oidc_name_claim="preferred_username")
     with TestClient(create_app(manage_runtime=False)) as client:
         yield client
 
@@ -109,6 +111,7 @@ def test_an_unsigned_token_is_401(oidc_client, clock):
     ({"caseflow_role": "customer"}, "names no Caseflow role"),
     ({"caseflow_teams": None}, "role agent needs at least one team"),
     ({"caseflow_teams": "complaints"}, "must be a list of teams"),
+    ({"preferred_username": "system"}, "reserved for the service"),
 ])
 def test_a_genuine_token_without_a_fitting_role_is_403(oidc_client, clock, claims, reason):
     refused = oidc_client.get("/me", headers=bearer(token(clock, **claims)))
@@ -128,3 +131,10 @@ def test_an_unreachable_provider_is_a_clear_401_not_a_crash(make_runtime, clock)
 def test_api_keys_keep_working_beside_tokens(oidc_client):
     key = bearer(issue_key(runtime_module.current(), "supervisor"))
     assert oidc_client.get("/me", headers=key).json()["role"] == "supervisor"
+
+
+def test_by_default_a_token_is_named_by_its_subject(make_runtime, jwks_url, clock):
+    make_runtime(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks_url)
+    with TestClient(create_app(manage_runtime=False)) as client:
+        me = client.get("/me", headers=bearer(token(clock, preferred_username="zhao.lei")))
+    assert me.json()["name"] == "8f2c"  # the subject, not the editable username

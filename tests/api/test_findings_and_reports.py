@@ -27,28 +27,35 @@ def _weekly_with_a_late_answer(client, clock, runtime) -> dict:  # type: ignore[
     return {"case": case, "run_id": run.id, "finding_id": run.result["findings"][0]}
 
 
-def test_a_supervisor_dismisses_a_finding_with_a_reason(client, clock, runtime):
+def test_a_manager_dismisses_a_review_finding_with_a_reason(client, clock, runtime):
     seeded = _weekly_with_a_late_answer(client, clock, runtime)
     finding_id = seeded["finding_id"]
-    opened = client.get(f"/findings/{finding_id}").json()
+    # A review's finding covers the whole service: a manager's, not a supervisor's.
+    assert client.get(f"/findings/{finding_id}").status_code == 404
+    manager = bearer(issue_key(runtime, "manager"))
+    opened = client.get(f"/findings/{finding_id}", headers=manager).json()
     assert (opened["status"], opened["source"], opened["review_run_id"], opened["case_ids"]) \
         == ("open", "review", seeded["run_id"], [seeded["case"]["id"]])
-    blank = client.post(f"/findings/{finding_id}/dismiss", json={"reason": "   "})
+    blank = client.post(f"/findings/{finding_id}/dismiss", json={"reason": "   "},
+                        headers=manager)
     assert blank.status_code == 422
     clock.advance(timedelta(hours=1))
-    dismissed = client.post(f"/findings/{finding_id}/dismiss",
+    dismissed = client.post(f"/findings/{finding_id}/dismiss", headers=manager,
                             json={"reason": " one late answer, the agent was new "})
     assert dismissed.status_code == 200, dismissed.text
     body = dismissed.json()
     assert (body["status"], body["dismissed_by"], body["dismiss_reason"]) == (
-        "dismissed", "wang.fang", "one late answer, the agent was new")
+        "dismissed", "liu.yang", "one late answer, the agent was new")
     assert body["dismissed_at"].startswith("2026-11-23T02:00:00")  # 10:00 in Shanghai
-    again = client.post(f"/findings/{finding_id}/dismiss", json={"reason": "twice"})
+    again = client.post(f"/findings/{finding_id}/dismiss", json={"reason": "twice"},
+                        headers=manager)
     assert again.status_code == 409
     assert again.json()["detail"]["error"] == "finding_not_open"
-    assert [f["id"] for f in client.get("/findings", params={"status": "open"}).json()[
+    assert [f["id"] for f in client.get("/findings", params={"status": "open"},
+                                                headers=manager).json()[
         "items"]] == []
-    assert [f["id"] for f in client.get("/findings", params={"status": "dismissed"}).json()[
+    assert [f["id"] for f in client.get("/findings", params={"status": "dismissed"},
+                                                headers=manager).json()[
         "items"]] == [finding_id]
     assert client.post("/findings/999999/dismiss", json={"reason": "x"}).status_code == 404
 
@@ -69,13 +76,19 @@ def test_a_supervisor_adds_a_finding_by_hand_for_one_of_their_teams(client, runt
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
         "body", "team"]
     assert client.post("/findings", json={"title": "x", "kpi": "happiness"}).status_code == 422
-    # Findings of another team are out of scope; service-wide ones are everyone's.
-    service_wide = client.post("/findings", json={"title": "Hold music too loud"}).json()
-    listed = client.get("/findings", headers=only_billing).json()["items"]
-    assert [f["id"] for f in listed] == [service_wide["id"]]
+    # A supervisor names a team; a service-wide finding is for managers and directors.
+    unteamed = client.post("/findings", json={"title": "Hold music too loud"})
+    assert unteamed.status_code == 422 and unteamed.json()["detail"][0]["loc"] == [
+        "body", "team"]
+    manager = bearer(issue_key(runtime, "manager"))
+    service_wide = client.post("/findings", json={"title": "Hold music too loud"},
+                               headers=manager).json()
+    assert client.get("/findings", headers=only_billing).json()["items"] == []
     assert client.get(f"/findings/{body['id']}", headers=only_billing).status_code == 404
-    manual = client.get("/findings", params={"source": "manual"}).json()["items"]
-    assert {f["id"] for f in manual} == {body["id"], service_wide["id"]}
+    assert client.get(f"/findings/{service_wide['id']}", headers=only_billing).status_code \
+        == 404
+    manual = client.get("/findings", params={"source": "manual"}, headers=manager).json()
+    assert {f["id"] for f in manual["items"]} == {body["id"], service_wide["id"]}
 
 
 def test_runs_and_latest_report_with_each_readers_share(client, clock, runtime):

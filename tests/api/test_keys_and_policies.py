@@ -148,3 +148,14 @@ def test_a_reload_may_not_drop_a_calendar_that_stored_clocks_use(client, runtime
     assert refused.status_code == 422
     message = refused.json()["detail"]["message"]
     assert "calendars.yaml" in message and "['24x7'] missing" in message
+
+
+def test_opening_a_case_for_another_team_reveals_no_stored_contact(client, runtime):
+    stored = {"ref": "c-9", "tier": "VIP", "phone": "13812345678", "email": "x@example.com"}
+    assert client.post("/cases", json=complaint(customer=stored)).status_code == 201
+    billing_agent = bearer(issue_key(runtime, "agent", name="sun.hao", teams=["billing"]))
+    opened = client.post("/cases", json=complaint(customer={"ref": "c-9"}),
+                         headers=billing_agent).json()
+    assert opened["team"] == "complaints"  # routed outside the opener's scope
+    assert (opened["customer"]["phone"], opened["customer"]["email"]) == (None, None)
+    assert opened["tier"] == "VIP"  # a body without a tier keeps the stored one

@@ -11,7 +11,8 @@ from tests.conftest import sweep
 from tests.support import bearer, issue_key
 
 PLAN = {"problem": "First responses on billing complaints are late at lunchtime",
-        "kpi": "complaint_on_time_rate", "target": 0.95, "scope": {"category": "billing"}}
+        "kpi": "complaint_on_time_rate", "target": 0.95,
+        "scope": {"team": "billing", "category": "billing"}}
 
 
 def test_a_supervisor_plans_a_cycle_and_runs_it_to_the_check(client, runtime, clock):
@@ -50,6 +51,11 @@ def test_an_update_changes_the_plan_while_planning_only(client):
     bad = client.post(f"/cases/{cycle['id']}/events",
                       json={"type": "update_plan", "data": {"target": 2}})
     assert (bad.status_code, error_locs(bad)) == (422, [["body", "data", "target"]])
+    # The baseline measured this KPI over this scope: changing them is a new cycle.
+    for change in ({"kpi": "reopen_rate"}, {"scope": {"team": "complaints"}}):
+        fixed = client.post(f"/cases/{cycle['id']}/events",
+                            json={"type": "update_plan", "data": change})
+        assert (fixed.status_code, error_locs(fixed)) == (422, [["body", "data"]])
 
 
 @pytest.mark.parametrize(("change", "loc"), [
@@ -61,6 +67,7 @@ def test_an_update_changes_the_plan_while_planning_only(client):
     ({"pilot_period": "two weeks"}, ["body", "pilot_period"]),
     ({"pilot_period": "PT1H"}, ["body", "pilot_period"]),
     ({"team": "nowhere"}, ["body", "team"]),
+    ({"scope": {"category": "billing"}}, ["body", "scope", "team"]),
 ])
 def test_a_plan_that_cannot_work_is_422_naming_the_field(client, change, loc):
     response = client.post("/pdca-cycles", json={**PLAN, **change})
@@ -104,7 +111,7 @@ def test_a_finding_promoted_to_a_cycle_is_linked_both_ways(client):
 
 
 def test_a_finding_without_a_targetable_kpi_needs_one_to_be_promoted(client):
-    finding = client.post("/findings", json={"title": "Rude replies"}).json()
+    finding = client.post("/findings", json={"title": "Rude replies", "team": "billing"}).json()
     refused = client.post(f"/findings/{finding['id']}/promote", json={})
     assert (refused.status_code, error_locs(refused)) == (422, [["body", "kpi"]])
     no_target = client.post(f"/findings/{finding['id']}/promote",
@@ -113,3 +120,19 @@ def test_a_finding_without_a_targetable_kpi_needs_one_to_be_promoted(client):
     ok = client.post(f"/findings/{finding['id']}/promote",
                      json={"kpi": "reopen_rate", "target": 0.05, "problem": "Reopened"})
     assert ok.status_code == 201 and ok.json()["plan"]["problem"] == "Reopened"
+
+
+def test_a_supervisor_measures_only_their_own_teams(client, runtime):
+    billing_only = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    for scope, loc in (({"team": "complaints"}, ["body", "scope", "team"]),
+                       ({"category": "billing"}, ["body", "scope", "team"])):
+        refused = client.post("/pdca-cycles", json={**PLAN, "scope": scope},
+                              headers=billing_only)
+        assert (refused.status_code, error_locs(refused)) == (422, [loc])
+    other_team = client.post("/pdca-cycles", headers=billing_only,
+                             json={**PLAN, "team": "complaints"})
+    assert (other_team.status_code, error_locs(other_team)) == (422, [["body", "team"]])
+    manager = bearer(issue_key(runtime, "manager"))
+    service_wide = client.post("/pdca-cycles", headers=manager,
+                               json={**PLAN, "scope": {"category": "billing"}})
+    assert service_wide.status_code == 201

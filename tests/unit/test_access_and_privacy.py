@@ -108,3 +108,10 @@ def test_the_filter_rewrites_arguments_and_tracebacks():
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "calling 138****5678 failed"
     assert "lin.fang@" not in (record.exc_text or "") and "l***@example.com" in record.exc_text
+
+
+def test_a_badly_formatted_log_call_is_logged_not_raised():
+    record = logging.LogRecord("lib", logging.INFO, __file__, 1, "value %s %s",
+                               ("13812345678",), None)
+    assert RedactingFilter().filter(record)
+    assert "13812345678" not in record.getMessage() and "value" in record.getMessage()
