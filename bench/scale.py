@@ -1,0 +1,235 @@
+"""Scale: a store holding N cases (1,000,000 in full), a realistic share still open.
+
+The store is filled straight through SQLAlchemy Core in chunks (each case with its two
+clocks, four timeline events and two timers: the open ones pending in the future, the
+closed ones fired or cancelled), then measured in-process at one frozen instant:
+
+- an idle sweeper tick: the claim queries with nothing due (median of many ticks);
+- a filtered case list: one team's breached cases in a stage, first page (median);
+- the complaint on-time rate KPI over every case (median of a few runs);
+- the service's memory: `caseflow serve` started on that store, its resident memory
+  (the service process alone, and with its local Prefect API) once it has settled.
+
+    python bench/scale.py --cases 1000000 --database sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    DEFAULT_POSTGRES_URL,
+    caseflow_server,
+    database,
+    format_table,
+    temp_dir,
+)
+
+OPEN_SHARE = 0.05  # a twentieth of all cases still open: a busy service's backlog
+CHUNK = 5_000
+QUICK_CASES = 20_000
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, as in the tests
+YEAR = timedelta(days=365)
+TEAMS = (("complaints", ("li.wei", "zhang.min", "chen.jing")),
+         ("billing", ("sun.hao", "zhou.xin")))
+CATEGORIES = ("delivery", "billing", "quality", "refund", None)
+
+
+def fill(engine: Any, n: int, log: Any = print) -> float:
+    """Insert `n` cases with their clocks, events and timers; return the seconds it took."""
+    from core.models import Case, CaseEvent, Customer, SlaClock, Timer
+
+    started = time.perf_counter()
+    customers = max(1, n // 3)
+    with engine.begin() as conn:
+        for lo in range(0, customers, CHUNK):
+            conn.execute(Customer.__table__.insert(), [  # type: ignore[attr-defined]
+                {"id": i + 1, "external_ref": f"c-{i}", "name": "Lin", "tier": "ABC"[i % 3],
+                 "created_at": NOW - timedelta(days=400)}
+                for i in range(lo, min(customers, lo + CHUNK))])
+    for lo in range(0, n, CHUNK):
+        rows = [_case(i, n, customers) for i in range(lo, min(n, lo + CHUNK))]
+        with engine.begin() as conn:
+            conn.execute(Case.__table__.insert(), [r["case"] for r in rows])  # type: ignore[attr-defined]
+            conn.execute(SlaClock.__table__.insert(),  # type: ignore[attr-defined]
+                         [c for r in rows for c in r["clocks"]])
+            conn.execute(CaseEvent.__table__.insert(),  # type: ignore[attr-defined]
+                         [e for r in rows for e in r["events"]])
+            conn.execute(Timer.__table__.insert(),  # type: ignore[attr-defined]
+                         [t for r in rows for t in r["timers"]])
+        if (lo // CHUNK) % 40 == 0:
+            log(f"  filled {lo + len(rows):,} of {n:,} cases")
+    return time.perf_counter() - started
+
+
+def _case(i: int, n: int, customers: int) -> dict[str, Any]:
+    """Case `i` of `n`, opened evenly over the past year; the newest OPEN_SHARE are open."""
+    case_id = i + 1
+    team, members = TEAMS[i % len(TEAMS)]
+    opened = NOW - YEAR + YEAR * (i / n)
+    still_open = i >= n * (1 - OPEN_SHARE)
+    stage = ("in_progress", "assigned")[i % 2] if still_open else "closed"
+    fr_met = i % 10 != 0
+    res_met = i % 7 != 0
+    case = {"id": case_id, "process": "complaint", "stage": stage, "priority": "ordinary",
+            "tier": "ABC"[i % 3], "category": CATEGORIES[i % len(CATEGORIES)],
+            "channel": ("phone", "web", "wecom")[i % 3], "subject": f"complaint {i}",
+            "description": "", "customer_id": (i % customers) + 1, "team": team,
+            "assignee": members[i % len(members)], "escalation_level": 0 if fr_met else 1,
+            "resolved_count": 0 if still_open else 1, "policy_version": "bench",
+            "opened_at": opened, "stage_entered_at": opened, "updated_at": opened,
+            "closed_at": None if still_open else opened + timedelta(hours=20), "version": 5,
+            "data": {}}
+    clocks, timers = [], []
+    for name, target, met in (("first_response", 1200, fr_met), ("resolution", 86400, res_met)):
+        running = still_open and (name == "resolution" or stage == "assigned")
+        due = opened + timedelta(seconds=target)
+        clocks.append({
+            "case_id": case_id, "name": name, "calendar": "24x7", "target_seconds": target,
+            "elapsed_seconds": 0 if running else (target * (0.5 if met else 1.5)),
+            "state": "running" if running else "stopped", "steps_fired": 0 if met else 2,
+            "started_at": opened, "running_since": opened if running else None,
+            "stopped_at": None if running else opened + timedelta(seconds=target * 0.5),
+            "breached_at": None if met else due, "ladder_stopped_at": None,
+            "due_at": due if running else None, "warn_at": None})
+        # Open cases wait on a future rung; closed ones keep their fired or cancelled rows.
+        timers.append({
+            "key": f"{case_id}:{name}:0", "case_id": case_id, "process": "complaint",
+            "kind": "escalation", "name": name, "step": 0,
+            "status": "pending" if running else ("fired" if not met else "cancelled"),
+            "fire_at": NOW + timedelta(days=2) if running else due})
+    events = [{"case_id": case_id, "type": kind, "actor": actor, "actor_kind": actor_kind,
+               "at": opened, "details": {}}
+              for kind, actor, actor_kind in (("opened", "web-form", "integration"),
+                                              ("classify", "system", "system"),
+                                              ("assign", "system", "system"),
+                                              ("acknowledge", "li.wei", "person"))]
+    return {"case": case, "clocks": clocks, "events": events, "timers": timers}
+
+
+def _median_ms(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def measure(url: str, *, repeat: int) -> dict[str, float]:
+    """Idle tick, filtered list and on-time KPI on a filled store, at the frozen instant."""
+    from sqlmodel import Session
+
+    from core import runtime as runtime_module
+    from core.clock import FrozenClock
+    from core.kpis import KpiFilter, on_time_rate
+    from core.queries import CaseFilter, list_cases
+    from core.settings import Settings
+    from core.sweeper import InlineRunner, Sweeper
+
+    settings = Settings(database_url=url, scheduler_enabled=False, flow_runner="inline")
+    rt = runtime_module.configure(settings, clock=FrozenClock(NOW))
+    sweeper = Sweeper(rt, InlineRunner(rt))
+    try:
+        tick = _median_ms(sweeper.tick, repeat * 5)
+        flt = CaseFilter(team="complaints", stage="in_progress", breached=True)
+
+        def page() -> None:
+            with Session(rt.engine) as session:
+                list_cases(session, flt, now=NOW, limit=50, before_id=None)
+
+        def kpi() -> None:
+            with Session(rt.engine) as session:
+                on_time_rate(session, KpiFilter(), now=NOW)
+
+        return {"idle_tick_ms": tick, "list_ms": _median_ms(page, repeat),
+                "kpi_ms": _median_ms(kpi, max(3, repeat // 4))}
+    finally:
+        rt.engine.dispose()
+
+
+def _rss_mb(pids: Iterator[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def service_memory(work: Path, db: Any) -> dict[str, float]:
+    """Resident memory of `caseflow serve` on the filled store, after it settles."""
+    with caseflow_server(data_dir=work / "data", db=db) as server:
+        server.wait_settled()
+        group = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and _pgid(int(p.name)) == server.proc.pid]
+        return {"service_mb": _rss_mb(iter([server.proc.pid])),
+                "with_prefect_mb": _rss_mb(iter(group))}
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        import os
+
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
+        log: Any = print) -> dict[str, Any]:
+    """Fill a fresh store of kind `db_kind` with `n` cases and measure it."""
+    from sqlalchemy import create_engine
+
+    from core.db import make_engine, migrate
+
+    with temp_dir("scale") as work, database(db_kind, work, postgres_url) as db:
+        engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \
+            create_engine(db.sqlalchemy_url)
+        migrate(engine)
+        seconds = fill(engine, n, log)
+        engine.dispose()
+        log(f"  scale {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+        row: dict[str, Any] = {"database": db_kind, "cases": n, "fill_s": seconds}
+        row.update(measure(db.sqlalchemy_url, repeat=20))
+        row.update(service_memory(work, db))
+        return row
+
+
+COLUMNS = [("database", "store"), ("cases", "cases"), ("idle_tick_ms", "idle tick ms"),
+           ("list_ms", "list ms"), ("kpi_ms", "on-time KPI ms"),
+           ("service_mb", "service MB"), ("with_prefect_mb", "+Prefect MB"),
+           ("fill_s", "fill s")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES:,} cases")
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    args = parser.parse_args(argv)
+    n = QUICK_CASES if args.quick else args.cases
+    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    rows = [run(kind, n, postgres_url=args.postgres_url) for kind in kinds]
+    print(format_table("scale: a filled store", COLUMNS, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
