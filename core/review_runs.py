@@ -34,7 +34,7 @@ from core.review_compute import (
 from core.review_schedule import Due, due_at
 from core.runtime import Runtime
 from domain.review_policy import Computes
-from domain.reviews import Period, RunStatus, Trigger
+from domain.reviews import Period, RunStatus, Trigger, retry_due
 
 log = logging.getLogger("caseflow.reviews")
 # A run still `running` after this long died with its process; a manual trigger retakes it.
@@ -108,10 +108,11 @@ def _claim(runtime: Runtime, name: str, computes: str, due: Due, trigger: Trigge
     with session_scope(runtime.engine) as session:
         existing = _existing(session, name, due)
         assert existing is not None
-        retake = trigger is Trigger.manual and (
+        retake = (trigger is Trigger.manual and (
             existing.status == RunStatus.failed or (
                 existing.status == RunStatus.running
-                and existing.started_at < now - ABANDONED_AFTER))
+                and existing.started_at < now - ABANDONED_AFTER))) or retry_due(
+            existing.status, existing.attempts, existing.finished_at, now)
         if not retake:
             return existing, False
         # Compare and set: of two retries at once, one wins.

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from core.models import ReviewRun
 from core.runtime import Runtime
 from domain.review_policy import ReviewPolicy
-from domain.reviews import Period, RunStatus, period_for
+from domain.reviews import SCHEDULED_ATTEMPTS, Period, RunStatus, period_for, retry_due
 
 log = logging.getLogger("caseflow.reviews")
 _LOOKBACK_LIMIT = timedelta(days=800)  # a cron that fires less than every two years: none
@@ -156,7 +156,11 @@ class ReviewTicker:
                 select(col(ReviewRun.review)).distinct().where(
                     ReviewRun.status == RunStatus.succeeded,
                     col(ReviewRun.published_at).is_(None)))) if self.runner.publishes else set()
-        handed = sorted((set(pending) | unpublished) & set(rt.policies.reviews))
+            failed = {run.review for run in session.exec(
+                select(ReviewRun).where(ReviewRun.status == RunStatus.failed,
+                                        col(ReviewRun.attempts) < SCHEDULED_ATTEMPTS))
+                      if retry_due(run.status, run.attempts, run.finished_at, now)}
+        handed = sorted((set(pending) | unpublished | failed) & set(rt.policies.reviews))
         for name in handed:
             self.runner.review(name)
             if name in pending:

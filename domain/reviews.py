@@ -165,3 +165,15 @@ def below_target(rates: Mapping[str, Rate], watched: list[str], period: Period,
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+# A scheduled run that failed (a locked database, a lost connection) is tried again on
+# its own, a little later each time, up to this many attempts; then it waits for a person.
+SCHEDULED_ATTEMPTS = 3
+RETRY_PAUSE = timedelta(minutes=5)
+
+
+def retry_due(status: str, attempts: int, finished_at: datetime | None, now: datetime) -> bool:
+    """Whether a failed scheduled run's next automatic try is due."""
+    return (status == RunStatus.failed and attempts < SCHEDULED_ATTEMPTS
+            and finished_at is not None and finished_at <= now - RETRY_PAUSE * attempts)

@@ -165,6 +165,28 @@ def test_a_failed_run_keeps_its_error_and_only_a_manual_trigger_retries_it(
             retried.run.error) == (failed.id, "succeeded", 2, "manual", None)
 
 
+def test_a_failed_scheduled_run_is_tried_again_later_a_few_times(rt, clock, monkeypatch):
+    clock.set(shanghai(2026, 11, 20, 9, 0))
+    attempts = []
+
+    def flaky(ctx):  # type: ignore[no-untyped-def]
+        attempts.append(clock.now())
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setitem(review_runs.COMPUTATIONS, Computes.sla_digest, flaky)
+    ticker = ReviewTicker(rt, InlineReviews(rt))
+    assert run_due_review(rt, DIGEST).run.status == "failed"  # type: ignore[union-attr]
+    for minutes in range(1, 40):  # pauses of 5 then 10 minutes between the tries
+        clock.set(shanghai(2026, 11, 20, 9, minutes))
+        ticker.tick()
+    assert attempts == [shanghai(2026, 11, 20, 9, m) for m in (0, 5, 15)]
+    [run] = runs(rt, DIGEST)
+    assert (run.status, run.attempts) == ("failed", 3)  # now it waits for a person
+    monkeypatch.undo()
+    retried = run_due_review(rt, DIGEST, trigger=Trigger.manual)
+    assert retried.run is not None and retried.run.status == "succeeded"
+
+
 def test_a_greetings_slot_missed_by_more_than_catch_up_within_is_skipped(rt, clock):
     clock.set(shanghai(2026, 11, 20, 21, 0))  # 13 h after the 08:00 slot; 12 h allowed
     skipped = run_due_review(rt, GREETINGS)
