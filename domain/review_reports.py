@@ -27,7 +27,8 @@ def cell(column: str, value: Any, unit: str | None = None) -> str:
         if unit == "seconds" and column == "value":
             return f"{value / 60:.1f} min"
         return f"{value:g}"
-    return str(value).replace("|", "\\|")
+    # Free text (a category someone typed) must stay inside its cell and row.
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def flat_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

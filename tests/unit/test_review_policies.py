@@ -97,3 +97,11 @@ def test_cron_problem_accepts_what_both_schedulers_read_alike() -> None:
         assert cron_problem(good) is None, good
     assert "name weekdays" in (cron_problem("0 9 * * 0") or "")
     assert "name weekdays" in (cron_problem("0 9 * * 1-5") or "")
+
+
+def test_free_text_stays_inside_its_markdown_cell():
+    from domain.review_reports import markdown_table
+
+    table = markdown_table([{"category": "late\ndelivery | box", "cases": 2}])
+    assert table.count("\n") == 2  # header, rule, one row
+    assert "late delivery \\| box" in table
