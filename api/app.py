@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, cases, errors, findings, health, pdca, reports
+from api import admin, cases, errors, findings, followups, health, pdca, reports, surveys
 from core import runtime as runtime_module
 from core.keys import ensure_first_admin_key
 from core.runtime import Runtime
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(pdca.router)
+    app.include_router(followups.router)
+    app.include_router(surveys.router)
     app.include_router(findings.router)
     app.include_router(reports.router)
     app.include_router(reports.reviews_router)

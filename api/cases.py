@@ -66,7 +66,9 @@ def create_case(
                                tier=Tier(body.customer.tier) if body.customer.tier else None,
                                phone=body.customer.phone,
                                email=body.customer.email, birthday=body.customer.birthday,
-                               greetings_consent=body.customer.greetings_consent),
+                               greetings_consent=body.customer.greetings_consent,
+                               survey_opt_out=body.customer.survey_opt_out,
+                               preferred_channel=body.customer.preferred_channel),
     )
     now = rt.clock.now()
     case, created = open_case(session, request=request, actor=caller.name,
@@ -92,7 +94,7 @@ def create_event(case_id: CaseId, body: EventCreate, session: SessionDep, rt: Ru
     """Apply an event (acknowledge, resolve, confirm...); 409 lists the events you may send."""
     event = Event(body.type, caller.name, body.data, body.note, actor_kind=caller.kind)
     post_event(session, case_id=case_id, event=event, policies=rt.policies,
-               calendars=rt.calendars, now=rt.clock.now(), identity=caller)
+               calendars=rt.calendars, now=rt.clock.now(), identity=caller, runtime=rt)
     return _read(session, case_id, rt, caller)
 
 
@@ -155,7 +157,9 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
                                 name=customer.name, tier=customer.tier,
                                 phone=disclose(customer.phone, "phone", contact),
-                                email=disclose(customer.email, "email", contact))
+                                email=disclose(customer.email, "email", contact),
+                                survey_opt_out=customer.survey_opt_out,
+                                preferred_channel=customer.preferred_channel)
         if customer is not None else None,
         allowed_events=view.allowed_events,
         clocks=[ClockPublic(

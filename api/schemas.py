@@ -57,6 +57,12 @@ class CustomerIn(Model):
     greetings_consent: bool | None = Field(
         default=None, description="the customer agrees to birthday and holiday greetings; "
                                   "omitted: unchanged (no consent for a new customer)")
+    survey_opt_out: bool | None = Field(
+        default=None, description="true: no satisfaction surveys or return-visit calls; "
+                                  "omitted: unchanged (surveys on for a new customer)")
+    preferred_channel: Literal["email", "phone"] | None = Field(
+        default=None, description="the contact surveys and greetings go to; omitted: "
+                                  "unchanged (any contact the customer has)")
 
 
 class CaseCreate(Model):
@@ -82,6 +88,8 @@ class CustomerPublic(BaseModel):
     phone: str | None = Field(description="in full, masked or omitted, as the privacy "
                                           "policy lets the caller's role see it")
     email: str | None = Field(description="like phone")
+    survey_opt_out: bool = Field(default=False, description="no surveys or return-visit calls")
+    preferred_channel: str | None = Field(default=None, description="email or phone")
 
 
 class NextEscalation(BaseModel):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
@@ -20,9 +21,12 @@ from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
 from domain.classification import classify
 from domain.policy import PolicySet, Tier
-from domain.process import Event, IllegalTransition
+from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
 from domain.processes import complaint, definition
 from domain.routing import MemberLoad, pick_assignee
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
 
 OPEN_ATTEMPTS = 3
 
@@ -46,6 +50,8 @@ class CustomerInput:
     email: str | None
     birthday: date | None = None
     greetings_consent: bool | None = None  # None: leave as it is
+    survey_opt_out: bool | None = None  # None: leave as it is
+    preferred_channel: str | None = None  # email | phone; None: leave as it is
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class OpenCase:
         """A hash of the request, to tell a retry from another request under the same key."""
         fields = asdict(self)
         # Unset care fields stay out, so a retry sent before they existed still matches.
-        for name in ("birthday", "greetings_consent"):
+        for name in ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel"):
             if fields["customer"][name] is None:
                 del fields["customer"][name]
         payload = json.dumps(fields, default=str, sort_keys=True)
@@ -121,6 +127,23 @@ def _by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> 
     return case
 
 
+def open_linked_complaint(
+    session: Session,
+    *,
+    request: OpenCase,
+    customer: Customer,
+    team: str,
+    data: Mapping[str, Any],
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+) -> Case:
+    """Open a complaint for a known customer and team, linked by `data`, in the caller's
+    transaction (a service-recovery case opened by a low satisfaction score)."""
+    return _open(session, request, None, (SYSTEM_ACTOR, ActorKind.system), policies,
+                 calendars, now, customer=customer, team=team, data=data)
+
+
 def _open(
     session: Session,
     request: OpenCase,
@@ -129,14 +152,19 @@ def _open(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    *,
+    customer: Customer | None = None,
+    team: str | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> Case:
     policy = complaint.policy_of(policies)
-    customer = _upsert_customer(session, request.customer, now)
+    customer = customer or _upsert_customer(session, request.customer, now)
     tier = Tier(customer.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
                        requested=request.priority)
-    team = policy.routing.by_category.get(request.category or "", policy.routing.default_team)
+    team = team or policy.routing.by_category.get(request.category or "",
+                                                  policy.routing.default_team)
     assignee = _route(session, team, policies, now)
     case = Case(
         process=complaint.NAME, stage="new", priority=verdict.priority, tier=tier.value,
@@ -152,7 +180,7 @@ def _open(
     decision = complaint.open_case(
         case_id=case.id, tier=tier, classification=verdict, team=team, assignee=assignee,
         channel=request.channel, category=request.category, actor=actor[0], policies=policies,
-        now=now, calendars=calendars, actor_kind=actor[1])
+        now=now, calendars=calendars, actor_kind=actor[1], data=data)
     persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
                      now=now, new_case=True)
     return case
@@ -166,7 +194,8 @@ def _upsert_customer(session: Session, data: CustomerInput, now: datetime) -> Cu
         customer = Customer(external_ref=data.ref, created_at=now)
     if data.tier is not None:
         customer.tier = data.tier.value
-    for field in ("name", "phone", "email", "birthday", "greetings_consent"):
+    for field in ("name", "phone", "email", "birthday", "greetings_consent", "survey_opt_out",
+                  "preferred_channel"):
         value = getattr(data, field)
         if value is not None:
             setattr(customer, field, value)
@@ -202,6 +231,7 @@ def post_event(
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
     identity: Identity | None = None,
+    runtime: Runtime | None = None,
 ) -> Case:
     """Apply an event to a case (409 material if the stage does not allow it).
 
@@ -224,7 +254,8 @@ def post_event(
                                 table.allowed_events(exc.stage, role=identity.role)) from None
     persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
                      now=now)
-    after_decision(session, case, decision, policies=policies, calendars=calendars, now=now)
+    after_decision(session, case, decision, policies=policies, calendars=calendars, now=now,
+                   runtime=runtime)
     session.commit()
     return case
 

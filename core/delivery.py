@@ -2,7 +2,9 @@
 
 Staff are reached through their apprise URLs in teams.yaml. Customers (recipient
 `customer:<id>`) are reached through the greetings policy's URL templates filled with
-their contact, one message at a time: a digest of escalations is for staff only.
+their contact, one message at a time: a digest of escalations is for staff only. A
+customer with a preferred contact is reached there only (when a template serves it);
+`customer:<id>:<contact>` names the contact (a survey goes where it was decided to go).
 """
 
 from __future__ import annotations
@@ -56,14 +58,20 @@ def _urls(runtime: Runtime, recipient: str) -> list[str]:
         person = runtime.policies.people.get(recipient)
         return person.notify if person else []
     templates = runtime.policies.greetings.customer_channels
+    customer_id, _, named = recipient.removeprefix(CUSTOMER_PREFIX).partition(":")
     with session_scope(runtime.engine) as session:
-        customer = session.get(Customer, int(recipient.removeprefix(CUSTOMER_PREFIX)))
+        customer = session.get(Customer, int(customer_id))
     if customer is None:
         return []
     # The contact is read now, not copied into the outbox: a changed address is used.
     contacts = {"email": customer.email, "phone": customer.phone}
-    return [template.format(**{kind: quote(value, safe="@+")})
-            for kind, template in templates.items() if (value := contacts.get(kind))]
+    usable = {kind: template.format(**{kind: quote(value, safe="@+")})
+              for kind, template in templates.items() if (value := contacts.get(kind))}
+    for wanted in (named, customer.preferred_channel):
+        if wanted in usable:
+            return [usable[wanted]]
+    # A named contact gone since: one other way in, rather than none or every one.
+    return list(usable.values())[:1] if named else list(usable.values())
 
 
 def compose_digest(messages: list[OutboxMessage]) -> tuple[str, str]:

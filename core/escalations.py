@@ -69,7 +69,7 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
             persist_decision(session, case, clocks, decision, policies=runtime.policies,
                              calendars=runtime.calendars, now=now)
             after_decision(session, case, decision, policies=runtime.policies,
-                           calendars=runtime.calendars, now=now)
+                           calendars=runtime.calendars, now=now, runtime=runtime)
         timer.status = "fired" if decision is not None else "obsolete"
         timer.fired_at = now
         session.add(timer)

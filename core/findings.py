@@ -21,6 +21,7 @@ from domain.policy import PolicySet
 from domain.reviews import FindingSource, FindingSpec, FindingStatus, check_open
 
 REVIEW_ACTOR = "system:reviews"
+FOLLOWUP_ACTOR = "system:followup"
 
 
 class FindingNotFound(LookupError):
@@ -40,6 +41,28 @@ def add_review_findings(session: Session, *, run_id: int, specs: Sequence[Findin
     session.add_all(rows)
     session.flush()
     return [row.id for row in rows if row.id is not None]
+
+
+def add_satisfaction_finding(session: Session, *, source: Case, recovery_id: int,
+                             followup_id: int, agent: str | None, answer: Mapping[str, Any],
+                             scores: Mapping[str, int], now: datetime) -> Finding:
+    """Add a low satisfaction score to the backlog, in the caller's transaction."""
+    said = ", ".join(f"{name.upper() if name in ('csat', 'nps') else name} {value}"
+                     for name, value in scores.items())
+    comment = answer.get("comment")
+    row = Finding(
+        source=FindingSource.satisfaction,
+        title=f"Low satisfaction after case #{source.id}: {said}"[:300],
+        description=(f"The customer rated case #{source.id} ({source.category or 'no category'}"
+                     f", channel {source.channel or 'unknown'}, handled by "
+                     f"{agent or 'nobody'}) {said} via {answer['via']}. Recovery case "
+                     f"#{recovery_id} is open." + (f" They said: {comment}" if comment else "")),
+        figures={**scores, "via": answer["via"], "followup": followup_id, "agent": agent},
+        team=source.team, case_ids=[source.id or 0, recovery_id], status=FindingStatus.open,
+        created_at=now, created_by=FOLLOWUP_ACTOR)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def add_finding(session: Session, *, title: str, description: str, by: Identity,

@@ -6,8 +6,8 @@ PostgreSQL. Every function takes a `KpiFilter` and honours all of its fields. Ra
 are built from one numerator and one denominator expression per KPI (`_rate_sql`),
 so a KPI's total and its `breakdown` by team, category... can never disagree.
 
-Satisfaction KPIs (CSAT, NPS, survey response rate) belong here, next to the rates,
-once the survey tables exist (issue 4, item 1).
+Satisfaction KPIs (survey response rate, CSAT, share satisfied, NPS, dimension
+averages) are in `core.kpis_satisfaction`: they are measured over surveys, not cases.
 """
 
 from __future__ import annotations

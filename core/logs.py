@@ -1,8 +1,8 @@
 """The service log: one format, and nothing personal or secret in it.
 
 Every record passes a filter that masks phone numbers and e-mail addresses (whatever
-the privacy policy allows elsewhere) and blanks API keys, bearer tokens and database
-passwords, so a careless log line elsewhere cannot leak them.
+the privacy policy allows elsewhere) and blanks API keys, bearer tokens, survey links and
+database passwords, so a careless log line elsewhere cannot leak them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import re
 from domain.privacy import mask_email, mask_phone
 
 _PATTERNS: list[tuple[re.Pattern[str], object]] = [
+    # Survey links: whoever holds one may answer as the customer (access log lines too).
+    (re.compile(r"/s/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "/s/***"),
     # Caseflow API keys, and JSON Web Tokens (three base64url parts, header first).
     (re.compile(r"cf_[A-Za-z0-9_-]{8,}"), "cf_***"),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "<token>"),

@@ -59,6 +59,10 @@ class Customer(SQLModel, table=True):
     # Greetings (seed 001 §1.1.32) only with the customer's consent; no consent by default.
     greetings_consent: bool = Field(
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
+    # Satisfaction follow-up: no surveys or return-visit calls once opted out.
+    survey_opt_out: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
+    preferred_channel: str | None = Field(default=None, max_length=20)  # email | phone
 
 
 class Case(SQLModel, table=True):
@@ -258,3 +262,43 @@ class Finding(SQLModel, table=True):
     promoted_at: datetime | None = _at()
     # The PDCA cycle it was promoted to; the cycles table comes with issue 4, item 2.
     pdca_cycle_id: int | None = Field(default=None, index=True)
+
+
+class Survey(SQLModel, table=True):
+    """A satisfaction survey sent for a follow-up: its link's nonce, and whether it was used.
+
+    The link is signed with a secret the store never holds, so the nonce alone makes no
+    link. `consumed_at` is set, once, in the transaction that stores the answer.
+    """
+
+    __tablename__ = "surveys"
+    # Once per customer per period: the latest survey sent to a customer.
+    __table_args__ = (Index("ix_surveys_customer_issued", "customer_id", "issued_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    followup_case_id: int = Field(foreign_key="cases.id", unique=True)
+    source_case_id: int = Field(foreign_key="cases.id", index=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    agent: str | None = Field(default=None, max_length=120)  # who handled the case
+    sent_via: str = Field(max_length=20)  # the contact: email | phone
+    nonce: str = Field(max_length=64, unique=True)
+    issued_at: datetime = _at(nullable=False)
+    expires_at: datetime = _at(nullable=False)
+    reminded_at: datetime | None = _at()
+    consumed_at: datetime | None = _at()
+
+
+class SurveyAnswer(SQLModel, table=True):
+    """The one answer to a survey, through its link or on a return-visit call."""
+
+    __tablename__ = "survey_answers"
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="surveys.id", unique=True)
+    via: str = Field(max_length=8)  # link | call
+    csat: int | None = None
+    nps: int | None = None
+    speed: int | None = None
+    attitude: int | None = None
+    resolution: int | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    answered_at: datetime = _at(nullable=False)
+    recorded_by: str = Field(max_length=120)  # "customer", or the agent who called

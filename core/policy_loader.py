@@ -15,7 +15,7 @@ from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
 # Which file holds which top-level section.
 SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),
             "complaint.yaml": ("complaint",), "privacy.yaml": ("privacy",), "pdca.yaml": ("pdca",),
-            "reviews.yaml": ("reviews", "greetings")}
+            "reviews.yaml": ("reviews", "greetings"), "followup.yaml": ("followup",)}
 
 
 class PolicyError(Exception):
@@ -103,6 +103,7 @@ def _cross_check(policies: PolicySet, origin: dict[str, Path]) -> None:
                             f"{team!r}; known: {sorted(policies.teams)}")
     problems += _review_problems(policies, origin.get("reviews"))
     problems += _pdca_problems(policies, origin.get("pdca"))
+    problems += _followup_problems(policies, origin.get("followup"))
     if problems:
         raise PolicyError("invalid policy:\n  " + "\n  ".join(problems))
 
@@ -129,4 +130,29 @@ def _pdca_problems(policies: PolicySet, pdca_file: Path | None) -> list[str]:
     if policies.pdca.default_team not in policies.teams:
         problems.append(f"{pdca_file}: pdca.default_team: unknown team "
                         f"{policies.pdca.default_team!r}; known: {sorted(policies.teams)}")
+    return problems
+
+
+def _followup_problems(policies: PolicySet, followup_file: Path | None) -> list[str]:
+    """The call calendar, the recovery priority and the closing events must exist."""
+    from domain.processes import definition
+
+    policy, where = policies.followup, f"{followup_file}: followup"
+    problems = []
+    if policy.call.calendar not in policies.calendars:
+        problems.append(f"{where}.call.calendar: unknown calendar {policy.call.calendar!r}; "
+                        f"known: {sorted(policies.calendars)}")
+    if policy.recovery_priority not in policies.complaint.priorities:
+        problems.append(f"{where}.recovery_priority: {policy.recovery_priority!r} is not a "
+                        f"complaint priority; known: {policies.complaint.priorities}")
+    for process, events in policy.after.items():
+        try:
+            table = definition(process).TABLE
+        except LookupError as exc:
+            problems.append(f"{where}.after.{process}: {exc}")
+            continue
+        closing = {t.event for t in table.transitions if t.target in table.final_stages}
+        for event in sorted(set(events) - closing):
+            problems.append(f"{where}.after.{process}: {event!r} does not close a "
+                            f"{process}; closing events: {sorted(closing)}")
     return problems

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from core.kpis import KpiFilter
+from core.kpis_satisfaction import satisfaction as satisfaction_figures
 from core.models import OutboxMessage
 from core.review_figures import (
     digest_counts,
@@ -25,13 +26,11 @@ from core.review_figures import (
     pareto_table,
     recurrence,
 )
+from core.review_satisfaction import kpi_rows, satisfaction_sections, summary, survey_filter
 from domain.kpi_definitions import ON_TIME, Rate
 from domain.policy import PolicySet
 from domain.review_policy import ReviewPolicy
 from domain.reviews import FindingSpec, Period, below_target
-
-NO_SURVEYS = ("No satisfaction survey data exists: surveys are not implemented yet, so "
-              "there is no CSAT, NPS or survey response rate for this period.")
 
 
 @dataclass(frozen=True)
@@ -150,13 +149,16 @@ def complaint_categories(ctx: ReviewContext) -> ReviewOutput:
 
 
 def satisfaction(ctx: ReviewContext) -> ReviewOutput:
-    """Say plainly that no survey data exists; never invent a score."""
-    return ReviewOutput(summary=[NO_SURVEYS], extra={"survey_data": False})
+    """Report the month's satisfaction: response rate, CSAT, NPS, dimensions, breakdowns."""
+    out = ReviewOutput()
+    satisfaction_sections(ctx, out)
+    return out
 
 
 # Seed 001 §1.1.19's indicators and the KPIs that measure them here.
 INDICATORS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("customer satisfaction (§1.1.19(1))", ()),
+    ("customer satisfaction (§1.1.19(1))", ("csat_average", "csat_satisfied_share", "nps",
+                                            "survey_response_rate")),
     ("response speed (§1.1.19(2))", ("first_response_time_avg", "first_response_time_p90",
                                      "complaint_on_time_rate.first_response")),
     ("resolution rate (§1.1.19(3))", ("resolution_rate",)),
@@ -167,20 +169,18 @@ INDICATORS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def service_quality(ctx: ReviewContext) -> ReviewOutput:
     """Evaluate seed 001 §1.1.19's indicators over the quarter against their targets."""
-    out = ReviewOutput(extra={"survey_data": False})
+    out = ReviewOutput()
     _kpi_sections(ctx, out)
-    by_name = {row["kpi"]: row for row in out.tables["kpis"]}
+    figures = satisfaction_figures(ctx.session, survey_filter(ctx.period))
+    out.summary += summary(figures)
+    out.extra["survey_data"] = figures.response_rate.denominator > 0
+    by_name = {row["kpi"]: row for row in [*out.tables["kpis"], *kpi_rows(figures)]}
     indicators = []
     for indicator, kpis in INDICATORS:
-        if not kpis:
-            indicators.append({"indicator": indicator, "kpi": None, "value": None,
-                               "basis": "no survey data", "target": None,
-                               "meets_target": None})
         for kpi in kpis:
             row = by_name[kpi]
             indicators.append({"indicator": indicator, "kpi": kpi, "value": row["value"],
                                "basis": row["basis"], "target": row["target"],
                                "meets_target": row["meets_target"]})
     out.tables = {"indicators": indicators, **out.tables}
-    out.summary.append(NO_SURVEYS)
     return out

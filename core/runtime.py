@@ -22,6 +22,7 @@ from core.notifier import AppriseNotifier, Notifier
 from core.oidc import OidcVerifier
 from core.policy_loader import PolicyError, build_calendars, load_policies
 from core.settings import Settings
+from core.survey_links import resolve_secret
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 
@@ -35,6 +36,7 @@ class Runtime:
     calendars: dict[str, BusinessCalendar]
     notifier: Notifier
     oidc: OidcVerifier | None = None
+    survey_secret: bytes = field(default=b"", repr=False)  # signs survey links
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -99,6 +101,7 @@ def configure(
         policies=policies, calendars=build_calendars(policies),
         notifier=notifier or AppriseNotifier(),
         oidc=OidcVerifier(settings) if settings.oidc_issuer else None,
+        survey_secret=resolve_secret(settings),
     )
     return _current
 

@@ -7,7 +7,7 @@ import socket
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     oidc_name_claim: str = "sub"
     oidc_role_claim: str = "caseflow_role"
     oidc_teams_claim: str = "caseflow_teams"
+    # Signs survey links (HMAC-SHA256); generated into data_dir/survey-secret when unset.
+    survey_secret: SecretStr | None = Field(default=None, min_length=32)
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]+$",
+        description="where customers reach the service; survey links start with it")
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:
@@ -58,6 +63,11 @@ class Settings(BaseSettings):
             missing = [name for name, value in oidc.items() if not value]
             raise ValueError(f"bearer tokens need all of {list(oidc)}; missing {missing}")
         return self
+
+    @property
+    def resolved_public_url(self) -> str:
+        """The base of links sent to customers, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @cached_property
     def resolved_database_url(self) -> str:

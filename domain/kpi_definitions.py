@@ -16,9 +16,17 @@ and a PDCA cycle that picks a target KPI all read the same words.
 | escalation_rate_l1 / l2 / l3| ratio   |        | lower  |
 | backlog                     | cases   |        | lower  |
 | category_pareto             | cases   |        |        |
+| survey_response_rate        | ratio   |        | higher |
+| csat_average                | score   |        | higher |
+| csat_satisfied_share        | ratio   |        | higher |
+| nps                         | nps     |        | higher |
+| speed_average               | score   |        | higher |
+| attitude_average            | score   |        | higher |
+| resolution_average          | score   |        | higher |
 
-Satisfaction (CSAT 1–5, NPS 0–10, survey response rate) joins this table, and
-`core.kpis` gains its queries, once the survey tables exist (issue 4, item 1).
+The satisfaction KPIs are measured over the surveys *sent* in a period (their answers
+may come later), by `core.kpis_satisfaction`; grouped by team, agent, category and
+channel of the case the survey followed.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ class Unit(StrEnum):
     ratio = "ratio"  # 0..1; reports show it as a percentage
     seconds = "seconds"  # business seconds on the clock's calendar
     cases = "cases"
+    score = "score"  # the mean of answers on a 1-5 scale
+    nps = "nps"  # net promoter score, -100 to 100
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,36 @@ CATEGORY_PARETO = KpiDefinition(
     Unit.cases, higher_is_better=None,
 )
 
+SURVEY_RESPONSE_RATE = KpiDefinition(
+    "survey_response_rate",
+    "Share of the surveys sent in the period that were answered, through the link or on "
+    "a return-visit call.",
+    Unit.ratio, higher_is_better=True,
+)
+CSAT_AVERAGE = KpiDefinition(
+    "csat_average", "Mean CSAT (1 to 5) of the answers to the surveys sent in the period.",
+    Unit.score, higher_is_better=True,
+)
+# What the CSAT and NPS scales mean, by their usual definitions (not policy).
+SATISFIED_AT_LEAST, PROMOTER_AT_LEAST, DETRACTOR_AT_MOST = 4, 9, 6
+CSAT_SATISFIED = KpiDefinition(
+    "csat_satisfied_share",
+    "Share of the answers with a CSAT that gave 4 or 5 (satisfied or very satisfied).",
+    Unit.ratio, higher_is_better=True,
+)
+NPS = KpiDefinition(
+    "nps",
+    "Net promoter score: the percentage of promoters (NPS 9 or 10) minus the percentage "
+    "of detractors (0 to 6) among the answers with an NPS, from -100 to 100.",
+    Unit.nps, higher_is_better=True,
+)
+DIMENSION_AVERAGES = {
+    name: KpiDefinition(f"{name}_average",
+                        f"Mean {name} score (1 to 5; seed 003's service dimensions) of the "
+                        "answers that rated it.", Unit.score, higher_is_better=True)
+    for name in ("speed", "attitude", "resolution")
+}
+
 # Calendar age buckets of the backlog: (label, from days inclusive, to days exclusive).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), (">=7d", 7, None))
@@ -125,6 +165,7 @@ DEFINITIONS: dict[str, KpiDefinition] = {
     d.name: d for d in (
         ON_TIME, FIRST_RESPONSE_AVG, FIRST_RESPONSE_P90, RESOLUTION_AVG, RESOLUTION_P90,
         RESOLUTION_RATE, REOPEN_RATE, *ESCALATION_RATES.values(), BACKLOG, CATEGORY_PARETO,
+        SURVEY_RESPONSE_RATE, CSAT_AVERAGE, CSAT_SATISFIED, NPS, *DIMENSION_AVERAGES.values(),
     )
 }
 
@@ -193,6 +234,47 @@ class Group:
 
     key: str | None
     rate: Rate
+
+
+@dataclass(frozen=True)
+class Average:
+    """A mean score with its count and sum, so a report can show how it was reached."""
+
+    kpi: str
+    count: int
+    total: int
+
+    @property
+    def value(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class NetPromoter:
+    """NPS from its three groups; None without answers."""
+
+    promoters: int
+    passives: int
+    detractors: int
+
+    @property
+    def count(self) -> int:
+        return self.promoters + self.passives + self.detractors
+
+    @property
+    def value(self) -> float | None:
+        return 100 * (self.promoters - self.detractors) / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Every satisfaction KPI over one set of surveys."""
+
+    response_rate: Rate  # answered / sent
+    csat: Average
+    satisfied: Rate  # CSAT >= 4 / answers with a CSAT
+    nps: NetPromoter
+    dimensions: Mapping[str, Average]
 
 
 def nearest_rank(percentile: int, count: int) -> int:

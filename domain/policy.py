@@ -6,6 +6,7 @@ models only hold data; the business rules that read them live beside them in `do
 
 from __future__ import annotations
 
+import string
 from datetime import time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -23,6 +24,7 @@ from pydantic import (
 
 from domain.access import AccessRole
 from domain.durations import parse_duration
+from domain.quiet_hours import QuietHours
 from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
 
 
@@ -228,6 +230,68 @@ class PdcaPolicy(Strict):
     escalation: list[EscalationStep] = Field(min_length=1)
 
 
+class SurveyMessage(Strict):
+    """A survey message; `{name}` is the customer's name, `{link}` the survey's link,
+    `{expires}` the link's last day."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        unknown = {f for _, f, _, _ in string.Formatter().parse(value) if f} - {
+            "name", "link", "expires"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{name}}, "
+                             "{link}, {expires}")
+        return value
+
+
+class LowScore(Strict):
+    """An answer at or below either threshold opens a service-recovery complaint."""
+
+    csat_at_most: int = Field(ge=1, le=5)
+    nps_at_most: int = Field(ge=0, le=10)
+
+
+class CallPolicy(Strict):
+    """The return-visit call task: when it is due, how often to try, who hears when late."""
+
+    calendar: str
+    due_within: Duration
+    max_attempts: int = Field(ge=1, le=10)
+    escalation: list[EscalationStep] = Field(min_length=1)
+
+
+class FollowUpPolicy(Strict):
+    """Satisfaction follow-up (回訪): survey, reminder, return-visit call, service recovery."""
+
+    after: dict[str, list[str]] = Field(
+        description="process -> the closing events that start a follow-up")
+    survey_after: Duration
+    reminder_after: Duration = Field(description="after the survey was sent")
+    call_after: Duration = Field(description="after the survey was sent, with no answer")
+    always_call_tiers: list[Tier] = Field(default_factory=list)
+    link_valid_for: Duration
+    once_per: Duration = Field(description="at most one survey per customer in this window")
+    quiet_hours: QuietHours | None = None
+    low_score: LowScore
+    recovery_priority: str = Field(description="the complaint priority of a recovery case")
+    call: CallPolicy
+    survey: SurveyMessage
+    reminder: SurveyMessage
+
+    @model_validator(mode="after")
+    def _order(self) -> FollowUpPolicy:
+        if not self.reminder_after < self.call_after:
+            raise ValueError("reminder_after must come before call_after")
+        if not self.reminder_after < self.link_valid_for:
+            raise ValueError("link_valid_for must outlast reminder_after: a reminder "
+                             "carries the same link")
+        return self
+
+
 class PolicySet(Strict):
     """Everything loaded from one policies directory, with a version fingerprint."""
 
@@ -238,6 +302,7 @@ class PolicySet(Strict):
     complaint: ComplaintPolicy
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
     pdca: PdcaPolicy
+    followup: FollowUpPolicy
     reviews: dict[str, ReviewPolicy] = Field(default_factory=dict)
     greetings: GreetingsPolicy = Field(default_factory=GreetingsPolicy)
 

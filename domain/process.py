@@ -117,6 +117,9 @@ class Transition:
     hook: Hook | None = None
     system_only: bool = False  # only timers may send it (auto-close)
     roles: frozenset[AccessRole] = WORKERS  # who may send it
+    # Declared outcomes when the hook picks the stage from the event's data (a call
+    # reached or not): the hook's stage must be one of them. Excludes `target`.
+    targets: frozenset[str] = frozenset()
 
 
 class IllegalTransition(Exception):
@@ -149,9 +152,11 @@ class TransitionTable:
     def __post_init__(self) -> None:
         known = set(self.stages)
         for t in self.transitions:
-            unknown = (t.sources | ({t.target} if t.target else set())) - known
+            unknown = (t.sources | t.targets | ({t.target} if t.target else set())) - known
             if unknown:
                 raise ValueError(f"transition {t.event!r} names unknown stages {sorted(unknown)}")
+            if t.targets and (t.target or t.hook is None):
+                raise ValueError(f"transition {t.event!r}: targets need a hook and no target")
 
     def allowed_events(self, stage: str, *, include_system: bool = False,
                        role: AccessRole | None = None) -> list[str]:
@@ -212,6 +217,10 @@ class TransitionTable:
             else:
                 new_clocks[name] = clock_ops.stop(clock, calendar, now)
         target = transition.target or case.stage
+        if transition.targets:
+            target = after.stage
+            if target not in transition.targets:
+                raise AssertionError(f"{event.type!r} hook chose undeclared stage {target!r}")
         after = replace(
             after,
             stage=target,

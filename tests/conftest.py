@@ -24,6 +24,8 @@ from tests.support import (
 )
 
 _PG = postgres_available()
+# Survey links are signed with this in tests, so no secret file lands in the repository.
+TEST_SURVEY_SECRET = "test-survey-secret-0123456789-abcdefghij"
 _REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1"
 
 
@@ -63,7 +65,8 @@ def build_runtime(database: tuple[str, dict], policies: Path, clock: FrozenClock
     url, options = database
     values: dict[str, object] = {"scheduler_enabled": False, "flow_runner": "inline",
                                  "instance_id": "test-instance", "notify_retry_seconds": 60,
-                                 **settings}
+                                 "survey_secret": TEST_SURVEY_SECRET,
+                                 "public_url": "https://survey.example.test", **settings}
     config = Settings(database_url=url, policies=policies, **values)  # type: ignore[arg-type]
     engine = make_engine(config.resolved_database_url, **options)
     return runtime_module.configure(config, clock=clock, engine=engine)

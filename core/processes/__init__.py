@@ -7,8 +7,10 @@ a module here, named like its domain module, with either or both of these functi
 
     timer_facts(session, case, timer_name, now) -> Mapping | None
         figures its `on_timer` needs, read in the timer's transaction;
-    after_decision(session, case, decision, *, policies, calendars, now) -> None
-        follow-up writes in the same transaction as the decision.
+    after_decision(session, case, decision, *, policies, calendars, now, runtime) -> None
+        follow-up writes in the same transaction as the decision; `runtime` is the
+        running service (settings, the survey-link secret) where the caller has one:
+        always for timers, None for a command called without it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -26,6 +28,9 @@ from core.models import Case
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 from domain.process import CaseSnapshot, Decision
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
 
 
 @cache
@@ -48,8 +53,9 @@ def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
 
 def after_decision(session: Session, case: Case, decision: Decision, *,
                    policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
-                   now: datetime) -> None:
+                   now: datetime, runtime: Runtime | None = None) -> None:
     """Let the process's adapter add its follow-up writes to the decision's transaction."""
     hook = getattr(_adapter(case.process), "after_decision", None)
     if hook:
-        hook(session, case, decision, policies=policies, calendars=calendars, now=now)
+        hook(session, case, decision, policies=policies, calendars=calendars, now=now,
+             runtime=runtime)

@@ -105,7 +105,7 @@ def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
 
 def after_decision(session: Session, case: Case, decision: Decision, *,
                    policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
-                   now: datetime) -> None:
+                   now: datetime, runtime: object = None) -> None:
     """A revised cycle opens its follow-up: the same plan, its measure as the baseline."""
     after = decision.after
     if after.data.get("outcome") != "revised" or decision.before.stage != "acting":

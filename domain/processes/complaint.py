@@ -78,7 +78,8 @@ def targets_for(policy: ComplaintPolicy, priority: str, tier: Tier) -> dict[str,
     return {name: clock.targets[priority] * factor for name, clock in policy.clocks.items()}
 
 
-def _reassign(case, event, policies, calendars, now):
+def reassign_hook(case, event, policies, calendars, now):
+    """Hand the case to `data.assignee` (shared by processes with a reassign event)."""
     assignee = event.data.get("assignee")
     if not isinstance(assignee, str) or not assignee.strip():
         raise InvalidEvent("data.assignee", "the person to assign is required")
@@ -100,7 +101,8 @@ def _change_priority(case, event, policies, calendars, now):
     return replace(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
 
 
-def _acknowledge_escalation(case, event, policies, calendars, now):
+def acknowledge_escalation_hook(case, event, policies, calendars, now):
+    """End `data.clock`'s ladder: no further rungs (shared by processes)."""
     name = event.data.get("clock")
     clock = case.clocks.get(name) if isinstance(name, str) else None
     if clock is None:
@@ -134,10 +136,10 @@ TABLE = TransitionTable(
                    clocks=((RESOLUTION, ClockOp.resume),)),
         Transition("auto_close", frozenset({"resolved"}), "closed", system_only=True),
         Transition("withdraw", OPEN_STAGES, "closed", clocks=STOP_BOTH),
-        Transition("reassign", OPEN_STAGES, hook=_reassign, roles=SUPERVISORS),
+        Transition("reassign", OPEN_STAGES, hook=reassign_hook, roles=SUPERVISORS),
         Transition("change_priority", WORKING_STAGES, hook=_change_priority, roles=SUPERVISORS),
         Transition("add_note", OPEN_STAGES | {"new", "classified"}, roles=ESCALATION_TARGETS),
-        Transition("acknowledge_escalation", OPEN_STAGES, hook=_acknowledge_escalation,
+        Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=ESCALATION_TARGETS),
     ),
 )
@@ -157,8 +159,12 @@ def open_case(
     now: datetime,
     calendars: Mapping[str, BusinessCalendar],
     actor_kind: ActorKind = ActorKind.person,
+    data: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Open a complaint: start its clocks, classify it and assign it, all on the timeline."""
+    """Open a complaint: start its clocks, classify it and assign it, all on the timeline.
+
+    `data` links it to what caused it (a recovery case names its complaint and survey).
+    """
     policy = policy_of(policies)
     targets = targets_for(policy, classification.priority, tier)
     started = {
@@ -169,7 +175,7 @@ def open_case(
     new = CaseSnapshot(
         id=case_id, process=NAME, stage="new", priority=classification.priority, tier=tier,
         team=team, assignee=None, opened_at=now, stage_entered_at=now, category=category,
-        channel=channel, clocks=started,
+        channel=channel, clocks=started, data=dict(data or {}),
     )
     classified = TABLE.decide(
         new, Event("classify", SYSTEM_ACTOR, {"priority": classification.priority,
@@ -182,7 +188,7 @@ def open_case(
     after = replace(assigned.after, assignee=assignee)
     opened = TimelineEntry("opened", actor, {
         "channel": channel, "category": category, "tier": tier.value,
-        "targets": {name: str(t) for name, t in targets.items()},
+        "targets": {name: str(t) for name, t in targets.items()}, **(data or {}),
     }, actor_kind)
     return Decision(before=new, after=after,
                     timeline=(opened, *classified.timeline, *assigned.timeline))

@@ -21,6 +21,7 @@ from api.app import create_app
 from core.keys import authenticate_key, revoke_key
 from core.runtime import Runtime
 from tests.api.helpers import complaint
+from tests.conftest import sweep
 from tests.support import bearer, issue_key
 
 CALLERS = ["none", "garbage", "expired", "revoked", "agent", "agent_other", "supervisor",
@@ -58,6 +59,9 @@ MATRIX = {
     "list cycles":     [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
     "read cycle":      [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
     "start pilot":     [401, 401, 401, 401, 403, 404, 200, 404, 200, 200, 403, 403, 403],
+    "list follow-ups": [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "read follow-up":  [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "record call":     [401, 401, 401, 401, 200, 404, 200, 404, 403, 403, 403, 403, 200],
 }
 # A cycle for team `complaints`: its supervisor's, and any manager's or director's to run.
 CYCLE = {"problem": "late answers", "kpi": "complaint_on_time_rate", "target": 0.95,
@@ -70,6 +74,7 @@ class World:
     client: TestClient
     case_id: int
     headers: dict[str, dict[str, str]]
+    customers: int = 0
 
     def victim_key(self) -> int:
         """A fresh key for a revocation to hit."""
@@ -90,6 +95,25 @@ class World:
         new = self.client.post("/pdca-cycles", headers=self.headers["supervisor"], json=CYCLE)
         assert new.status_code == 201, new.text
         return new.json()["id"]
+
+    def followup(self, *, calling: bool = False) -> int:
+        """A fresh follow-up of a confirmed `complaints` complaint; with `calling`, time
+        travels until its return-visit call task is open (no answer after P5D)."""
+        self.customers += 1
+        body = complaint(customer={"ref": f"fu-{self.customers}", "tier": "B",
+                                   "phone": "13812345678"})
+        case = self.client.post("/cases", json=body, headers=self.headers["supervisor"])
+        for event in ("acknowledge", "resolve", "confirm"):
+            self.client.post(f"/cases/{case.json()['id']}/events", json={"type": event},
+                             headers=self.headers["supervisor"])
+        follow_id = self.client.get(f"/cases/{case.json()['id']}",
+                                    headers=self.headers["supervisor"]).json()["timeline"][-1]
+        assert follow_id["type"] == "followup_opened", follow_id
+        if calling:
+            for days in (1, 5):  # the survey goes, then the call task opens
+                self.rt.clock.advance(timedelta(days=days, minutes=1))  # type: ignore[attr-defined]
+                sweep(self.rt)
+        return follow_id["details"]["followup"]
 
     def review_run(self) -> int:
         """The daily digest's run for yesterday, triggered by the scheduler (once)."""
@@ -139,6 +163,11 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
     "read cycle": lambda w, h: w.client.get(f"/pdca-cycles/{w.cycle()}", headers=h),
     "start pilot": lambda w, h: w.client.post(f"/cases/{w.cycle()}/events", headers=h,
                                               json={"type": "start_pilot"}),
+    "list follow-ups": lambda w, h: (w.followup(), w.client.get("/follow-ups", headers=h))[1],
+    "read follow-up": lambda w, h: w.client.get(f"/follow-ups/{w.followup()}", headers=h),
+    "record call": lambda w, h: w.client.post(
+        f"/cases/{w.followup(calling=True)}/events", headers=h,
+        json={"type": "record_call", "data": {"reached": True, "csat": 4, "nps": 9}}),
     "trends": lambda w, h: w.client.get("/reports/trends", params={"count": 3}, headers=h),
     "trends chart": lambda w, h: w.client.get("/reports/trends.svg", params={"count": 3},
                                               headers=h),

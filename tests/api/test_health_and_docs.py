@@ -26,6 +26,12 @@ def test_openapi_lists_every_endpoint(sqlite_client):
     assert set(paths["/admin/keys"]) == {"get", "post"}
     assert set(paths["/admin/keys/{key_id}/revoke"]) == {"post"}
     assert set(paths["/admin/policies/reload"]) == {"post"}
+    assert set(paths["/follow-ups"]) == set(paths["/follow-ups/{followup_id}"]) == {"get"}
+    assert set(paths["/s/{token}"]) == {"get", "post"}
+    answer = paths["/s/{token}"]["post"]
+    assert set(answer["requestBody"]["content"]) == {"application/json",
+                                                     "application/x-www-form-urlencoded"}
+    assert {"400", "409", "410", "422"} <= answer["responses"].keys()
     post_cases = paths["/cases"]["post"]
     assert {"201", "200", "401", "403", "409", "422"} <= post_cases["responses"].keys()
     headers = {p["name"] for p in post_cases["parameters"] if p["in"] == "header"}
@@ -41,6 +47,10 @@ def test_the_interactive_docs_answer(sqlite_client):
     assert "swagger" in response.text.lower()
 
 
+# Reachable without credentials: the health probe, and the survey link customers open.
+PUBLIC_PATHS = {"/health", "/s/{token}"}
+
+
 def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(sqlite_client):
     document = sqlite_client.get("/openapi.json").json()
     scheme = document["components"]["securitySchemes"]["CaseflowKey"]
@@ -48,4 +58,10 @@ def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(sqlite_
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             secured = operation.get("security") == [{"CaseflowKey": []}]
-            assert secured == (path != "/health"), (method, path)
+            assert secured == (path not in PUBLIC_PATHS), (method, path)
+
+
+def test_the_survey_link_needs_no_credentials_and_ignores_any(sqlite_client):
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer cf_nobodysKey"}):
+        answer = sqlite_client.get("/s/not-a-real-token", headers=headers)
+        assert answer.status_code == 400 and "not valid" in answer.text

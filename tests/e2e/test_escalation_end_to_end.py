@@ -20,9 +20,11 @@ LADDER = ["warning", "breach", "manager", "director"]
 # ordinary first response in 8 s: warning at 6 s, breach 8 s, manager 12 s, director 16 s.
 FAST_CLOCKS = {
     "first_response": {"calendar": "24x7",
-                       "targets": {"urgent": "PT4S", "ordinary": "PT8S", "routine": "PT20S"}},
+                       "targets": {"urgent": "PT4S", "ordinary": "PT8S", "routine": "PT20S",
+                                   "recovery": "PT40S"}},
     "resolution": {"calendar": "24x7",
-                   "targets": {"urgent": "PT1H", "ordinary": "PT2H", "routine": "PT3H"}},
+                   "targets": {"urgent": "PT1H", "ordinary": "PT2H", "routine": "PT3H",
+                               "recovery": "PT3H"}},
 }
 
 

@@ -10,9 +10,11 @@ from tests.support import shanghai
 
 WORKING_FIRST_RESPONSE = {
     "first_response": {"calendar": "cn-working-hours",
-                       "targets": {"urgent": "PT10M", "ordinary": "PT20M", "routine": "PT2H"}},
+                       "targets": {"urgent": "PT10M", "ordinary": "PT20M", "routine": "PT2H",
+                                   "recovery": "PT4H"}},
     "resolution": {"calendar": "24x7",
-                   "targets": {"urgent": "PT4H", "ordinary": "PT24H", "routine": "PT72H"}},
+                   "targets": {"urgent": "PT4H", "ordinary": "PT24H", "routine": "PT72H",
+                               "recovery": "PT24H"}},
 }
 
 

@@ -1,5 +1,5 @@
 """Care reviews and the plain ones, on SQLite and PostgreSQL: greetings, skill reminders,
-the SLA digest, and a satisfaction review that says there is no survey data."""
+the SLA digest, and a satisfaction review of a month without surveys."""
 
 from __future__ import annotations
 
@@ -136,14 +136,17 @@ def test_the_daily_digest_lists_yesterdays_breaches_and_todays_risk_per_team(car
     assert result["teams"]["billing"]["tables"]["breaches"][0]["case_id"] == breached
 
 
-def test_the_satisfaction_review_says_plainly_that_there_is_no_survey_data(care, clock):
+def test_a_month_without_surveys_says_so_and_invents_no_score(care, clock):
     clock.set(shanghai(2026, 12, 1, 9, 0))
     run = run_due_review(care, "monthly-satisfaction-review").run
     assert run is not None and run.status == "succeeded"
-    assert run.result["survey_data"] is False and run.result["tables"] == {}
-    assert run.result["summary"] == [
-        "No satisfaction survey data exists: surveys are not implemented yet, so there is "
-        "no CSAT, NPS or survey response rate for this period."]
+    assert run.result["survey_data"] is False
+    assert run.result["summary"] == ["No satisfaction surveys were sent in this period."]
+    assert {row["kpi"]: row["value"] for row in run.result["tables"]["kpis"]} == {
+        "survey_response_rate": None, "csat_average": None, "csat_satisfied_share": None,
+        "nps": None, "speed_average": None, "attitude_average": None,
+        "resolution_average": None}
+    assert run.result["tables"]["by_team"] == []
     assert (run.result["period"]["start"], run.result["period"]["end"]) == (
         "2026-11-01T00:00:00+08:00", "2026-12-01T00:00:00+08:00")
 
@@ -159,7 +162,10 @@ def test_the_quarterly_evaluation_maps_seed_001_indicators_to_kpis(care, clock):
     rows = {(r["indicator"].split(" (")[0], r["kpi"]): (r["value"], r["basis"])
             for r in run.result["tables"]["indicators"]}
     assert rows == {
-        ("customer satisfaction", None): (None, "no survey data"),
+        ("customer satisfaction", "csat_average"): (None, "n=0"),
+        ("customer satisfaction", "csat_satisfied_share"): (None, "0/0"),
+        ("customer satisfaction", "nps"): (None, "0 promoters, 0 passives, 0 detractors"),
+        ("customer satisfaction", "survey_response_rate"): (None, "0/0"),
         ("response speed", "first_response_time_avg"): (300.0, "n=1"),
         ("response speed", "first_response_time_p90"): (300.0, "n=1"),
         ("response speed", "complaint_on_time_rate.first_response"): (1.0, "1/1"),

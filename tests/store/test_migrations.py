@@ -6,7 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables)
@@ -55,5 +55,28 @@ def test_a_store_with_cases_upgrades_from_the_first_revision(database):
         assert (case.tier, case.customer_id) == ("VIP", 1)
         assert case.data in ({}, "{}")
         assert kind == "system"
+    finally:
+        engine.dispose()
+
+
+def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
+    url, options = database
+    engine = make_engine(url, **options)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        migrate(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+        inspector = inspect(engine)
+        assert not {"surveys", "survey_answers"} & set(inspector.get_table_names())
+        assert {"survey_opt_out", "preferred_channel"}.isdisjoint(
+            c["name"] for c in inspector.get_columns("customers"))
+        migrate(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert context.get_current_revision() == "0005"
+            assert compare_metadata(context, SQLModel.metadata) == []
     finally:
         engine.dispose()

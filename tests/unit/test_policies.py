@@ -46,11 +46,12 @@ def test_every_shipped_policy_file_is_known_and_loads() -> None:
     policies = load_policies(SHIPPED_POLICIES)
     assert set(policies.calendars) == {"24x7", "cn-working-hours"}
     assert set(policies.teams) == {"complaints", "billing"}
-    assert policies.complaint.priorities == ["urgent", "ordinary", "routine"]
+    assert policies.complaint.priorities == ["urgent", "ordinary", "routine", "recovery"]
     assert policies.complaint.clocks["first_response"].targets == {
-        "urgent": timedelta(minutes=10), "ordinary": timedelta(minutes=20), "routine": hours(2)}
+        "urgent": timedelta(minutes=10), "ordinary": timedelta(minutes=20), "routine": hours(2),
+        "recovery": hours(4)}
     assert policies.complaint.clocks["resolution"].targets == {
-        "urgent": hours(4), "ordinary": hours(24), "routine": hours(72)}
+        "urgent": hours(4), "ordinary": hours(24), "routine": hours(72), "recovery": hours(24)}
     assert policies.complaint.auto_close_after == timedelta(days=3)
     assert len(policies.version) == 12
 
