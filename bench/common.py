@@ -132,9 +132,9 @@ def _process_cpu(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / _TICK  # utime + stime, all threads
 
 
-def _ours(server_pgid: int | None) -> dict[int, float]:
+def _ours(server_pgids: tuple[int, ...]) -> dict[int, float]:
     """CPU so far of the processes that are part of the measurement: the server's
-    process group, and PostgreSQL's processes (the store under test)."""
+    process group(s), and PostgreSQL's processes (the store under test)."""
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -145,20 +145,28 @@ def _ours(server_pgid: int | None) -> dict[int, float]:
             continue
         comm = stat[stat.find("(") + 1:stat.rfind(")")]
         pgid = int(stat.rsplit(")", 1)[1].split()[2])
-        if comm == "postgres" or (server_pgid is not None and pgid == server_pgid):
+        if comm == "postgres" or pgid in server_pgids:
             found[int(entry.name)] = _process_cpu(int(entry.name))
     return found
 
 
 class CpuMeter:
-    """Cores used by the server (and PostgreSQL), by this client, and by everything else."""
+    """Cores used by the server (and PostgreSQL), by this client, and by everything else.
 
-    def __init__(self, server_pgid: int | None = None) -> None:
-        self.server_pgid = server_pgid
+    `server_pgid` is the server's process group, or several (a peer and its Prefect API).
+    """
+
+    def __init__(self, server_pgid: int | Sequence[int] | None = None) -> None:
+        if server_pgid is None:
+            self.server_pgid: tuple[int, ...] = ()
+        elif isinstance(server_pgid, int):
+            self.server_pgid = (server_pgid,)
+        else:
+            self.server_pgid = tuple(server_pgid)
         self.wall = time.perf_counter()
         self.machine = _machine_busy()
         self.me = sum(os.times()[:2])
-        self.ours = _ours(server_pgid)
+        self.ours = _ours(self.server_pgid)
 
     def stop(self) -> dict[str, float]:
         wall = max(time.perf_counter() - self.wall, 1e-9)
@@ -303,6 +311,7 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{port}"
         self.ready_after: float | None = None
         self.headers: dict[str, str] = {}  # credentials for calls that need them
+        self.companions: list[ServerProcess] = []  # e.g. a peer's Prefect API server
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started_at = time.perf_counter()
         self.started_wall = time.time()
@@ -337,14 +346,19 @@ class ServerProcess:
         """
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:
-            meter = CpuMeter(self.proc.pid)
+            meter = CpuMeter(self.pgids)
             time.sleep(1.0)
             if meter.stop()["server_cores"] < cores:
                 break
         return time.perf_counter() - started
 
+    @property
+    def pgids(self) -> tuple[int, ...]:
+        """The process groups whose CPU counts as this server's: its own and its companions'."""
+        return (self.proc.pid, *(c.proc.pid for c in self.companions))
+
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc.poll() is None and all(c.alive() for c in self.companions)
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()

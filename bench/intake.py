@@ -59,7 +59,8 @@ def _body(tag: str, i: int) -> dict[str, Any]:
 
 
 def _level(base_url: str, clients: int, requests: int, tag: str,
-           pgid: int | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+           pgid: int | tuple[int, ...] | None = None,
+           headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Send `requests` complaints from `clients` threads, each with its own connection."""
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -129,7 +130,7 @@ def _sweep(server: ServerProcess, target: str, db_kind: str, levels: tuple[int, 
     for clients in levels:
         def measure(clients: int = clients) -> dict[str, Any]:
             tag = f"{target[:4]}-{clients}-{uuid.uuid4().hex[:6]}"
-            row = _level(server.base_url, clients, requests, tag, server.proc.pid,
+            row = _level(server.base_url, clients, requests, tag, server.pgids,
                          server.headers)
             if not server.alive():
                 raise BenchError(f"{server.name} died during intake:\n{server.log_tail()}")

@@ -4,6 +4,13 @@
     python bench/run.py --quick                 # small counts: proves the scripts work
     python bench/run.py --database both         # SQLite and PostgreSQL side by side
     python bench/run.py --only storm --database postgres
+    python bench/run.py --peers none            # Caseflow alone, without the peers
+
+The peers (bench/peers/: the same complaint process built the Prefect-native way and on
+SpiffWorkflow) run the same intake and a `live` storm in the same run, on the same
+store kinds; their rows carry ratios to Caseflow's row of the same store and clients
+(intake) or the same store in mode live (storm). With peers, the storm modes include
+live, since that is the mode they are compared with.
 
 Every server it starts is stopped at the end (also on error or Ctrl-C), and every temp
 dir and PostgreSQL database it creates is removed. The figures are also written as JSON
@@ -35,8 +42,13 @@ from bench.common import (  # noqa: E402
     postgres_reachable,
     wait_for_calm,
 )
+from bench.peers import harness as peers  # noqa: E402
 
 SCENARIOS = ("intake", "storm")
+INTAKE_RATIOS = [("x_rate", "cf/peer rate"), ("x_p50", "peer/cf p50"),
+                 ("x_p99", "peer/cf p99")]
+STORM_RATIOS = [("x_rate", "cf/peer breaches/s"), ("x_record", "peer/cf record"),
+                ("x_notify", "peer/cf notify")]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,6 +74,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-modes", default="restart",
                         help="restart (all overdue when the server starts), live (due "
                              "together once it has been up a while) or restart,live")
+    parser.add_argument("--peers", default=",".join(peers.PEERS),
+                        help="peers measured beside Caseflow: prefect, spiff, both "
+                             "comma-separated, or none")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the bare FastAPI reference point")
     parser.add_argument("--calm", type=float, default=None, metavar="CORES",
@@ -86,6 +101,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.storm_modes = [m.strip() for m in args.storm_modes.split(",") if m.strip()]
     if not set(args.storm_modes) <= {"restart", "live"} or not args.storm_modes:
         parser.error("--storm-modes takes restart, live or restart,live")
+    args.peers = [p.strip() for p in args.peers.split(",") if p.strip() not in ("", "none")]
+    if not set(args.peers) <= set(peers.PEERS):
+        parser.error(f"--peers takes {', '.join(peers.PEERS)} or none; got {args.peers}")
+    if args.peers and "live" not in args.storm_modes:
+        args.storm_modes.append("live")  # the peers' storms compare with Caseflow's live one
     return args
 
 
@@ -102,6 +122,37 @@ def settle(name: str, patience: float) -> None:
     """Say how busy the machine is before a scenario; wait for calm if asked to."""
     load = wait_for_calm(0.25, patience, log)
     log(f"{name}: starting; other processes use {load:.2f} cores")
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return a / b if isinstance(a, int | float) and isinstance(b, int | float) and b else None
+
+
+def add_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
+    """Put each peer row's ratios to Caseflow beside its figures (> 1: Caseflow does better).
+
+    Intake: the Caseflow row of the same store and clients. Storm: Caseflow's live storm
+    on the same store (its Prefect runner if there are several).
+    """
+    caseflow = {(r["database"], r["clients"]): r for r in results["intake"]
+                if r["target"] == "caseflow"}
+    for row in results["intake"]:
+        ref = caseflow.get((row["database"], row["clients"]))
+        if row["target"] in peers.PEERS.values() and ref:
+            row.update(x_rate=_ratio(ref["per_s"], row["per_s"]),
+                       x_p50=_ratio(row["p50_ms"], ref["p50_ms"]),
+                       x_p99=_ratio(row["p99_ms"], ref["p99_ms"]))
+    live: dict[str, dict[str, Any]] = {}
+    for row in results["storm"]:
+        if row["target"] == "caseflow" and row["mode"] == "live" and (
+                row["database"] not in live or row["runner"] == "prefect"):
+            live[row["database"]] = row
+    for row in results["storm"]:
+        ref = live.get(row["database"])
+        if row["target"] in peers.PEERS.values() and ref:
+            row.update(x_rate=_ratio(ref["records_per_s"], row["records_per_s"]),
+                       x_record=_ratio(row["record_s"], ref["record_s"]),
+                       x_notify=_ratio(row["notify_s"], ref["notify_s"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                 db, quick=args.quick, postgres_url=args.postgres_url, levels=args.levels,
                 requests=args.requests, calm=calm, log=log))
             results["intake"] += rows or []
+            for peer in args.peers:
+                rows = attempt(f"intake/{db}/{peer}", lambda db=db, peer=peer: peers.run_intake(
+                    peer, db, quick=args.quick, postgres_url=args.postgres_url,
+                    levels=args.levels, requests=args.requests, calm=calm, log=log))
+                results["intake"] += rows or []
         if not args.no_reference:
             rows = attempt("intake/bare FastAPI", lambda: intake.run_bare(
                 quick=args.quick, levels=args.levels, requests=args.requests, calm=calm,
@@ -155,12 +211,26 @@ def main(argv: list[str] | None = None) -> int:
 
                     row = attempt(name, lambda name=name, one=one: calm.measure(name, one, log))
                     if row:
-                        results["storm"].append(row)
+                        results["storm"].append({"target": "caseflow", **row})
+        for db in databases:
+            for peer in args.peers:
+                name = f"storm/{db}/{peer}"
+
+                def peer_storm(db: str = db, peer: str = peer) -> Any:
+                    return peers.run_storm(peer, db, quick=args.quick,
+                                           postgres_url=args.postgres_url, n=args.storm_n,
+                                           log=log)
+
+                row = attempt(name, lambda name=name, fn=peer_storm: calm.measure(name, fn, log))
+                if row:
+                    results["storm"].append(row)
+    add_ratios(results)
 
     print()
     if "intake" in args.only:
         print(format_table("intake: complaints opened over HTTP (POST /cases)",
-                           intake.COLUMNS, results["intake"]))
+                           intake.COLUMNS + (INTAKE_RATIOS if args.peers else []),
+                           results["intake"]))
         for row in results["intake"]:
             if row["errors"]:
                 failed = {k: v for k, v in row["statuses"].items() if k != "201"}
@@ -169,10 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if "storm" in args.only:
         print(format_table("storm: breaches due in the same second, then notified",
-                           storm.COLUMNS, results["storm"]))
+                           storm.COLUMNS[:1] + [("target", "target")] + storm.COLUMNS[1:]
+                           + (STORM_RATIOS if args.peers else []), results["storm"]))
         for row in results["storm"]:
-            print(f"  {row['database']}/{row['runner']}/{row['mode']}: posts per recipient "
-                  f"{row['posts_by_recipient']}")
+            print(f"  {row['database']}/{row['target']}/{row['runner']}/{row['mode']}: posts "
+                  f"per recipient {row['posts_by_recipient']}")
         print()
     elapsed = time.perf_counter() - started
     for failure in failures:

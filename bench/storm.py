@@ -10,8 +10,9 @@ Two modes:
 - restart (the default): the instant is 20 minutes and a few seconds ago, so every
   75% warning and every breach is already due when the service starts, as after
   downtime. Times count from the server process's start.
-- live: the breaches fall due together LIVE_LEAD_SECONDS after seeding, when the
-  service has been up for a while (its Prefect API ready, if it gets ready by then).
+- live: the breaches fall due together LIVE_LEAD_SECONDS (quick: QUICK_LIVE_LEAD_SECONDS)
+  after seeding began, when the service has been up for a while (its Prefect API
+  ready, if it gets ready by then).
   Times count from that due second; the warnings, already due at start, are not
   part of the figures.
 
@@ -51,6 +52,7 @@ FULL_N = 1000
 QUICK_N = 50
 POLL_SECONDS = 0.2
 LIVE_LEAD_SECONDS = 60.0  # seeding + start-up + Prefect's API warming up, on this machine
+QUICK_LIVE_LEAD_SECONDS = 20.0  # quick: seeding + start-up only (Prefect may not be ready)
 FIRST_RESPONSE = timedelta(minutes=20)  # ordinary priority, tier B, shipped policies
 KEY = re.compile(r"\[key ([^\]]+)\]")
 
@@ -141,7 +143,8 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
             # Warning (75%) and breach (100%) both due; the next rung (150%) 10 min away.
             opened_at = datetime.now(UTC) - FIRST_RESPONSE - timedelta(seconds=5)
         else:
-            opened_at = datetime.now(UTC) - FIRST_RESPONSE + timedelta(seconds=LIVE_LEAD_SECONDS)
+            lead = QUICK_LIVE_LEAD_SECONDS if quick else LIVE_LEAD_SECONDS
+            opened_at = datetime.now(UTC) - FIRST_RESPONSE + timedelta(seconds=lead)
         due_wall = (opened_at + FIRST_RESPONSE).timestamp()
         seed_s = seed(db, policies, data_dir, n, opened_at)
         log(f"  storm  {name}: seeded {n} complaints in {seed_s:.1f} s")

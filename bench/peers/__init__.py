@@ -1,0 +1,1 @@
+"""The same complaint process built the other ways a team would: see harness.py."""
