@@ -4,7 +4,6 @@ and the scheduler's manual trigger of a review."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlmodel import col, select
@@ -26,11 +25,13 @@ from api.review_access import ReportReaderDep, SchedulerDep, team_scope
 from api.schemas import MAX_ID, Problem
 from api.trend_chart import render_svg
 from core.models import ReviewRun
+from core.queries import newest_first
 from core.review_runs import ReportNotFound, ReviewNotFound, run_due_review
 from core.review_schedule import next_slot
 from core.trends import MAX_BUCKETS, TrendPoint, trend
 from domain.access import Identity
 from domain.durations import format_duration
+from domain.policy_types import zone_problem
 from domain.review_policy import PeriodKind
 from domain.review_reports import scoped_result
 from domain.reviews import RunStatus, Trigger
@@ -67,13 +68,10 @@ def list_runs(
         query = query.where(ReviewRun.review == review)
     if status is not None:
         query = query.where(ReviewRun.status == status)
-    if before_id is not None:
-        query = query.where(col(ReviewRun.id) < before_id)
-    rows = list(session.exec(query.order_by(col(ReviewRun.id).desc()).limit(limit + 1)))
-    page = rows[:limit]
+    page, cursor = newest_first(session, query, col(ReviewRun.id), limit=limit,
+                                before_id=before_id)
     return RunPage(items=[ReviewRunSummary.model_validate(r, from_attributes=True)
-                          for r in page],
-                   next_cursor=page[-1].id if len(rows) > limit and page else None)
+                          for r in page], next_cursor=cursor)
 
 
 def _public_run(run: ReviewRun, reader: Identity) -> ReviewRunPublic:
@@ -118,14 +116,6 @@ def _trend(session: SessionDep, rt: RuntimeDep, reader: Identity, bucket: str, c
     return points, teams
 
 
-def _zone_problem(timezone: str) -> str | None:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown timezone {timezone!r}"
-    return None
-
-
 Bucket = Annotated[Literal["day", "week"], Query(description="bucket size")]
 Count = Annotated[int, Query(ge=1, le=MAX_BUCKETS,
                              description="buckets, oldest first, up to the current one")]
@@ -140,7 +130,7 @@ def trends(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
            timezone: Zone = "Asia/Shanghai",
            ) -> TrendPublic | Response:
     """Complaints opened and the on-time rate per day or week (your teams, if a supervisor)."""
-    if problem := _zone_problem(timezone):
+    if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
     return TrendPublic(bucket=bucket, timezone=timezone, teams=teams, points=[TrendPointPublic(
@@ -159,7 +149,7 @@ def trends_chart(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
                  timezone: Zone = "Asia/Shanghai",
                  ) -> Response:
     """The trend as an SVG chart: bars of complaints opened, a line of the on-time rate."""
-    if problem := _zone_problem(timezone):
+    if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
     scope = ", ".join(teams) if teams else "all teams"

@@ -11,9 +11,11 @@ non-existent time (fold=0): the gap's length later.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from domain.policy_types import TimezoneName
 
 
 class QuietHours(BaseModel):
@@ -23,16 +25,7 @@ class QuietHours(BaseModel):
 
     start: time
     end: time
-    timezone: str = "Asia/Shanghai"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
-        return value
+    timezone: TimezoneName = "Asia/Shanghai"
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:

@@ -1,0 +1,39 @@
+"""Field types the policy models share: a known timezone, a country with a holiday calendar.
+
+They live apart from `domain.policy` so the section models in other modules (reviews,
+quiet hours) can use them without importing the whole policy set.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+from pydantic import AfterValidator
+
+
+def zone_problem(name: str) -> str | None:
+    """Why `name` is not a timezone this machine knows, or None when it is."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown timezone {name!r}"
+    return None
+
+
+def _known_timezone(value: str) -> str:
+    problem = zone_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _known_country(value: str | None) -> str | None:
+    if value and value not in holidays_lib.list_supported_countries():
+        raise ValueError(f"no calendar for country {value!r}")
+    return value
+
+
+TimezoneName = Annotated[str, AfterValidator(_known_timezone)]
+CountryCode = Annotated[str | None, AfterValidator(_known_country)]
