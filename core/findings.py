@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from core.models import Case, Finding
 from core.processes.pdca import CycleRequest, open_cycle
+from core.queries import newest_first
 from domain.access import Identity
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
@@ -140,8 +141,4 @@ def list_findings(session: Session, reader: Identity, *, status: str | None = No
         query = query.where(Finding.status == status)
     if source is not None:
         query = query.where(Finding.source == source)
-    if before_id is not None:
-        query = query.where(col(Finding.id) < before_id)
-    rows = list(session.exec(query.order_by(col(Finding.id).desc()).limit(limit + 1)))
-    page = rows[:limit]
-    return page, page[-1].id if len(rows) > limit and page else None
+    return newest_first(session, query, col(Finding.id), limit=limit, before_id=before_id)

@@ -131,12 +131,17 @@ def list_cases(
     if flt.at_risk is not None:
         condition = exists().where(SlaClock.case_id == Case.id, _at_risk(now))
         query = query.where(condition if flt.at_risk else ~condition)
+    return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+
+
+def newest_first(session: Session, query: Any, id_column: Any, *, limit: int,
+                 before_id: int | None) -> tuple[list[Any], int | None]:
+    """One page of `query`, newest first by `id_column`, and the cursor for the next page."""
     if before_id is not None:
-        query = query.where(col(Case.id) < before_id)
-    rows = list(session.exec(query.order_by(col(Case.id).desc()).limit(limit + 1)))
+        query = query.where(id_column < before_id)
+    rows = list(session.exec(query.order_by(id_column.desc()).limit(limit + 1)))
     page = rows[:limit]
-    next_cursor = page[-1].id if len(rows) > limit and page else None
-    return page, next_cursor
+    return page, page[-1].id if len(rows) > limit and page else None
 
 
 def _breached(now: datetime) -> Any:
