@@ -11,7 +11,14 @@ from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.policy import EscalationStep, PolicySet, Role
 from domain.privacy import disclose
-from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, Notice, TimelineEntry
+from domain.process import (
+    SYSTEM_ACTOR,
+    CaseSnapshot,
+    Decision,
+    InvalidEvent,
+    Notice,
+    TimelineEntry,
+)
 
 
 def resolve_role(case: CaseSnapshot, role: Role, policies: PolicySet) -> str | None:
@@ -20,6 +27,18 @@ def resolve_role(case: CaseSnapshot, role: Role, policies: PolicySet) -> str | N
         return case.assignee
     team = policies.teams.get(case.team)
     return getattr(team, role.value) if team else None
+
+
+def acknowledge_escalation_hook(case, event, policies, calendars, now):
+    """End `data.clock`'s ladder: no further rungs (every process's `acknowledge_escalation`)."""
+    name = event.data.get("clock")
+    clock = case.clocks.get(name) if isinstance(name, str) else None
+    if clock is None:
+        raise InvalidEvent("data.clock", f"must be one of the clocks {sorted(case.clocks)}")
+    if clock.steps_fired == 0:
+        raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
+    stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
+    return replace(case, clocks={**case.clocks, name: stopped}), {}
 
 
 def step_due(

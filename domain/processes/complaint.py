@@ -42,6 +42,7 @@ from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.classification import Classification
+from domain.escalation import acknowledge_escalation_hook
 from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
@@ -99,18 +100,6 @@ def _change_priority(case, event, policies, calendars, now):
         for name, clock in case.clocks.items()
     }
     return replace(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
-
-
-def acknowledge_escalation_hook(case, event, policies, calendars, now):
-    """End `data.clock`'s ladder: no further rungs (shared by processes)."""
-    name = event.data.get("clock")
-    clock = case.clocks.get(name) if isinstance(name, str) else None
-    if clock is None:
-        raise InvalidEvent("data.clock", f"must be one of the clocks {sorted(case.clocks)}")
-    if clock.steps_fired == 0:
-        raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
-    stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
-    return replace(case, clocks={**case.clocks, name: stopped}), {}
 
 
 def _resolve(case, event, policies, calendars, now):

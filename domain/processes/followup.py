@@ -43,6 +43,7 @@ from typing import Any
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
+from domain.escalation import acknowledge_escalation_hook
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
@@ -54,7 +55,7 @@ from domain.process import (
     Transition,
     TransitionTable,
 )
-from domain.processes.complaint import acknowledge_escalation_hook, reassign_hook
+from domain.processes.complaint import reassign_hook
 from domain.quiet_hours import is_quiet, next_allowed
 from domain.satisfaction import SCORES, check_scores, check_text, choose_channel, is_low
 from domain.timers import PROCESS, TimerSpec

@@ -35,6 +35,7 @@ from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, AccessRole, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.durations import format_duration, parse_duration
+from domain.escalation import acknowledge_escalation_hook
 from domain.kpi_definitions import DEFINITIONS
 from domain.policy import EscalationStep, PdcaPolicy, PolicySet
 from domain.process import (
@@ -181,15 +182,6 @@ def _closing(outcome: str):  # type: ignore[no-untyped-def]
     return hook
 
 
-def _acknowledge_escalation(case, event, policies, calendars, now):
-    name = event.data.get("clock")
-    clock = case.clocks.get(name) if isinstance(name, str) else None
-    if clock is None or clock.steps_fired == 0:
-        raise InvalidEvent("data.clock", f"one of the escalated clocks {sorted(case.clocks)}")
-    stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
-    return replace(case, clocks={**case.clocks, name: stopped}), {}
-
-
 STOP_ALL = ((PLAN, ClockOp.stop), (ACT, ClockOp.stop))
 
 TABLE = TransitionTable(
@@ -207,7 +199,7 @@ TABLE = TransitionTable(
         Transition("abandon", OPEN_STAGES, "closed", clocks=STOP_ALL,
                    hook=_closing("abandoned"), roles=RUNNERS),
         Transition("add_note", OPEN_STAGES, roles=ESCALATION_TARGETS),
-        Transition("acknowledge_escalation", OPEN_STAGES, hook=_acknowledge_escalation,
+        Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=RUNNERS),
     ),
 )
