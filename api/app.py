@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import admin, cases, errors, findings, followups, health, pdca, reports, surveys
+from api.processes import routers as process_routers
 from core import runtime as runtime_module
 from core.keys import ensure_first_admin_key
 from core.runtime import Runtime
@@ -60,5 +61,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
     app.include_router(reports.router)
     app.include_router(reports.reviews_router)
     app.include_router(health.router)
+    for router in process_routers():
+        app.include_router(router)
     errors.install(app)
     return app

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from domain.calendars import BusinessCalendar
 from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
+from domain.processes import definition, definitions
 
 # Which file holds which top-level section.
 SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),
@@ -43,6 +44,7 @@ def load_policies(directory: Path) -> PolicySet:
             raise PolicyError(
                 f"{path}: unknown top-level key(s) {sorted(unknown)}; expected {list(sections)}")
         merged.update(data)
+    merged["processes"] = _process_policies(directory, digest, origin)
     merged["version"] = digest.hexdigest()[:12]
     try:
         policies = PolicySet.model_validate(merged)
@@ -50,6 +52,30 @@ def load_policies(directory: Path) -> PolicySet:
         raise PolicyError(_describe(exc, origin)) from None
     _cross_check(policies, origin)
     return policies
+
+
+def _process_policies(directory: Path, digest: Any, origin: dict[str, Path]) -> dict[str, Any]:
+    """The files process modules bring (`POLICY_FILE`), each validated by its model."""
+    loaded = {}
+    for name, process in sorted(definitions().items()):
+        filename = getattr(process, "POLICY_FILE", None)
+        if filename is None:
+            continue
+        path = directory / filename
+        origin[name] = path
+        if not path.is_file():
+            raise PolicyError(f"{path}: file is missing (it holds the {name} process's policy)")
+        raw = path.read_bytes()
+        digest.update(filename.encode() + b"\0" + raw)
+        data = _parse(path, raw)
+        if set(data) != {name}:
+            raise PolicyError(f"{path}: expected exactly one top-level key {name!r}, "
+                              f"found {sorted(data)}")
+        try:
+            loaded[name] = process.POLICY_MODEL.model_validate(data[name])
+        except ValidationError as exc:
+            raise PolicyError(_describe(exc, origin, prefix=(name,))) from None
+    return loaded
 
 
 def build_calendars(policies: PolicySet) -> dict[str, BusinessCalendar]:
@@ -77,10 +103,11 @@ def _parse(path: Path, raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _describe(exc: ValidationError, origin: dict[str, Path]) -> str:
+def _describe(exc: ValidationError, origin: dict[str, Path],
+              prefix: tuple[str, ...] = ()) -> str:
     lines = []
     for error in exc.errors():
-        location = [str(part) for part in error["loc"]]
+        location = [*prefix, *(str(part) for part in error["loc"])]
         path = origin.get(location[0], "policies") if location else "policies"
         field = ".".join(location) or "(top level)"
         lines.append(f"{path}: {field}: {error['msg']}")
@@ -104,6 +131,10 @@ def _cross_check(policies: PolicySet, origin: dict[str, Path]) -> None:
     problems += _review_problems(policies, origin.get("reviews"))
     problems += _pdca_problems(policies, origin.get("pdca"))
     problems += _followup_problems(policies, origin.get("followup"))
+    for name, process in sorted(definitions().items()):
+        check = getattr(process, "policy_problems", None)
+        if check is not None and name in policies.processes:
+            problems += check(policies, origin[name])
     if problems:
         raise PolicyError("invalid policy:\n  " + "\n  ".join(problems))
 
@@ -135,8 +166,6 @@ def _pdca_problems(policies: PolicySet, pdca_file: Path | None) -> list[str]:
 
 def _followup_problems(policies: PolicySet, followup_file: Path | None) -> list[str]:
     """The call calendar, the recovery priority and the closing events must exist."""
-    from domain.processes import definition
-
     policy, where = policies.followup, f"{followup_file}: followup"
     problems = []
     if policy.call.calendar not in policies.calendars:

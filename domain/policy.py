@@ -288,6 +288,17 @@ class PolicySet(Strict):
     followup: FollowUpPolicy
     reviews: dict[str, ReviewPolicy] = Field(default_factory=dict)
     greetings: GreetingsPolicy = Field(default_factory=GreetingsPolicy)
+    # Policies of process modules that bring their own file (`POLICY_FILE`), by process
+    # name, each already validated by the module's `POLICY_MODEL`.
+    processes: dict[str, BaseModel] = Field(default_factory=dict)
+
+    def process_policy(self, process: str) -> BaseModel:
+        """The policy a process module brought in its own file."""
+        try:
+            return self.processes[process]
+        except KeyError:
+            raise LookupError(f"no policy for process {process!r}; "
+                              f"loaded: {sorted(self.processes)}") from None
 
     @field_validator("reviews")
     @classmethod

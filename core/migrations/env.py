@@ -5,7 +5,9 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.processes import import_all
 
+import_all()  # the tables process modules declare
 target_metadata = SQLModel.metadata
 config = context.config
 

@@ -11,11 +11,16 @@ a module here, named like its domain module, with either or both of these functi
         follow-up writes in the same transaction as the decision; `runtime` is the
         running service (settings, the survey-link secret) where the caller has one:
         always for timers, None for a command called without it.
+
+A process's own tables (SQLModel classes) live in its module here too, or in another
+module of this package; `import_all` registers them on the metadata that Alembic's
+environment and the schema test compare with the migrations.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
@@ -41,6 +46,12 @@ def _adapter(process: str) -> ModuleType | None:
         if exc.name != f"{__name__}.{process}":
             raise  # the adapter exists but one of its imports is broken
         return None
+
+
+def import_all() -> None:
+    """Import every module of this package, so the tables they declare are registered."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
 def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,

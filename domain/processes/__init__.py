@@ -4,6 +4,18 @@ A process module is found by its name (`definition("complaint")`); adding a proc
 adding a module here that provides what `ProcessDefinition` lists, and its policy.
 `on_timer` gets the `facts` the process's store adapter (`core/processes/`) read for it,
 if it has one: figures only the store can give, such as a KPI measured at a deadline.
+
+A process may bring its own policy file instead of a section in `domain.policy.PolicySet`:
+
+    POLICY_FILE = "service_request.yaml"   # in policies/, one top-level key: NAME
+    POLICY_MODEL = ServiceRequestPolicy    # a pydantic model (forbid unknown keys)
+    def policy_problems(policies, path) -> list[str]: ...   # optional: references to
+        # calendars, teams or other processes, each problem naming `path` and the field
+
+The loader validates the file at start-up and on reload (a bad one stops start-up with
+the file and the field), and the process reads it as `policies.process_policy(NAME)`.
+Its API goes in `api/processes/<name>.py` (a module with a `router`, included by the
+app) and its own tables in `core/processes/` (registered by `core.processes.import_all`).
 """
 
 from __future__ import annotations
@@ -42,6 +54,11 @@ def _registry() -> dict[str, ProcessDefinition]:
         if hasattr(module, "NAME") and hasattr(module, "TABLE"):
             found[module.NAME] = cast(ProcessDefinition, module)
     return found
+
+
+def definitions() -> dict[str, ProcessDefinition]:
+    """Every process module, by name."""
+    return dict(_registry())
 
 
 def definition(name: str) -> ProcessDefinition:

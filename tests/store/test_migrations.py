@@ -11,6 +11,9 @@ from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables)
 from core.db import MIGRATIONS, make_engine, migrate
+from core.processes import import_all
+
+import_all()  # the tables process modules declare
 
 
 def test_migrations_match_the_models_and_run_twice(database):

@@ -6,12 +6,17 @@ import shutil
 from collections.abc import Callable
 from datetime import time, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, ConfigDict
 
+from core import policy_loader
 from core.policy_loader import SECTIONS, PolicyError, build_calendars, load_policies
+from domain.policy import Duration, PolicySet
+from domain.processes import definitions
 from tests.unit.builders import SHIPPED_POLICIES, hours, sh
 
 
@@ -38,12 +43,16 @@ def error_for(directory: Path) -> str:
 # --- the shipped files --------------------------------------------------------------------
 
 def test_every_shipped_policy_file_is_known_and_loads() -> None:
+    process_files = {process.POLICY_FILE: (name,) for name, process in definitions().items()
+                     if hasattr(process, "POLICY_FILE")}
+    known = {**SECTIONS, **process_files}
     shipped = sorted(p.name for p in SHIPPED_POLICIES.glob("*.yaml"))
-    assert shipped == sorted(SECTIONS)
+    assert shipped == sorted(known)
     for name in shipped:
         data = yaml.safe_load((SHIPPED_POLICIES / name).read_text(encoding="utf-8"))
-        assert set(data) <= set(SECTIONS[name])
+        assert set(data) <= set(known[name])
     policies = load_policies(SHIPPED_POLICIES)
+    assert set(policies.processes) == {name for (name,) in process_files.values()}
     assert set(policies.calendars) == {"24x7", "cn-working-hours"}
     assert set(policies.teams) == {"complaints", "billing"}
     assert policies.complaint.priorities == ["urgent", "ordinary", "routine", "recovery"]
@@ -240,3 +249,58 @@ def test_overlapping_working_hours_are_refused_or_merged(tmp_path: Path) -> None
         return
     working = build_calendars(policies)["cn-working-hours"]
     assert working.between(sh(2026, 11, 23, 8, 0), sh(2026, 11, 23, 14, 0)) == hours(4)
+
+
+# --- a process that brings its own policy file ----------------------------------------------
+
+class DemoPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    team: str
+    within: Duration
+
+
+def demo_problems(policies: PolicySet, path: Path) -> list[str]:
+    team = policies.process_policy("demo").team
+    if team in policies.teams:
+        return []
+    return [f"{path}: demo.team: unknown team {team!r}; known: {sorted(policies.teams)}"]
+
+
+@pytest.fixture
+def demo_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The shipped policies plus a `demo` process whose module brings `demo.yaml`."""
+    demo = SimpleNamespace(NAME="demo", POLICY_FILE="demo.yaml", POLICY_MODEL=DemoPolicy,
+                           policy_problems=demo_problems)
+    monkeypatch.setattr(policy_loader, "definitions", lambda: {**definitions(), "demo": demo})
+    directory = copy_policies(tmp_path / "policies")
+    (directory / "demo.yaml").write_text("demo:\n  team: billing\n  within: PT2H\n")
+    return directory
+
+
+def test_a_process_policy_file_is_loaded_validated_and_versioned(demo_process: Path) -> None:
+    policies = load_policies(demo_process)
+    assert policies.process_policy("demo") == DemoPolicy(team="billing", within=hours(2))
+    edit(demo_process, "demo.yaml", lambda data: data["demo"].update(within="PT3H"))
+    assert load_policies(demo_process).version != policies.version
+    with pytest.raises(LookupError, match="no policy for process 'nothing'"):
+        policies.process_policy("nothing")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda data: data["demo"].update(within="soon"), "demo.within"),
+    (lambda data: data["demo"].update(colour="red"), "demo.colour: Extra inputs"),
+    (lambda data: data["demo"].update(team="nobody"), "demo.team: unknown team 'nobody'"),
+    (lambda data: data.update(other={}), "expected exactly one top-level key 'demo'"),
+])
+def test_a_bad_process_policy_file_is_named_with_its_field(
+        demo_process: Path, change: Callable[[dict[str, Any]], object], reason: str) -> None:
+    edit(demo_process, "demo.yaml", change)
+    message = error_for(demo_process)
+    assert f"{demo_process / 'demo.yaml'}: " in message
+    assert reason in message
+
+
+def test_a_missing_process_policy_file_is_named(demo_process: Path) -> None:
+    (demo_process / "demo.yaml").unlink()
+    assert "demo.yaml: file is missing (it holds the demo process's policy)" in error_for(
+        demo_process)
