@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, cases, errors, findings, followups, health, pdca, reports, surveys
+from api import (
+    admin,
+    cases,
+    customers,
+    errors,
+    findings,
+    followups,
+    health,
+    pdca,
+    reports,
+    surveys,
+)
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
 from core.keys import ensure_first_admin_key
@@ -56,6 +67,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True)
     app.include_router(admin.router)
     app.include_router(pdca.router)
     app.include_router(followups.router)
+    app.include_router(customers.router)
     app.include_router(surveys.router)
     app.include_router(findings.router)
     app.include_router(reports.router)

@@ -10,7 +10,7 @@ from core.keys import KeyNotFound, KeyProblem
 from core.policy_loader import PolicyError
 from core.review_runs import ReportNotFound, ReviewNotFound
 from domain.access import NotPermitted
-from domain.process import IllegalTransition, InvalidEvent
+from domain.process import IllegalTransition, InvalidEvent, Unavailable
 from domain.reviews import FindingClosed
 
 
@@ -59,6 +59,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidEvent)
     async def _invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
         return field_error(["body", *exc.field.split(".")], exc.reason)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        # The field and the reason, as for any refusal, and what could be had instead.
+        loc = ["body", *exc.field.split(".")]
+        if exc.taken:
+            return JSONResponse(status_code=409, content={"detail": {
+                "error": "unavailable", "message": exc.reason, "loc": loc,
+                **exc.alternatives}})
+        return JSONResponse(status_code=422, content={"detail": [{
+            "loc": loc, "msg": exc.reason, "type": "unavailable", **exc.alternatives}]})
 
     @app.exception_handler(FindingClosed)
     async def _closed(_: Request, exc: FindingClosed) -> JSONResponse:

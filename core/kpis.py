@@ -6,6 +6,9 @@ PostgreSQL. Every function takes a `KpiFilter` and honours all of its fields. Ra
 are built from one numerator and one denominator expression per KPI (`_rate_sql`),
 so a KPI's total and its `breakdown` by team, category... can never disagree.
 
+Hand-offs per case (`transfers`) count the `transfer` events of the filtered cases
+(service requests; pass `process=None` for every process).
+
 Satisfaction KPIs (survey response rate, CSAT, share satisfied, NPS, dimension
 averages) are in `core.kpis_satisfaction`: they are measured over surveys, not cases.
 """
@@ -31,6 +34,7 @@ from domain.kpi_definitions import (
     ParetoRow,
     Rate,
     TeamBacklog,
+    Transfers,
     nearest_rank,
 )
 from domain.processes import definition
@@ -297,3 +301,18 @@ def category_pareto(session: Session, flt: KpiFilter) -> list[ParetoRow]:
         running += int(n)
         pareto.append(ParetoRow(name, int(n), int(n) / total, running / total))
     return pareto
+
+
+def transfers(session: Session, flt: KpiFilter) -> Transfers:
+    """Count hand-offs (`transfer` events) over the filter's cases, and the cases with any."""
+    handed = (select(col(CaseEvent.case_id), func.count(col(CaseEvent.id)).label("n"))
+              .where(CaseEvent.type == "transfer").group_by(col(CaseEvent.case_id))
+              .subquery())
+    n = func.coalesce(handed.c.n, 0)
+    query = (select(func.count(col(Case.id)), func.coalesce(func.sum(n), 0),
+                    _count_if(n > 0))
+             .select_from(Case).outerjoin(handed, handed.c.case_id == col(Case.id))
+             .where(*flt.conditions()))
+    cases, total, transferred = session.exec(query).one()
+    return Transfers(cases=int(cases), transfers=int(total),
+                     transferred_cases=int(transferred))

@@ -65,6 +65,20 @@ class Customer(SQLModel, table=True):
     preferred_channel: str | None = Field(default=None, max_length=20)  # email | phone
 
 
+class CustomerIdentity(SQLModel, table=True):
+    """A way a customer is recognised on some channel: a phone number, an e-mail address,
+    a messaging id (WeCom, WeChat, app). Each belongs to one customer, whichever channel."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_customer_identities_kind_value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    kind: str = Field(max_length=20)  # phone | email | wecom | wechat | app
+    value: str = Field(max_length=200)  # normalised (core.customers.normalise)
+    channel: str | None = Field(default=None, max_length=40)  # where it was first seen
+    first_seen_at: datetime = _at(nullable=False)
+
+
 class Case(SQLModel, table=True):
     """A case of some process; the row holds its current state, the events its history."""
 

@@ -21,6 +21,7 @@ from core.models import OutboxMessage
 from core.review_figures import (
     digest_counts,
     digest_lists,
+    handoffs_table,
     kpi_table,
     missed_case_ids,
     pareto_table,
@@ -138,11 +139,22 @@ def complaint_categories(ctx: ReviewContext) -> ReviewOutput:
     out.summary.append(f"{summary['repeat_cases']} repeat complaint(s) from "
                        f"{summary['recurring_customers']} customer(s): the same customer, "
                        "the same category, again within the period.")
+    # Needless transfers (seed 003) are the other recurring cost a weekly review looks at;
+    # a period without service requests has no such table.
+    handoffs = handoffs_table(ctx.session, ctx.kpi_filter())
+    if handoffs[0]["denominator"]:
+        out.tables["handoffs"] = handoffs
+        out.summary.append(f"{handoffs[0]['numerator']} hand-off(s) over "
+                           f"{handoffs[0]['denominator']} service request(s) opened in the "
+                           f"period ({handoffs[0]['value']:.2f} per request).")
     for team in ctx.teams():
         rows, team_summary = recurrence(ctx.session, ctx.kpi_filter(team))
         section = out.teams.setdefault(team, {"summary": [], "tables": {}})
         section["tables"]["pareto"] = pareto_table(ctx.session, ctx.kpi_filter(team))
         section["tables"]["recurrence"] = rows
+        team_handoffs = handoffs_table(ctx.session, ctx.kpi_filter(team))
+        if team_handoffs[0]["denominator"]:
+            section["tables"]["handoffs"] = team_handoffs
         section["recurrence"] = team_summary
     _kpi_sections(ctx, out)
     return out

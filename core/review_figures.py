@@ -7,6 +7,7 @@ Prefect table artifacts all share.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from core.kpis import (
     on_time_rate,
     reopen_rate,
     resolution_rate,
+    transfers,
 )
 from core.models import Case, Customer, SlaClock
 from domain.kpi_definitions import (
@@ -30,6 +32,7 @@ from domain.kpi_definitions import (
     FIRST_RESPONSE_P90,
     RESOLUTION_AVG,
     RESOLUTION_P90,
+    TRANSFERS_PER_CASE,
     Rate,
 )
 from domain.reviews import rate_row
@@ -58,6 +61,19 @@ def kpi_table(session: Session, flt: KpiFilter, now: datetime
                          "basis": f"n={times.count}", "numerator": None, "denominator": None,
                          "target": None, "meets_target": None})
     return rows, rates
+
+
+def handoffs_table(session: Session, flt: KpiFilter) -> list[dict[str, Any]]:
+    """Return the hand-offs per service request opened under `flt`'s period and team.
+
+    A case counts under the team it is with now (the one that ended up serving it).
+    """
+    figures = transfers(session, replace(flt, process="service_request"))
+    return [{"kpi": TRANSFERS_PER_CASE.name, "unit": TRANSFERS_PER_CASE.unit.value,
+             "value": figures.per_case, "basis": f"{figures.transfers}/{figures.cases}",
+             "numerator": figures.transfers, "denominator": figures.cases,
+             "transferred_share": figures.transferred_share, "target": None,
+             "meets_target": None}]
 
 
 def pareto_table(session: Session, flt: KpiFilter) -> list[dict[str, Any]]:

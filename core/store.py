@@ -80,6 +80,8 @@ def persist_decision(
     before, after = decision.before, decision.after
     assert case.id is not None
     case.stage, case.priority = after.stage, after.priority
+    # A hand-off may move a case to another team or channel (a service-request transfer).
+    case.team, case.channel = after.team, after.channel
     case.assignee, case.escalation_level = after.assignee, after.escalation_level
     case.resolved_count, case.stage_entered_at = after.resolved_count, after.stage_entered_at
     case.data = dict(after.data)
@@ -90,7 +92,7 @@ def persist_decision(
     if closing and case.closed_at is None:
         case.closed_at = now
     session.add(case)
-    _adjust_load(session, case.team, before, after, process.TABLE.final_stages)
+    _adjust_load(session, before, after, process.TABLE.final_stages)
 
     ladder = process.ladder(policies)
     _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
@@ -122,6 +124,7 @@ def _write_clocks(
     for name, clock in after.clocks.items():
         row = by_name.get(name) or SlaClock(case_id=case_id, name=name, calendar=clock.calendar,
                                             target_seconds=0, state="", started_at=clock.started_at)
+        row.calendar = clock.calendar  # a case moved to another location moves its clocks
         calendar = calendars[clock.calendar]
         row.target_seconds = clock.target.total_seconds()
         row.elapsed_seconds = clock.elapsed.total_seconds()
@@ -158,15 +161,16 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
         session.add(timer)
 
 
-def _adjust_load(session: Session, team: str, before: CaseSnapshot, after: CaseSnapshot,
+def _adjust_load(session: Session, before: CaseSnapshot, after: CaseSnapshot,
                  final_stages: frozenset[str]) -> None:
-    """Keep team members' open-case counts in step with assignment and closure."""
+    """Keep team members' open-case counts in step with assignment, transfer and closure."""
     closing = after.stage in final_stages
+    moved = (after.assignee, after.team) != (before.assignee, before.team)
     was_open = before.stage not in final_stages and before.assignee
-    if was_open and (closing or after.assignee != before.assignee):
-        _bump(session, team, before.assignee, -1)
-    if not closing and after.assignee and after.assignee != before.assignee:
-        _bump(session, team, after.assignee, +1)
+    if was_open and (closing or moved):
+        _bump(session, before.team, before.assignee, -1)
+    if not closing and after.assignee and moved:
+        _bump(session, after.team, after.assignee, +1)
 
 
 def _bump(session: Session, team: str, person: str | None, by: int) -> None:

@@ -23,6 +23,7 @@ and a PDCA cycle that picks a target KPI all read the same words.
 | speed_average               | score   |        | higher |
 | attitude_average            | score   |        | higher |
 | resolution_average          | score   |        | higher |
+| transfers_per_case          | per case|        | lower  |
 
 The satisfaction KPIs are measured over the surveys *sent* in a period (their answers
 may come later), by `core.kpis_satisfaction`; grouped by team, agent, category and
@@ -42,6 +43,7 @@ class Unit(StrEnum):
     cases = "cases"
     score = "score"  # the mean of answers on a 1-5 scale
     nps = "nps"  # net promoter score, -100 to 100
+    per_case = "per_case"  # a mean count per case
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,13 @@ DIMENSION_AVERAGES = {
                         "answers that rated it.", Unit.score, higher_is_better=True)
     for name in ("speed", "attitude", "resolution")
 }
+TRANSFERS_PER_CASE = KpiDefinition(
+    "transfers_per_case",
+    "Mean number of hand-offs (transfer events between channels, teams or locations) per "
+    "case opened in the period, with the share of cases handed on at least once; seed 003 "
+    "names needless transfers (中轉環節) a bottleneck.",
+    Unit.per_case, higher_is_better=False, source="seed 003",
+)
 
 # Calendar age buckets of the backlog: (label, from days inclusive, to days exclusive).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -166,6 +175,7 @@ DEFINITIONS: dict[str, KpiDefinition] = {
         ON_TIME, FIRST_RESPONSE_AVG, FIRST_RESPONSE_P90, RESOLUTION_AVG, RESOLUTION_P90,
         RESOLUTION_RATE, REOPEN_RATE, *ESCALATION_RATES.values(), BACKLOG, CATEGORY_PARETO,
         SURVEY_RESPONSE_RATE, CSAT_AVERAGE, CSAT_SATISFIED, NPS, *DIMENSION_AVERAGES.values(),
+        TRANSFERS_PER_CASE,
     )
 }
 
@@ -247,6 +257,24 @@ class Average:
     @property
     def value(self) -> float | None:
         return self.total / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class Transfers:
+    """Hand-offs over a set of cases: how many, over how many cases, and how many cases
+    were handed on at all."""
+
+    cases: int
+    transfers: int
+    transferred_cases: int
+
+    @property
+    def per_case(self) -> float | None:
+        return self.transfers / self.cases if self.cases else None
+
+    @property
+    def transferred_share(self) -> float | None:
+        return self.transferred_cases / self.cases if self.cases else None
 
 
 @dataclass(frozen=True)

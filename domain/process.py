@@ -138,6 +138,20 @@ class InvalidEvent(ValueError):
         self.field, self.reason = field_name, reason
 
 
+class Unavailable(InvalidEvent):
+    """A well-formed request for something not to be had (a full or closed slot).
+
+    `taken` says it exists but is taken now (HTTP 409) rather than never valid (422);
+    `alternatives` says what could be had instead, for the caller to pick from. Any
+    process can refuse this way: the API renders it without knowing the process.
+    """
+
+    def __init__(self, field_name: str, reason: str, *, taken: bool,
+                 alternatives: Mapping[str, Any]) -> None:
+        super().__init__(field_name, reason)
+        self.taken, self.alternatives = taken, dict(alternatives)
+
+
 SYSTEM_ACTOR = "system"
 
 

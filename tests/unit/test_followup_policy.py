@@ -16,7 +16,8 @@ from tests.unit.test_policies import copy_policies, edit, error_for
 
 def test_the_shipped_follow_up_policy_holds_the_catalogue_s_defaults() -> None:
     policy = load_policies(SHIPPED_POLICIES).followup
-    assert policy.after == {"complaint": ["confirm", "auto_close"]}
+    assert policy.after == {"complaint": ["confirm", "auto_close"],
+                            "service_request": ["complete"]}
     assert (policy.survey_after, policy.reminder_after, policy.call_after) == (
         timedelta(hours=24), timedelta(days=2), timedelta(days=5))
     assert policy.always_call_tiers == [Tier.A, Tier.VIP]

@@ -53,7 +53,8 @@ def test_every_shipped_policy_file_is_known_and_loads() -> None:
         assert set(data) <= set(known[name])
     policies = load_policies(SHIPPED_POLICIES)
     assert set(policies.processes) == {name for (name,) in process_files.values()}
-    assert set(policies.calendars) == {"24x7", "cn-working-hours"}
+    assert set(policies.calendars) == {"24x7", "cn-working-hours", "store-hours",
+                                       "service-centre-hours"}
     assert set(policies.teams) == {"complaints", "billing"}
     assert policies.complaint.priorities == ["urgent", "ordinary", "routine", "recovery"]
     assert policies.complaint.clocks["first_response"].targets == {
