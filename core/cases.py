@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
+from core.customers import CustomerClaim, recognise
 from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
-from core.processes import after_decision
+from core.processes import after_decision, after_open
 from core.store import load_case, load_clocks, persist_decision, snapshot_of
 from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
@@ -92,10 +93,10 @@ def open_case(
 
     Idempotency keys belong to their caller: the same key from someone else is theirs.
     """
-    stored_key = _scoped_key(request.idempotency_key, actor, actor_kind)
+    stored_key = scoped_key(request.idempotency_key, actor, actor_kind)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
         if stored_key:
-            existing = _by_idempotency_key(session, stored_key, request.fingerprint)
+            existing = by_idempotency_key(session, stored_key, request.fingerprint)
             if existing is not None:
                 return existing, False
         try:
@@ -113,13 +114,15 @@ def open_case(
     raise AssertionError("unreachable")
 
 
-def _scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
+def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
+    """The Idempotency-Key as stored: the caller's own, so another's same key is not it."""
     if not key:
         return None
     return hashlib.sha256(f"{kind}\0{actor}\0{key}".encode()).hexdigest()
 
 
-def _by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
+def by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
+    """The case a stored key opened (any process); `IdempotencyConflict` for another body."""
     case = session.exec(select(Case).where(Case.idempotency_key == stored_key)).first()
     if case is not None and case.request_hash != fingerprint:
         raise IdempotencyConflict(
@@ -158,14 +161,15 @@ def _open(
     data: Mapping[str, Any] | None = None,
 ) -> Case:
     policy = complaint.policy_of(policies)
-    customer = customer or _upsert_customer(session, request.customer, now)
+    customer = customer or _upsert_customer(session, request.customer, request.channel,
+                                             now)
     tier = Tier(customer.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
                        requested=request.priority)
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
-    assignee = _route(session, team, policies, now)
+    assignee = route(session, team, policies, now)
     case = Case(
         process=complaint.NAME, stage="new", priority=verdict.priority, tier=tier.value,
         category=request.category, channel=request.channel, subject=request.subject,
@@ -183,28 +187,25 @@ def _open(
         now=now, calendars=calendars, actor_kind=actor[1], data=data)
     persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
                      now=now, new_case=True)
+    after_open(session, case, policies=policies, calendars=calendars, now=now)
     return case
 
 
-def _upsert_customer(session: Session, data: CustomerInput, now: datetime) -> Customer:
-    customer = None
-    if data.ref:
-        customer = session.exec(select(Customer).where(Customer.external_ref == data.ref)).first()
-    if customer is None:
-        customer = Customer(external_ref=data.ref, created_at=now)
-    if data.tier is not None:
-        customer.tier = data.tier.value
-    for field in ("name", "phone", "email", "birthday", "greetings_consent", "survey_opt_out",
-                  "preferred_channel"):
+def _upsert_customer(session: Session, data: CustomerInput, channel: str | None,
+                     now: datetime) -> Customer:
+    """The customer, recognised across channels (`core.customers`), with care fields set."""
+    customer = recognise(session, CustomerClaim(ref=data.ref, name=data.name, tier=data.tier,
+                                                phone=data.phone, email=data.email),
+                         channel=channel, now=now)
+    for field in ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel"):
         value = getattr(data, field)
         if value is not None:
             setattr(customer, field, value)
     session.add(customer)
-    session.flush()
     return customer
 
 
-def _route(session: Session, team: str, policies: PolicySet, now: datetime) -> str:
+def route(session: Session, team: str, policies: PolicySet, now: datetime) -> str:
     """Pick the team member by the team's strategy and record the assignment time."""
     team_policy = policies.teams[team]
     rows = {

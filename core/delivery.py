@@ -5,6 +5,9 @@ Staff are reached through their apprise URLs in teams.yaml. Customers (recipient
 their contact, one message at a time: a digest of escalations is for staff only. A
 customer with a preferred contact is reached there only (when a template serves it);
 `customer:<id>:<contact>` names the contact (a survey goes where it was decided to go).
+A process's publication channel (`channel:<process>:<channel>`, a crisis's website
+notice) is reached through the URLs its adapter names, one message at a time and as
+written: a public notice is never folded into a digest.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from sqlmodel import col, select
 
 from core.db import session_scope
 from core.models import Customer, OutboxMessage
+from core.processes import channel_urls
 from core.runtime import Runtime
 
 log = logging.getLogger("caseflow.delivery")
 CUSTOMER_PREFIX = "customer:"
+CHANNEL_PREFIX = "channel:"
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
@@ -40,9 +45,10 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
     outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
     for recipient, group in by_recipient.items():
         urls = _urls(runtime, recipient)
-        customer = recipient.startswith(CUSTOMER_PREFIX)
-        for batch in ([[m] for m in group] if customer else [group]):
-            title, body = (batch[0].subject, batch[0].body) if customer else compose_digest(batch)
+        as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
+        for batch in ([[m] for m in group] if as_written else [group]):
+            title, body = ((batch[0].subject, batch[0].body) if as_written
+                           else compose_digest(batch))
             result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
                                            body=body)
             outcomes["digests"] += 1
@@ -53,7 +59,10 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
 
 
 def _urls(runtime: Runtime, recipient: str) -> list[str]:
-    """A person's apprise URLs, or a customer's from the greetings policy's templates."""
+    """A person's apprise URLs, a channel's, or a customer's from the greetings templates."""
+    if recipient.startswith(CHANNEL_PREFIX):
+        process, _, channel = recipient.removeprefix(CHANNEL_PREFIX).partition(":")
+        return channel_urls(runtime.policies, process, channel)
     if not recipient.startswith(CUSTOMER_PREFIX):
         person = runtime.policies.people.get(recipient)
         return person.notify if person else []

@@ -15,11 +15,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.batches import run_batch_timer
 from core.claims import claim_due
 from core.delivery import deliver_messages
 from core.escalations import fire_timers
 from core.models import OutboxMessage, Timer
 from core.runtime import Runtime
+from domain.timers import BATCH
 
 log = logging.getLogger("caseflow.sweeper")
 
@@ -31,6 +33,7 @@ class FlowRunner(Protocol):
     def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
                        ) -> dict[str, int]: ...
     def deliver(self, message_ids: list[int]) -> dict[str, int]: ...
+    def run_batch(self, timer_id: int) -> dict[str, int]: ...
 
 
 class InlineRunner:
@@ -45,6 +48,9 @@ class InlineRunner:
 
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
         return deliver_messages(self.runtime, message_ids)
+
+    def run_batch(self, timer_id: int) -> dict[str, int]:
+        return run_batch_timer(self.runtime, timer_id)
 
 
 # The local Prefect API can take half a minute to start on a loaded 2-core machine.
@@ -99,6 +105,10 @@ class PrefectRunner:
                 log.exception("flow run for %s timers failed; finishing inline", process)
         return self.inline.process_timers(process, timer_ids, case_ids)
 
+    def run_batch(self, timer_id: int) -> dict[str, int]:
+        """A batch timer's work as its process's flow (with its artifacts), else inline."""
+        return run_batch_timer(self.inline.runtime, timer_id, via_prefect=self.ready.is_set())
+
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
         from flows.notifications import deliver_notifications
 
@@ -135,9 +145,12 @@ class Sweeper:
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
                 return report
-            claimed = self._claim(Timer, "fire_at", ("id", "process", "case_id"))
+            claimed = self._claim(Timer, "fire_at", ("id", "process", "case_id", "kind"))
             by_process: dict[str, list[tuple[int, int]]] = defaultdict(list)
-            for timer_id, process, case_id in claimed:
+            for timer_id, process, case_id, kind in claimed:
+                if kind == BATCH:  # long work, outside any case's transaction
+                    report.add(report.timers, self.runner.run_batch(timer_id))
+                    continue
                 by_process[process].append((timer_id, case_id))
             for process, rows in by_process.items():
                 timer_ids = [timer_id for timer_id, _ in rows]

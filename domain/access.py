@@ -10,7 +10,8 @@
 | scheduler  | no          | no                               | triggers reviews        |
 
 Managers and directors are also the escalation targets; supervisors see their teams'
-report sections only.
+report sections only. Supervisors, managers and directors run crises (raise candidates,
+link affected complaints); managers and directors approve crisis notices.
 
 Which events each role may send is declared per process, on its transition table.
 A case outside a caller's scope is reported as not found, so scope leaks nothing.
@@ -48,17 +49,20 @@ class Permission(StrEnum):
     improve = "improve"  # open PDCA improvement cycles
     read_reports = "read_reports"  # review results, trends and the improvement backlog
     manage_backlog = "manage_backlog"  # add and dismiss findings, promote them to cycles
+    manage_crises = "manage_crises"  # raise crisis candidates, link affected complaints
 
 
 ROLE_PERMISSIONS: dict[AccessRole, frozenset[Permission]] = {
     AccessRole.agent: frozenset({Permission.open_cases, Permission.read_cases}),
     AccessRole.supervisor: frozenset({Permission.open_cases, Permission.read_cases,
                                       Permission.improve, Permission.read_reports,
-                                      Permission.manage_backlog}),
+                                      Permission.manage_backlog, Permission.manage_crises}),
     AccessRole.manager: frozenset({Permission.read_cases, Permission.improve,
-                                   Permission.read_reports, Permission.manage_backlog}),
+                                   Permission.read_reports, Permission.manage_backlog,
+                                   Permission.manage_crises}),
     AccessRole.director: frozenset({Permission.read_cases, Permission.improve,
-                                    Permission.read_reports, Permission.manage_backlog}),
+                                    Permission.read_reports, Permission.manage_backlog,
+                                    Permission.manage_crises}),
     AccessRole.admin: frozenset({Permission.manage_keys, Permission.reload_policies}),
     AccessRole.scheduler: frozenset({Permission.run_reviews}),
 }

@@ -12,6 +12,9 @@ from domain.process import CaseSnapshot
 
 ESCALATION = "escalation"
 PROCESS = "process"
+# A process timer whose work is a batch run outside the case's transaction (a crisis's
+# compensation): the sweeper hands it to the process adapter's `run_batch`.
+BATCH = "batch"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,17 @@ a module here, named like its domain module, with either or both of these functi
         follow-up writes in the same transaction as the decision; `runtime` is the
         running service (settings, the survey-link secret) where the caller has one:
         always for timers, None for a command called without it.
+    after_open(session, case, *, policies, calendars, now) -> None
+        called for every case opened (of any process), in its transaction: a process
+        that reacts to other processes' cases (a crisis links new complaints of its
+        category, or detects a spike) checks `case.process` itself;
+    run_batch(runtime, case_id, timer_name, *, via_prefect) -> Mapping
+        the work of a `batch` timer (a crisis's compensation), run by the sweeper outside
+        any case transaction, as a Prefect flow or inline; it must be resumable, since an
+        interrupted run is run again when the timer's claim runs out;
+    channel_urls(policies, channel) -> list[str]
+        the apprise URLs of the process's own publication channel, for outbox messages to
+        `channel:<process>:<channel>` (a crisis's website or social-media notices).
 
 A process's own tables (SQLModel classes) live in its module here too, or in another
 module of this package; `import_all` registers them on the metadata that Alembic's
@@ -70,3 +81,32 @@ def after_decision(session: Session, case: Case, decision: Decision, *,
     if hook:
         hook(session, case, decision, policies=policies, calendars=calendars, now=now,
              runtime=runtime)
+
+
+@cache
+def _observers() -> tuple[Any, ...]:
+    import_all()
+    return tuple(hook for info in pkgutil.iter_modules(__path__)
+                 if (hook := getattr(_adapter(info.name), "after_open", None)) is not None)
+
+
+def after_open(session: Session, case: Case, *, policies: PolicySet,
+               calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
+    """Let every adapter that watches new cases add its writes to the opening transaction."""
+    for hook in _observers():
+        hook(session, case, policies=policies, calendars=calendars, now=now)
+
+
+def run_batch(runtime: Runtime, process: str, case_id: int, timer_name: str, *,
+              via_prefect: bool) -> Mapping[str, Any]:
+    """Run the batch a `batch` timer stands for, through the process's adapter."""
+    hook = getattr(_adapter(process), "run_batch", None)
+    if hook is None:
+        raise LookupError(f"process {process!r} has no batch work (timer {timer_name!r})")
+    return hook(runtime, case_id, timer_name, via_prefect=via_prefect)  # type: ignore[no-any-return]
+
+
+def channel_urls(policies: PolicySet, process: str, channel: str) -> list[str]:
+    """The apprise URLs of a process's publication channel (none when it has none)."""
+    hook = getattr(_adapter(process), "channel_urls", None)
+    return hook(policies, channel) if hook else []  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from core.keys import authenticate_key, revoke_key
 from core.runtime import Runtime
 from tests.api.helpers import complaint
 from tests.conftest import sweep
-from tests.support import bearer, issue_key
+from tests.support import bearer, issue_key, shanghai
 
 CALLERS = ["none", "garbage", "expired", "revoked", "agent", "agent_other", "supervisor",
            "supervisor_other", "manager", "director", "admin", "scheduler", "integration"]
@@ -62,7 +62,26 @@ MATRIX = {
     "list follow-ups": [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
     "read follow-up":  [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
     "record call":     [401, 401, 401, 401, 200, 404, 200, 404, 403, 403, 403, 403, 200],
+    "book service":    [401, 401, 401, 401, 201, 201, 201, 201, 403, 403, 403, 403, 201],
+    "list services":   [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "read service":    [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "accept service":  [401, 401, 401, 401, 200, 404, 200, 404, 403, 403, 403, 403, 200],
+    "list locations":  [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "location slots":  [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "customer cases":  [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "find customer":   [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "raise crisis":    [401, 401, 401, 401, 403, 403, 201, 422, 201, 201, 403, 403, 403],
+    "list crises":     [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 403, 200],
+    "read crisis":     [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
+    "confirm crisis":  [401, 401, 401, 401, 403, 404, 200, 404, 200, 200, 403, 403, 403],
+    "approve notice":  [401, 401, 401, 401, 403, 404, 403, 404, 200, 200, 403, 403, 403],
+    "link complaints": [401, 401, 401, 401, 403, 403, 200, 404, 200, 200, 403, 403, 403],
+    "compensation":    [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
 }
+# A crisis about delivery complaints, which team `complaints` handles.
+CRISIS = {"title": "Depot fire", "category": "delivery"}
+# A service request at the Xuhui store, served by team `complaints`.
+SERVICE = {"location": "xuhui-store", "channel": "web", "service": "repair"}
 # A cycle for team `complaints`: its supervisor's, and any manager's or director's to run.
 CYCLE = {"problem": "late answers", "kpi": "complaint_on_time_rate", "target": 0.95,
          "scope": {"team": "complaints"}}
@@ -75,6 +94,7 @@ class World:
     case_id: int
     headers: dict[str, dict[str, str]]
     customers: int = 0
+    slots: int = 0
 
     def victim_key(self) -> int:
         """A fresh key for a revocation to hit."""
@@ -114,6 +134,35 @@ class World:
                 self.rt.clock.advance(timedelta(days=days, minutes=1))  # type: ignore[attr-defined]
                 sweep(self.rt)
         return follow_id["details"]["followup"]
+
+    def service_request(self) -> dict:
+        """A fresh service request of a new customer at the `complaints` team's store."""
+        self.customers += 1
+        new = self.client.post("/service-requests", headers=self.headers["supervisor"],
+                               json={**SERVICE, "customer": {"wecom": f"sr-{self.customers}"}})
+        assert new.status_code == 201, new.text
+        return {**new.json(), "customer_wecom": f"sr-{self.customers}"}
+
+    def next_slot(self) -> str:
+        """A free slot at the store: one per call (each takes a seat)."""
+        self.slots += 1
+        return (shanghai(2026, 11, 21, 10, 0) + timedelta(minutes=30 * self.slots)).isoformat()
+
+    def crisis(self, *, confirmed: bool = False, drafted: bool = False) -> int:
+        """A fresh crisis candidate of team `complaints`, raised by its supervisor; with
+        `confirmed`, confirmed S1; with `drafted`, also a website notice to approve."""
+        new = self.client.post("/crises", headers=self.headers["supervisor"], json=CRISIS)
+        assert new.status_code == 201, new.text
+        crisis_id = new.json()["id"]
+        steps = [("confirm", {"likelihood": "likely", "impact": "severe"})] if (
+            confirmed or drafted) else []
+        if drafted:
+            steps.append(("draft_notice", {"channel": "website", "summary": "Delays."}))
+        for kind, data in steps:
+            done = self.client.post(f"/cases/{crisis_id}/events", json={
+                "type": kind, "data": data}, headers=self.headers["supervisor"])
+            assert done.status_code == 200, done.text
+        return crisis_id
 
     def review_run(self) -> int:
         """The daily digest's run for yesterday, triggered by the scheduler (once)."""
@@ -168,6 +217,34 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
     "record call": lambda w, h: w.client.post(
         f"/cases/{w.followup(calling=True)}/events", headers=h,
         json={"type": "record_call", "data": {"reached": True, "csat": 4, "nps": 9}}),
+    "book service": lambda w, h: w.client.post(
+        "/service-requests", headers=h, json={**SERVICE, "customer": {"ref": "sr-any"}}),
+    "list services": lambda w, h: w.client.get("/service-requests", headers=h),
+    "read service": lambda w, h: w.client.get(
+        f"/service-requests/{w.service_request()['id']}", headers=h),
+    "accept service": lambda w, h: w.client.post(
+        f"/cases/{w.service_request()['id']}/events", headers=h,
+        json={"type": "accept", "data": {"slot": w.next_slot()}}),
+    "list locations": lambda w, h: w.client.get("/locations", headers=h),
+    "location slots": lambda w, h: w.client.get("/locations/xuhui-store/slots", headers=h,
+                                                params={"day": "2026-11-21"}),
+    "customer cases": lambda w, h: w.client.get(
+        f"/customers/{w.service_request()['case']['customer']['id']}/cases", headers=h),
+    "find customer": lambda w, h: w.client.get("/customers", headers=h, params={
+        "kind": "wecom", "value": w.service_request()["customer_wecom"]}),
+    "raise crisis": lambda w, h: w.client.post("/crises", json=CRISIS, headers=h),
+    "list crises": lambda w, h: (w.crisis(), w.client.get("/crises", headers=h))[1],
+    "read crisis": lambda w, h: w.client.get(f"/crises/{w.crisis()}", headers=h),
+    "confirm crisis": lambda w, h: w.client.post(
+        f"/cases/{w.crisis()}/events", headers=h,
+        json={"type": "confirm", "data": {"likelihood": "possible", "impact": "major"}}),
+    "approve notice": lambda w, h: w.client.post(
+        f"/cases/{w.crisis(drafted=True)}/events", headers=h,
+        json={"type": "approve_notice", "data": {"notice": 1}}),
+    "link complaints": lambda w, h: w.client.post(
+        f"/crises/{w.crisis()}/links", json={"case_ids": [w.case_id]}, headers=h),
+    "compensation": lambda w, h: w.client.get(f"/crises/{w.crisis()}/compensation",
+                                              headers=h),
     "trends": lambda w, h: w.client.get("/reports/trends", params={"count": 3}, headers=h),
     "trends chart": lambda w, h: w.client.get("/reports/trends.svg", params={"count": 3},
                                               headers=h),

@@ -141,9 +141,10 @@ def test_a_reload_may_not_drop_a_calendar_that_stored_clocks_use(client, runtime
     calendars = yaml.safe_load((directory / "calendars.yaml").read_text())
     del calendars["calendars"]["24x7"]
     (directory / "calendars.yaml").write_text(yaml.safe_dump(calendars))
-    text = (directory / "complaint.yaml").read_text()
-    (directory / "complaint.yaml").write_text(text.replace("calendar: 24x7",
-                                                           "calendar: cn-working-hours"))
+    for name in ("complaint.yaml", "crisis.yaml"):  # every file that names the calendar
+        text = (directory / name).read_text()
+        (directory / name).write_text(text.replace("calendar: 24x7",
+                                                   "calendar: cn-working-hours"))
     refused = client.post("/admin/policies/reload", headers=admin)
     assert refused.status_code == 422
     message = refused.json()["detail"]["message"]

@@ -1,0 +1,188 @@
+"""Crises: raise a candidate, read and list crises, link affected complaints in bulk, and
+follow the compensation batch. Every other step is an event: POST /cases/{id}/events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from api.auth import AUTH_ERRORS, ReaderDep, require
+from api.cases import case_public
+from api.deps import RuntimeDep, SessionDep
+from api.errors import field_error
+from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
+from core import crisis_compensation, crisis_links
+from core.cases import CaseNotFound
+from core.crisis_commands import crisis_team, raise_candidate
+from core.models import CaseEvent
+from core.queries import CaseFilter, get_case, list_cases
+from core.runtime import Runtime
+from domain.access import Identity, Permission
+from domain.processes import crisis
+
+router = APIRouter(prefix="/crises", tags=["crises"])
+CrisisRunnerDep = Annotated[Identity, Depends(require(Permission.manage_crises))]
+Stage = Literal["candidate", "confirmed", "responding", "resolved", "compensating",
+                "reviewing", "closed", "dismissed"]
+ERRORS = {**AUTH_ERRORS, 404: {"model": Problem}, 422: {"model": Problem}}
+
+
+class CrisisCreate(Model):
+    title: str = Field(min_length=1, max_length=300, examples=["Payment outage"])
+    description: str = Field(default="", max_length=20_000)
+    category: str | None = Field(default=None, min_length=1, max_length=80,
+                                 examples=["billing"], description="complaints of this "
+                                 "category opened while the crisis is open are linked")
+
+
+class LinkRequest(Model):
+    """Complaints to link: by ids, or by category (the crisis's if omitted) and window."""
+
+    case_ids: list[CaseId] = Field(default_factory=list, max_length=10_000)
+    category: str | None = Field(default=None, min_length=1, max_length=80)
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LinkRequest:
+        window = self.opened_from is not None or self.opened_to is not None
+        if bool(self.case_ids) == window:
+            raise ValueError("give case_ids, or opened_from and opened_to (with a category)")
+        for value in (self.opened_from, self.opened_to):
+            if value is not None and value.tzinfo is None:
+                raise ValueError("opened_from and opened_to need a timezone")
+        return self
+
+
+class LinkResult(BaseModel):
+    linked: int = Field(description="complaints linked by this call")
+    complaints: int = Field(description="complaints linked to the crisis in all")
+    customers: int = Field(description="distinct customers affected")
+
+
+class CompensationPublic(BaseModel):
+    crisis_id: int
+    stage: str
+    total: int = Field(description="customers affected")
+    issued: int = Field(description="customers compensated so far")
+    value: float = Field(description="value issued so far")
+    percent: float
+
+
+class CrisisPublic(BaseModel):
+    """A crisis: severity, obligations (as clocks), notices, links and compensation."""
+
+    id: int
+    stage: Stage
+    title: str
+    category: str | None
+    severity: str | None
+    likelihood: str | None
+    impact: str | None
+    matrix_severity: str | None
+    overrides: list[dict[str, Any]]
+    team: dict[str, Any] | None
+    notices: list[dict[str, Any]]
+    spike: dict[str, Any] | None
+    affected: dict[str, int]
+    compensation: dict[str, Any] | None
+    review: dict[str, Any] | None
+    case: CasePublic = Field(description="clocks (the obligations), timeline, allowed events")
+
+
+class CrisisPage(BaseModel):
+    items: list[CrisisPublic]
+    next_cursor: int | None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CrisisPublic,
+             responses=ERRORS)
+def create_crisis(body: CrisisCreate, session: SessionDep, rt: RuntimeDep,
+                  caller: CrisisRunnerDep) -> Any:
+    """Raise a crisis candidate; its team's supervisor triages it (confirm or dismiss)."""
+    if caller.team_scoped:
+        team = crisis_team(body.category, rt.policies)
+        if team not in caller.teams:
+            return field_error(["body", "category"], f"the crisis would belong to team "
+                               f"{team!r}; yours are {sorted(caller.teams)}")
+    case = raise_candidate(session, title=body.title, description=body.description,
+                           category=body.category, actor=caller.name, actor_kind=caller.kind,
+                           policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
+    session.commit()
+    return crisis_public(session, case.id or 0, rt, caller)
+
+
+@router.get("/{crisis_id}", response_model=CrisisPublic, responses=ERRORS)
+def read_crisis(crisis_id: CaseId, session: SessionDep, rt: RuntimeDep,
+                reader: ReaderDep) -> CrisisPublic:
+    """A crisis with its obligations, notices, affected customers and compensation."""
+    return crisis_public(session, crisis_id, rt, reader)
+
+
+@router.get("", response_model=CrisisPage, responses=AUTH_ERRORS)
+def search_crises(
+    session: SessionDep, rt: RuntimeDep, reader: ReaderDep, stage: Stage | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> CrisisPage:
+    """The crises in your scope, newest first."""
+    rows, cursor = list_cases(session, CaseFilter(process=crisis.NAME, stage=stage),
+                              now=rt.clock.now(), limit=limit, before_id=before_id,
+                              reader=reader)
+    return CrisisPage(items=[crisis_public(session, row.id or 0, rt, reader) for row in rows],
+                      next_cursor=cursor)
+
+
+@router.post("/{crisis_id}/links", response_model=LinkResult, responses=ERRORS)
+def link_complaints(crisis_id: CaseId, body: LinkRequest, session: SessionDep,
+                    rt: RuntimeDep, caller: CrisisRunnerDep) -> LinkResult:
+    """Link complaints to the crisis in bulk; linking one twice changes nothing."""
+    view = _crisis_view(session, crisis_id, rt, caller)
+    flt = crisis_links.LinkFilter(case_ids=tuple(body.case_ids), category=body.category,
+                                  opened_from=body.opened_from, opened_to=body.opened_to)
+    policy = crisis.policy_of(rt.policies)
+    now = rt.clock.now()
+    result = crisis_links.link(session, view.case, flt, by=caller.name,
+                               how="ids" if body.case_ids else "filter",
+                               max_window=policy.link_window, now=now)
+    session.add(CaseEvent(case_id=crisis_id, type="complaints_linked", actor=caller.name,
+                          actor_kind=caller.kind.value, at=now,
+                          details={**body.model_dump(mode="json", exclude_defaults=True),
+                                   **result}))
+    session.commit()
+    return LinkResult(**result)
+
+
+@router.get("/{crisis_id}/compensation", response_model=CompensationPublic,
+            responses=ERRORS)
+def read_compensation(crisis_id: CaseId, session: SessionDep, rt: RuntimeDep,
+                      reader: ReaderDep) -> CompensationPublic:
+    """The compensation batch's progress: customers compensated of those affected."""
+    _crisis_view(session, crisis_id, rt, reader)
+    return CompensationPublic(**crisis_compensation.progress(session, crisis_id).as_dict())
+
+
+def _crisis_view(session: SessionDep, crisis_id: int, rt: Runtime, reader: Identity) -> Any:
+    view = get_case(session, crisis_id, rt, rt.clock.now(), reader)
+    if view is None or view.case.process != crisis.NAME:
+        raise CaseNotFound(crisis_id)
+    return view
+
+
+def crisis_public(session: SessionDep, crisis_id: int, rt: Runtime,
+                  reader: Identity) -> CrisisPublic:
+    """A crisis as `reader` may see it; not found outside their scope."""
+    view = _crisis_view(session, crisis_id, rt, reader)
+    data = view.case.data
+    return CrisisPublic(
+        id=crisis_id, stage=view.case.stage, title=data.get("title", view.case.subject),
+        category=view.case.category, severity=data.get("severity"),
+        likelihood=data.get("likelihood"), impact=data.get("impact"),
+        matrix_severity=data.get("matrix_severity"), overrides=data.get("overrides", []),
+        team=data.get("team"), notices=data.get("notices", []), spike=data.get("spike"),
+        affected=crisis_links.totals(session, crisis_id),
+        compensation=data.get("compensation"), review=data.get("review"),
+        case=case_public(view, rt, reader))

@@ -1,0 +1,45 @@
+"""Run claimed `batch` timers: long work (a crisis's compensation) outside a case's
+transaction, through the process's adapter.
+
+The timer stays claimed while its batch runs. A batch that fails, or a service that
+dies during it, leaves the claim to run out; the sweeper then claims the timer again and
+the batch, which must be resumable, carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+
+from core import processes
+from core.db import session_scope
+from core.models import Timer
+from core.runtime import Runtime
+
+log = logging.getLogger("caseflow.batches")
+
+
+def run_batch_timer(runtime: Runtime, timer_id: int, *, via_prefect: bool = False
+                    ) -> dict[str, int]:
+    """Run one claimed batch timer to its end; 'fired', 'failed' or 'skipped'."""
+    me = runtime.settings.instance_id
+    with session_scope(runtime.engine) as session:
+        timer = session.get(Timer, timer_id)
+        if timer is None or timer.status != "claimed" or timer.claimed_by != me:
+            return {"skipped": 1}
+        process, case_id, name = timer.process, timer.case_id, timer.name
+    try:
+        outcome = processes.run_batch(runtime, process, case_id, name, via_prefect=via_prefect)
+    except Exception:
+        log.exception("batch %s of %s #%s failed; it resumes when its claim runs out",
+                      name, process, case_id)
+        return {"failed": 1}
+    with session_scope(runtime.engine) as session:
+        timer = session.exec(select(Timer).where(Timer.id == timer_id)
+                             .with_for_update()).one()
+        if timer.status == "claimed" and timer.claimed_by == me:
+            timer.status, timer.fired_at = "fired", runtime.clock.now()
+            session.add(timer)
+    log.info("batch %s of %s #%s done: %s", name, process, case_id, dict(outcome))
+    return {"fired": 1}

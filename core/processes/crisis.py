@@ -1,0 +1,104 @@
+"""Crises' store adapter: complaints as they are opened, the compensation batch, notice
+channels, and what a completed post-crisis review leaves behind.
+
+- `after_open`: a complaint in the category of an open crisis is linked to it; otherwise
+  a spike of the category's complaints raises one candidate (core/crisis_commands).
+- `run_batch`: the compensation batch of a crisis, as a Prefect flow with a progress
+  artifact, or inline (core/crisis_compensation), outside any case transaction.
+- `channel_urls`: where a notice on a channel is published (the policy's apprise URLs).
+- `after_decision`: a completed review adds one backlog finding per action and, when it
+  carries a plan, opens the PDCA cycle linked to the crisis and those findings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from core import crisis_compensation
+from core.crisis_commands import after_open
+from core.crisis_tables import CrisisCompensation, CrisisLink
+from core.models import Case, CaseEvent, Finding
+from core.processes.pdca import CycleRequest, open_cycle
+from domain.access import ActorKind
+from domain.calendars import BusinessCalendar
+from domain.policy import PolicySet
+from domain.process import SYSTEM_ACTOR, Decision
+from domain.processes import crisis
+from domain.reviews import FindingSource, FindingStatus
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+log = logging.getLogger("caseflow.crisis")
+TABLES = (CrisisLink, CrisisCompensation)  # registered with the metadata on import
+__all__ = ["TABLES", "after_decision", "after_open", "channel_urls", "run_batch"]
+
+
+def channel_urls(policies: PolicySet, channel: str) -> list[str]:
+    """The apprise URLs of a notice channel (none: the notice is logged)."""
+    template = crisis.policy_of(policies).channels.get(channel)
+    return list(template.notify) if template else []
+
+
+def run_batch(runtime: Runtime, case_id: int, name: str, *,
+              via_prefect: bool) -> dict[str, Any]:
+    """Run a crisis's compensation batch to its end, as a flow when Prefect answers (inline
+    when it does not, or when the flow run fails); return where it stands."""
+    if name != "compensation":
+        raise LookupError(f"crisis has no batch {name!r}")
+    if via_prefect:
+        from prefect import tags
+
+        from flows.compensation import compensate_customers
+
+        try:
+            with tags(crisis.NAME, "compensation"):  # the flow run's tags, for the UI
+                return asyncio.run(compensate_customers(crisis_id=case_id))
+        except Exception:
+            # The batch resumes where the flow stopped: nobody is compensated twice.
+            log.exception("compensation flow of crisis %s failed; finishing inline", case_id)
+    return crisis_compensation.run(runtime, case_id).as_dict()
+
+
+def after_decision(session: Session, case: Case, decision: Decision, *,
+                   policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+                   now: datetime, runtime: object = None) -> None:
+    """A completed review: its actions become findings, its plan a PDCA cycle."""
+    if not decision.timeline or decision.timeline[0].type != "complete_review":
+        return
+    entry, review = decision.timeline[0], decision.after.data["review"]
+    findings = [Finding(
+        source=FindingSource.crisis_review, title=f"Crisis #{case.id}: {action}"[:300],
+        description=f"Post-crisis review of #{case.id} ({case.subject}).\nWhat happened: "
+                    f"{review['what_happened']}\nRoot cause: {review['root_cause']}",
+        figures={"severity": case.data.get("severity"), "crisis": case.id},
+        team=case.team, case_ids=[case.id or 0], status=FindingStatus.open, created_at=now,
+        created_by=entry.actor) for action in review["actions"]]
+    session.add_all(findings)
+    session.flush()
+    finding_ids = [f.id for f in findings if f.id is not None]
+    cycle_id = None
+    if review["pdca"] is not None:
+        cycle = open_cycle(
+            session, request=CycleRequest(plan=review["pdca"], team=case.team,
+                                          links={"cases": [case.id or 0],
+                                                 "findings": finding_ids}),
+            actor=entry.actor, actor_kind=entry.actor_kind, policies=policies,
+            calendars=calendars, now=now)
+        cycle_id = cycle.id
+        for finding in findings:
+            finding.status, finding.promoted_at = FindingStatus.promoted, now
+            finding.pdca_cycle_id = cycle_id
+            session.add(finding)
+    case.data = {**case.data, "review": {**review, "findings": finding_ids,
+                                         "pdca_cycle": cycle_id}}
+    session.add(case)
+    session.add(CaseEvent(case_id=case.id, type="review_recorded", actor=SYSTEM_ACTOR,
+                          actor_kind=ActorKind.system.value, at=now,
+                          details={"findings": finding_ids, "pdca_cycle": cycle_id}))

@@ -1,0 +1,183 @@
+"""Spikes raise one candidate each; complaints of an open crisis's category join it; bulk
+links and two batches at once compensate each customer once.
+
+The spike policy is narrowed to 3 complaints within PT1H so the arithmetic stays short.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from core import crisis_compensation
+from core.claims import claim_due
+from core.crisis_commands import raise_candidate
+from core.crisis_links import LinkFilter, link
+from core.crisis_tables import CrisisLink
+from core.models import Timer
+from domain.access import ActorKind
+from tests.store.crisis_helpers import (
+    by_lead,
+    compensation_counts,
+    complaint_in,
+    crises,
+    crisis_runtime,
+    linked_cases,
+    seed_complaints,
+)
+from tests.store.helpers import load, open_complaint, timeline
+from tests.support import SHANGHAI
+
+SPIKE = {"count": 3, "window": "PT1H", "categories": ["delivery", "billing"],
+         "notify": ["supervisor"]}
+
+
+@pytest.fixture
+def rt(database, clock, tmp_path):  # type: ignore[no-untyped-def]
+    runtime = crisis_runtime(database, clock, tmp_path / "policies", spike=SPIKE)
+    yield runtime
+    runtime.engine.dispose()
+
+
+def test_one_spike_raises_one_candidate_even_after_it_is_dismissed(rt, clock):
+    complaint_in(rt, "delivery", "a")
+    clock.advance(timedelta(minutes=61))  # out of the window before the next two
+    complaint_in(rt, "delivery", "b")
+    complaint_in(rt, "delivery", "c")
+    assert crises(rt) == []
+    third = complaint_in(rt, "delivery", "d")
+    [first] = crises(rt)
+    assert first.data["spike"]["count"] == 3 and third in first.data["spike"]["complaints"]
+    by_lead(rt, first.id, "dismiss", reason="a single courier's route")
+    # The same spike goes on: the complaints it counted do not count again.
+    for ref in ("e", "f"):
+        complaint_in(rt, "delivery", ref)
+    assert len(crises(rt)) == 1
+    complaint_in(rt, "delivery", "g")  # three new ones after the dismissal: a new spike
+    assert [c.stage for c in crises(rt)] == ["dismissed", "candidate"]
+
+
+def test_two_intakes_that_complete_a_spike_at_once_raise_one_candidate(rt):
+    complaint_in(rt, "billing", "x0")
+    complaint_in(rt, "billing", "x1")
+    start = threading.Barrier(2)
+
+    def intake(ref: str) -> int:
+        start.wait()
+        return complaint_in(rt, "billing", ref)
+
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(intake, ("x2", "x3")))
+    [candidate] = crises(rt)
+    assert set(both) <= linked_cases(rt, candidate.id)  # one by the spike, one on arrival
+
+
+def test_only_watched_categories_and_categorised_complaints_spike(rt):
+    for n in range(4):
+        complaint_in(rt, "quality", f"q{n}")
+        open_complaint(rt, ref=f"none{n}")  # no category: nothing to group by
+    assert crises(rt) == []
+
+
+def test_complaints_of_a_raised_crisis_s_category_join_it_as_they_arrive(rt, clock):
+    with Session(rt.engine, expire_on_commit=False) as session:
+        raised = raise_candidate(session, title="Billing system down", description="",
+                                 category="billing", actor="wang.fang",
+                                 actor_kind=ActorKind.person, policies=rt.policies,
+                                 calendars=rt.calendars, now=clock.now())
+        session.commit()
+    arrivals = [complaint_in(rt, "billing", f"b{n}") for n in range(4)]
+    other = complaint_in(rt, "delivery", "d0")
+    assert linked_cases(rt, raised.id) == set(arrivals) and other not in linked_cases(
+        rt, raised.id)
+    assert len(crises(rt)) == 1  # arrivals join; they raise no spike of their own
+    assert raised.team == "billing" and load(rt, raised.id).assignee == "wang.fang"
+
+
+def test_two_batches_at_once_compensate_each_customer_once(rt, clock):
+    seed_complaints(rt, count=1200, category="delivery",
+                    opened_at=clock.now() - timedelta(hours=3))
+    with Session(rt.engine, expire_on_commit=False) as session:
+        crisis = raise_candidate(session, title="Lost parcels", description="",
+                                 category="delivery", actor="wang.fang",
+                                 actor_kind=ActorKind.person, policies=rt.policies,
+                                 calendars=rt.calendars, now=clock.now())
+        session.commit()
+    with Session(rt.engine) as session:
+        result = link(session, load(rt, crisis.id), LinkFilter(
+            opened_from=clock.now() - timedelta(days=1), opened_to=clock.now()),
+            by="wang.fang", how="filter", max_window=timedelta(days=30), now=clock.now())
+        session.commit()
+    assert (result["linked"], result["customers"]) == (1200, 1200)
+    by_lead(rt, crisis.id, "confirm", likelihood="possible", impact="major")
+    by_lead(rt, crisis.id, "assemble_team", lead="wang.fang", members=["li.wei"])
+    by_lead(rt, crisis.id, "resolve", summary="found them")
+    by_lead(rt, crisis.id, "start_compensation", kind="points", value=100)
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: crisis_compensation.run(rt, crisis.id), range(2)))
+    assert compensation_counts(rt, crisis.id) == (1200, 1200)
+    assert {o.issued for o in outcomes} == {1200}
+    done = load(rt, crisis.id)
+    assert done.stage == "reviewing" and done.data["compensation"]["customers"] == 1200
+    events = [e for e in _events(rt, crisis.id) if e == "compensation_done"]
+    assert events == ["compensation_done"]  # the second finisher found it done
+
+
+def _events(rt, case_id):  # type: ignore[no-untyped-def]
+    return [e.type for e in timeline(rt, case_id)]
+
+
+def test_bulk_rows_keep_their_times_in_utc(rt, clock):
+    seed_complaints(rt, count=3, category="delivery",
+                    opened_at=clock.now() - timedelta(hours=1))
+    with Session(rt.engine, expire_on_commit=False) as session:
+        crisis = raise_candidate(session, title="Lost parcels", description="",
+                                 category="delivery", actor="wang.fang",
+                                 actor_kind=ActorKind.person, policies=rt.policies,
+                                 calendars=rt.calendars, now=clock.now())
+        session.commit()
+        link(session, crisis, LinkFilter(opened_from=clock.now() - timedelta(days=1),
+                                         opened_to=clock.now()),
+             by="wang.fang", how="filter", max_window=timedelta(days=30),
+             now=clock.now().astimezone(SHANGHAI))  # any aware time is stored as UTC
+        session.commit()
+    with Session(rt.engine) as session:
+        times = set(session.exec(select(CrisisLink.linked_at)))
+    assert times == {clock.now()}
+
+
+def test_a_batch_that_makes_progress_keeps_its_claim(rt, clock):
+    seed_complaints(rt, count=600, category="delivery",
+                    opened_at=clock.now() - timedelta(hours=1))
+    with Session(rt.engine, expire_on_commit=False) as session:
+        crisis = raise_candidate(session, title="Lost parcels", description="",
+                                 category="delivery", actor="wang.fang",
+                                 actor_kind=ActorKind.person, policies=rt.policies,
+                                 calendars=rt.calendars, now=clock.now())
+        session.commit()
+        link(session, crisis, LinkFilter(opened_from=clock.now() - timedelta(days=1),
+                                         opened_to=clock.now()),
+             by="wang.fang", how="filter", max_window=timedelta(days=30), now=clock.now())
+        session.commit()
+    for event, data in (("confirm", {"likelihood": "possible", "impact": "major"}),
+                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
+                        ("resolve", {"summary": "found"}),
+                        ("start_compensation", {"kind": "coupon", "value": 5})):
+        by_lead(rt, crisis.id, event, **data)
+
+    def claim() -> list:  # type: ignore[type-arg]
+        return claim_due(rt.engine, Timer, due_column="fire_at", now=clock.now(), limit=10,
+                         instance="test-instance", lease=rt.lease)
+
+    assert len(claim()) == 1  # the sweeper takes the batch timer
+    clock.advance(timedelta(seconds=50))
+    assert crisis_compensation.issue_chunk(rt, crisis.id).issued == 500  # a slow chunk
+    clock.advance(timedelta(seconds=30))  # 80 s after the claim, 30 s after the chunk
+    assert claim() == []  # still held: the chunk renewed the lease
+    clock.advance(timedelta(seconds=31))  # no progress for over a minute: taken over
+    assert len(claim()) == 1
