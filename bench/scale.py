@@ -96,7 +96,8 @@ def _case(i: int, n: int, customers: int) -> dict[str, Any]:
         running = still_open and (name == "resolution" or stage == "assigned")
         due = opened + timedelta(seconds=target)
         clocks.append({
-            "case_id": case_id, "name": name, "calendar": "24x7", "target_seconds": target,
+            "case_id": case_id, "process": "complaint", "name": name, "calendar": "24x7",
+            "target_seconds": target,
             "elapsed_seconds": 0 if running else (target * (0.5 if met else 1.5)),
             "state": "running" if running else "stopped", "steps_fired": 0 if met else 2,
             "started_at": opened, "running_since": opened if running else None,

@@ -79,6 +79,12 @@ class KpiFilter:
             if moment is not None and moment.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware")
 
+    @property
+    def by_process_only(self) -> bool:
+        """Whether the filter selects cases by process alone (or not at all)."""
+        return all(getattr(self, dimension.value) is None for dimension in Dimension) \
+            and self.opened_from is None and self.opened_to is None
+
     def conditions(self) -> list[ColumnElement[bool]]:
         """Return the WHERE conditions on `cases` for this filter."""
         found: list[ColumnElement[bool]] = []
@@ -157,10 +163,10 @@ def _rates(session: Session, kpi: RateKpi, flt: KpiFilter, now: datetime | None,
     sql = _rate_sql(kpi, now)
     columns = [sql.numerator, sql.denominator] if group is None else [
         group, sql.numerator, sql.denominator]
-    query = select(*columns).select_from(Case).where(*flt.conditions())
     if sql.over_clocks:
-        query = query.join(SlaClock, col(SlaClock.case_id) == col(Case.id)).where(
-            col(SlaClock.name).in_(ON_TIME_CLOCKS))
+        query = _over_clocks(select(*columns), flt, join_cases=group is not None)
+    else:
+        query = select(*columns).select_from(Case).where(*flt.conditions())
     if group is None:
         numerator, denominator = session.exec(query).one()
         return [(None, Rate(kpi.value, int(numerator), int(denominator)))]
@@ -169,14 +175,28 @@ def _rates(session: Session, kpi: RateKpi, flt: KpiFilter, now: datetime | None,
     return [(key, Rate(kpi.value, int(num), int(den))) for key, num, den in session.exec(query)]
 
 
+def _over_clocks(query: Any, flt: KpiFilter, *, join_cases: bool = False) -> Any:
+    """Select the on-time clocks of the filter's cases.
+
+    Over a whole process (the usual headline figure), the clocks' own copy of the
+    process answers from one index: a million cases in well under a second, where
+    joining every clock to its case took seconds.
+    """
+    on_time = col(SlaClock.name).in_(ON_TIME_CLOCKS)
+    if flt.by_process_only and not join_cases:
+        query = query.select_from(SlaClock).where(on_time)
+        return query if flt.process is None else query.where(SlaClock.process == flt.process)
+    return (query.select_from(Case).join(SlaClock, col(SlaClock.case_id) == col(Case.id))
+            .where(*flt.conditions(), on_time))
+
+
 def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
     """Measure the share of first-response and resolution clocks met, overall and per clock."""
     decided = _rate_sql(RateKpi.on_time, now).denominator
-    undecided = func.count(col(SlaClock.id)) - decided
-    query = (select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided)
-             .select_from(Case).join(SlaClock, col(SlaClock.case_id) == col(Case.id))
-             .where(*flt.conditions(), col(SlaClock.name).in_(ON_TIME_CLOCKS))
-             .group_by(col(SlaClock.name)))
+    undecided = func.count() - decided  # count(*): the index alone answers it
+    query = _over_clocks(
+        select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
+    ).group_by(col(SlaClock.name))
     rows = {name: (int(met), int(den), int(und)) for name, met, den, und in session.exec(query)}
     per_clock = {name: rows.get(name, (0, 0, 0)) for name in ON_TIME_CLOCKS}
     kpi = RateKpi.on_time.value

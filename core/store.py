@@ -93,7 +93,7 @@ def persist_decision(
     _adjust_load(session, case.team, before, after, process.TABLE.final_stages)
 
     ladder = process.ladder(policies)
-    _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
+    _write_clocks(session, case.id, case.process, clock_rows, after, ladder, calendars)
     for entry in decision.timeline:
         session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor,
                               actor_kind=entry.actor_kind.value, at=now,
@@ -112,6 +112,7 @@ def persist_decision(
 def _write_clocks(
     session: Session,
     case_id: int,
+    process: str,
     rows: list[SlaClock],
     after: CaseSnapshot,
     ladder: list[EscalationStep],
@@ -120,8 +121,9 @@ def _write_clocks(
     by_name = {row.name: row for row in rows}
     warn_fraction = ladder[0].at_percent / 100
     for name, clock in after.clocks.items():
-        row = by_name.get(name) or SlaClock(case_id=case_id, name=name, calendar=clock.calendar,
-                                            target_seconds=0, state="", started_at=clock.started_at)
+        row = by_name.get(name) or SlaClock(
+            case_id=case_id, process=process, name=name, calendar=clock.calendar,
+            target_seconds=0, state="", started_at=clock.started_at)
         calendar = calendars[clock.calendar]
         row.target_seconds = clock.target.total_seconds()
         row.elapsed_seconds = clock.elapsed.total_seconds()

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
@@ -51,13 +52,19 @@ def test_a_store_with_cases_upgrades_from_the_first_revision(database):
             connection.execute(text(
                 "INSERT INTO case_events (case_id, type, actor, at, details) VALUES"
                 " (1, 'classify', 'system', :at, '{}')"), {"at": datetime(2026, 11, 1)})
+            connection.execute(text(
+                "INSERT INTO sla_clocks (case_id, name, calendar, target_seconds,"
+                " elapsed_seconds, state, steps_fired, started_at) VALUES (1, 'resolution',"
+                " '24x7', 3600, 0, 'running', 0, :at)"), {"at": datetime(2026, 11, 1)})
         migrate(engine)
         with engine.connect() as connection:
             case = connection.execute(text("SELECT tier, customer_id, data FROM cases")).one()
             kind = connection.execute(text("SELECT actor_kind FROM case_events")).scalar_one()
+            clock = connection.execute(text("SELECT process FROM sla_clocks")).scalar_one()
         assert (case.tier, case.customer_id) == ("VIP", 1)
         assert case.data in ({}, "{}")
         assert kind == "system"
+        assert clock == "complaint"  # copied from its case
     finally:
         engine.dispose()
 
@@ -79,7 +86,8 @@ def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
         migrate(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == "0005"
+            assert context.get_current_revision() == ScriptDirectory.from_config(
+                config).get_current_head()
             assert compare_metadata(context, SQLModel.metadata) == []
     finally:
         engine.dispose()
