@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_
 from sqlmodel import Session, col, select
 
 from core.models import Case, CaseEvent, SlaClock
+from domain.clocks import ClockState
 from domain.kpi_definitions import (
     AGE_BUCKETS,
     ESCALATION_RATES,
@@ -190,15 +191,43 @@ def _over_clocks(query: Any, flt: KpiFilter, *, join_cases: bool = False) -> Any
             .where(*flt.conditions(), on_time))
 
 
+def _counted_in_index(session: Session, process: str | None, clock: str, now: datetime
+                      ) -> tuple[int, int, int]:
+    """Count one clock's met, decided and undecided over a whole process.
+
+    The same split as `_clock_met` and `_clock_missed`, as counts of ranges of the
+    `ix_sla_clocks_on_time` index (process, name, state, breached_at, due_at): counting
+    a range steps through index entries without evaluating an expression for each,
+    several times faster than one pass of CASE sums over a million clocks.
+    """
+    scope = [SlaClock.name == clock] + ([SlaClock.process == process] if process else [])
+
+    def count(*conditions: ColumnElement[bool]) -> int:
+        return int(session.exec(select(func.count()).select_from(SlaClock)
+                                .where(*scope, *conditions)).one())
+
+    unbreached, breached = col(SlaClock.breached_at).is_(None), \
+        col(SlaClock.breached_at).is_not(None)
+    met = count(SlaClock.state == ClockState.stopped, unbreached)
+    missed = sum(count(SlaClock.state == state, breached) for state in ClockState) + count(
+        SlaClock.state == ClockState.running, unbreached, col(SlaClock.due_at) <= now)
+    return met, met + missed, count() - met - missed
+
+
 def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
     """Measure the share of first-response and resolution clocks met, overall and per clock."""
-    decided = _rate_sql(RateKpi.on_time, now).denominator
-    undecided = func.count() - decided  # count(*): the index alone answers it
-    query = _over_clocks(
-        select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
-    ).group_by(col(SlaClock.name))
-    rows = {name: (int(met), int(den), int(und)) for name, met, den, und in session.exec(query)}
-    per_clock = {name: rows.get(name, (0, 0, 0)) for name in ON_TIME_CLOCKS}
+    if flt.by_process_only:
+        per_clock = {name: _counted_in_index(session, flt.process, name, now)
+                     for name in ON_TIME_CLOCKS}
+    else:
+        decided = _rate_sql(RateKpi.on_time, now).denominator
+        undecided = func.count() - decided
+        query = _over_clocks(
+            select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
+        ).group_by(col(SlaClock.name))
+        rows = {name: (int(met), int(den), int(und))
+                for name, met, den, und in session.exec(query)}
+        per_clock = {name: rows.get(name, (0, 0, 0)) for name in ON_TIME_CLOCKS}
     kpi = RateKpi.on_time.value
     # The overall figure adds the two per-clock aggregates rather than scanning again.
     return OnTime(
