@@ -191,6 +191,23 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+def _settle(engine: Any) -> None:
+    """Give the store the statistics and visibility map that a live one has.
+
+    A store that took a year to fill has been analysed and vacuumed by then (SQLite's
+    `PRAGMA optimize`, PostgreSQL's autovacuum). Right after a bulk fill it has neither:
+    PostgreSQL would plan with default estimates and read the heap on index-only scans.
+    """
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+
+
 def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
         log: Any = print) -> dict[str, Any]:
     """Fill a fresh store of kind `db_kind` with `n` cases and measure it."""
@@ -203,6 +220,7 @@ def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
             create_engine(db.sqlalchemy_url)
         migrate(engine)
         seconds = fill(engine, n, log)
+        _settle(engine)
         engine.dispose()
         log(f"  scale {db_kind}: {n:,} cases filled in {seconds:.0f} s")
         row: dict[str, Any] = {"database": db_kind, "cases": n, "fill_s": seconds}
