@@ -43,7 +43,15 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
     for message in messages:
         by_recipient[message.recipient].append(message)
     outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
-    for recipient, group in by_recipient.items():
+    # Claims last a lease; past it, another tick or instance may claim these rows again.
+    # So sending stops at half the lease, and what is left goes back to the queue.
+    send_until = runtime.clock.now() + runtime.lease / 2
+    for position, (recipient, group) in enumerate(by_recipient.items()):
+        if runtime.clock.now() >= send_until:
+            left = [m for _, rest in list(by_recipient.items())[position:] for m in rest]
+            _release(runtime, left)
+            outcomes["released"] = len(left)
+            break
         urls = _urls(runtime, recipient)
         as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
         for batch in ([[m] for m in group] if as_written else [group]):
@@ -56,6 +64,16 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
                               error=result.error)
             outcomes[outcome] += len(batch)
     return outcomes
+
+
+def _release(runtime: Runtime, messages: list[OutboxMessage]) -> None:
+    """Put claimed messages back in the queue, due now, for the next tick."""
+    with session_scope(runtime.engine) as session:
+        session.execute(update(OutboxMessage)
+                        .where(col(OutboxMessage.id).in_([m.id for m in messages]),
+                               OutboxMessage.status == "claimed")
+                        .values(status="pending", claimed_by=None, claimed_at=None)
+                        .execution_options(synchronize_session=False))
 
 
 def _urls(runtime: Runtime, recipient: str) -> list[str]:

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_
 from sqlmodel import Session, col, select
 
 from core.models import Case, CaseEvent, SlaClock
+from domain.clocks import ClockState
 from domain.kpi_definitions import (
     AGE_BUCKETS,
     ESCALATION_RATES,
@@ -82,6 +83,12 @@ class KpiFilter:
             moment = getattr(self, name)
             if moment is not None and moment.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware")
+
+    @property
+    def by_process_only(self) -> bool:
+        """Whether the filter selects cases by process alone (or not at all)."""
+        return all(getattr(self, dimension.value) is None for dimension in Dimension) \
+            and self.opened_from is None and self.opened_to is None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """Return the WHERE conditions on `cases` for this filter."""
@@ -161,10 +168,10 @@ def _rates(session: Session, kpi: RateKpi, flt: KpiFilter, now: datetime | None,
     sql = _rate_sql(kpi, now)
     columns = [sql.numerator, sql.denominator] if group is None else [
         group, sql.numerator, sql.denominator]
-    query = select(*columns).select_from(Case).where(*flt.conditions())
     if sql.over_clocks:
-        query = query.join(SlaClock, col(SlaClock.case_id) == col(Case.id)).where(
-            col(SlaClock.name).in_(ON_TIME_CLOCKS))
+        query = _over_clocks(select(*columns), flt, join_cases=group is not None)
+    else:
+        query = select(*columns).select_from(Case).where(*flt.conditions())
     if group is None:
         numerator, denominator = session.exec(query).one()
         return [(None, Rate(kpi.value, int(numerator), int(denominator)))]
@@ -173,16 +180,58 @@ def _rates(session: Session, kpi: RateKpi, flt: KpiFilter, now: datetime | None,
     return [(key, Rate(kpi.value, int(num), int(den))) for key, num, den in session.exec(query)]
 
 
+def _over_clocks(query: Any, flt: KpiFilter, *, join_cases: bool = False) -> Any:
+    """Select the on-time clocks of the filter's cases.
+
+    Over a whole process (the usual headline figure), the clocks' own copy of the
+    process answers from one index: a million cases in well under a second, where
+    joining every clock to its case took seconds.
+    """
+    on_time = col(SlaClock.name).in_(ON_TIME_CLOCKS)
+    if flt.by_process_only and not join_cases:
+        query = query.select_from(SlaClock).where(on_time)
+        return query if flt.process is None else query.where(SlaClock.process == flt.process)
+    return (query.select_from(Case).join(SlaClock, col(SlaClock.case_id) == col(Case.id))
+            .where(*flt.conditions(), on_time))
+
+
+def _counted_in_index(session: Session, process: str | None, clock: str, now: datetime
+                      ) -> tuple[int, int, int]:
+    """Count one clock's met, decided and undecided over a whole process.
+
+    The same split as `_clock_met` and `_clock_missed`, as counts of ranges of the
+    `ix_sla_clocks_on_time` index (process, name, state, breached_at, due_at): counting
+    a range steps through index entries without evaluating an expression for each,
+    several times faster than one pass of CASE sums over a million clocks.
+    """
+    scope = [SlaClock.name == clock] + ([SlaClock.process == process] if process else [])
+
+    def count(*conditions: ColumnElement[bool]) -> int:
+        return int(session.exec(select(func.count()).select_from(SlaClock)
+                                .where(*scope, *conditions)).one())
+
+    unbreached, breached = col(SlaClock.breached_at).is_(None), \
+        col(SlaClock.breached_at).is_not(None)
+    met = count(SlaClock.state == ClockState.stopped, unbreached)
+    missed = sum(count(SlaClock.state == state, breached) for state in ClockState) + count(
+        SlaClock.state == ClockState.running, unbreached, col(SlaClock.due_at) <= now)
+    return met, met + missed, count() - met - missed
+
+
 def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
     """Measure the share of first-response and resolution clocks met, overall and per clock."""
-    decided = _rate_sql(RateKpi.on_time, now).denominator
-    undecided = func.count(col(SlaClock.id)) - decided
-    query = (select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided)
-             .select_from(Case).join(SlaClock, col(SlaClock.case_id) == col(Case.id))
-             .where(*flt.conditions(), col(SlaClock.name).in_(ON_TIME_CLOCKS))
-             .group_by(col(SlaClock.name)))
-    rows = {name: (int(met), int(den), int(und)) for name, met, den, und in session.exec(query)}
-    per_clock = {name: rows.get(name, (0, 0, 0)) for name in ON_TIME_CLOCKS}
+    if flt.by_process_only:
+        per_clock = {name: _counted_in_index(session, flt.process, name, now)
+                     for name in ON_TIME_CLOCKS}
+    else:
+        decided = _rate_sql(RateKpi.on_time, now).denominator
+        undecided = func.count() - decided
+        query = _over_clocks(
+            select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
+        ).group_by(col(SlaClock.name))
+        rows = {name: (int(met), int(den), int(und))
+                for name, met, den, und in session.exec(query)}
+        per_clock = {name: rows.get(name, (0, 0, 0)) for name in ON_TIME_CLOCKS}
     kpi = RateKpi.on_time.value
     # The overall figure adds the two per-clock aggregates rather than scanning again.
     return OnTime(

@@ -27,7 +27,14 @@ from sqlmodel import Session, col, select
 from core.models import ReviewRun
 from core.runtime import Runtime
 from domain.review_policy import ReviewPolicy
-from domain.reviews import SCHEDULED_ATTEMPTS, Period, RunStatus, period_for, retry_due
+from domain.reviews import (
+    RETRY_PAUSE,
+    SCHEDULED_ATTEMPTS,
+    Period,
+    RunStatus,
+    period_for,
+    retry_due,
+)
 
 log = logging.getLogger("caseflow.reviews")
 _LOOKBACK_LIMIT = timedelta(days=800)  # a cron that fires less than every two years: none
@@ -66,6 +73,21 @@ class Due:
 
     slot: datetime
     period: Period
+
+
+@dataclass(frozen=True)
+class _KnownSlot:
+    """A review's due slot, valid until its next slot (or a policy reload changes it)."""
+
+    review: ReviewPolicy
+    due: Due | None
+    until: datetime | None
+
+    def holds(self, review: ReviewPolicy, now: datetime) -> bool:
+        # A clock moved back (tests travel both ways) invalidates it as well as one past.
+        after_slot = self.due is None or self.due.slot <= now
+        return (self.review == review and after_slot
+                and (self.until is None or now < self.until))
 
 
 def due_at(review: ReviewPolicy, now: datetime) -> Due | None:
@@ -139,6 +161,10 @@ class ReviewTicker:
         self.started_at = runtime.clock.now()
         # review -> the period start known to be done or skipped: most ticks read nothing.
         self._settled: dict[str, datetime] = {}
+        # review -> its due slot until the next one: no cron arithmetic on most ticks.
+        self._slots: dict[str, _KnownSlot] = {}
+        # review -> when publishing its runs may be tried again, after a failed try.
+        self._publish_after: dict[str, datetime] = {}
 
     def tick(self) -> list[str]:
         """Run what is due at the runtime clock's `now`; return the reviews handed on."""
@@ -146,7 +172,7 @@ class ReviewTicker:
         now = rt.clock.now()
         pending: dict[str, Due] = {}
         for name, review in rt.policies.reviews.items():
-            due = due_at(review, now)
+            due = self._due(name, review, now)
             if due is not None and self._settled.get(name) != due.period.start:
                 pending[name] = due
         with Session(rt.engine) as session:
@@ -160,13 +186,27 @@ class ReviewTicker:
                 select(ReviewRun).where(ReviewRun.status == RunStatus.failed,
                                         col(ReviewRun.attempts) < SCHEDULED_ATTEMPTS))
                       if retry_due(run.status, run.attempts, run.finished_at, now)}
+        unpublished = {name for name in unpublished
+                       if now >= self._publish_after.get(name, now)}
         handed = sorted((set(pending) | unpublished | failed) & set(rt.policies.reviews))
         for name in handed:
             self.runner.review(name)
             if name in pending:
                 # Done, failed or skipped (missed by more than catch_up_within): settled.
                 self._settled[name] = pending[name].period.start
+            if self.runner.publishes:
+                # Handing a run on also publishes it. If that fails, the next tick should
+                # not try again at once: the Prefect API that failed it is likely down.
+                self._publish_after[name] = now + RETRY_PAUSE
         return handed
+
+    def _due(self, name: str, review: ReviewPolicy, now: datetime) -> Due | None:
+        known = self._slots.get(name)
+        if known is None or not known.holds(review, now):
+            due = due_at(review, now)
+            known = _KnownSlot(review, due, next_slot(review, now))
+            self._slots[name] = known
+        return known.due
 
     def _drop_settled(self, session: Session, pending: dict[str, Due]) -> None:
         """Remove from `pending` the periods already run, and first-start catch-ups."""

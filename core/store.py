@@ -72,10 +72,13 @@ def persist_decision(
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
     new_case: bool = False,
+    case_timers: list[Timer] | None = None,
 ) -> None:
     """Write one decision: case row, clocks, timeline, timers and outbox, in `session`.
 
     `new_case` says the case is being opened, so it has no timers to look up yet.
+    `case_timers`, when given, are all the case's timer rows, already loaded (firing
+    timers together); new timers are appended to it, so it stays complete.
     """
     before, after = decision.before, decision.after
     assert case.id is not None
@@ -95,14 +98,14 @@ def persist_decision(
     _adjust_load(session, before, after, process.TABLE.final_stages)
 
     ladder = process.ladder(policies)
-    _write_clocks(session, case.id, clock_rows, after, ladder, calendars)
+    _write_clocks(session, case.id, case.process, clock_rows, after, ladder, calendars)
     for entry in decision.timeline:
         session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor,
                               actor_kind=entry.actor_kind.value, at=now,
                               details=dict(entry.details)))
     wanted = plan_escalation_timers(after, ladder, calendars)
     wanted += process.process_timers(after, policies)
-    sync_timers(session, case.id, case.process, wanted, new_case=new_case)
+    sync_timers(session, case.id, case.process, wanted, new_case=new_case, loaded=case_timers)
     for notice in decision.notices:
         session.add(OutboxMessage(
             key=notice.key, case_id=case.id, recipient=notice.recipient, role=notice.role,
@@ -114,6 +117,7 @@ def persist_decision(
 def _write_clocks(
     session: Session,
     case_id: int,
+    process: str,
     rows: list[SlaClock],
     after: CaseSnapshot,
     ladder: list[EscalationStep],
@@ -122,28 +126,42 @@ def _write_clocks(
     by_name = {row.name: row for row in rows}
     warn_fraction = ladder[0].at_percent / 100
     for name, clock in after.clocks.items():
-        row = by_name.get(name) or SlaClock(case_id=case_id, name=name, calendar=clock.calendar,
-                                            target_seconds=0, state="", started_at=clock.started_at)
-        row.calendar = clock.calendar  # a case moved to another location moves its clocks
+        row = by_name.get(name) or SlaClock(
+            case_id=case_id, process=process, name=name, calendar=clock.calendar,
+            target_seconds=0, state="", started_at=clock.started_at)
         calendar = calendars[clock.calendar]
-        row.target_seconds = clock.target.total_seconds()
-        row.elapsed_seconds = clock.elapsed.total_seconds()
-        row.state = clock.state.value
-        row.steps_fired = clock.steps_fired
-        row.running_since, row.stopped_at = clock.running_since, clock.stopped_at
-        row.breached_at = clock.breached_at
-        row.ladder_stopped_at = clock.ladder_stopped_at
-        row.due_at = clock.due_at(calendar)
-        row.warn_at = clock.moment_at_fraction(calendar, warn_fraction)
+        values = {
+            # A case moved to another location moves its clocks to that calendar.
+            "calendar": clock.calendar,
+            "target_seconds": clock.target.total_seconds(),
+            "elapsed_seconds": clock.elapsed.total_seconds(),
+            "state": clock.state.value, "steps_fired": clock.steps_fired,
+            "running_since": clock.running_since, "stopped_at": clock.stopped_at,
+            "breached_at": clock.breached_at, "ladder_stopped_at": clock.ladder_stopped_at,
+            "due_at": clock.due_at(calendar),
+            "warn_at": clock.moment_at_fraction(calendar, warn_fraction),
+        }
+        # Only what changed: setting a mapped attribute is costly, and an escalation
+        # storm rewrites thousands of clocks of which most fields stay as they were.
+        for field, value in values.items():
+            if getattr(row, field) != value:
+                setattr(row, field, value)
         session.add(row)
 
 
 def sync_timers(session: Session, case_id: int, process: str, wanted: list[TimerSpec], *,
-                new_case: bool = False) -> None:
-    """Make the case's live timers match `wanted`: add, move, pause, revive or cancel."""
-    existing = {} if new_case else {
-        t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))
-    }
+                new_case: bool = False, loaded: list[Timer] | None = None) -> None:
+    """Make the case's live timers match `wanted`: add, move, pause, revive or cancel.
+
+    `loaded` is every timer row of the case when the caller has them (new ones are
+    appended to it); otherwise they are read here.
+    """
+    if new_case:
+        existing: dict[str, Timer] = {}
+    elif loaded is not None:
+        existing = {t.key: t for t in loaded}
+    else:
+        existing = {t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))}
     wanted_keys = {spec.key for spec in wanted}
     for key, timer in existing.items():
         if key not in wanted_keys and timer.status in LIVE_TIMER_STATES:
@@ -154,6 +172,8 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
         if timer is None:
             timer = Timer(key=spec.key, case_id=case_id, process=process, kind=spec.kind,
                           name=spec.name, step=spec.step, status="pending")
+            if loaded is not None:
+                loaded.append(timer)
         elif timer.status not in (*LIVE_TIMER_STATES, "cancelled"):
             continue  # claimed or fired: never scheduled twice
         timer.fire_at = spec.fire_at

@@ -25,7 +25,7 @@ KPIs are read at END, Sat 21 Nov 10:00, over the period [Fri 00:00, Sat 00:00) (
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 
 import pytest
@@ -43,6 +43,7 @@ from core.kpis import (
     category_pareto,
     escalation_rates,
     on_time_rate,
+    rate,
     reopen_rate,
     resolution_rate,
 )
@@ -146,6 +147,20 @@ def test_on_time_rate_counts_decided_clocks_only(seeded):
     with Session(seeded.engine) as session:
         later = on_time_rate(session, FRIDAY, now=END + timedelta(hours=1, seconds=1))
     assert _counts(later.overall) == (9, 15) and later.undecided == 1
+
+
+def test_on_time_rate_over_a_whole_process_equals_the_joined_count(seeded):
+    # Over a whole process the clocks answer alone (their copy of the process); any
+    # other filter joins the cases. Both must count the same clocks.
+    since_ever = KpiFilter(opened_from=shanghai(2000, 1, 1))
+    with Session(seeded.engine) as session:
+        for process in ("complaint", None):
+            whole = on_time_rate(session, replace(KpiFilter(), process=process), now=END)
+            joined = on_time_rate(session, replace(since_ever, process=process), now=END)
+            assert whole == joined
+            assert whole.overall.denominator > 0
+            assert rate(session, RateKpi.on_time, replace(KpiFilter(), process=process),
+                        now=END) == whole.overall
 
 
 def test_on_time_rate_meets_the_target_at_95_percent(make_runtime, clock):

@@ -52,13 +52,19 @@ def test_a_store_with_cases_upgrades_from_the_first_revision(database):
             connection.execute(text(
                 "INSERT INTO case_events (case_id, type, actor, at, details) VALUES"
                 " (1, 'classify', 'system', :at, '{}')"), {"at": datetime(2026, 11, 1)})
+            connection.execute(text(
+                "INSERT INTO sla_clocks (case_id, name, calendar, target_seconds,"
+                " elapsed_seconds, state, steps_fired, started_at) VALUES (1, 'resolution',"
+                " '24x7', 3600, 0, 'running', 0, :at)"), {"at": datetime(2026, 11, 1)})
         migrate(engine)
         with engine.connect() as connection:
             case = connection.execute(text("SELECT tier, customer_id, data FROM cases")).one()
             kind = connection.execute(text("SELECT actor_kind FROM case_events")).scalar_one()
+            clock = connection.execute(text("SELECT process FROM sla_clocks")).scalar_one()
         assert (case.tier, case.customer_id) == ("VIP", 1)
         assert case.data in ({}, "{}")
         assert kind == "system"
+        assert clock == "complaint"  # copied from its case
     finally:
         engine.dispose()
 

@@ -211,3 +211,54 @@ def test_the_embedded_scheduler_ticks_the_reviews_unless_prefect_runs_them(rt):
     server_mode = replace(rt, settings=rt.settings.model_copy(
         update={"review_scheduler_enabled": False}))
     assert {job.id for job in SweepScheduler(server_mode).scheduler.get_jobs()} == {"sweeper"}
+
+
+def test_ticks_between_slots_do_no_cron_arithmetic(rt, clock, monkeypatch):
+    from core import review_schedule
+
+    clock.set(shanghai(2026, 11, 16, 9, 0, 1))
+    ticker = _start(rt)
+    computed: list[str] = []
+    real_due_at = review_schedule.due_at
+    monkeypatch.setattr(review_schedule, "due_at",
+                        lambda review, now: computed.append(review.cron) or real_due_at(
+                            review, now))
+    ticker.tick()
+    assert len(computed) == 3  # one per review, at the first tick
+    for _ in range(30):
+        clock.advance(timedelta(seconds=1))
+        ticker.tick()
+    assert len(computed) == 3
+    clock.set(shanghai(2026, 11, 17, 9, 0))  # past the daily slots, not the weekly one
+    assert ticker.tick() == [GREETINGS, DIGEST]
+    assert computed[3:] == ["0 8 * * *", "0 9 * * *"]
+
+
+class _UnpublishedRuns(InlineReviews):
+    """A runner that claims to publish but whose publishing never succeeds."""
+
+    publishes = True
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.handed: list[str] = []
+
+    def review(self, name: str) -> None:
+        self.handed.append(name)
+        super().review(name)
+
+
+def test_publishing_that_fails_is_retried_after_a_pause_not_every_tick(rt, clock):
+    clock.set(shanghai(2026, 11, 17, 8, 59))
+    runner = _UnpublishedRuns(rt)
+    ticker = ReviewTicker(rt, runner)
+    clock.set(shanghai(2026, 11, 17, 9, 0))
+    ticker.tick()
+    assert runner.handed == [DIGEST]  # the run, which stays unpublished
+    for _ in range(10):
+        clock.advance(timedelta(seconds=1))
+        ticker.tick()
+    assert runner.handed == [DIGEST]
+    clock.advance(timedelta(minutes=5))
+    ticker.tick()
+    assert runner.handed == [DIGEST, DIGEST]  # one more try to publish, after the pause

@@ -83,3 +83,46 @@ def test_a_stopping_sweeper_claims_nothing_more(make_runtime, clock):
     sweeper.stop()
     assert sweeper.tick().timers == {}
     assert escalations(rt, case_id) == []  # still due: the next start fires it
+
+
+def test_a_storm_bigger_than_a_batch_is_still_one_digest_per_person(make_runtime, clock,
+                                                                    receiver):
+    rt = make_runtime(receiver=receiver, sweep_batch_size=10)  # 180 messages, 18 batches
+    for n in range(60):
+        open_complaint(rt, ref=f"c{n}")
+    clock.advance(timedelta(minutes=20))
+    assert sweep(rt).messages["delivered"] == 180
+    assert len(receiver.for_person("wang.fang")) == 1
+    assert [len(receiver.for_person(a)) for a in ("li.wei", "zhang.min", "chen.jing")] == [
+        1, 1, 1]
+
+
+def test_sending_stops_at_half_the_lease_and_the_rest_waits_for_the_next_tick(
+        make_runtime, clock, receiver):
+    rt = make_runtime(receiver=receiver, claim_lease_seconds=60)
+    for n in range(3):
+        open_complaint(rt, ref=f"c{n}")
+    clock.advance(timedelta(minutes=20))
+    send = rt.notifier.send
+
+    def slow_send(**kwargs):  # type: ignore[no-untyped-def]
+        clock.advance(timedelta(seconds=31))  # one slow receiver uses half the lease
+        return send(**kwargs)
+
+    rt.notifier.send = slow_send  # type: ignore[method-assign]
+    first = sweep(rt).messages
+    assert first["digests"] == 1 and first["released"] > 0
+    with Session(rt.engine) as session:
+        statuses = {m.status for m in session.exec(select(OutboxMessage))}
+    assert statuses == {"delivered", "pending"}  # released, not left claimed
+    rt.notifier.send = send  # type: ignore[method-assign]
+    second = sweep(rt).messages
+    assert second["delivered"] == first["released"]
+    keys = {m.key for m in _all_messages(rt)}
+    arrived = "".join(str(post.body) for post in receiver.all())
+    assert all(arrived.count(f"[key {key}]") == 1 for key in keys)  # each once, none lost
+
+
+def _all_messages(rt):  # type: ignore[no-untyped-def]
+    with Session(rt.engine) as session:
+        return list(session.exec(select(OutboxMessage)))

@@ -1,0 +1,74 @@
+"""Escalation rungs fired together, a chunk per transaction, on SQLite and PostgreSQL.
+
+A storm's rungs share transactions (`core.escalations.CHUNK`); what each case gets must
+be what it would get alone: rungs of one case in order, none twice, a timer held by
+another instance left alone, and one case that fails never holding back the others.
+"""
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from core import escalations as firing
+from core.claims import claim_due
+from core.models import Timer
+from domain import escalation
+from tests.conftest import sweep
+from tests.store.helpers import escalations, open_complaint
+
+
+def test_rungs_due_together_fire_once_each_in_order(make_runtime, clock):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(30)]
+    # Down past the warning and the breach of every first-response clock.
+    clock.advance(timedelta(minutes=21))
+    report = sweep(rt)
+    assert report.timers == {"fired": 60}
+    for case_id in cases:
+        assert escalations(rt, case_id) == [("first_response", "warning"),
+                                            ("first_response", "breach")]
+    assert sweep(rt).timers == {}
+
+
+def test_a_case_that_fails_does_not_hold_back_the_chunk(make_runtime, clock, monkeypatch):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(5)]
+    broken = cases[2]
+    real_step_due = escalation.step_due
+
+    def step_due(case, **kwargs):  # type: ignore[no-untyped-def]
+        if case.id == broken:
+            raise RuntimeError("a case the policy cannot handle")
+        return real_step_due(case, **kwargs)
+
+    monkeypatch.setattr(firing, "step_due", step_due)
+    clock.advance(timedelta(minutes=16))
+    assert sweep(rt).timers == {"fired": 4, "failed": 1}
+    assert [escalations(rt, case_id) for case_id in cases] == [
+        [("first_response", "warning")]] * 2 + [[]] + [[("first_response", "warning")]] * 2
+    with Session(rt.engine) as session:  # left claimed: retried when its lease runs out
+        held = session.exec(select(Timer).where(Timer.case_id == broken,
+                                                Timer.name == "first_response")).one()
+    assert held.status == "claimed"
+    monkeypatch.setattr(firing, "step_due", real_step_due)
+    clock.advance(rt.lease + timedelta(seconds=1))
+    assert sweep(rt).timers == {"fired": 1}
+    assert escalations(rt, broken) == [("first_response", "warning")]
+
+
+def test_a_timer_another_instance_took_over_is_skipped(make_runtime, clock):
+    rt = make_runtime()
+    first, second = open_complaint(rt, ref="a"), open_complaint(rt, ref="b")
+    clock.advance(timedelta(minutes=16))
+    claimed = [row[0] for row in claim_due(
+        rt.engine, Timer, due_column="fire_at", now=clock.now(), limit=10,
+        instance=rt.settings.instance_id, lease=rt.lease)]
+    with Session(rt.engine) as session:  # the lease ran out and another instance took it
+        taken = session.exec(select(Timer).where(Timer.case_id == second,
+                                                 Timer.status == "claimed")).one()
+        taken.claimed_by = "other-instance"
+        session.add(taken)
+        session.commit()
+    assert firing.fire_timers(rt, claimed) == {"fired": 1, "skipped": 1}
+    assert escalations(rt, first) == [("first_response", "warning")]
+    assert escalations(rt, second) == []
