@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -42,6 +43,7 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
     by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
     for message in messages:
         by_recipient[message.recipient].append(message)
+    customers = _customers(runtime, by_recipient)
     outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
     # Claims last a lease; past it, another tick or instance may claim these rows again.
     # So sending stops at half the lease, and what is left goes back to the queue.
@@ -52,7 +54,7 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
             _release(runtime, left)
             outcomes["released"] = len(left)
             break
-        urls = _urls(runtime, recipient)
+        urls = _urls(runtime, recipient, customers)
         as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
         for batch in ([[m] for m in group] if as_written else [group]):
             title, body = ((batch[0].subject, batch[0].body) if as_written
@@ -76,7 +78,22 @@ def _release(runtime: Runtime, messages: list[OutboxMessage]) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def _urls(runtime: Runtime, recipient: str) -> list[str]:
+def _customer_id(recipient: str) -> int:
+    return int(recipient.removeprefix(CUSTOMER_PREFIX).partition(":")[0])
+
+
+def _customers(runtime: Runtime, recipients: Iterable[str]) -> dict[int, Customer]:
+    """The customers among `recipients`, read in one query (a compensation batch's
+    messages are thousands of customers, one message each)."""
+    wanted = {_customer_id(r) for r in recipients if r.startswith(CUSTOMER_PREFIX)}
+    if not wanted:
+        return {}
+    with session_scope(runtime.engine) as session:
+        found = session.exec(select(Customer).where(col(Customer.id).in_(wanted)))
+        return {customer.id: customer for customer in found if customer.id is not None}
+
+
+def _urls(runtime: Runtime, recipient: str, customers: Mapping[int, Customer]) -> list[str]:
     """A person's apprise URLs, a channel's, or a customer's from the greetings templates."""
     if recipient.startswith(CHANNEL_PREFIX):
         process, _, channel = recipient.removeprefix(CHANNEL_PREFIX).partition(":")
@@ -85,12 +102,11 @@ def _urls(runtime: Runtime, recipient: str) -> list[str]:
         person = runtime.policies.people.get(recipient)
         return person.notify if person else []
     templates = runtime.policies.greetings.customer_channels
-    customer_id, _, named = recipient.removeprefix(CUSTOMER_PREFIX).partition(":")
-    with session_scope(runtime.engine) as session:
-        customer = session.get(Customer, int(customer_id))
+    named = recipient.removeprefix(CUSTOMER_PREFIX).partition(":")[2]
+    customer = customers.get(_customer_id(recipient))
     if customer is None:
         return []
-    # The contact is read now, not copied into the outbox: a changed address is used.
+    # The contact is read at delivery, not copied into the outbox: a changed address is used.
     contacts = {"email": customer.email, "phone": customer.phone}
     usable = {kind: template.format(**{kind: quote(value, safe="@+")})
               for kind, template in templates.items() if (value := contacts.get(kind))}
