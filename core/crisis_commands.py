@@ -3,15 +3,20 @@ complaint: link it to its category's open crisis, or detect a spike."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
+from core.cases import by_idempotency_key, scoped_key
 from core.crisis_links import latest_crisis, mark_linked, open_crisis_for
 from core.crisis_tables import CrisisLink
+from core.db import is_retryable
 from core.models import Case
 from core.store import persist_decision
 from domain.access import ActorKind
@@ -22,6 +27,7 @@ from domain.process import SYSTEM_ACTOR
 from domain.processes import complaint, crisis
 
 MAX_SPIKE_LINKS = 10_000  # a spike links what it counted; bigger sets go by filter
+ATTEMPTS = 3
 
 
 def crisis_team(category: str | None, policies: PolicySet) -> str:
@@ -34,14 +40,16 @@ def raise_candidate(session: Session, *, title: str, description: str,
                     category: str | None, actor: str, actor_kind: ActorKind,
                     policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
                     now: datetime, spike: Mapping[str, Any] | None = None,
-                    key: str | None = None) -> Case:
+                    key: str | None = None, fingerprint: str | None = None) -> Case:
     """Add a crisis candidate to `session` (the caller commits). `key` makes a detected
-    spike's candidate unique: a second detection of the same spike violates it."""
+    spike's candidate unique: a second detection of the same spike violates it (and, with
+    `fingerprint`, makes a caller's Idempotency-Key replay the candidate it raised)."""
     team = crisis_team(category, policies)
     case = Case(process=crisis.NAME, stage="candidate", priority="candidate", tier=None,
                 category=category, subject=title[:300], description=description,
                 customer_id=None, team=team, policy_version=policies.version,
-                idempotency_key=key, opened_at=now, stage_entered_at=now, updated_at=now)
+                idempotency_key=key, request_hash=fingerprint, opened_at=now,
+                stage_entered_at=now, updated_at=now)
     session.add(case)
     session.flush()
     assert case.id is not None
@@ -51,6 +59,35 @@ def raise_candidate(session: Session, *, title: str, description: str,
     persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
                      now=now, new_case=True)
     return case
+
+
+def submit_candidate(session: Session, *, idempotency_key: str | None,
+                     **request: Any) -> tuple[Case, bool]:
+    """Raise a candidate (`raise_candidate`'s arguments) and commit; (case, whether new).
+
+    With an Idempotency-Key (the caller's own: `core.cases.scoped_key`), a retry answers
+    the candidate it raised before, and the same key with another body is refused; a
+    lost race on the key is retried and then finds the winner.
+    """
+    stored_key = scoped_key(idempotency_key, request["actor"], request["actor_kind"])
+    asked = {k: request[k] for k in ("title", "description", "category")}
+    fingerprint = hashlib.sha256(json.dumps({"process": crisis.NAME, **asked},
+                                            sort_keys=True).encode()).hexdigest()
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            if stored_key:
+                existing = by_idempotency_key(session, stored_key, fingerprint)
+                if existing is not None:
+                    return existing, False
+            case = raise_candidate(session, **request, key=stored_key,
+                                   fingerprint=fingerprint if stored_key else None)
+            session.commit()
+            return case, True
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            if attempt == ATTEMPTS or not is_retryable(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 def after_open(session: Session, case: Case, *, policies: PolicySet,
@@ -84,16 +121,17 @@ def _detect_spike(session: Session, case: Case, *, policies: PolicySet,
     category = case.category or ""
     previous = latest_crisis(session, category)
     covered = exists().where(CrisisLink.case_id == Case.id)
-    counted = list(session.exec(
-        select(Case.id).where(Case.process == complaint.NAME, Case.category == category,
-                              col(Case.opened_at) >= now - spike.window, ~covered)
-        .order_by(col(Case.id)).limit(MAX_SPIKE_LINKS)))
-    if len(counted) < spike.count:
+    window = select(Case.id, Case.customer_id, Case.opened_at).where(
+        Case.process == complaint.NAME, Case.category == category,
+        col(Case.opened_at) >= now - spike.window, ~covered)
+    # Most intakes see no spike: count at most `spike.count` rows before reading any.
+    if session.exec(select(func.count()).select_from(
+            window.limit(spike.count).subquery())).one() < spike.count:
         return
-    first = session.exec(select(func.min(Case.opened_at)).where(
-        col(Case.id).in_(counted))).one()
+    rows = session.exec(window.order_by(col(Case.id)).limit(MAX_SPIKE_LINKS)).all()
+    counted = [case_id for case_id, _, _ in rows]
     details = {"count": len(counted), "window": format_duration(spike.window),
-               "since": first.isoformat() if first else now.isoformat(),
+               "since": min(at for _, _, at in rows).isoformat(),
                "complaints": counted[:100]}
     candidate = raise_candidate(
         session, title=f"Spike of {category} complaints", category=category,
@@ -102,9 +140,8 @@ def _detect_spike(session: Session, case: Case, *, policies: PolicySet,
         actor=SYSTEM_ACTOR, actor_kind=ActorKind.system, policies=policies,
         calendars=calendars, now=now, spike=details,
         key=f"crisis-spike:{category}:after:{previous.id if previous else 0}")
-    links = [{"crisis_id": candidate.id, "case_id": case_id, "customer_id": customer,
-              "linked_at": now, "linked_by": SYSTEM_ACTOR, "how": "spike"}
-             for case_id, customer in session.exec(
-                 select(Case.id, Case.customer_id).where(col(Case.id).in_(counted)))]
-    session.execute(CrisisLink.__table__.insert(), links)  # type: ignore[attr-defined]
+    session.execute(CrisisLink.__table__.insert(), [  # type: ignore[attr-defined]
+        {"crisis_id": candidate.id, "case_id": case_id, "customer_id": customer,
+         "linked_at": now, "linked_by": SYSTEM_ACTOR, "how": "spike"}
+        for case_id, customer, _ in rows])
     mark_linked(session, candidate.id or 0, counted, how="spike", now=now)

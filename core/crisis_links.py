@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, func, insert, literal
+from sqlalchemy import Insert, func, insert, literal, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -30,6 +30,10 @@ class LinkFilter:
     category: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
+    # A team-scoped caller's teams: complaints outside them are not theirs to link, and
+    # are skipped as unknown ones are (scope leaks nothing). None: every team.
+    teams: frozenset[str] | None = None
+    assignee: str | None = None  # ...and the complaints assigned to them, as they see them
 
 
 def insert_ignoring_duplicates(session: Session, model: Any) -> Insert:
@@ -42,6 +46,9 @@ def insert_ignoring_duplicates(session: Session, model: Any) -> Insert:
 def _complaints(flt: LinkFilter, crisis_case: Case, max_window: timedelta) -> Any:
     """The complaints a filter names, as a SELECT of (case id, customer id)."""
     query = select(Case.id, Case.customer_id).where(Case.process == complaint.NAME)
+    if flt.teams is not None:
+        query = query.where(or_(col(Case.team).in_(sorted(flt.teams)),
+                                Case.assignee == flt.assignee))
     if flt.case_ids:
         return query.where(col(Case.id).in_(sorted(set(flt.case_ids))))
     if flt.opened_from is None or flt.opened_to is None:
@@ -69,6 +76,7 @@ def link(session: Session, crisis_case: Case, flt: LinkFilter, *, by: str, how: 
     source = _complaints(flt, crisis_case, max_window).subquery()
     rows = select(literal(crisis_case.id), source.c.id, source.c.customer_id,
                   literal(now, UtcDateTime()), literal(by), literal(how)
+                  # SQLite parses INSERT ... SELECT ... ON CONFLICT only with a WHERE here.
                   ).where(source.c.id.is_not(None))
     statement = insert_ignoring_duplicates(session, CrisisLink).from_select(
         ["crisis_id", "case_id", "customer_id", "linked_at", "linked_by", "how"], rows)
@@ -96,11 +104,16 @@ def totals(session: Session, crisis_id: int) -> dict[str, int]:
 
 
 def open_crisis_for(session: Session, category: str) -> Case | None:
-    """The newest crisis of `category` that takes complaints as they arrive."""
+    """The newest crisis of `category` that takes complaints as they arrive.
+
+    Its row is share-locked (PostgreSQL) until the caller commits, so a compensation batch
+    cannot start between this check and the link: a link either precedes the batch (which
+    then compensates its customer) or sees the crisis compensating and stays out.
+    """
     return session.exec(
         select(Case).where(Case.process == crisis.NAME, Case.category == category,
                            col(Case.stage).in_(sorted(crisis.LINKING_STAGES)))
-        .order_by(col(Case.id).desc())).first()
+        .order_by(col(Case.id).desc()).limit(1).with_for_update(read=True)).first()
 
 
 def latest_crisis(session: Session, category: str) -> Case | None:

@@ -98,6 +98,7 @@ class CaseFilter:
     priority: str | None = None
     assignee: str | None = None
     team: str | None = None
+    category: str | None = None
     breached: bool | None = None
     at_risk: bool | None = None
     opened_from: datetime | None = None
@@ -118,7 +119,7 @@ def list_cases(
                                 Case.assignee == reader.name))
     for column, value in (("process", flt.process), ("stage", flt.stage),
                           ("priority", flt.priority), ("assignee", flt.assignee),
-                          ("team", flt.team)):
+                          ("team", flt.team), ("category", flt.category)):
         if value is not None:
             query = query.where(getattr(Case, column) == value)
     if flt.opened_from is not None:

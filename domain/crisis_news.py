@@ -12,6 +12,7 @@ from typing import Any
 
 from domain import crisis_notices as notices
 from domain.crisis_policy import CrisisPolicy
+from domain.durations import format_duration
 from domain.escalation import resolve_role
 from domain.policy import PolicySet
 from domain.process import CaseSnapshot, Decision, Event, Notice
@@ -35,7 +36,7 @@ def candidate(case: CaseSnapshot, spike: Mapping[str, Any],
     body = (f"A spike of {spike['count']} complaints in category {case.category} since "
             f"{spike['since']} raised crisis candidate #{case.id}. Confirm it with a "
             f"likelihood and impact, or dismiss it with a reason, within "
-            f"{policy.triage_within}.")
+            f"{format_duration(policy.triage_within)}.")
     people = {p: role.value for role in reversed(policy.spike.notify)
               if (p := resolve_role(case, role, policies))}
     return tuple(Notice(recipient=p, role=r, subject=subject, body=body,

@@ -14,6 +14,7 @@ from typing import Any
 from domain import clocks as clock_ops
 from domain.calendars import BusinessCalendar
 from domain.clocks import Clock, ClockState
+from domain.crisis_notices import text_field
 from domain.crisis_policy import CrisisPolicy
 from domain.policy import PolicySet
 from domain.process import CaseSnapshot, InvalidEvent
@@ -47,9 +48,10 @@ def current_update(case: CaseSnapshot) -> tuple[str, Clock | None]:
 
 def retarget_obligations(clocks: Mapping[str, Clock], policy: CrisisPolicy, severity: str,
                          calendars: Mapping[str, BusinessCalendar], now: datetime, *,
-                         since: datetime) -> dict[str, Clock]:
+                         since: datetime, noticed: bool = False) -> dict[str, Clock]:
     """The obligations under a new severity: running clocks take its targets; a first
-    notice it asks for starts (from confirmation), one it drops stops."""
+    notice it asks for starts (from confirmation) unless a public one is out (`noticed`),
+    one it drops stops."""
     targets = policy.targets(severity)
     changed = dict(clocks)
     running = {n: c for n, c in clocks.items() if c.state is not ClockState.stopped}
@@ -62,10 +64,13 @@ def retarget_obligations(clocks: Mapping[str, Clock], policy: CrisisPolicy, seve
     if targets.first_notice_within is None:
         if notice is not None and notice.state is not ClockState.stopped:
             changed[NOTICE] = clock_ops.stop(notice, calendars[notice.calendar], now)
-    elif notice is None:
+    elif noticed:
+        pass  # a public notice is out: the obligation is met whatever the severity
+    elif notice is None or notice.state is ClockState.stopped:
+        # Owed again (S4 -> S1, or S1 -> S4 -> S1 with nothing published): from confirmation.
         changed[NOTICE] = clock_ops.start_clock(name=NOTICE, calendar=policy.calendar,
                                                 target=targets.first_notice_within, now=since)
-    elif notice.state is not ClockState.stopped:
+    else:
         changed[NOTICE] = clock_ops.retarget(notice, targets.first_notice_within)
     return changed
 
@@ -94,20 +99,13 @@ def check_compensation(data: Mapping[str, Any], policy: CrisisPolicy) -> dict[st
     return {"kind": kind, "value": value, "description": note}
 
 
-def _text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > 4000:
-        raise InvalidEvent(f"data.{name}", "a non-empty text of at most 4000 characters")
-    return value.strip()
-
-
 def check_review(data: Mapping[str, Any], policies: PolicySet) -> dict[str, Any]:
     """The post-crisis review: what happened, the root cause, actions, maybe a PDCA plan."""
     unknown = set(data) - {"what_happened", "root_cause", "actions", "pdca"}
     if unknown:
         raise InvalidEvent("data", f"unknown field(s) {sorted(unknown)}; give what_happened, "
                                    "root_cause, actions and optionally pdca")
-    what, cause = _text(data, "what_happened"), _text(data, "root_cause")
+    what, cause = text_field(data, "what_happened"), text_field(data, "root_cause")
     actions = data.get("actions")
     if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_ACTIONS or not all(
             isinstance(a, str) and a.strip() and len(a) <= 300 for a in actions):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import AUTH_ERRORS, ReaderDep, require
@@ -16,7 +16,7 @@ from api.errors import field_error
 from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
 from core import crisis_compensation, crisis_links
 from core.cases import CaseNotFound
-from core.crisis_commands import crisis_team, raise_candidate
+from core.crisis_commands import crisis_team, submit_candidate
 from core.models import CaseEvent
 from core.queries import CaseFilter, get_case, list_cases
 from core.runtime import Runtime
@@ -28,6 +28,7 @@ CrisisRunnerDep = Annotated[Identity, Depends(require(Permission.manage_crises))
 Stage = Literal["candidate", "confirmed", "responding", "resolved", "compensating",
                 "reviewing", "closed", "dismissed"]
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem}, 422: {"model": Problem}}
+TIMELINE_IDS = 100  # a link by up to 10,000 ids keeps every read of the crisis small
 
 
 class CrisisCreate(Model):
@@ -99,20 +100,35 @@ class CrisisPage(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CrisisPublic,
-             responses=ERRORS)
-def create_crisis(body: CrisisCreate, session: SessionDep, rt: RuntimeDep,
-                  caller: CrisisRunnerDep) -> Any:
-    """Raise a crisis candidate; its team's supervisor triages it (confirm or dismiss)."""
+             responses={200: {"model": CrisisPublic, "description": "replayed: the candidate "
+                              "this Idempotency-Key raised before"},
+                        409: {"model": Problem, "description": "this Idempotency-Key was "
+                              "used with another body"}, **ERRORS})
+def create_crisis(
+    body: CrisisCreate, response: Response, session: SessionDep, rt: RuntimeDep,
+    caller: CrisisRunnerDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> Any:
+    """Raise a crisis candidate; its team's supervisor triages it (confirm or dismiss).
+
+    An `Idempotency-Key` (yours: another caller's same key is theirs) makes a retry answer
+    200 with the candidate it raised; the same key with another body is refused (409).
+    """
     if caller.team_scoped:
         team = crisis_team(body.category, rt.policies)
         if team not in caller.teams:
             return field_error(["body", "category"], f"the crisis would belong to team "
                                f"{team!r}; yours are {sorted(caller.teams)}")
-    case = raise_candidate(session, title=body.title, description=body.description,
-                           category=body.category, actor=caller.name, actor_kind=caller.kind,
-                           policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
-    session.commit()
-    return crisis_public(session, case.id or 0, rt, caller)
+    case, created = submit_candidate(
+        session, idempotency_key=idempotency_key, title=body.title,
+        description=body.description, category=body.category, actor=caller.name,
+        actor_kind=caller.kind, policies=rt.policies, calendars=rt.calendars,
+        now=rt.clock.now())
+    assert case.id is not None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/crises/{case.id}"
+    return crisis_public(session, case.id, rt, caller)
 
 
 @router.get("/{crisis_id}", response_model=CrisisPublic, responses=ERRORS)
@@ -125,11 +141,13 @@ def read_crisis(crisis_id: CaseId, session: SessionDep, rt: RuntimeDep,
 @router.get("", response_model=CrisisPage, responses=AUTH_ERRORS)
 def search_crises(
     session: SessionDep, rt: RuntimeDep, reader: ReaderDep, stage: Stage | None = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> CrisisPage:
-    """The crises in your scope, newest first."""
-    rows, cursor = list_cases(session, CaseFilter(process=crisis.NAME, stage=stage),
+    """The crises in your scope, newest first; by stage and by category."""
+    rows, cursor = list_cases(session, CaseFilter(process=crisis.NAME, stage=stage,
+                                                  category=category),
                               now=rt.clock.now(), limit=limit, before_id=before_id,
                               reader=reader)
     return CrisisPage(items=[crisis_public(session, row.id or 0, rt, reader) for row in rows],
@@ -142,16 +160,19 @@ def link_complaints(crisis_id: CaseId, body: LinkRequest, session: SessionDep,
     """Link complaints to the crisis in bulk; linking one twice changes nothing."""
     view = _crisis_view(session, crisis_id, rt, caller)
     flt = crisis_links.LinkFilter(case_ids=tuple(body.case_ids), category=body.category,
-                                  opened_from=body.opened_from, opened_to=body.opened_to)
+                                  opened_from=body.opened_from, opened_to=body.opened_to,
+                                  teams=caller.teams if caller.team_scoped else None,
+                                  assignee=caller.name)
     policy = crisis.policy_of(rt.policies)
     now = rt.clock.now()
     result = crisis_links.link(session, view.case, flt, by=caller.name,
                                how="ids" if body.case_ids else "filter",
                                max_window=policy.link_window, now=now)
+    asked = body.model_dump(mode="json", exclude_defaults=True)
+    if len(body.case_ids) > TIMELINE_IDS:  # the timeline names the first ones, and counts
+        asked.update(case_ids=asked["case_ids"][:TIMELINE_IDS], ids_given=len(body.case_ids))
     session.add(CaseEvent(case_id=crisis_id, type="complaints_linked", actor=caller.name,
-                          actor_kind=caller.kind.value, at=now,
-                          details={**body.model_dump(mode="json", exclude_defaults=True),
-                                   **result}))
+                          actor_kind=caller.kind.value, at=now, details={**asked, **result}))
     session.commit()
     return LinkResult(**result)
 

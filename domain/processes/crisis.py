@@ -159,7 +159,9 @@ def _override(case, event, policies, calendars, now):
         raise InvalidEvent("data.severity", f"the crisis is {before} already")
     clocks = retarget_obligations(case.clocks, policy_of(policies), severity,
                                   calendars, now,
-                                  since=datetime.fromisoformat(case.data["confirmed_at"]))
+                                  since=datetime.fromisoformat(case.data["confirmed_at"]),
+                                  noticed=any(n["public"] and n["status"] == "published"
+                                              for n in case.data.get("notices", [])))
     overrides = [*case.data.get("overrides", []),
                  {"from": before, "to": severity, "reason": reason, "by": event.actor,
                   "at": now.isoformat()}]

@@ -174,3 +174,60 @@ def test_compensation_progress_is_readable_while_nothing_is_issued(client):
     answer = client.get(f"/crises/{crisis['id']}/compensation")
     assert answer.json() == {"crisis_id": crisis["id"], "stage": "candidate", "total": 0,
                              "issued": 0, "value": 0.0, "percent": 100.0}
+
+
+def test_an_idempotency_key_replays_the_caller_s_own_candidate(client, runtime):
+    key = {"Idempotency-Key": "fire-1"}
+    body = {"title": "Depot fire", "category": "delivery"}
+    first = client.post("/crises", json=body, headers=key)
+    again = client.post("/crises", json=body, headers=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Location"] == f"/crises/{first.json()['id']}"
+    other = client.post("/crises", json={**body, "title": "Depot flood"}, headers=key)
+    assert other.status_code == 409
+    manager = bearer(issue_key(runtime, "manager"))
+    theirs = client.post("/crises", json=body, headers={**manager, **key})
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+    assert len(client.get("/crises").json()["items"]) == 2
+
+
+def test_crises_are_listed_by_category_and_stage_a_page_at_a_time(client):
+    ids = [raise_crisis(client, category=c)["id"]
+           for c in ("delivery", "billing", "delivery", "delivery")]
+    post_event(client, ids[0], "dismiss", data={"reason": "false alarm"})
+    first = client.get("/crises", params={"category": "delivery", "limit": 2}).json()
+    assert [c["id"] for c in first["items"]] == [ids[3], ids[2]]
+    rest = client.get("/crises", params={"category": "delivery", "limit": 2,
+                                         "before_id": first["next_cursor"]}).json()
+    assert ([c["id"] for c in rest["items"]], rest["next_cursor"]) == ([ids[0]], None)
+    dismissed = client.get("/crises", params={"category": "delivery", "stage": "dismissed"})
+    assert [c["id"] for c in dismissed.json()["items"]] == [ids[0]]
+    assert client.get("/crises", params={"category": "billing"}).json()["items"][0][
+        "id"] == ids[1]
+    assert client.get("/crises", params={"category": ""}).status_code == 422
+
+
+def test_a_supervisor_links_only_complaints_in_their_scope(client, runtime):
+    billing = open_case(client, category="billing", customer={"ref": "a"})
+    delivery = open_case(client, category="delivery", customer={"ref": "b"})
+    billing_only = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    crisis = client.post("/crises", json={"title": "Refund outage", "category": "billing"},
+                         headers=billing_only).json()
+    answer = client.post(f"/crises/{crisis['id']}/links", headers=billing_only,
+                         json={"case_ids": [billing["id"], delivery["id"]]})
+    # The delivery complaint is outside gao.yan's teams: skipped, as an unknown id is.
+    assert answer.json() == {"linked": 1, "complaints": 1, "customers": 1}
+    everyone = client.post(f"/crises/{crisis['id']}/links",  # wang.fang: every team
+                           json={"case_ids": [delivery["id"]]})
+    assert everyone.json()["linked"] == 1
+
+
+def test_a_link_by_many_ids_keeps_the_timeline_small(client):
+    crisis = raise_crisis(client)
+    answer = client.post(f"/crises/{crisis['id']}/links",
+                         json={"case_ids": list(range(1, 1001))})
+    assert answer.status_code == 200
+    [event] = [e for e in client.get(f"/crises/{crisis['id']}").json()["case"]["timeline"]
+               if e["type"] == "complaints_linked"]
+    assert (len(event["details"]["case_ids"]), event["details"]["ids_given"]) == (100, 1000)

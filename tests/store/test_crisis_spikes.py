@@ -14,11 +14,12 @@ import pytest
 from sqlmodel import Session, select
 
 from core import crisis_compensation
+from core.batches import run_batch_timer
 from core.claims import claim_due
-from core.crisis_commands import raise_candidate
+from core.crisis_commands import raise_candidate, submit_candidate
 from core.crisis_links import LinkFilter, link
 from core.crisis_tables import CrisisLink
-from core.models import Timer
+from core.models import Case, Customer, Timer
 from domain.access import ActorKind
 from tests.store.crisis_helpers import (
     by_lead,
@@ -181,3 +182,72 @@ def test_a_batch_that_makes_progress_keeps_its_claim(rt, clock):
     assert claim() == []  # still held: the chunk renewed the lease
     clock.advance(timedelta(seconds=31))  # no progress for over a minute: taken over
     assert len(claim()) == 1
+
+
+def test_a_batch_that_ends_with_a_customer_left_keeps_its_claim_and_resumes(
+        rt, clock, monkeypatch):
+    seed_complaints(rt, count=4, category="delivery",
+                    opened_at=clock.now() - timedelta(hours=3))
+    seed_complaints(rt, count=1, category="delivery", prefix="late",
+                    opened_at=clock.now() - timedelta(hours=3))
+    with Session(rt.engine, expire_on_commit=False) as session:
+        crisis = raise_candidate(session, title="Lost parcels", description="",
+                                 category="delivery", actor="wang.fang",
+                                 actor_kind=ActorKind.person, policies=rt.policies,
+                                 calendars=rt.calendars, now=clock.now())
+        session.commit()
+        rows = session.exec(select(Case.id, Case.customer_id, Customer.external_ref).join(
+            Customer, Customer.id == Case.customer_id)).all()
+        first_wave = tuple(case_id for case_id, _, ref in rows if ref.startswith("seed-"))
+        [(late_case, late_customer)] = [(c, p) for c, p, ref in rows if ref == "late-0"]
+        link(session, crisis, LinkFilter(case_ids=first_wave), by="wang.fang", how="ids",
+             max_window=timedelta(days=30), now=clock.now())
+        session.commit()
+    for event, data in (("confirm", {"likelihood": "possible", "impact": "major"}),
+                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
+                        ("resolve", {"summary": "found"}),
+                        ("start_compensation", {"kind": "coupon", "value": 5})):
+        by_lead(rt, crisis.id, event, **data)
+    chunk = crisis_compensation.issue_chunk
+
+    def a_link_slips_in_after_the_last_chunk(runtime, crisis_id):  # type: ignore[no-untyped-def]
+        done = chunk(runtime, crisis_id)
+        with Session(rt.engine) as session:  # as a link that committed meanwhile
+            session.add(CrisisLink(crisis_id=crisis_id, case_id=late_case,
+                                   customer_id=late_customer,
+                                   linked_at=clock.now(), linked_by="system", how="arrival"))
+            session.commit()
+        monkeypatch.setattr(crisis_compensation, "issue_chunk", chunk)
+        return done
+
+    monkeypatch.setattr(crisis_compensation, "issue_chunk",
+                        a_link_slips_in_after_the_last_chunk)
+    instance = rt.settings.instance_id
+    [(timer_id,)] = claim_due(rt.engine, Timer, due_column="fire_at", now=clock.now(), limit=10,
+                        instance=instance, lease=rt.lease)
+    assert run_batch_timer(rt, timer_id) == {"failed": 1}
+    assert load(rt, crisis.id).stage == "compensating"  # not left behind a fired timer
+    clock.advance(rt.lease + timedelta(seconds=1))
+    [(again,)] = claim_due(rt.engine, Timer, due_column="fire_at", now=clock.now(), limit=10,
+                        instance=instance, lease=rt.lease)
+    assert (again, run_batch_timer(rt, again)) == (timer_id, {"fired": 1})
+    assert compensation_counts(rt, crisis.id) == (5, 5)
+    assert load(rt, crisis.id).stage == "reviewing"
+
+
+def test_two_retries_of_one_raise_at_once_make_one_candidate(rt, clock):
+    start = threading.Barrier(2)
+
+    def raise_once(_: int) -> tuple[int, bool]:
+        start.wait()
+        with Session(rt.engine, expire_on_commit=False) as session:
+            case, created = submit_candidate(
+                session, idempotency_key="fire-1", title="Depot fire", description="",
+                category="delivery", actor="wang.fang", actor_kind=ActorKind.person,
+                policies=rt.policies, calendars=rt.calendars, now=clock.now())
+            return case.id or 0, created
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(raise_once, range(2)))
+    [crisis] = crises(rt)
+    assert sorted(outcomes) == [(crisis.id, False), (crisis.id, True)]

@@ -262,3 +262,25 @@ def test_a_confirmation_tells_the_team_s_line_what_is_due_in_local_time():
     assert body == ("Crisis #9 is S1. Due: team by 2026-11-20 10:15 (UTC+08:00), "
                     "first_notice by 2026-11-20 11:00 (UTC+08:00), "
                     "update_1 by 2026-11-20 10:30 (UTC+08:00).")
+
+
+def published_public_notice(case: CaseSnapshot) -> CaseSnapshot:
+    drafted = step(case, "draft_notice", channel="website", summary="We know.").after
+    approved = step(drafted, "approve_notice", actor="liu.yang", notice=1).after
+    return step(approved, "publish_notice", notice=1).after
+
+
+def test_a_public_notice_already_out_meets_the_notice_a_raised_severity_owes():
+    case = published_public_notice(confirmed("unlikely", "minor"))  # S4: none owed
+    raised = step(case, "override_severity", at=NOW + minutes(90), severity="S1",
+                  reason="it spread").after
+    assert "first_notice" not in raised.clocks  # no clock to breach at once
+
+
+def test_a_notice_owed_again_after_a_round_trip_through_s4_runs_again():
+    lowered = step(confirmed(), "override_severity", severity="S4", reason="contained").after
+    assert lowered.clocks["first_notice"].state is ClockState.stopped
+    raised = step(lowered, "override_severity", at=NOW + minutes(20), severity="S1",
+                  reason="it flared up").after
+    assert raised.clocks["first_notice"].state is ClockState.running
+    assert due(raised, "first_notice") == NOW + minutes(60)  # from confirmation
