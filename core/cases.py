@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -93,15 +93,31 @@ def open_case(
 
     Idempotency keys belong to their caller: the same key from someone else is theirs.
     """
-    stored_key = scoped_key(request.idempotency_key, actor, actor_kind)
+    return open_once(
+        session, idempotency_key=request.idempotency_key, actor=actor, actor_kind=actor_kind,
+        fingerprint=request.fingerprint,
+        open_new=lambda stored_key: _open(session, request, stored_key, (actor, actor_kind),
+                                          policies, calendars, now))
+
+
+def open_once(session: Session, *, idempotency_key: str | None, actor: str,
+              actor_kind: ActorKind, fingerprint: str,
+              open_new: Callable[[str | None], Case]) -> tuple[Case, bool]:
+    """Open a case of any process at most once per Idempotency-Key, and commit.
+
+    `open_new(stored_key)` writes the new case (keeping the stored key and `fingerprint`
+    on it when there is a key). Returns the case and whether it is new: a retry with the
+    same key answers the case it opened before; the same key with another request is an
+    `IdempotencyConflict`. Keys belong to their caller: another's same key is theirs.
+    """
+    stored_key = scoped_key(idempotency_key, actor, actor_kind)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
-        if stored_key:
-            existing = by_idempotency_key(session, stored_key, request.fingerprint)
-            if existing is not None:
-                return existing, False
         try:
-            case = _open(session, request, stored_key, (actor, actor_kind), policies,
-                         calendars, now)
+            if stored_key:
+                existing = by_idempotency_key(session, stored_key, fingerprint)
+                if existing is not None:
+                    return existing, False
+            case = open_new(stored_key)
             session.commit()
             return case, True
         except (IntegrityError, OperationalError) as exc:
@@ -111,6 +127,9 @@ def open_case(
             session.rollback()
             if attempt == OPEN_ATTEMPTS or not is_retryable(exc):
                 raise
+        except BaseException:
+            session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
+            raise
     raise AssertionError("unreachable")
 
 

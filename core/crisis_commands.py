@@ -10,13 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
-from core.cases import by_idempotency_key, scoped_key
+from core.cases import open_once
 from core.crisis_links import latest_crisis, mark_linked, open_crisis_for
 from core.crisis_tables import CrisisLink
-from core.db import is_retryable
 from core.models import Case
 from core.store import persist_decision
 from domain.access import ActorKind
@@ -27,7 +25,6 @@ from domain.process import SYSTEM_ACTOR
 from domain.processes import complaint, crisis
 
 MAX_SPIKE_LINKS = 10_000  # a spike links what it counted; bigger sets go by filter
-ATTEMPTS = 3
 
 
 def crisis_team(category: str | None, policies: PolicySet) -> str:
@@ -69,25 +66,15 @@ def submit_candidate(session: Session, *, idempotency_key: str | None,
     the candidate it raised before, and the same key with another body is refused; a
     lost race on the key is retried and then finds the winner.
     """
-    stored_key = scoped_key(idempotency_key, request["actor"], request["actor_kind"])
     asked = {k: request[k] for k in ("title", "description", "category")}
     fingerprint = hashlib.sha256(json.dumps({"process": crisis.NAME, **asked},
                                             sort_keys=True).encode()).hexdigest()
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            if stored_key:
-                existing = by_idempotency_key(session, stored_key, fingerprint)
-                if existing is not None:
-                    return existing, False
-            case = raise_candidate(session, **request, key=stored_key,
-                                   fingerprint=fingerprint if stored_key else None)
-            session.commit()
-            return case, True
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()
-            if attempt == ATTEMPTS or not is_retryable(exc):
-                raise
-    raise AssertionError("unreachable")
+    return open_once(
+        session, idempotency_key=idempotency_key, actor=request["actor"],
+        actor_kind=request["actor_kind"], fingerprint=fingerprint,
+        open_new=lambda stored_key: raise_candidate(
+            session, **request, key=stored_key,
+            fingerprint=fingerprint if stored_key else None))
 
 
 def after_open(session: Session, case: Case, *, policies: PolicySet,

@@ -24,13 +24,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import PrimaryKeyConstraint, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core import processes as engine  # not `after_open` itself: adapters are scanned for it
-from core.cases import by_idempotency_key, route, scoped_key
+from core.cases import open_once, route
 from core.customers import CustomerClaim, recognise
-from core.db import is_retryable
 from core.followups import after_closure
 from core.models import Case, Customer, UtcDateTime
 from core.store import load_clocks, persist_decision
@@ -44,8 +42,6 @@ from domain.satisfaction import CONTACTS
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
-
-ATTEMPTS = 3
 
 
 class ServiceSlot(SQLModel, table=True):
@@ -145,26 +141,12 @@ def submit_request(session: Session, *, idempotency_key: str | None = None,
     answers the request it opened before. A lost race (the same key, or the same new
     customer's identity) is retried, and then finds the winner.
     """
-    stored_key = scoped_key(idempotency_key, request["actor"], request["actor_kind"])
     fingerprint = _fingerprint(request)
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            if stored_key:
-                existing = by_idempotency_key(session, stored_key, fingerprint)
-                if existing is not None:
-                    return existing, False
-            case = open_request(session, **request, idempotency=(
-                (stored_key, fingerprint) if stored_key else None))
-            session.commit()
-            return case, True
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()
-            if attempt == ATTEMPTS or not is_retryable(exc):
-                raise
-        except BaseException:
-            session.rollback()  # a refused slot leaves nothing behind
-            raise
-    raise AssertionError("unreachable")
+    return open_once(
+        session, idempotency_key=idempotency_key, actor=request["actor"],
+        actor_kind=request["actor_kind"], fingerprint=fingerprint,
+        open_new=lambda stored_key: open_request(session, **request, idempotency=(
+            (stored_key, fingerprint) if stored_key else None)))
 
 
 def _fingerprint(request: Mapping[str, Any]) -> str:
