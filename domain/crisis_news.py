@@ -22,9 +22,7 @@ LINE = {"confirm": ("supervisor", "manager", "director"), "draft_notice": ("mana
 
 
 def _policy(policies: PolicySet) -> CrisisPolicy:
-    policy = policies.process_policy("crisis")
-    assert isinstance(policy, CrisisPolicy)
-    return policy
+    return policies.process_policy("crisis", CrisisPolicy)
 
 
 def candidate(case: CaseSnapshot, spike: Mapping[str, Any],

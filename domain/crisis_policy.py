@@ -153,8 +153,7 @@ class CrisisPolicy(Strict):
 
 def policy_problems(policies: PolicySet, path: Path) -> list[str]:
     """References to calendars and teams that must exist, naming the file and field."""
-    policy = policies.process_policy("crisis")
-    assert isinstance(policy, CrisisPolicy)
+    policy = policies.process_policy("crisis", CrisisPolicy)
     problems = []
     for field_name in ("calendar", "review_calendar"):
         name = getattr(policy, field_name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 from datetime import time, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,8 @@ from domain.durations import parse_duration
 from domain.policy_types import CountryCode, TimezoneName
 from domain.quiet_hours import QuietHours
 from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -292,13 +294,17 @@ class PolicySet(Strict):
     # name, each already validated by the module's `POLICY_MODEL`.
     processes: dict[str, BaseModel] = Field(default_factory=dict)
 
-    def process_policy(self, process: str) -> BaseModel:
-        """The policy a process module brought in its own file."""
+    def process_policy(self, process: str, model: type[M]) -> M:
+        """The policy a process module brought in its own file, as its `model`."""
         try:
-            return self.processes[process]
+            policy = self.processes[process]
         except KeyError:
             raise LookupError(f"no policy for process {process!r}; "
                               f"loaded: {sorted(self.processes)}") from None
+        if not isinstance(policy, model):
+            raise TypeError(f"the {process} policy is a {type(policy).__name__}, "
+                            f"not a {model.__name__}")
+        return policy
 
     @field_validator("reviews")
     @classmethod

@@ -13,7 +13,8 @@ A process may bring its own policy file instead of a section in `domain.policy.P
         # calendars, teams or other processes, each problem naming `path` and the field
 
 The loader validates the file at start-up and on reload (a bad one stops start-up with
-the file and the field), and the process reads it as `policies.process_policy(NAME)`.
+the file and the field), and the process reads it as `policies.process_policy(NAME,
+POLICY_MODEL)`.
 Its API goes in `api/processes/<name>.py` (a module with a `router`, included by the
 app) and its own tables in `core/processes/` (registered by `core.processes.import_all`).
 """

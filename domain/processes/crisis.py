@@ -82,9 +82,7 @@ LINKING_STAGES = frozenset({"candidate", "confirmed", "responding", "resolved"})
 
 
 def policy_of(policies: PolicySet) -> CrisisPolicy:
-    policy = policies.process_policy(NAME)
-    assert isinstance(policy, CrisisPolicy)
-    return policy
+    return policies.process_policy(NAME, CrisisPolicy)
 
 
 def ladder(policies: PolicySet) -> list[EscalationStep]:

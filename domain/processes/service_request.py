@@ -79,9 +79,7 @@ STOP_ALL = ((CONFIRMATION, ClockOp.stop), (WAIT, ClockOp.stop), (COMPLETION, Clo
 
 
 def policy_of(policies: PolicySet) -> ServiceRequestPolicy:
-    policy = policies.process_policy(NAME)
-    assert isinstance(policy, ServiceRequestPolicy)
-    return policy
+    return policies.process_policy(NAME, ServiceRequestPolicy)
 
 
 def ladder(policies: PolicySet) -> list[EscalationStep]:

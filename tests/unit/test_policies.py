@@ -261,7 +261,7 @@ class DemoPolicy(BaseModel):
 
 
 def demo_problems(policies: PolicySet, path: Path) -> list[str]:
-    team = policies.process_policy("demo").team
+    team = policies.process_policy("demo", DemoPolicy).team
     if team in policies.teams:
         return []
     return [f"{path}: demo.team: unknown team {team!r}; known: {sorted(policies.teams)}"]
@@ -280,11 +280,14 @@ def demo_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_a_process_policy_file_is_loaded_validated_and_versioned(demo_process: Path) -> None:
     policies = load_policies(demo_process)
-    assert policies.process_policy("demo") == DemoPolicy(team="billing", within=hours(2))
+    assert policies.process_policy("demo", DemoPolicy) == DemoPolicy(team="billing",
+                                                                      within=hours(2))
     edit(demo_process, "demo.yaml", lambda data: data["demo"].update(within="PT3H"))
     assert load_policies(demo_process).version != policies.version
     with pytest.raises(LookupError, match="no policy for process 'nothing'"):
-        policies.process_policy("nothing")
+        policies.process_policy("nothing", DemoPolicy)
+    with pytest.raises(TypeError, match="the demo policy is a DemoPolicy, not a PolicySet"):
+        policies.process_policy("demo", PolicySet)
 
 
 @pytest.mark.parametrize(("change", "reason"), [
