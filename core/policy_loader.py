@@ -119,15 +119,12 @@ def _cross_check(policies: PolicySet, origin: dict[str, Path]) -> None:
     problems = []
     complaint_file = origin.get("complaint")
     for name, clock in policies.complaint.clocks.items():
-        if clock.calendar not in policies.calendars:
-            problems.append(f"{complaint_file}: complaint.clocks.{name}.calendar: unknown "
-                            f"calendar {clock.calendar!r}; known: {sorted(policies.calendars)}")
+        problems += policies.unknown(
+            "calendar", clock.calendar, f"{complaint_file}: complaint.clocks.{name}.calendar")
     routing = policies.complaint.routing
     for where, team in [("default_team", routing.default_team),
                         *[(f"by_category.{c}", t) for c, t in routing.by_category.items()]]:
-        if team not in policies.teams:
-            problems.append(f"{complaint_file}: complaint.routing.{where}: unknown team "
-                            f"{team!r}; known: {sorted(policies.teams)}")
+        problems += policies.unknown("team", team, f"{complaint_file}: complaint.routing.{where}")
     problems += _review_problems(policies, origin.get("reviews"))
     problems += _pdca_problems(policies, origin.get("pdca"))
     problems += _followup_problems(policies, origin.get("followup"))
@@ -154,23 +151,15 @@ def _review_problems(policies: PolicySet, reviews_file: Path | None) -> list[str
 
 def _pdca_problems(policies: PolicySet, pdca_file: Path | None) -> list[str]:
     """The PDCA calendar and default team must exist."""
-    problems = []
-    if policies.pdca.calendar not in policies.calendars:
-        problems.append(f"{pdca_file}: pdca.calendar: unknown calendar "
-                        f"{policies.pdca.calendar!r}; known: {sorted(policies.calendars)}")
-    if policies.pdca.default_team not in policies.teams:
-        problems.append(f"{pdca_file}: pdca.default_team: unknown team "
-                        f"{policies.pdca.default_team!r}; known: {sorted(policies.teams)}")
-    return problems
+    return (policies.unknown("calendar", policies.pdca.calendar, f"{pdca_file}: pdca.calendar")
+            + policies.unknown("team", policies.pdca.default_team,
+                               f"{pdca_file}: pdca.default_team"))
 
 
 def _followup_problems(policies: PolicySet, followup_file: Path | None) -> list[str]:
     """The call calendar, the recovery priority and the closing events must exist."""
     policy, where = policies.followup, f"{followup_file}: followup"
-    problems = []
-    if policy.call.calendar not in policies.calendars:
-        problems.append(f"{where}.call.calendar: unknown calendar {policy.call.calendar!r}; "
-                        f"known: {sorted(policies.calendars)}")
+    problems = policies.unknown("calendar", policy.call.calendar, f"{where}.call.calendar")
     if policy.recovery_priority not in policies.complaint.priorities:
         problems.append(f"{where}.recovery_priority: {policy.recovery_priority!r} is not a "
                         f"complaint priority; known: {policies.complaint.priorities}")

@@ -154,13 +154,9 @@ class CrisisPolicy(Strict):
 def policy_problems(policies: PolicySet, path: Path) -> list[str]:
     """References to calendars and teams that must exist, naming the file and field."""
     policy = policies.process_policy("crisis", CrisisPolicy)
-    problems = []
+    problems: list[str] = []
     for field_name in ("calendar", "review_calendar"):
-        name = getattr(policy, field_name)
-        if name not in policies.calendars:
-            problems.append(f"{path}: crisis.{field_name}: unknown calendar {name!r}; "
-                            f"known: {sorted(policies.calendars)}")
-    if policy.default_team not in policies.teams:
-        problems.append(f"{path}: crisis.default_team: unknown team {policy.default_team!r}; "
-                        f"known: {sorted(policies.teams)}")
-    return problems
+        problems += policies.unknown("calendar", getattr(policy, field_name),
+                                     f"{path}: crisis.{field_name}")
+    return problems + policies.unknown("team", policy.default_team,
+                                       f"{path}: crisis.default_team")

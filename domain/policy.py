@@ -294,6 +294,13 @@ class PolicySet(Strict):
     # name, each already validated by the module's `POLICY_MODEL`.
     processes: dict[str, BaseModel] = Field(default_factory=dict)
 
+    def unknown(self, kind: Literal["calendar", "team"], name: str, where: str) -> list[str]:
+        """The problem with a reference to a calendar or team that does not exist, if any;
+        `where` is the file and the field that names it."""
+        known = self.calendars if kind == "calendar" else self.teams
+        return [] if name in known else [
+            f"{where}: unknown {kind} {name!r}; known: {sorted(known)}"]
+
     def process_policy(self, process: str, model: type[M]) -> M:
         """The policy a process module brought in its own file, as its `model`."""
         try:

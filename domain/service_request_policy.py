@@ -83,16 +83,10 @@ class ServiceRequestPolicy(Strict):
 
 def policy_problems(policies: PolicySet, path: Path) -> list[str]:
     """Locations must name known calendars and teams."""
-    policy = policies.processes.get("service_request")
-    if not isinstance(policy, ServiceRequestPolicy):
-        return []
-    problems = []
+    policy = policies.process_policy("service_request", ServiceRequestPolicy)
+    problems: list[str] = []
     for name, location in policy.locations.items():
         where = f"{path}: service_request.locations.{name}"
-        if location.calendar not in policies.calendars:
-            problems.append(f"{where}.calendar: unknown calendar {location.calendar!r}; "
-                            f"known: {sorted(policies.calendars)}")
-        if location.team not in policies.teams:
-            problems.append(f"{where}.team: unknown team {location.team!r}; "
-                            f"known: {sorted(policies.teams)}")
+        problems += policies.unknown("calendar", location.calendar, f"{where}.calendar")
+        problems += policies.unknown("team", location.team, f"{where}.team")
     return problems
