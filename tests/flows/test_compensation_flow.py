@@ -17,17 +17,15 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
-from sqlmodel import Session
 
-from core.crisis_commands import raise_candidate
-from core.crisis_links import LinkFilter, link
 from core.sweeper import PrefectRunner, Sweeper
-from domain.access import ActorKind
 from tests.store.crisis_helpers import (
-    by_lead,
     compensation_counts,
     crisis_runtime,
+    link_last_day,
+    raise_crisis,
     seed_complaints,
+    to_compensation,
 )
 from tests.store.helpers import load
 
@@ -45,21 +43,9 @@ def rt(sqlite_database, clock, tmp_path):  # type: ignore[no-untyped-def]
 def compensating_crisis(rt, clock) -> int:  # type: ignore[no-untyped-def]
     seed_complaints(rt, count=CUSTOMERS, category="delivery",
                     opened_at=clock.now() - timedelta(hours=2))
-    with Session(rt.engine, expire_on_commit=False) as session:
-        crisis = raise_candidate(session, title="Lost parcels", description="",
-                                 category="delivery", actor="wang.fang",
-                                 actor_kind=ActorKind.person, policies=rt.policies,
-                                 calendars=rt.calendars, now=clock.now())
-        session.commit()
-        link(session, crisis, LinkFilter(opened_from=clock.now() - timedelta(days=1),
-                                         opened_to=clock.now()),
-             by="wang.fang", how="filter", max_window=timedelta(days=30), now=clock.now())
-        session.commit()
-    for event, data in (("confirm", {"likelihood": "possible", "impact": "severe"}),
-                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
-                        ("resolve", {"summary": "found"}),
-                        ("start_compensation", {"kind": "coupon", "value": 15})):
-        by_lead(rt, crisis.id, event, **data)
+    crisis = raise_crisis(rt)
+    link_last_day(rt, crisis)
+    to_compensation(rt, crisis.id, impact="severe", value=15)
     return crisis.id
 
 

@@ -3,7 +3,7 @@ in bulk, and the crisis's rows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,12 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from core.clock import FrozenClock
+from core.crisis_commands import raise_candidate
+from core.crisis_links import LinkFilter, link
 from core.crisis_tables import CrisisCompensation, CrisisLink
 from core.models import Case, Customer
 from core.runtime import Runtime
+from domain.access import ActorKind
 from tests.conftest import build_runtime
 from tests.store.helpers import open_complaint, send
 from tests.support import WebhookReceiver, write_policies
@@ -61,6 +64,39 @@ def seed_complaints(rt: Runtime, *, count: int, category: str, opened_at: dateti
              "opened_at": opened_at, "stage_entered_at": opened_at, "updated_at": opened_at,
              "version": 1, "data": {}} for customer_id in ids])
         session.commit()
+
+
+def raise_crisis(rt: Runtime, *, category: str = "delivery",
+                 title: str = "Lost parcels") -> Case:
+    """A candidate raised now by the supervisor wang.fang, committed."""
+    with Session(rt.engine, expire_on_commit=False) as session:
+        crisis = raise_candidate(session, title=title, description="", category=category,
+                                 actor="wang.fang", actor_kind=ActorKind.person,
+                                 policies=rt.policies, calendars=rt.calendars,
+                                 now=rt.clock.now())
+        session.commit()
+    return crisis
+
+
+def link_last_day(rt: Runtime, crisis: Case) -> dict[str, int]:
+    """Link the complaints of the crisis's category opened in the past day, as the lead."""
+    now = rt.clock.now()
+    with Session(rt.engine) as session:
+        result = link(session, session.get(Case, crisis.id),
+                      LinkFilter(opened_from=now - timedelta(days=1), opened_to=now),
+                      by="wang.fang", how="filter", max_window=timedelta(days=30), now=now)
+        session.commit()
+    return result
+
+
+def to_compensation(rt: Runtime, crisis_id: int, *, impact: str = "major",
+                    value: int = 5) -> None:
+    """Confirm, assemble the team, resolve and start compensating (coupons), as the lead."""
+    for event, data in (("confirm", {"likelihood": "possible", "impact": impact}),
+                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
+                        ("resolve", {"summary": "found"}),
+                        ("start_compensation", {"kind": "coupon", "value": value})):
+        by_lead(rt, crisis_id, event, **data)
 
 
 def by_lead(rt: Runtime, case_id: int, event: str, actor: str = "wang.fang",

@@ -27,8 +27,11 @@ from tests.store.crisis_helpers import (
     complaint_in,
     crises,
     crisis_runtime,
+    link_last_day,
     linked_cases,
+    raise_crisis,
     seed_complaints,
+    to_compensation,
 )
 from tests.store.helpers import load, open_complaint, timeline
 from tests.support import SHANGHAI
@@ -85,12 +88,7 @@ def test_only_watched_categories_and_categorised_complaints_spike(rt):
 
 
 def test_complaints_of_a_raised_crisis_s_category_join_it_as_they_arrive(rt, clock):
-    with Session(rt.engine, expire_on_commit=False) as session:
-        raised = raise_candidate(session, title="Billing system down", description="",
-                                 category="billing", actor="wang.fang",
-                                 actor_kind=ActorKind.person, policies=rt.policies,
-                                 calendars=rt.calendars, now=clock.now())
-        session.commit()
+    raised = raise_crisis(rt, category="billing", title="Billing system down")
     arrivals = [complaint_in(rt, "billing", f"b{n}") for n in range(4)]
     other = complaint_in(rt, "delivery", "d0")
     assert linked_cases(rt, raised.id) == set(arrivals) and other not in linked_cases(
@@ -102,22 +100,10 @@ def test_complaints_of_a_raised_crisis_s_category_join_it_as_they_arrive(rt, clo
 def test_two_batches_at_once_compensate_each_customer_once(rt, clock):
     seed_complaints(rt, count=1200, category="delivery",
                     opened_at=clock.now() - timedelta(hours=3))
-    with Session(rt.engine, expire_on_commit=False) as session:
-        crisis = raise_candidate(session, title="Lost parcels", description="",
-                                 category="delivery", actor="wang.fang",
-                                 actor_kind=ActorKind.person, policies=rt.policies,
-                                 calendars=rt.calendars, now=clock.now())
-        session.commit()
-    with Session(rt.engine) as session:
-        result = link(session, load(rt, crisis.id), LinkFilter(
-            opened_from=clock.now() - timedelta(days=1), opened_to=clock.now()),
-            by="wang.fang", how="filter", max_window=timedelta(days=30), now=clock.now())
-        session.commit()
+    crisis = raise_crisis(rt)
+    result = link_last_day(rt, crisis)
     assert (result["linked"], result["customers"]) == (1200, 1200)
-    by_lead(rt, crisis.id, "confirm", likelihood="possible", impact="major")
-    by_lead(rt, crisis.id, "assemble_team", lead="wang.fang", members=["li.wei"])
-    by_lead(rt, crisis.id, "resolve", summary="found them")
-    by_lead(rt, crisis.id, "start_compensation", kind="points", value=100)
+    to_compensation(rt, crisis.id)
 
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(lambda _: crisis_compensation.run(rt, crisis.id), range(2)))
@@ -155,21 +141,9 @@ def test_bulk_rows_keep_their_times_in_utc(rt, clock):
 def test_a_batch_that_makes_progress_keeps_its_claim(rt, clock):
     seed_complaints(rt, count=600, category="delivery",
                     opened_at=clock.now() - timedelta(hours=1))
-    with Session(rt.engine, expire_on_commit=False) as session:
-        crisis = raise_candidate(session, title="Lost parcels", description="",
-                                 category="delivery", actor="wang.fang",
-                                 actor_kind=ActorKind.person, policies=rt.policies,
-                                 calendars=rt.calendars, now=clock.now())
-        session.commit()
-        link(session, crisis, LinkFilter(opened_from=clock.now() - timedelta(days=1),
-                                         opened_to=clock.now()),
-             by="wang.fang", how="filter", max_window=timedelta(days=30), now=clock.now())
-        session.commit()
-    for event, data in (("confirm", {"likelihood": "possible", "impact": "major"}),
-                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
-                        ("resolve", {"summary": "found"}),
-                        ("start_compensation", {"kind": "coupon", "value": 5})):
-        by_lead(rt, crisis.id, event, **data)
+    crisis = raise_crisis(rt)
+    link_last_day(rt, crisis)
+    to_compensation(rt, crisis.id)
 
     def claim() -> list:  # type: ignore[type-arg]
         return claim_due(rt.engine, Timer, due_column="fire_at", now=clock.now(), limit=10,
@@ -190,12 +164,8 @@ def test_a_batch_that_ends_with_a_customer_left_keeps_its_claim_and_resumes(
                     opened_at=clock.now() - timedelta(hours=3))
     seed_complaints(rt, count=1, category="delivery", prefix="late",
                     opened_at=clock.now() - timedelta(hours=3))
+    crisis = raise_crisis(rt)
     with Session(rt.engine, expire_on_commit=False) as session:
-        crisis = raise_candidate(session, title="Lost parcels", description="",
-                                 category="delivery", actor="wang.fang",
-                                 actor_kind=ActorKind.person, policies=rt.policies,
-                                 calendars=rt.calendars, now=clock.now())
-        session.commit()
         rows = session.exec(select(Case.id, Case.customer_id, Customer.external_ref).join(
             Customer, Customer.id == Case.customer_id)).all()
         first_wave = tuple(case_id for case_id, _, ref in rows if ref.startswith("seed-"))
@@ -203,11 +173,7 @@ def test_a_batch_that_ends_with_a_customer_left_keeps_its_claim_and_resumes(
         link(session, crisis, LinkFilter(case_ids=first_wave), by="wang.fang", how="ids",
              max_window=timedelta(days=30), now=clock.now())
         session.commit()
-    for event, data in (("confirm", {"likelihood": "possible", "impact": "major"}),
-                        ("assemble_team", {"lead": "wang.fang", "members": ["li.wei"]}),
-                        ("resolve", {"summary": "found"}),
-                        ("start_compensation", {"kind": "coupon", "value": 5})):
-        by_lead(rt, crisis.id, event, **data)
+    to_compensation(rt, crisis.id)
     chunk = crisis_compensation.issue_chunk
 
     def a_link_slips_in_after_the_last_chunk(runtime, crisis_id):  # type: ignore[no-untyped-def]
