@@ -22,7 +22,7 @@ from core.db import is_retryable, session_scope
 from core.models import Case, Customer, SlaClock, Timer
 from core.processes import after_decision, timer_facts
 from core.runtime import Runtime
-from core.store import load_case, load_clocks, persist_decision, snapshot_of
+from core.store import Appends, load_case, load_clocks, persist_decision, snapshot_of
 from domain.escalation import step_due
 from domain.processes import definition
 from domain.timers import ESCALATION
@@ -112,12 +112,14 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
         customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
         customers = {c.id: c for c in session.exec(
             select(Customer).where(col(Customer.id).in_(customer_ids)))}
+        appends = Appends()
         for timer in mine:
             case = cases[timer.case_id]
             # Two rungs of one case in a chunk see each other: the rows are shared.
             outcomes[_fire(session, runtime, timer, case, clocks[case.id],
                            customers.get(case.customer_id), now=now,
-                           case_timers=case_timers[case.id])] += 1
+                           case_timers=case_timers[case.id], appends=appends)] += 1
+        appends.insert(session)
     return outcomes
 
 
@@ -127,7 +129,7 @@ def _ours(runtime: Runtime, timer: Timer) -> bool:
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
           clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
-          case_timers: list[Timer] | None = None) -> str:
+          case_timers: list[Timer] | None = None, appends: Appends | None = None) -> str:
     """Decide what the timer means for the case at `now`, and write it: 'fired' or
     'obsolete'."""
     snapshot = snapshot_of(case, clocks, customer)
@@ -143,7 +145,8 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
                                     runtime.calendars, now, facts)
     if decision is not None:
         persist_decision(session, case, clocks, decision, policies=runtime.policies,
-                         calendars=runtime.calendars, now=now, case_timers=case_timers)
+                         calendars=runtime.calendars, now=now, case_timers=case_timers,
+                         appends=appends)
         after_decision(session, case, decision, policies=runtime.policies,
                        calendars=runtime.calendars, now=now, runtime=runtime)
     timer.status = "fired" if decision is not None else "obsolete"

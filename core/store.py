@@ -8,9 +8,11 @@ clocks, appends the timeline, syncs the durable timers with what the case now ne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from core.models import Case, CaseEvent, Customer, OutboxMessage, SlaClock, TeamMember, Timer
@@ -73,12 +75,14 @@ def persist_decision(
     now: datetime,
     new_case: bool = False,
     case_timers: list[Timer] | None = None,
+    appends: Appends | None = None,
 ) -> None:
     """Write one decision: case row, clocks, timeline, timers and outbox, in `session`.
 
     `new_case` says the case is being opened, so it has no timers to look up yet.
     `case_timers`, when given, are all the case's timer rows, already loaded (firing
-    timers together); new timers are appended to it, so it stays complete.
+    timers together); new timers are appended to it, so it stays complete. `appends`,
+    when given, collects the timeline and outbox rows for the caller to insert together.
     """
     before, after = decision.before, decision.after
     assert case.id is not None
@@ -99,19 +103,41 @@ def persist_decision(
 
     ladder = process.ladder(policies)
     _write_clocks(session, case.id, case.process, clock_rows, after, ladder, calendars)
-    for entry in decision.timeline:
-        session.add(CaseEvent(case_id=case.id, type=entry.type, actor=entry.actor,
-                              actor_kind=entry.actor_kind.value, at=now,
-                              details=dict(entry.details)))
+    events = [{"case_id": case.id, "type": entry.type, "actor": entry.actor,
+               "actor_kind": entry.actor_kind.value, "at": now, "details": dict(entry.details)}
+              for entry in decision.timeline]
     wanted = plan_escalation_timers(after, ladder, calendars)
     wanted += process.process_timers(after, policies)
     sync_timers(session, case.id, case.process, wanted, new_case=new_case, loaded=case_timers)
-    for notice in decision.notices:
-        session.add(OutboxMessage(
-            key=notice.key, case_id=case.id, recipient=notice.recipient, role=notice.role,
-            subject=notice.subject, body=notice.body, status="pending", created_at=now,
-            next_attempt_at=now,
-        ))
+    messages = [{"key": notice.key, "case_id": case.id, "recipient": notice.recipient,
+                 "role": notice.role, "subject": notice.subject, "body": notice.body,
+                 "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
+                for notice in decision.notices]
+    if appends is not None:
+        appends.events += events
+        appends.messages += messages
+    else:
+        session.add_all([CaseEvent(**row) for row in events]
+                        + [OutboxMessage(**row) for row in messages])
+
+
+@dataclass
+class Appends:
+    """Timeline and outbox rows of many decisions, inserted with one statement each.
+
+    A storm's chunk of escalation rungs writes thousands of them; building an ORM object
+    for each cost more than the rest of the decision.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert(self, session: Session) -> None:
+        """Insert what was collected, in the order the decisions were made."""
+        if self.events:
+            session.execute(insert(CaseEvent), self.events)
+        if self.messages:
+            session.execute(insert(OutboxMessage), self.messages)
 
 
 def _write_clocks(
@@ -143,9 +169,9 @@ def _write_clocks(
         }
         # Only what changed: setting a mapped attribute is costly, and an escalation
         # storm rewrites thousands of clocks of which most fields stay as they were.
-        for field, value in values.items():
-            if getattr(row, field) != value:
-                setattr(row, field, value)
+        for column, value in values.items():
+            if getattr(row, column) != value:
+                setattr(row, column, value)
         session.add(row)
 
 
