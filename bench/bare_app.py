@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import Literal
+import sys
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: `python bench/bare_app.py`
+    sys.path.insert(0, str(ROOT))
 
-class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ref: str | None = Field(default=None, max_length=120)
-    name: str | None = Field(default=None, max_length=200)
-    tier: Literal["A", "B", "C", "VIP"] = "C"
-
-
-class CaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20_000)
-    customer: CustomerIn
-    channel: str | None = Field(default=None, max_length=40)
-    category: str | None = Field(default=None, max_length=80)
-    priority: str | None = None
+from bench.request_body import CaseCreate, CustomerIn  # noqa: E402
 
 
 class CaseOut(BaseModel):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import isodate
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     Column,
     DateTime,
@@ -28,6 +27,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from bench.request_body import CaseCreate
 
 ASSIGNEES = ("li.wei", "zhang.min", "chen.jing")  # the complaints team of policies/teams.yaml
 SUPERVISOR = "wang.fang"
@@ -65,23 +66,9 @@ workflows = Table(  # the SpiffWorkflow peer: one serialized workflow per compla
 Index("ix_peer_workflows_due", workflows.c.status, workflows.c.wake_at)
 
 
-class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ref: str | None = Field(default=None, max_length=120)
-    name: str | None = Field(default=None, max_length=200)
-    tier: Literal["A", "B", "C", "VIP"] = "C"
-
-
-class ComplaintIn(BaseModel):
+class ComplaintIn(CaseCreate):
     """Caseflow's POST /cases body, plus when the complaint was received (default: now)."""
 
-    model_config = ConfigDict(extra="forbid")
-    subject: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20_000)
-    customer: CustomerIn
-    channel: str | None = Field(default=None, max_length=40)
-    category: str | None = Field(default=None, max_length=80)
-    priority: str | None = None
     opened_at: datetime | None = None
 
 
