@@ -13,6 +13,7 @@ import logging
 from sqlmodel import select
 
 from core import processes
+from core.claims import held_by
 from core.db import session_scope
 from core.models import Timer
 from core.runtime import Runtime
@@ -26,7 +27,7 @@ def run_batch_timer(runtime: Runtime, timer_id: int, *, via_prefect: bool = Fals
     me = runtime.settings.instance_id
     with session_scope(runtime.engine) as session:
         timer = session.get(Timer, timer_id)
-        if timer is None or timer.status != "claimed" or timer.claimed_by != me:
+        if timer is None or not held_by(timer, me):
             return {"skipped": 1}
         process, case_id, name = timer.process, timer.case_id, timer.name
     try:
@@ -38,7 +39,7 @@ def run_batch_timer(runtime: Runtime, timer_id: int, *, via_prefect: bool = Fals
     with session_scope(runtime.engine) as session:
         timer = session.exec(select(Timer).where(Timer.id == timer_id)
                              .with_for_update()).one()
-        if timer.status == "claimed" and timer.claimed_by == me:
+        if held_by(timer, me):
             timer.status, timer.fired_at = "fired", runtime.clock.now()
             session.add(timer)
     log.info("batch %s of %s #%s done: %s", name, process, case_id, dict(outcome))

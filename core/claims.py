@@ -50,6 +50,12 @@ def claim_due(
     return sorted(rows, key=lambda r: r[0])
 
 
+def held_by(row: Any, instance: str) -> bool:
+    """Whether `instance` still holds its claim on `row`: a lease that ran out may have
+    passed the row to another instance, whose work it then is."""
+    return row.status == "claimed" and row.claimed_by == instance
+
+
 def _release_expired(session: Session, model: Any, stale_before: datetime) -> None:
     """Put rows whose claim outlived its lease back in the queue."""
     session.execute(

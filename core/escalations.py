@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from core.claims import held_by
 from core.db import is_retryable, session_scope
 from core.models import Case, Customer, SlaClock, Timer
 from core.processes import after_decision, timer_facts
@@ -75,7 +76,7 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
     with session_scope(runtime.engine) as session:
         timer = session.exec(
             select(Timer).where(Timer.id == timer_id).with_for_update()).first()
-        if timer is None or not _ours(runtime, timer):
+        if timer is None or not held_by(timer, runtime.settings.instance_id):
             return "skipped"
         case = load_case(session, timer.case_id, for_update=True)
         assert case is not None
@@ -96,7 +97,8 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
         timers = {t.id: t for t in session.exec(
             select(Timer).where(col(Timer.id).in_(timer_ids)).order_by(col(Timer.id))
             .with_for_update())}
-        mine = [timers[i] for i in timer_ids if i in timers and _ours(runtime, timers[i])]
+        me = runtime.settings.instance_id
+        mine = [timers[i] for i in timer_ids if i in timers and held_by(timers[i], me)]
         if len(mine) < len(timer_ids):
             outcomes["skipped"] += len(timer_ids) - len(mine)
         case_ids = sorted({timer.case_id for timer in mine})
@@ -121,10 +123,6 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
                            case_timers=case_timers[case.id], appends=appends)] += 1
         appends.insert(session)
     return outcomes
-
-
-def _ours(runtime: Runtime, timer: Timer) -> bool:
-    return timer.status == "claimed" and timer.claimed_by == runtime.settings.instance_id
 
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
