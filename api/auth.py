@@ -63,7 +63,7 @@ def require(permission: Permission) -> Callable[[Identity], Identity]:
 
     allowed = frozenset(r for r, granted in ROLE_PERMISSIONS.items() if permission in granted)
 
-    def check(identity: IdentityDep) -> Identity:
+    async def check(identity: IdentityDep) -> Identity:  # async: no thread-pool trip
         if not identity.can(permission):
             raise NotPermitted(permission.value.replace("_", " "), identity.role, allowed)
         return identity

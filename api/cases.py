@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
 from api.deps import RuntimeDep, SessionDep
@@ -25,8 +28,9 @@ from api.schemas import (
     Problem,
     find_unstorable,
 )
-from core.cases import CaseNotFound, CustomerInput, OpenCase, open_case, post_event
-from core.queries import CaseFilter, CaseView, get_case, list_cases
+from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
+from core.intake import Intake
+from core.queries import CaseFilter, CaseView, get_case, list_cases, opened_view
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.durations import format_duration
@@ -43,10 +47,9 @@ ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
              responses={200: {"model": CasePublic, "description": "replayed: the case that "
                               "this Idempotency-Key opened before"}, **ERRORS})
-def create_case(
+async def create_case(
     body: CaseCreate,
     response: Response,
-    session: SessionDep,
     rt: RuntimeDep,
     caller: OpenerDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
@@ -70,15 +73,23 @@ def create_case(
                                survey_opt_out=body.customer.survey_opt_out,
                                preferred_channel=body.customer.preferred_channel),
     )
-    now = rt.clock.now()
-    case, created = open_case(session, request=request, actor=caller.name,
-                              actor_kind=caller.kind, policies=rt.policies,
-                              calendars=rt.calendars, now=now)
-    assert case.id is not None
-    if not created:
+    # Written by the intake writer with the other complaints waiting, in one commit.
+    written = rt.intake.submit(Intake(request, caller.name, caller.kind, rt.clock.now()))
+    opened, created = await asyncio.wrap_future(written)
+    if isinstance(opened, Opened):
+        case_id = opened.opening.case.id
+        answer = case_public(opened_view(opened, rt, rt.clock.now(), caller), rt, caller)
+    else:  # an Idempotency-Key seen before: its case, read as it is now
+        case_id = opened.id
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/cases/{case.id}"
-    return _read(session, case.id, rt, caller, scoped=False)
+        answer = await run_in_threadpool(_read_once, case_id, rt, caller)
+    response.headers["Location"] = f"/cases/{case_id}"
+    return answer
+
+
+def _read_once(case_id: int, rt: Runtime, reader: Identity) -> CasePublic:
+    with Session(rt.engine) as session:
+        return _read(session, case_id, rt, reader, scoped=False)
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses=ERRORS)

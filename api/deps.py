@@ -10,7 +10,8 @@ from core import runtime as runtime_module
 from core.runtime import Runtime
 
 
-def get_runtime() -> Runtime:
+async def get_runtime() -> Runtime:
+    # async: a plain function dependency would cost a trip through the thread pool.
     return runtime_module.current()
 
 

@@ -8,16 +8,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import Connection, Row, Table, sql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
-from core.customers import CustomerClaim, recognise
+from core.customers import CustomerClaim, recognise_row
 from core.db import is_retryable
 from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
-from core.store import load_case, load_clocks, persist_decision, snapshot_of
+from core.store import (
+    CASES,
+    Opening,
+    load_case,
+    load_clocks,
+    persist_decision,
+    persist_opening,
+    snapshot_of,
+)
 from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
 from domain.classification import classify
@@ -30,6 +39,23 @@ if TYPE_CHECKING:
     from core.runtime import Runtime
 
 OPEN_ATTEMPTS = 3
+CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel")
+MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
+T = TypeVar("T")
+# Built once: building a statement costs more than running it (every intake runs these).
+_MEMBER_LOADS = (
+    sql.select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
+    .where(MEMBERS.c.team == sql.bindparam("queue"),
+           MEMBERS.c.person.in_(sql.bindparam("people", expanding=True)))
+    # Lock in one order in every transaction, so two intakes cannot deadlock.
+    .order_by(MEMBERS.c.person).with_for_update())
+_ASSIGNED = (sql.update(MEMBERS)
+             .where(MEMBERS.c.team == sql.bindparam("queue"),
+                    MEMBERS.c.person == sql.bindparam("member"))
+             .values(last_assigned_at=sql.bindparam("at")))
+_NEW_CASE = sql.insert(CASES).returning(CASES.c.id)
+_BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
+    CASES.c.idempotency_key == sql.bindparam("key"))
 
 
 class CaseNotFound(LookupError):
@@ -54,6 +80,11 @@ class CustomerInput:
     survey_opt_out: bool | None = None  # None: leave as it is
     preferred_channel: str | None = None  # email | phone; None: leave as it is
 
+    def care(self) -> dict[str, Any]:
+        """The consent and preference columns to set: those given."""
+        return {name: value for name in CARE_FIELDS
+                if (value := getattr(self, name)) is not None}
+
 
 @dataclass(frozen=True)
 class OpenCase:
@@ -72,11 +103,19 @@ class OpenCase:
         """A hash of the request, to tell a retry from another request under the same key."""
         fields = asdict(self)
         # Unset care fields stay out, so a retry sent before they existed still matches.
-        for name in ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel"):
+        for name in CARE_FIELDS:
             if fields["customer"][name] is None:
                 del fields["customer"][name]
         payload = json.dumps(fields, default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A complaint as its opening wrote it, with its customer: enough to answer with."""
+
+    opening: Opening
+    customer: Row[Any] | Customer
 
 
 def open_case(
@@ -93,22 +132,29 @@ def open_case(
 
     Idempotency keys belong to their caller: the same key from someone else is theirs.
     """
-    return open_once(
+    found, created = open_once(
         session, idempotency_key=request.idempotency_key, actor=actor, actor_kind=actor_kind,
         fingerprint=request.fingerprint,
-        open_new=lambda stored_key: _open(session, request, stored_key, (actor, actor_kind),
-                                          policies, calendars, now))
+        open_new=lambda stored_key: write_complaint(session, request, stored_key,
+                                                    (actor, actor_kind), policies, calendars,
+                                                    now))
+    if isinstance(found, Case):
+        return found, created
+    case = session.get(Case, found.opening.case.id)
+    assert case is not None
+    return case, created
 
 
 def open_once(session: Session, *, idempotency_key: str | None, actor: str,
               actor_kind: ActorKind, fingerprint: str,
-              open_new: Callable[[str | None], Case]) -> tuple[Case, bool]:
+              open_new: Callable[[str | None], T]) -> tuple[T | Case, bool]:
     """Open a case of any process at most once per Idempotency-Key, and commit.
 
     `open_new(stored_key)` writes the new case (keeping the stored key and `fingerprint`
-    on it when there is a key). Returns the case and whether it is new: a retry with the
-    same key answers the case it opened before; the same key with another request is an
-    `IdempotencyConflict`. Keys belong to their caller: another's same key is theirs.
+    on it when there is a key) and returns what it wrote. Returns that and True, or, for
+    a retry with the same key, the case it opened before and False; the same key with
+    another request is an `IdempotencyConflict`. Keys belong to their caller: another's
+    same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
@@ -117,9 +163,9 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
                 existing = by_idempotency_key(session, stored_key, fingerprint)
                 if existing is not None:
                     return existing, False
-            case = open_new(stored_key)
+            opened = open_new(stored_key)
             session.commit()
-            return case, True
+            return opened, True
         except (IntegrityError, OperationalError) as exc:
             # A concurrent request won a race: the same Idempotency-Key (answer with its
             # case), the same new customer (who exists now), or a deadlock the database
@@ -142,11 +188,13 @@ def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
 
 def by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
     """The case a stored key opened (any process); `IdempotencyConflict` for another body."""
-    case = session.exec(select(Case).where(Case.idempotency_key == stored_key)).first()
-    if case is not None and case.request_hash != fingerprint:
+    found = session.execute(_BY_KEY, {"key": stored_key}).first()
+    if found is None:
+        return None
+    if found.request_hash != fingerprint:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body")
-    return case
+    return session.get(Case, found.id)
 
 
 def open_linked_complaint(
@@ -162,11 +210,14 @@ def open_linked_complaint(
 ) -> Case:
     """Open a complaint for a known customer and team, linked by `data`, in the caller's
     transaction (a service-recovery case opened by a low satisfaction score)."""
-    return _open(session, request, None, (SYSTEM_ACTOR, ActorKind.system), policies,
-                 calendars, now, customer=customer, team=team, data=data)
+    opened = write_complaint(session, request, None, (SYSTEM_ACTOR, ActorKind.system),
+                             policies, calendars, now, customer=customer, team=team, data=data)
+    case = session.get(Case, opened.opening.case.id)
+    assert case is not None
+    return case
 
 
-def _open(
+def write_complaint(
     session: Session,
     request: OpenCase,
     stored_key: str | None,
@@ -178,67 +229,54 @@ def _open(
     customer: Customer | None = None,
     team: str | None = None,
     data: Mapping[str, Any] | None = None,
-) -> Case:
+) -> Opened:
+    """Write a new complaint in `session`'s transaction (not committed): its customer,
+    routing, case row, clocks, timeline and timers, and what other processes add.
+
+    Plain statements, no model objects, and nothing read back: every intake runs this,
+    and the answer to it is built from the rows written.
+    """
     policy = complaint.policy_of(policies)
-    customer = customer or _upsert_customer(session, request.customer, request.channel,
-                                             now)
-    tier = Tier(customer.tier)
+    db = session.connection()  # plain statements: no session machinery on the way
+    who = customer or recognise_row(
+        db, CustomerClaim(ref=request.customer.ref, name=request.customer.name,
+                               tier=request.customer.tier, phone=request.customer.phone,
+                               email=request.customer.email),
+        channel=request.channel, now=now, care=request.customer.care())
+    tier = Tier(who.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
                        requested=request.priority)
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
-    assignee = route(session, team, policies, now)
-    case = Case(
-        process=complaint.NAME, stage="new", priority=verdict.priority, tier=tier.value,
-        category=request.category, channel=request.channel, subject=request.subject,
-        description=request.description, customer_id=customer.id, team=team,
-        policy_version=policies.version, idempotency_key=stored_key,
-        request_hash=request.fingerprint if stored_key else None,
-        opened_at=now, stage_entered_at=now, updated_at=now,
-    )
-    session.add(case)
-    session.flush()
-    assert case.id is not None
+    assignee = route(db, team, policies, now)
+    case_id = db.execute(_NEW_CASE, {
+        "process": complaint.NAME, "stage": "new", "priority": verdict.priority,
+        "tier": tier.value, "category": request.category, "channel": request.channel,
+        "subject": request.subject, "description": request.description,
+        "customer_id": who.id, "team": team, "policy_version": policies.version,
+        "idempotency_key": stored_key,
+        "request_hash": request.fingerprint if stored_key else None,
+        "opened_at": now, "stage_entered_at": now, "updated_at": now, "data": {},
+    }).scalar_one()
     decision = complaint.open_case(
-        case_id=case.id, tier=tier, classification=verdict, team=team, assignee=assignee,
+        case_id=case_id, tier=tier, classification=verdict, team=team, assignee=assignee,
         channel=request.channel, category=request.category, actor=actor[0], policies=policies,
         now=now, calendars=calendars, actor_kind=actor[1], data=data)
-    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now, new_case=True)
-    after_open(session, case, policies=policies, calendars=calendars, now=now)
-    return case
+    opening = persist_opening(db, decision, policies=policies, calendars=calendars, now=now)
+    after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
+    return Opened(opening=opening, customer=who)
 
 
-def _upsert_customer(session: Session, data: CustomerInput, channel: str | None,
-                     now: datetime) -> Customer:
-    """The customer, recognised across channels (`core.customers`), with care fields set."""
-    customer = recognise(session, CustomerClaim(ref=data.ref, name=data.name, tier=data.tier,
-                                                phone=data.phone, email=data.email),
-                         channel=channel, now=now)
-    for field in ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel"):
-        value = getattr(data, field)
-        if value is not None:
-            setattr(customer, field, value)
-    session.add(customer)
-    return customer
-
-
-def route(session: Session, team: str, policies: PolicySet, now: datetime) -> str:
+def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime) -> str:
     """Pick the team member by the team's strategy and record the assignment time."""
     team_policy = policies.teams[team]
-    rows = {
-        row.person: row for row in session.exec(
-            select(TeamMember).where(TeamMember.team == team,
-                                     col(TeamMember.person).in_(team_policy.members))
-            # Lock in one order in every transaction, so two intakes cannot deadlock.
-            .order_by(col(TeamMember.person)).with_for_update())
-    }
+    rows = {row.person: row for row in db.execute(
+        _MEMBER_LOADS, {"queue": team, "people": list(team_policy.members)})}
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]
     chosen = pick_assignee(loads, team_policy.strategy)
-    rows[chosen].last_assigned_at = now
-    session.add(rows[chosen])
+    db.execute(_ASSIGNED, {"queue": team, "member": chosen, "at": now})
     return chosen
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import Row, exists
 from sqlmodel import Session, col, func, select
 
 from core.cases import open_once
@@ -77,7 +77,7 @@ def submit_candidate(session: Session, *, idempotency_key: str | None,
             fingerprint=fingerprint if stored_key else None))
 
 
-def after_open(session: Session, case: Case, *, policies: PolicySet,
+def after_open(session: Session, case: Case | Row[Any], *, policies: PolicySet,
                calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
     """A new complaint in a crisis's category joins the crisis; else it may make a spike."""
     if case.process != complaint.NAME or not case.category or case.id is None:
@@ -95,7 +95,7 @@ def after_open(session: Session, case: Case, *, policies: PolicySet,
     _detect_spike(session, case, policies=policies, calendars=calendars, now=now)
 
 
-def _detect_spike(session: Session, case: Case, *, policies: PolicySet,
+def _detect_spike(session: Session, case: Case | Row[Any], *, policies: PolicySet,
                   calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
     """Raise one candidate when the category's complaints in the window reach the count.
 

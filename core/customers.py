@@ -18,7 +18,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Connection, Row, Table, sql
 from sqlmodel import Session, col, select
 
 from core.models import Customer, CustomerIdentity
@@ -26,6 +28,17 @@ from domain.policy import Tier
 
 MESSAGING = ("wecom", "wechat", "app")
 MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
+CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
+IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[attr-defined]
+# Built once: building a statement costs more than running it (every intake runs these).
+_BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
+_BY_ID = sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
+_CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
+           .returning(*CUSTOMERS.c))
+_NEW = sql.insert(CUSTOMERS).returning(*CUSTOMERS.c)
+_OWNER = sql.select(IDENTITIES.c.customer_id).where(
+    IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value"))
+_REMEMBER = sql.insert(IDENTITIES)
 
 
 @dataclass(frozen=True)
@@ -66,50 +79,58 @@ def normalise(kind: str, value: str) -> str | None:
 
 def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,
               now: datetime) -> Customer:
-    """The customer the claim stands for, created if new, with its identities remembered.
-
-    Two callers racing to create the same new customer make one of them fail on the
-    identity's unique key; the caller retries and then recognises the winner.
-    """
-    customer = _by_ref(session, claim.ref) if claim.ref else None
-    if customer is None and not claim.ref:
-        customer = find_by_identity(session, claim)
-    if customer is None:
-        customer = Customer(external_ref=claim.ref, created_at=now)
-    if claim.tier is not None:
-        customer.tier = claim.tier.value
-    if claim.name is not None:
-        customer.name = claim.name
-    for kind in ("phone", "email"):
-        value = getattr(claim, kind)
-        normal = normalise(kind, value) if value is not None else None
-        owner = _owner(session, kind, normal) if normal is not None else None
-        # Recognised by another identity, a contact someone else owns is not theirs to
-        # take: messages to this customer must not reach that one (a ref is the caller's
-        # word that it is theirs).
-        if value is not None and (claim.ref or owner in (None, customer.id)):
-            setattr(customer, kind, value)
-    session.add(customer)
-    session.flush()
-    assert customer.id is not None
-    _remember(session, customer.id, claim, channel=channel, now=now)
+    """The customer the claim stands for, as a model in `session` (see `recognise_row`)."""
+    row = recognise_row(session, claim, channel=channel, now=now)
+    customer = session.get(Customer, row.id, populate_existing=True)
+    assert customer is not None
     return customer
 
 
-def _remember(session: Session, customer_id: int, claim: CustomerClaim, *,
-             channel: str | None, now: datetime) -> None:
-    """Record the claim's identities for `customer_id` (those nobody else owns)."""
-    for kind, value in claim.identities():
-        owner = session.exec(select(CustomerIdentity).where(
-            CustomerIdentity.kind == kind, CustomerIdentity.value == value)).first()
-        if owner is None:
-            session.add(CustomerIdentity(customer_id=customer_id, kind=kind, value=value,
-                                         channel=channel, first_seen_at=now))
-    session.flush()
+def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: str | None,
+                  now: datetime, care: Mapping[str, Any] | None = None) -> Row[Any]:
+    """The customer the claim stands for, created if new, with its identities remembered,
+    and `care` (consent and preference columns) set: its row as stored.
 
-
-def _by_ref(session: Session, ref: str) -> Customer | None:
-    return session.exec(select(Customer).where(Customer.external_ref == ref)).first()
+    Written with plain statements, no model objects: every complaint intake runs this.
+    Two callers racing to create the same new customer make one of them fail on a
+    unique key; the caller retries and then recognises the winner.
+    """
+    owners = {identity: _owner(db, *identity) for identity in claim.identities()}
+    customer = None
+    if claim.ref:
+        customer = db.execute(_BY_REF, {"ref": claim.ref}).first()
+    else:
+        owner = next((found for found in owners.values() if found is not None), None)
+        if owner is not None:
+            customer = db.execute(_BY_ID, {"customer_id": owner}).first()
+    customer_id = customer.id if customer is not None else None
+    values: dict[str, Any] = dict(care or {})
+    if claim.tier is not None:
+        values["tier"] = claim.tier.value
+    if claim.name is not None:
+        values["name"] = claim.name
+    for kind in ("phone", "email"):
+        value = getattr(claim, kind)
+        normal = normalise(kind, value) if value is not None else None
+        owner = owners.get((kind, normal)) if normal is not None else None
+        # Recognised by another identity, a contact someone else owns is not theirs to
+        # take: messages to this customer must not reach that one (a ref is the caller's
+        # word that it is theirs).
+        if value is not None and (claim.ref or owner in (None, customer_id)):
+            values[kind] = value
+    if customer is None:
+        customer = db.execute(_NEW, {"external_ref": claim.ref, "created_at": now,
+                                     **values}).one()
+    else:
+        changed = {name: value for name, value in values.items()
+                   if getattr(customer, name) != value}
+        if changed:
+            customer = db.execute(_CHANGE, {"customer_id": customer.id, **changed}).one()
+    unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
+                "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
+    if unowned:
+        db.execute(_REMEMBER, unowned)
+    return customer
 
 
 def find_by_identity(session: Session, claim: CustomerClaim) -> Customer | None:
@@ -121,9 +142,8 @@ def find_by_identity(session: Session, claim: CustomerClaim) -> Customer | None:
     return None
 
 
-def _owner(session: Session, kind: str, value: str) -> int | None:
-    return session.exec(select(CustomerIdentity.customer_id).where(
-        CustomerIdentity.kind == kind, CustomerIdentity.value == value)).first()
+def _owner(db: Session | Connection, kind: str, value: str) -> int | None:
+    return db.execute(_OWNER, {"kind": kind, "value": value}).scalar()
 
 
 def identities_of(session: Session, customer_id: int) -> list[CustomerIdentity]:

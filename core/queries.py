@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_
+from sqlalchemy import Row, and_, exists, or_
 from sqlmodel import Session, col, select
 
+from core.cases import Opened
 from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
@@ -33,10 +34,12 @@ class ClockView:
 
 @dataclass(frozen=True)
 class CaseView:
-    case: Case
-    customer: Customer | None
+    """A case to show; models when read, or the rows just written (same attributes)."""
+
+    case: Case | Row[Any]
+    customer: Customer | Row[Any] | None
     clocks: list[ClockView]
-    timeline: list[CaseEvent]
+    timeline: list[CaseEvent] | list[Row[Any]]
     allowed_events: list[str]
 
 
@@ -84,6 +87,20 @@ def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime,
     clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
     timeline = list(session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))
+    return _view(case, customer, clocks, timeline, runtime, now, reader)
+
+
+def opened_view(opened: Opened, runtime: Runtime, now: datetime, reader: Identity
+                ) -> CaseView:
+    """A complaint just opened, from the rows its opening wrote (nothing read back)."""
+    opening = opened.opening
+    return _view(opening.case, opened.customer, opening.clocks, opening.timeline, runtime,
+                 now, reader)
+
+
+def _view(case: Case | Row[Any], customer: Customer | Row[Any] | None, clocks: list[Any],
+          timeline: list[Any], runtime: Runtime, now: datetime, reader: Identity | None
+          ) -> CaseView:
     allowed = definition(case.process).TABLE.allowed_events(
         case.stage, role=reader.role if reader else None)
     return CaseView(case=case, customer=customer,

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from core.clock import Clock, SystemClock
 from core.db import make_engine, migrate, session_scope
+from core.intake import IntakeWriter
 from core.models import SlaClock
 from core.notifier import AppriseNotifier, Notifier
 from core.oidc import OidcVerifier
@@ -38,6 +39,10 @@ class Runtime:
     oidc: OidcVerifier | None = None
     survey_secret: bytes = field(default=b"", repr=False)  # signs survey links
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    intake: IntakeWriter = field(init=False, repr=False)  # writes the complaints opened
+
+    def __post_init__(self) -> None:
+        self.intake = IntakeWriter(self)
 
     @property
     def lease(self) -> timedelta:

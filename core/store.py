@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Row, Table, bindparam, insert, update
+from sqlmodel import Session, select
 
 from core.models import Case, CaseEvent, Customer, OutboxMessage, SlaClock, TeamMember, Timer
 from domain.calendars import BusinessCalendar
@@ -24,6 +24,21 @@ from domain.processes import definition
 from domain.timers import TimerSpec, plan_escalation_timers
 
 LIVE_TIMER_STATES = ("pending", "paused")
+CASES: Table = Case.__table__  # type: ignore[attr-defined]
+CLOCKS: Table = SlaClock.__table__  # type: ignore[attr-defined]
+EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
+TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
+# Built once: building a statement costs more than running it (every intake runs these).
+_OPENED = (update(CASES).where(CASES.c.id == bindparam("case_id_"))
+           .values(version=CASES.c.version + 1).returning(*CASES.c))
+_INSERT = {table.name: insert(table) for table in (TIMERS, OUTBOX)}
+_INSERT_RETURNING = {table.name: insert(table).returning(*table.c, sort_by_parameter_order=True)
+                     for table in (CLOCKS, EVENTS)}
+_BUMP = (update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
+                               MEMBERS.c.person == bindparam("member"))
+         .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
 
 
 def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
@@ -86,12 +101,8 @@ def persist_decision(
     """
     before, after = decision.before, decision.after
     assert case.id is not None
-    case.stage, case.priority = after.stage, after.priority
-    # A hand-off may move a case to another team or channel (a service-request transfer).
-    case.team, case.channel = after.team, after.channel
-    case.assignee, case.escalation_level = after.assignee, after.escalation_level
-    case.resolved_count, case.stage_entered_at = after.resolved_count, after.stage_entered_at
-    case.data = dict(after.data)
+    for column, value in case_columns(after).items():
+        setattr(case, column, value)
     case.updated_at = now
     case.version += 1
     process = definition(case.process)
@@ -103,22 +114,118 @@ def persist_decision(
 
     ladder = process.ladder(policies)
     _write_clocks(session, case.id, case.process, clock_rows, after, ladder, calendars)
-    events = [{"case_id": case.id, "type": entry.type, "actor": entry.actor,
-               "actor_kind": entry.actor_kind.value, "at": now, "details": dict(entry.details)}
-              for entry in decision.timeline]
-    wanted = plan_escalation_timers(after, ladder, calendars)
-    wanted += process.process_timers(after, policies)
-    sync_timers(session, case.id, case.process, wanted, new_case=new_case, loaded=case_timers)
-    messages = [{"key": notice.key, "case_id": case.id, "recipient": notice.recipient,
-                 "role": notice.role, "subject": notice.subject, "body": notice.body,
-                 "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
-                for notice in decision.notices]
+    events = timeline_rows(case.id, decision, now)
+    sync_timers(session, case.id, case.process, timers_wanted(after, policies, calendars),
+                new_case=new_case, loaded=case_timers)
+    messages = outbox_rows(case.id, decision, now)
     if appends is not None:
         appends.events += events
         appends.messages += messages
     else:
         session.add_all([CaseEvent(**row) for row in events]
                         + [OutboxMessage(**row) for row in messages])
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A case as its opening wrote it: the rows to answer with, none read back."""
+
+    case: Row[Any]
+    clocks: list[Row[Any]]
+    timeline: list[Row[Any]]
+
+
+def persist_opening(db: Session | Connection, decision: Decision, *, policies: PolicySet,
+                    calendars: Mapping[str, BusinessCalendar], now: datetime) -> Opening:
+    """Write a new case's first decision: what `persist_decision(new_case=True)` writes.
+
+    The case row exists (as `decision.before`). Plain statements and no model objects,
+    because every intake runs this: a complaint's opening is one update and five inserts.
+    """
+    before, after = decision.before, decision.after
+    process = definition(after.process)
+    values: dict[str, Any] = {**case_columns(after), "updated_at": now, "case_id_": after.id}
+    if after.stage in process.TABLE.final_stages:
+        values["closed_at"] = now
+    case = db.execute(_OPENED, values).one()
+    _adjust_load(db, before, after, process.TABLE.final_stages)
+    warn_fraction = process.ladder(policies)[0].at_percent / 100
+    clocks = _insert_returning(db, CLOCKS, [
+        {"case_id": after.id, "process": after.process, "name": name,
+         "started_at": clock.started_at,
+         **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
+        for name, clock in after.clocks.items()])
+    timeline = _insert_returning(db, EVENTS, timeline_rows(after.id, decision, now))
+    timers = [{"key": spec.key, "case_id": after.id, "process": after.process,
+               "kind": spec.kind, "name": spec.name, "step": spec.step,
+               "status": "pending" if spec.fire_at is not None else "paused",
+               "fire_at": spec.fire_at}
+              for spec in timers_wanted(after, policies, calendars)]
+    if timers:
+        db.execute(_INSERT[TIMERS.name], timers)
+    messages = outbox_rows(after.id, decision, now)
+    if messages:
+        db.execute(_INSERT[OUTBOX.name], messages)
+    return Opening(case=case, clocks=clocks, timeline=timeline)
+
+
+def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[str, Any]]
+                      ) -> list[Row[Any]]:
+    """Insert `rows` with one statement and return them as stored, in the same order."""
+    if not rows:
+        return []
+    return list(db.execute(_INSERT_RETURNING[table.name], rows).all())
+
+
+def case_columns(case: CaseSnapshot) -> dict[str, Any]:
+    """The case row's columns that a decision sets from the case as it now is."""
+    return {
+        "stage": case.stage, "priority": case.priority,
+        # A hand-off may move a case to another team or channel (a service-request transfer).
+        "team": case.team, "channel": case.channel,
+        "assignee": case.assignee, "escalation_level": case.escalation_level,
+        "resolved_count": case.resolved_count, "stage_entered_at": case.stage_entered_at,
+        "data": dict(case.data),
+    }
+
+
+def timeline_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
+    """The decision's timeline entries as `case_events` rows."""
+    return [{"case_id": case_id, "type": entry.type, "actor": entry.actor,
+             "actor_kind": entry.actor_kind.value, "at": now, "details": dict(entry.details)}
+            for entry in decision.timeline]
+
+
+def outbox_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
+    """The decision's notices as pending `outbox` rows, due now."""
+    return [{"key": notice.key, "case_id": case_id, "recipient": notice.recipient,
+             "role": notice.role, "subject": notice.subject, "body": notice.body,
+             "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
+            for notice in decision.notices]
+
+
+def timers_wanted(case: CaseSnapshot, policies: PolicySet,
+                  calendars: Mapping[str, BusinessCalendar]) -> list[TimerSpec]:
+    """Every durable timer the case needs now: its clocks' next rungs and its process's own."""
+    process = definition(case.process)
+    return (plan_escalation_timers(case, process.ladder(policies), calendars)
+            + process.process_timers(case, policies))
+
+
+def clock_columns(clock: Clock, calendar: BusinessCalendar, warn_fraction: float
+                  ) -> dict[str, Any]:
+    """A clock's stored columns, with its derived due and warning times."""
+    return {
+        # A case moved to another location moves its clocks to that calendar.
+        "calendar": clock.calendar,
+        "target_seconds": clock.target.total_seconds(),
+        "elapsed_seconds": clock.elapsed.total_seconds(),
+        "state": clock.state.value, "steps_fired": clock.steps_fired,
+        "running_since": clock.running_since, "stopped_at": clock.stopped_at,
+        "breached_at": clock.breached_at, "ladder_stopped_at": clock.ladder_stopped_at,
+        "due_at": clock.due_at(calendar),
+        "warn_at": clock.moment_at_fraction(calendar, warn_fraction),
+    }
 
 
 @dataclass
@@ -155,18 +262,7 @@ def _write_clocks(
         row = by_name.get(name) or SlaClock(
             case_id=case_id, process=process, name=name, calendar=clock.calendar,
             target_seconds=0, state="", started_at=clock.started_at)
-        calendar = calendars[clock.calendar]
-        values = {
-            # A case moved to another location moves its clocks to that calendar.
-            "calendar": clock.calendar,
-            "target_seconds": clock.target.total_seconds(),
-            "elapsed_seconds": clock.elapsed.total_seconds(),
-            "state": clock.state.value, "steps_fired": clock.steps_fired,
-            "running_since": clock.running_since, "stopped_at": clock.stopped_at,
-            "breached_at": clock.breached_at, "ladder_stopped_at": clock.ladder_stopped_at,
-            "due_at": clock.due_at(calendar),
-            "warn_at": clock.moment_at_fraction(calendar, warn_fraction),
-        }
+        values = clock_columns(clock, calendars[clock.calendar], warn_fraction)
         # Only what changed: setting a mapped attribute is costly, and an escalation
         # storm rewrites thousands of clocks of which most fields stay as they were.
         for column, value in values.items():
@@ -207,22 +303,18 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
         session.add(timer)
 
 
-def _adjust_load(session: Session, before: CaseSnapshot, after: CaseSnapshot,
+def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnapshot,
                  final_stages: frozenset[str]) -> None:
     """Keep team members' open-case counts in step with assignment, transfer and closure."""
     closing = after.stage in final_stages
     moved = (after.assignee, after.team) != (before.assignee, before.team)
     was_open = before.stage not in final_stages and before.assignee
     if was_open and (closing or moved):
-        _bump(session, before.team, before.assignee, -1)
+        _bump(db, before.team, before.assignee, -1)
     if not closing and after.assignee and moved:
-        _bump(session, after.team, after.assignee, +1)
+        _bump(db, after.team, after.assignee, +1)
 
 
-def _bump(session: Session, team: str, person: str | None, by: int) -> None:
+def _bump(db: Session | Connection, team: str, person: str | None, by: int) -> None:
     if person:
-        session.execute(
-            update(TeamMember)
-            .where(col(TeamMember.team) == team, col(TeamMember.person) == person)
-            .values(open_cases=TeamMember.open_cases + by)
-        )
+        db.execute(_BUMP, {"queue": team, "member": person, "by": by})

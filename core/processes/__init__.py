@@ -12,7 +12,8 @@ a module here, named like its domain module, with either or both of these functi
         running service (settings, the survey-link secret) where the caller has one:
         always for timers, None for a command called without it.
     after_open(session, case, *, policies, calendars, now) -> None
-        called for every case opened (of any process), in its transaction: a process
+        called for every case opened (of any process), in its transaction, with the
+        case as a model or as the row just written (a complaint's): a process
         that reacts to other processes' cases (a crisis links new complaints of its
         category, or detects a spike) checks `case.process` itself;
     run_batch(runtime, case_id, timer_name, *, via_prefect) -> Mapping
@@ -38,6 +39,7 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from core.models import Case
@@ -90,7 +92,7 @@ def _observers() -> tuple[Any, ...]:
                  if (hook := getattr(_adapter(info.name), "after_open", None)) is not None)
 
 
-def after_open(session: Session, case: Case, *, policies: PolicySet,
+def after_open(session: Session, case: Case | Row[Any], *, policies: PolicySet,
                calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
     """Let every adapter that watches new cases add its writes to the opening transaction."""
     for hook in _observers():
