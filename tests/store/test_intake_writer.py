@@ -1,0 +1,170 @@
+"""The intake writer: complaints written together in one commit, each answered alone."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from api.app import create_app
+from core import intake as intake_module
+from core.cases import CustomerInput, IdempotencyConflict, OpenCase, Opened
+from core.intake import Intake, IntakeResult, IntakeWriter, _Waiting
+from core.models import Case, CaseEvent, Customer, SlaClock, Timer
+from domain.access import ActorKind
+from domain.policy import Tier
+from tests.support import bearer, issue_key
+
+
+def _intake(rt: Any, n: int, *, key: str | None = None, ref: str | None = None,
+            subject: str | None = None) -> Intake:
+    request = OpenCase(subject=subject or f"parcel #{n} arrived broken", description="",
+                       channel="phone", idempotency_key=key,
+                       customer=CustomerInput(ref=ref or f"cust-{n}", name="Lin", tier=Tier.B,
+                                              phone=None, email=None))
+    return Intake(request, "agent:test", ActorKind.person, rt.clock.now())
+
+
+def _write_together(rt: Any, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
+    """Write the intakes as one batch of the writer's (no thread, no timing)."""
+    waiting = [_Waiting(intake, Future()) for intake in intakes]
+    IntakeWriter(rt)._write(waiting)
+    return [w.answer.exception() or w.answer.result() for w in waiting]
+
+
+def _count(rt: Any, table: Any) -> int:
+    with Session(rt.engine) as session:
+        return session.exec(select(func.count()).select_from(table)).one()
+
+
+def test_a_batch_opens_each_complaint_with_its_own_rows(make_runtime):
+    rt = make_runtime()
+    results = _write_together(rt, [_intake(rt, n) for n in range(20)])
+    assert all(isinstance(r, tuple) and r[1] for r in results)
+    opened = [r[0] for r in results if isinstance(r, tuple)]
+    assert all(isinstance(o, Opened) for o in opened)
+    ids = [o.opening.case.id for o in opened if isinstance(o, Opened)]
+    assert len(set(ids)) == 20
+    assert (_count(rt, Case), _count(rt, Customer), _count(rt, SlaClock)) == (20, 20, 40)
+    assert _count(rt, CaseEvent) == 60 and _count(rt, Timer) == 40
+    first = opened[0]
+    assert isinstance(first, Opened)
+    assert first.opening.case.stage == "assigned" and first.opening.case.version == 2
+    assert [e.type for e in first.opening.timeline] == ["opened", "classify", "assign"]
+    assert first.customer.external_ref == "cust-0"
+
+
+def test_a_batch_spreads_its_complaints_over_the_team_like_one_at_a_time(make_runtime):
+    rt = make_runtime()
+    _write_together(rt, [_intake(rt, n) for n in range(9)])
+    with Session(rt.engine) as session:
+        loads = session.exec(select(Case.assignee, func.count()).group_by(Case.assignee)).all()
+    assert sorted(n for _, n in loads) == [3, 3, 3]
+
+
+def test_a_key_used_twice_in_one_batch_opens_one_case(make_runtime):
+    rt = make_runtime()
+    first, again = _write_together(rt, [_intake(rt, 1, key="k-1"), _intake(rt, 1, key="k-1")])
+    assert isinstance(first, tuple) and isinstance(again, tuple)
+    assert first[1] is True and again[1] is False
+    assert isinstance(first[0], Opened) and isinstance(again[0], Case)
+    assert again[0].id == first[0].opening.case.id
+    assert _count(rt, Case) == 1
+
+
+def test_a_key_reused_with_another_body_fails_that_complaint_only(make_runtime):
+    rt = make_runtime()
+    results = _write_together(rt, [_intake(rt, 1, key="k-1"), _intake(rt, 2),
+                                   _intake(rt, 3, key="k-1", subject="something else")])
+    assert isinstance(results[2], IdempotencyConflict)
+    assert all(isinstance(r, tuple) and r[1] for r in results[:2])
+    assert _count(rt, Case) == 2
+
+
+def test_a_failed_batch_is_written_again_one_by_one_each_once(make_runtime, monkeypatch):
+    """A lost race (here: a unique key taken, once) rolls the batch back; nothing is lost
+    and nothing is written twice."""
+    rt = make_runtime()
+    real = intake_module.write_complaint
+    failed: list[str] = []
+
+    def lose_a_race_once(session: Session, request: OpenCase, *args: Any, **kw: Any) -> Any:
+        if request.subject == "poison" and not failed:
+            failed.append(request.subject)
+            real(session, request, *args, **kw)  # written, then the batch must undo it
+            raise IntegrityError("INSERT", {}, Exception("unique key taken meanwhile"))
+        return real(session, request, *args, **kw)
+
+    monkeypatch.setattr(intake_module, "write_complaint", lose_a_race_once)
+    results = _write_together(rt, [_intake(rt, 1), _intake(rt, 2, subject="poison"),
+                                   _intake(rt, 3)])
+    assert failed == ["poison"]
+    assert all(isinstance(r, tuple) and r[1] for r in results)
+    assert (_count(rt, Case), _count(rt, Customer), _count(rt, CaseEvent)) == (3, 3, 9)
+
+
+def test_an_error_fails_its_own_complaint_and_not_the_batch(make_runtime, monkeypatch):
+    rt = make_runtime()
+    real = intake_module.write_complaint
+
+    def refuse_poison(session: Session, request: OpenCase, *args: Any, **kw: Any) -> Any:
+        if request.subject == "poison":
+            raise ValueError("cannot write this one")
+        return real(session, request, *args, **kw)
+
+    monkeypatch.setattr(intake_module, "write_complaint", refuse_poison)
+    results = _write_together(rt, [_intake(rt, 1), _intake(rt, 2, subject="poison"),
+                                   _intake(rt, 3)])
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[0], tuple) and isinstance(results[2], tuple)
+    assert _count(rt, Case) == 2
+
+
+def test_complaints_submitted_from_many_threads_are_all_answered(make_runtime):
+    rt = make_runtime()
+    writer = IntakeWriter(rt)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda n: writer.submit(_intake(rt, n)).result(timeout=60),
+                                range(200)))
+    ids = {r[0].opening.case.id for r in results if isinstance(r[0], Opened)}
+    assert len(ids) == 200
+    assert _count(rt, Case) == 200
+
+
+def test_the_writer_thread_ends_when_idle_and_starts_again(make_runtime, monkeypatch):
+    rt = make_runtime()
+    monkeypatch.setattr(intake_module, "IDLE_SECONDS", 0.01)
+    writer = IntakeWriter(rt)
+    writer.submit(_intake(rt, 1)).result(timeout=60)
+    first = writer._thread
+    assert first is not None
+    first.join(timeout=10)
+    assert not first.is_alive() and writer._thread is None
+    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
+    assert created and writer._thread is not first
+    assert _count(rt, Case) == 2
+
+
+@pytest.mark.parametrize("customer", [
+    {"ref": "cust-9", "name": "Lin", "tier": "VIP", "phone": "+86 138 0013 8000",
+     "email": "Lin@Example.com", "birthday": "1990-05-01", "greetings_consent": True,
+     "preferred_channel": "email"},
+    {"name": "Wang", "phone": "13900139000"},
+])
+def test_the_answer_to_opening_is_what_reading_the_case_gives(make_runtime, customer):
+    """The answer is built from the rows written, not read back: it must not differ."""
+    rt = make_runtime()
+    with TestClient(create_app(manage_runtime=False),
+                    headers=bearer(issue_key(rt, "supervisor"))) as client:
+        body = {"subject": "Parcel arrived broken", "description": "The vase is in pieces.",
+                "channel": "phone", "category": "delivery", "customer": customer}
+        opened = client.post("/cases", json=body, headers={"Idempotency-Key": "k-9"})
+        assert opened.status_code == 201
+        read = client.get(opened.headers["Location"])
+        replayed = client.post("/cases", json=body, headers={"Idempotency-Key": "k-9"})
+    assert opened.json() == read.json()
+    assert replayed.status_code == 200 and replayed.json() == read.json()
