@@ -109,7 +109,22 @@ class IntakeWriter:
                     batch.append(self._waiting.get_nowait())
                 except queue.Empty:
                     break
+            # A caller that went away before its turn (a client that hung up) is not
+            # written; from here on the others' answers can no longer be cancelled.
+            batch = [waiting for waiting in batch if waiting.answer.set_running_or_notify_cancel()]
+            if batch:
+                self._write_answering_all(batch)
+
+    def _write_answering_all(self, batch: list[_Waiting]) -> None:
+        """Write the batch; whatever goes wrong, every caller gets an answer and the thread
+        goes on with the next batch."""
+        try:
             self._write(batch)
+        except BaseException as exc:  # noqa: BLE001 - no caller may wait for ever
+            log.exception("intake: a batch of %d could not be answered", len(batch))
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(exc)
 
     def _write(self, batch: list[_Waiting]) -> None:
         rt = self._runtime

@@ -32,6 +32,8 @@ def _intake(rt: Any, n: int, *, key: str | None = None, ref: str | None = None,
 def _write_together(rt: Any, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
     """Write the intakes as one batch of the writer's (no thread, no timing)."""
     waiting = [_Waiting(intake, Future()) for intake in intakes]
+    for w in waiting:
+        w.answer.set_running_or_notify_cancel()
     IntakeWriter(rt)._write(waiting)
     return [w.answer.exception() or w.answer.result() for w in waiting]
 
@@ -168,3 +170,28 @@ def test_the_answer_to_opening_is_what_reading_the_case_gives(make_runtime, cust
         replayed = client.post("/cases", json=body, headers={"Idempotency-Key": "k-9"})
     assert opened.json() == read.json()
     assert replayed.status_code == 200 and replayed.json() == read.json()
+
+
+def test_a_complaint_whose_caller_went_away_before_its_turn_is_not_written(make_runtime):
+    rt = make_runtime()
+    writer = IntakeWriter(rt)
+    gone = _Waiting(_intake(rt, 1), Future())
+    writer._waiting.put(gone)  # queued before the writer's thread starts
+    assert gone.answer.cancel()
+    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
+    assert created and isinstance(result, Opened)
+    assert result.opening.case.subject == "parcel #2 arrived broken"
+    assert _count(rt, Case) == 1
+
+
+def test_a_batch_that_cannot_be_answered_fails_its_callers_and_not_the_writer(
+        make_runtime, monkeypatch):
+    rt = make_runtime()
+    writer = IntakeWriter(rt)
+    monkeypatch.setattr(writer, "_write", lambda batch: (_ for _ in ()).throw(
+        RuntimeError("the store is gone")))
+    with pytest.raises(RuntimeError, match="the store is gone"):
+        writer.submit(_intake(rt, 1)).result(timeout=60)
+    monkeypatch.undo()
+    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
+    assert created and _count(rt, Case) == 1
