@@ -10,7 +10,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Row, Table, sql
+from sqlalchemy import Connection, Row, sql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +20,7 @@ from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
     CASES,
+    MEMBERS,
     Opening,
     load_case,
     load_clocks,
@@ -38,9 +39,8 @@ from domain.routing import MemberLoad, pick_assignee
 if TYPE_CHECKING:
     from core.runtime import Runtime
 
-OPEN_ATTEMPTS = 3
+WRITE_ATTEMPTS = 3  # tries at a write that may lose a race to a concurrent one
 CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel")
-MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
 _MEMBER_LOADS = (
@@ -157,7 +157,7 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
     same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
-    for attempt in range(1, OPEN_ATTEMPTS + 1):
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             if stored_key:
                 existing = by_idempotency_key(session, stored_key, fingerprint)
@@ -171,7 +171,7 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
             # case), the same new customer (who exists now), or a deadlock the database
             # broke by rolling us back. Each is settled by trying again.
             session.rollback()
-            if attempt == OPEN_ATTEMPTS or not is_retryable(exc):
+            if attempt == WRITE_ATTEMPTS or not is_retryable(exc):
                 raise
         except BaseException:
             session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
@@ -238,11 +238,11 @@ def write_complaint(
     """
     policy = complaint.policy_of(policies)
     db = session.connection()  # plain statements: no session machinery on the way
+    given = request.customer
     who = customer or recognise_row(
-        db, CustomerClaim(ref=request.customer.ref, name=request.customer.name,
-                               tier=request.customer.tier, phone=request.customer.phone,
-                               email=request.customer.email),
-        channel=request.channel, now=now, care=request.customer.care())
+        db, CustomerClaim(ref=given.ref, name=given.name, tier=given.tier, phone=given.phone,
+                          email=given.email),
+        channel=request.channel, now=now, care=given.care())
     tier = Tier(who.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
@@ -291,11 +291,32 @@ def post_event(
     identity: Identity | None = None,
     runtime: Runtime | None = None,
 ) -> Case:
-    """Apply an event to a case (409 material if the stage does not allow it).
+    """Apply an event to a case (409 material if the stage does not allow it), and commit.
 
     With an `identity`, the case must be in the caller's scope (else it is not found)
-    and the caller's role must be allowed to send the event.
+    and the caller's role must be allowed to send the event. In a transaction of its own,
+    a deadlock or a unique key lost to a concurrent one is settled by reading the case
+    again and deciding again (which may then refuse the event: the stage moved on); a
+    transaction the caller began holds the caller's work too, so it is not replayed.
     """
+    owned = not session.in_transaction()
+    attempts = WRITE_ATTEMPTS if owned else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            case = _apply_event(session, case_id, event, policies, calendars, now, identity,
+                                runtime)
+            session.commit()
+            return case
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")
+
+
+def _apply_event(session: Session, case_id: int, event: Event, policies: PolicySet,
+                 calendars: Mapping[str, BusinessCalendar], now: datetime,
+                 identity: Identity | None, runtime: Runtime | None) -> Case:
     case = load_case(session, case_id, for_update=True)
     if case is None or (identity and not identity.sees(team=case.team, assignee=case.assignee)):
         raise CaseNotFound(case_id)
@@ -314,7 +335,6 @@ def post_event(
                      now=now)
     after_decision(session, case, decision, policies=policies, calendars=calendars, now=now,
                    runtime=runtime)
-    session.commit()
     return case
 
 

@@ -1,11 +1,14 @@
 """Concurrent requests: the same new customer, the same Idempotency-Key."""
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
+from core import cases as cases_module
 from core.models import Case, Customer
-from tests.store.helpers import open_complaint
+from tests.store.helpers import open_complaint, send, timeline
 
 
 def test_a_new_customer_complaining_twice_at_once_is_one_customer(make_runtime):
@@ -36,3 +39,23 @@ def test_many_concurrent_intakes_all_succeed_and_spread_over_the_team(make_runti
     with Session(rt.engine) as session:
         loads = session.exec(select(Case.assignee, func.count()).group_by(Case.assignee)).all()
     assert sorted(n for _, n in loads) == [40, 40, 40]  # least-loaded keeps them level
+
+
+def test_an_event_that_loses_a_race_is_decided_again_and_recorded_once(make_runtime,
+                                                                        monkeypatch):
+    """A deadlock or a unique key taken meanwhile rolls the event back; it is tried again."""
+    rt = make_runtime()
+    case_id = open_complaint(rt)
+    real = cases_module.persist_decision
+    lost: list[int] = []
+
+    def lose_once(session: Session, *args: Any, **kw: Any) -> None:
+        real(session, *args, **kw)
+        if not lost:
+            lost.append(1)
+            raise IntegrityError("UPDATE", {}, Exception("lost a race"))
+
+    monkeypatch.setattr(cases_module, "persist_decision", lose_once)
+    assert send(rt, case_id, "acknowledge").stage == "in_progress"
+    assert lost == [1]
+    assert [e.type for e in timeline(rt, case_id)].count("acknowledge") == 1
