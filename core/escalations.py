@@ -23,7 +23,14 @@ from core.db import is_retryable, session_scope
 from core.models import Case, Customer, SlaClock, Timer
 from core.processes import after_decision, timer_facts
 from core.runtime import Runtime
-from core.store import Appends, load_case, load_clocks, persist_decision, snapshot_of
+from core.store import (
+    Appends,
+    NewTimer,
+    load_case,
+    load_clocks,
+    persist_decision,
+    snapshot_of,
+)
 from domain.escalation import step_due
 from domain.processes import definition
 from domain.timers import ESCALATION
@@ -108,7 +115,7 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
         clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
         for row in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(case_ids))):
             clocks[row.case_id].append(row)
-        case_timers: defaultdict[int, list[Timer]] = defaultdict(list)
+        case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
         for row in session.exec(select(Timer).where(col(Timer.case_id).in_(case_ids))):
             case_timers[row.case_id].append(row)
         customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
@@ -127,7 +134,8 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
           clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
-          case_timers: list[Timer] | None = None, appends: Appends | None = None) -> str:
+          case_timers: list[Timer | NewTimer] | None = None, appends: Appends | None = None
+          ) -> str:
     """Decide what the timer means for the case at `now`, and write it: 'fired' or
     'obsolete'."""
     snapshot = snapshot_of(case, clocks, customer)

@@ -8,7 +8,7 @@ clocks, appends the timeline, syncs the durable timers with what the case now ne
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,7 +89,7 @@ def persist_decision(
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
     new_case: bool = False,
-    case_timers: list[Timer] | None = None,
+    case_timers: list[Timer | NewTimer] | None = None,
     appends: Appends | None = None,
 ) -> None:
     """Write one decision: case row, clocks, timeline, timers and outbox, in `session`.
@@ -116,7 +116,7 @@ def persist_decision(
     _write_clocks(session, case.id, case.process, clock_rows, after, ladder, calendars)
     events = timeline_rows(case.id, decision, now)
     sync_timers(session, case.id, case.process, timers_wanted(after, policies, calendars),
-                new_case=new_case, loaded=case_timers)
+                new_case=new_case, loaded=case_timers, appends=appends)
     messages = outbox_rows(case.id, decision, now)
     if appends is not None:
         appends.events += events
@@ -156,10 +156,7 @@ def persist_opening(db: Session | Connection, decision: Decision, *, policies: P
          **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
         for name, clock in after.clocks.items()])
     timeline = _insert_returning(db, EVENTS, timeline_rows(after.id, decision, now))
-    timers = [{"key": spec.key, "case_id": after.id, "process": after.process,
-               "kind": spec.kind, "name": spec.name, "step": spec.step,
-               "status": "pending" if spec.fire_at is not None else "paused",
-               "fire_at": spec.fire_at}
+    timers = [asdict(NewTimer.wanted(spec, after.id, after.process))
               for spec in timers_wanted(after, policies, calendars)]
     if timers:
         db.execute(_INSERT[TIMERS.name], timers)
@@ -230,7 +227,8 @@ def clock_columns(clock: Clock, calendar: BusinessCalendar, warn_fraction: float
 
 @dataclass
 class Appends:
-    """Timeline and outbox rows of many decisions, inserted with one statement each.
+    """Timeline, outbox and new timer rows of many decisions, inserted with one
+    statement each.
 
     A storm's chunk of escalation rungs writes thousands of them; building an ORM object
     for each cost more than the rest of the decision.
@@ -238,6 +236,7 @@ class Appends:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[NewTimer] = field(default_factory=list)
 
     def insert(self, session: Session) -> None:
         """Insert what was collected, in the order the decisions were made."""
@@ -245,6 +244,30 @@ class Appends:
             session.execute(insert(CaseEvent), self.events)
         if self.messages:
             session.execute(insert(OutboxMessage), self.messages)
+        if self.timers:
+            session.execute(_INSERT[TIMERS.name], [asdict(timer) for timer in self.timers])
+
+
+@dataclass
+class NewTimer:
+    """A timer not inserted yet: its row's columns, which later decisions may still set."""
+
+    key: str
+    case_id: int
+    process: str
+    kind: str
+    name: str
+    step: int | None
+    status: str = "pending"
+    fire_at: datetime | None = None
+
+    @classmethod
+    def wanted(cls, spec: TimerSpec, case_id: int, process: str) -> NewTimer:
+        """The timer `spec` asks for, pending until its time (paused without one)."""
+        return cls(key=spec.key, case_id=case_id, process=process, kind=spec.kind,
+                   name=spec.name, step=spec.step,
+                   status="pending" if spec.fire_at is not None else "paused",
+                   fire_at=spec.fire_at)
 
 
 def _write_clocks(
@@ -272,14 +295,15 @@ def _write_clocks(
 
 
 def sync_timers(session: Session, case_id: int, process: str, wanted: list[TimerSpec], *,
-                new_case: bool = False, loaded: list[Timer] | None = None) -> None:
+                new_case: bool = False, loaded: list[Timer | NewTimer] | None = None,
+                appends: Appends | None = None) -> None:
     """Make the case's live timers match `wanted`: add, move, pause, revive or cancel.
 
-    `loaded` is every timer row of the case when the caller has them (new ones are
-    appended to it); otherwise they are read here.
+    `loaded` is every timer of the case when the caller has them (new ones are appended
+    to it); otherwise they are read here. With `appends`, new timers are left to it.
     """
     if new_case:
-        existing: dict[str, Timer] = {}
+        existing: dict[str, Timer | NewTimer] = {}
     elif loaded is not None:
         existing = {t.key: t for t in loaded}
     else:
@@ -288,18 +312,27 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
     for key, timer in existing.items():
         if key not in wanted_keys and timer.status in LIVE_TIMER_STATES:
             timer.status = "cancelled"
-            session.add(timer)
+            _keep(session, timer)
     for spec in wanted:
         timer = existing.get(spec.key)
         if timer is None:
-            timer = Timer(key=spec.key, case_id=case_id, process=process, kind=spec.kind,
-                          name=spec.name, step=spec.step, status="pending")
+            if appends is not None:
+                timer = NewTimer.wanted(spec, case_id, process)
+                appends.timers.append(timer)
+            else:
+                timer = Timer(**asdict(NewTimer.wanted(spec, case_id, process)))
             if loaded is not None:
                 loaded.append(timer)
         elif timer.status not in (*LIVE_TIMER_STATES, "cancelled"):
             continue  # claimed or fired: never scheduled twice
         timer.fire_at = spec.fire_at
         timer.status = "pending" if spec.fire_at is not None else "paused"
+        _keep(session, timer)
+
+
+def _keep(session: Session, timer: Timer | NewTimer) -> None:
+    """Have the session write a stored timer's change (a new one is `Appends`')."""
+    if isinstance(timer, Timer):
         session.add(timer)
 
 
