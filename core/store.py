@@ -33,7 +33,7 @@ MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
 _OPENED = (update(CASES).where(CASES.c.id == bindparam("case_id_"))
            .values(version=CASES.c.version + 1).returning(*CASES.c))
-_INSERT = {table.name: insert(table) for table in (TIMERS, OUTBOX)}
+_INSERT = {table.name: insert(table) for table in (EVENTS, TIMERS, OUTBOX)}
 _INSERT_RETURNING = {table.name: insert(table).returning(*table.c, sort_by_parameter_order=True)
                      for table in (CLOCKS, EVENTS)}
 _BUMP = (update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
@@ -241,9 +241,9 @@ class Appends:
     def insert(self, session: Session) -> None:
         """Insert what was collected, in the order the decisions were made."""
         if self.events:
-            session.execute(insert(CaseEvent), self.events)
+            session.execute(_INSERT[EVENTS.name], self.events)
         if self.messages:
-            session.execute(insert(OutboxMessage), self.messages)
+            session.execute(_INSERT[OUTBOX.name], self.messages)
         if self.timers:
             session.execute(_INSERT[TIMERS.name], [asdict(timer) for timer in self.timers])
 
