@@ -9,13 +9,13 @@ update is due until the crisis is resolved.
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
 from domain.policy import Duration, EscalationStep, Role, Strict
+from domain.policy_types import placeholders
 
 if TYPE_CHECKING:
     from domain.policy import PolicySet
@@ -26,10 +26,6 @@ COMPENSATION_KINDS = ("coupon", "points", "free_service")
 # What a notice template may say; the values come from the crisis when it is drafted.
 NOTICE_FIELDS = frozenset({"title", "severity", "category", "summary", "crisis_id",
                            "next_update"})
-
-
-def _placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 class SeverityTargets(Strict):
@@ -55,7 +51,7 @@ class NoticeTemplate(Strict):
     @field_validator("subject", "body")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        unknown = _placeholders(value) - NOTICE_FIELDS
+        unknown = placeholders(value) - NOTICE_FIELDS
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use "
                              f"{sorted('{' + f + '}' for f in NOTICE_FIELDS)}")
@@ -95,7 +91,7 @@ class CompensationPolicy(Strict):
     @field_validator("subject", "body")
     @classmethod
     def _message_placeholders(cls, value: str) -> str:
-        unknown = _placeholders(value) - {"name", "title", "kind", "value"}
+        unknown = placeholders(value) - {"name", "title", "kind", "value"}
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{name}}, "
                              "{title}, {kind}, {value}")

@@ -6,7 +6,6 @@ models only hold data; the business rules that read them live beside them in `do
 
 from __future__ import annotations
 
-import string
 from datetime import time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
@@ -22,7 +21,7 @@ from pydantic import (
 
 from domain.access import AccessRole
 from domain.durations import parse_duration
-from domain.policy_types import CountryCode, TimezoneName
+from domain.policy_types import CountryCode, TimezoneName, placeholders
 from domain.quiet_hours import QuietHours
 from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
 
@@ -225,8 +224,7 @@ class SurveyMessage(Strict):
     @field_validator("subject", "body")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        unknown = {f for _, f, _, _ in string.Formatter().parse(value) if f} - {
-            "name", "link", "expires"}
+        unknown = placeholders(value) - {"name", "link", "expires"}
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{name}}, "
                              "{link}, {expires}")

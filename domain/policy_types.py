@@ -1,4 +1,5 @@
-"""Field types the policy models share: a known timezone, a country with a holiday calendar.
+"""Field types the policy models share: a known timezone, a country with a holiday calendar,
+and the placeholders a message template uses.
 
 They live apart from `domain.policy` so the section models in other modules (reviews,
 quiet hours) can use them without importing the whole policy set.
@@ -6,6 +7,7 @@ quiet hours) can use them without importing the whole policy set.
 
 from __future__ import annotations
 
+import string
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +35,11 @@ def _known_country(value: str | None) -> str | None:
     if value and value not in holidays_lib.list_supported_countries():
         raise ValueError(f"no calendar for country {value!r}")
     return value
+
+
+def placeholders(template: str) -> set[str]:
+    """The `{names}` a template fills in (`str.format` fields)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 TimezoneName = Annotated[str, AfterValidator(_known_timezone)]

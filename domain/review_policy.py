@@ -13,7 +13,6 @@ not both day of month and day of week (cron ORs them, APScheduler ANDs them).
 from __future__ import annotations
 
 import re
-import string
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -22,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from domain.durations import parse_duration
 from domain.kpi_definitions import DEFINITIONS
-from domain.policy_types import CountryCode, TimezoneName
+from domain.policy_types import CountryCode, TimezoneName, placeholders
 
 REVIEW_NAME = r"^[a-z][a-z0-9-]{1,58}[a-z0-9]$"  # a Prefect artifact key and deployment name
 _DAY_NAMES = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
@@ -105,8 +104,7 @@ class Greeting(_Strict):
     @field_validator("subject", "body")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        names = {field for _, field, _, _ in string.Formatter().parse(value) if field}
-        unknown = names - {"name", "holiday"}
+        unknown = placeholders(value) - {"name", "holiday"}
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{name}}, "
                              "{holiday}")
@@ -129,8 +127,7 @@ class GreetingsPolicy(_Strict):
         for contact, template in value.items():
             if contact not in ("email", "phone"):
                 raise ValueError(f"unknown contact {contact!r}; use email or phone")
-            names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-            if names != {contact}:
+            if placeholders(template) != {contact}:
                 raise ValueError(f"the {contact} template must use {{{contact}}} and nothing "
                                  "else")
         return value

@@ -6,7 +6,6 @@ store that closes at 21:00 does not use up a confirmation deadline overnight.
 
 from __future__ import annotations
 
-import string
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from domain.handoffs import TransferPolicy
 from domain.locations import LocationPolicy
 from domain.policy import Duration, EscalationStep, Strict
+from domain.policy_types import placeholders
 from domain.quiet_hours import QuietHours
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class CustomerMessage(Strict):
     @field_validator("subject", "body")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        unknown = {f for _, f, _, _ in string.Formatter().parse(value) if f} - PLACEHOLDERS
+        unknown = placeholders(value) - PLACEHOLDERS
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use "
                              f"{sorted('{' + p + '}' for p in PLACEHOLDERS)}")
