@@ -2,44 +2,33 @@
 
 from datetime import datetime
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import core.models  # noqa: F401  (registers the tables)
-from core.db import MIGRATIONS, make_engine, migrate
-from core.processes import import_all
-
-import_all()  # the tables process modules declare
+from core.db import migrate
+from tests.store.migration_helpers import (
+    alembic_store,
+    assert_at_head_matching_models,
+    downgrade_to,
+    upgraded_to,
+)
 
 
 def test_migrations_match_the_models_and_run_twice(database):
-    url, options = database
-    engine = make_engine(url, **options)
-    try:
+    with alembic_store(database) as (engine, _):
         migrate(engine)
         migrate(engine)  # a second start-up finds nothing to do
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
             assert context.get_current_revision() is not None
             assert compare_metadata(context, SQLModel.metadata) == []
-    finally:
-        engine.dispose()
 
 
 def test_a_store_with_cases_upgrades_from_the_first_revision(database):
-    url, options = database
-    engine = make_engine(url, **options)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+    with alembic_store(database) as (engine, config):
+        with upgraded_to(engine, config, "0001") as connection:
             connection.execute(text(
                 "INSERT INTO customers (id, tier, created_at) VALUES (1, 'VIP', :at)"),
                 {"at": datetime(2026, 11, 1)})
@@ -65,29 +54,15 @@ def test_a_store_with_cases_upgrades_from_the_first_revision(database):
         assert case.data in ({}, "{}")
         assert kind == "system"
         assert clock == "complaint"  # copied from its case
-    finally:
-        engine.dispose()
 
 
 def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
-    url, options = database
-    engine = make_engine(url, **options)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    try:
+    with alembic_store(database) as (engine, config):
         migrate(engine)
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0004")
+        downgrade_to(engine, config, "0004")
         inspector = inspect(engine)
         assert not {"surveys", "survey_answers"} & set(inspector.get_table_names())
         assert {"survey_opt_out", "preferred_channel"}.isdisjoint(
             c["name"] for c in inspector.get_columns("customers"))
         migrate(engine)
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == ScriptDirectory.from_config(
-                config).get_current_head()  # the newest revision, whichever that is
-            assert compare_metadata(context, SQLModel.metadata) == []
-    finally:
-        engine.dispose()
+        assert_at_head_matching_models(engine, config)

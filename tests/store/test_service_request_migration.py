@@ -2,22 +2,15 @@
 
 from datetime import datetime
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from core.db import MIGRATIONS, make_engine, migrate
+from core.db import migrate
+from tests.store.migration_helpers import alembic_store, downgrade_to, upgraded_to
 
 
 def test_existing_customers_contacts_become_identities_and_the_revision_downgrades(database):
-    url, options = database
-    engine = make_engine(url, **options)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0005")
+    with alembic_store(database) as (engine, config):
+        with upgraded_to(engine, config, "0005") as connection:
             at = {"at": datetime(2026, 11, 1)}
             connection.execute(text(
                 "INSERT INTO customers (id, tier, phone, email, created_at) VALUES"
@@ -32,10 +25,6 @@ def test_existing_customers_contacts_become_identities_and_the_revision_downgrad
         # placeholders identify nobody.
         assert [tuple(r) for r in rows] == [(1, "phone", "13812345678"),
                                             (1, "email", "lin@example.com")]
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0005")
+        downgrade_to(engine, config, "0005")
         assert not {"service_slots", "customer_identities"} & set(
             inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
