@@ -11,11 +11,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Row, sql
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, recognise_row
-from core.db import is_retryable
+from core.db import commit_retrying
 from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
@@ -157,26 +156,22 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
     same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            if stored_key:
-                existing = by_idempotency_key(session, stored_key, fingerprint)
-                if existing is not None:
-                    return existing, False
-            opened = open_new(stored_key)
-            session.commit()
-            return opened, True
-        except (IntegrityError, OperationalError) as exc:
-            # A concurrent request won a race: the same Idempotency-Key (answer with its
-            # case), the same new customer (who exists now), or a deadlock the database
-            # broke by rolling us back. Each is settled by trying again.
-            session.rollback()
-            if attempt == WRITE_ATTEMPTS or not is_retryable(exc):
-                raise
-        except BaseException:
-            session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
-            raise
-    raise AssertionError("unreachable")
+
+    def once() -> tuple[T | Case, bool]:
+        if stored_key:
+            existing = by_idempotency_key(session, stored_key, fingerprint)
+            if existing is not None:
+                return existing, False
+        return open_new(stored_key), True
+
+    # A concurrent request may win a race: the same Idempotency-Key (then this answers
+    # with its case), the same new customer (who exists now), or a deadlock the database
+    # broke by rolling us back. Each is settled by trying again.
+    try:
+        return commit_retrying(session, once, attempts=WRITE_ATTEMPTS)
+    except BaseException:
+        session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
+        raise
 
 
 def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
@@ -300,18 +295,10 @@ def post_event(
     transaction the caller began holds the caller's work too, so it is not replayed.
     """
     owned = not session.in_transaction()
-    attempts = WRITE_ATTEMPTS if owned else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            case = _apply_event(session, case_id, event, policies, calendars, now, identity,
-                                runtime)
-            session.commit()
-            return case
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == attempts or not is_retryable(exc):
-                raise
-            session.rollback()
-    raise AssertionError("unreachable")
+    return commit_retrying(
+        session, lambda: _apply_event(session, case_id, event, policies, calendars, now,
+                                      identity, runtime),
+        attempts=WRITE_ATTEMPTS if owned else 1)
 
 
 def _apply_event(session: Session, case_id: int, event: Event, policies: PolicySet,

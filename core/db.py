@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # PostgreSQL's deadlock_detected and serialization_failure.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -66,6 +67,24 @@ def migrate(engine: Engine) -> None:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
+
+
+def commit_retrying(session: Session, write: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run `write` in `session` and commit; a race lost to a concurrent transaction (see
+    `is_retryable`) is rolled back and the write run again, up to `attempts` times.
+
+    `write` must read what it decides on afresh, since the loser's view was stale.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = write()
+            session.commit()
+            return result
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")
 
 
 def is_retryable(exc: Exception) -> bool:
