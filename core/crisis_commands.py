@@ -16,7 +16,7 @@ from core.cases import open_once
 from core.crisis_links import latest_crisis, mark_linked, open_crisis_for
 from core.crisis_tables import CrisisLink
 from core.models import Case
-from core.store import persist_decision
+from core.store import persist_new_case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.durations import format_duration
@@ -47,14 +47,10 @@ def raise_candidate(session: Session, *, title: str, description: str,
                 customer_id=None, team=team, policy_version=policies.version,
                 idempotency_key=key, request_hash=fingerprint, opened_at=now,
                 stage_entered_at=now, updated_at=now)
-    session.add(case)
-    session.flush()
-    assert case.id is not None
-    decision = crisis.open_candidate(
-        case_id=case.id, title=title, description=description, category=category, team=team,
-        actor=actor, actor_kind=actor_kind, spike=spike, policies=policies, now=now)
-    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now, new_case=True)
+    persist_new_case(session, case, lambda case_id: crisis.open_candidate(
+        case_id=case_id, title=title, description=description, category=category, team=team,
+        actor=actor, actor_kind=actor_kind, spike=spike, policies=policies, now=now),
+        policies=policies, calendars=calendars, now=now)
     return case
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from core.cases import CustomerInput, OpenCase, open_linked_complaint
 from core.findings import add_satisfaction_finding
 from core.models import Case, CaseEvent, Customer
-from core.store import persist_decision
+from core.store import persist_new_case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet, Tier
@@ -44,13 +44,9 @@ def open_followup(session: Session, *, source: Case, closed: CaseSnapshot, close
                 customer_id=source.customer_id, team=source.team,
                 policy_version=policies.version, opened_at=now, stage_entered_at=now,
                 updated_at=now)
-    session.add(case)
-    session.flush()
-    assert case.id is not None
-    decision = followup.open_followup(case_id=case.id, source=closed, closed_by=closed_by,
-                                      policies=policies, now=now)
-    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now, new_case=True)
+    persist_new_case(session, case, lambda case_id: followup.open_followup(
+        case_id=case_id, source=closed, closed_by=closed_by, policies=policies, now=now),
+        policies=policies, calendars=calendars, now=now)
     source.data = {**source.data, "followup": case.id}
     session.add(source)
     _note(session, source.id, "followup_opened", now, followup=case.id,

@@ -7,7 +7,7 @@ clocks, appends the timeline, syncs the durable timers with what the case now ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,6 +124,20 @@ def persist_decision(
     else:
         session.add_all([CaseEvent(**row) for row in events]
                         + [OutboxMessage(**row) for row in messages])
+
+
+def persist_new_case(session: Session, case: Case, decide: Callable[[int], Decision], *,
+                     policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+                     now: datetime) -> Decision:
+    """Insert `case`, as it stands before it opens, then write its opening decision, which
+    `decide(case id)` makes; return that decision."""
+    session.add(case)
+    session.flush()
+    assert case.id is not None
+    decision = decide(case.id)
+    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
+                     now=now, new_case=True)
+    return decision
 
 
 @dataclass(frozen=True)

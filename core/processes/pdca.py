@@ -13,7 +13,7 @@ from sqlmodel import Session
 from core import kpis
 from core.kpis import KpiFilter, RateKpi
 from core.models import Case, CaseEvent
-from core.store import persist_decision
+from core.store import persist_new_case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
@@ -80,15 +80,11 @@ def open_cycle(
                 subject=plan["problem"][:300], description=plan["problem"], customer_id=None,
                 team=team, assignee=owner, policy_version=policies.version, opened_at=now,
                 stage_entered_at=now, updated_at=now)
-    session.add(case)
-    session.flush()
-    assert case.id is not None
-    decision = pdca.open_cycle(
-        case_id=case.id, plan=plan, baseline=baseline, team=team, owner=owner,
+    persist_new_case(session, case, lambda case_id: pdca.open_cycle(
+        case_id=case_id, plan=plan, baseline=baseline, team=team, owner=owner,
         links={kind: sorted(set(ids)) for kind, ids in request.links.items()}, parent=parent,
-        actor=actor, actor_kind=actor_kind, policies=policies, now=now)
-    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now, new_case=True)
+        actor=actor, actor_kind=actor_kind, policies=policies, now=now),
+        policies=policies, calendars=calendars, now=now)
     return case
 
 

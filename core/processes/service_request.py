@@ -31,7 +31,7 @@ from core.cases import open_once, route
 from core.customers import CustomerClaim, recognise
 from core.followups import after_closure
 from core.models import Case, Customer, UtcDateTime
-from core.store import load_clocks, persist_decision
+from core.store import load_clocks, persist_decision, persist_new_case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.locations import refuse
@@ -118,15 +118,12 @@ def open_request(session: Session, *, claim: CustomerClaim, location: str, chann
                 description=description, customer_id=customer.id, team=place.team,
                 policy_version=policies.version, idempotency_key=stored_key,
                 request_hash=fingerprint, opened_at=now, stage_entered_at=now, updated_at=now)
-    session.add(case)
-    session.flush()
-    assert case.id is not None and customer.id is not None
-    decision = sr.open_request(
-        case_id=case.id, customer_id=customer.id, tier=Tier(customer.tier), location=location,
+    assert customer.id is not None
+    decision = persist_new_case(session, case, lambda case_id: sr.open_request(
+        case_id=case_id, customer_id=customer.id, tier=Tier(customer.tier), location=location,
         channel=channel, service=service, slot=slot, team=place.team, assignee=assignee,
-        actor=actor, actor_kind=actor_kind, policies=policies, calendars=calendars, now=now)
-    persist_decision(session, case, [], decision, policies=policies, calendars=calendars,
-                     now=now, new_case=True)
+        actor=actor, actor_kind=actor_kind, policies=policies, calendars=calendars, now=now),
+        policies=policies, calendars=calendars, now=now)
     _sync_seats(session, None, decision.after.data.get("booking"), policies=policies,
                 calendars=calendars, now=now, field_name="slot")
     engine.after_open(session, case, policies=policies, calendars=calendars, now=now)
