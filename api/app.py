@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -23,8 +24,13 @@ from api import (
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
 from core.keys import ensure_first_admin_key
+from core.logs import configure_logging
 from core.runtime import Runtime
 from core.settings import Settings
+from core.workers import WorkerDuties
+
+if TYPE_CHECKING:
+    from core.scheduler import SweepScheduler
 
 log = logging.getLogger("caseflow")
 
@@ -40,22 +46,33 @@ def announce_first_admin_key(rt: Runtime) -> None:
                     "`caseflow keys create`.", path)
 
 
+def worker_app() -> FastAPI:
+    """The app of one of several server processes (`CASEFLOW_WORKERS`), made in it: each
+    reads its settings, sets up its log and configures its own runtime."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _start_scheduler(rt: Runtime) -> SweepScheduler:
+    from core.scheduler import SweepScheduler  # APScheduler and Prefect: only when needed
+
+    return SweepScheduler(rt).start()
+
+
 def create_app(settings: Settings | None = None, *, manage_runtime: bool = True) -> FastAPI:
     """Build the app; tests that configure the runtime themselves pass manage_runtime=False."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        scheduler = None
+        duties = None
         if manage_runtime:
             configured = runtime_module.configure(settings or Settings())
             announce_first_admin_key(configured)
-            if configured.settings.scheduler_enabled:
-                from core.scheduler import SweepScheduler
-
-                scheduler = SweepScheduler(configured).start()
+            duties = WorkerDuties(configured, _start_scheduler).start()
         yield
-        if scheduler is not None:
-            scheduler.shutdown()
+        if duties is not None:
+            duties.stop()
 
     app = FastAPI(
         title="Caseflow",

@@ -10,8 +10,10 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 def health(session: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    """The store answers, which policies run, and the service's time."""
+    """The store answers, which policies run, the service's time, and who answered."""
     session.execute(text("SELECT 1"))
     return {"status": "ok", "database": rt.engine.dialect.name,
             "policy_version": rt.policies.version, "now": rt.clock.now().isoformat(),
-            "clock_speed": rt.settings.clock_speed}
+            "clock_speed": rt.settings.clock_speed,
+            # Which process answered: one of several workers, or instances behind a balancer.
+            "instance": rt.settings.instance_id}

@@ -95,11 +95,27 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Caseflow on http://{settings.host}:{settings.port}  (API docs: /docs, "
           f"data: {settings.data_dir}, policies: {settings.policies}, "
-          f"clock speed: {settings.clock_speed}x)", flush=True)
+          f"clock speed: {settings.clock_speed}x, workers: {settings.workers})", flush=True)
     # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), log_config=None)
+    serving = {"host": settings.host, "port": settings.port,
+               "log_level": settings.log_level.lower(), "log_config": None}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **serving)
+        return 0
+    _prepare_for_workers(settings)
+    uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, **serving)
     return 0
+
+
+def _prepare_for_workers(settings: Settings) -> None:
+    """What one start does once, before the workers start together: migrate the store,
+    sync the teams, create the first admin key and the survey secret."""
+    from api.app import announce_first_admin_key
+    from core.runtime import configure
+
+    prepared = configure(settings)
+    announce_first_admin_key(prepared)
+    prepared.engine.dispose()
 
 
 if __name__ == "__main__":

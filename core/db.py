@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +40,57 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+
+
+class WriteBaton:
+    """Turns at writing a SQLite file for the processes that write it in batches.
+
+    SQLite lets one transaction write at a time, and a writer that finds the file locked
+    sleeps in steps of up to 100 ms before it looks again, so two processes writing
+    batches in turn lost most of each hand-over to sleeping. A blocking flock on a file
+    beside the database wakes the next writer as soon as the last one commits. Other
+    stores (PostgreSQL) and in-memory SQLite need none: `for_engine` gives a no-op.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._local = threading.Lock()  # flock is per open file: threads queue here first
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> WriteBaton:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return cls(None)
+        return cls(Path(f"{database}.write-turn"))
+
+    def __enter__(self) -> WriteBaton:
+        if self.path is None:
+            return self
+        self._local.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._local.release()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.path is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+        finally:
+            self._local.release()
+
+    def close(self) -> None:
+        """Let go of the lock file (a writer that idles); the next turn opens it again."""
+        with self._local:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -6,7 +6,8 @@ writes them in one transaction and commits once, then answers each with the rows
 wrote. A commit costs more than a complaint's own statements, and SQLite lets one
 transaction write at a time anyway: request threads that each committed their own
 complaint queued on its lock (a p99 of 2 s at 16 clients), where one writer takes them
-in turn. Nothing is answered before its commit, so nothing answered is lost.
+in turn. Nothing is answered before its commit, so nothing answered is lost. The writers
+of several worker processes on one SQLite file take turns through a `WriteBaton`.
 
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
@@ -35,6 +36,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
+from core.db import WriteBaton
 from core.models import Case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
@@ -81,6 +83,7 @@ class IntakeWriter:
         self._waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._baton = WriteBaton.for_engine(runtime.engine)
 
     def submit(self, intake: Intake) -> Future[IntakeResult]:
         """Queue a complaint; the future holds its result once committed, or its error."""
@@ -101,6 +104,7 @@ class IntakeWriter:
                 with self._lock:  # submit starts a new thread once this one has gone
                     if self._waiting.empty():
                         self._thread = None
+                        self._baton.close()
                         return
                 continue
             batch = [first]
@@ -131,7 +135,7 @@ class IntakeWriter:
         policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
         outcomes: list[IntakeResult | BaseException]
         try:
-            with Session(rt.engine, expire_on_commit=False) as session:
+            with self._baton, Session(rt.engine, expire_on_commit=False) as session:
                 outcomes = [_open_in_batch(session, waiting.intake, policies, calendars)
                             for waiting in batch]
                 session.commit()

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -27,6 +28,9 @@ from core.survey_links import resolve_secret
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 
+if TYPE_CHECKING:
+    from core.workers import ReloadStamp
+
 
 @dataclass
 class Runtime:
@@ -40,6 +44,8 @@ class Runtime:
     survey_secret: bytes = field(default=b"", repr=False)  # signs survey links
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
     intake: IntakeWriter = field(init=False, repr=False)  # writes the complaints opened
+    # Set when several workers serve: a reload here tells the others (core.workers).
+    reload_stamp: ReloadStamp | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.intake = IntakeWriter(self)
@@ -51,10 +57,11 @@ class Runtime:
         return timedelta(seconds=self.settings.claim_lease_seconds * speed)
 
 
-    def reload_policies(self) -> tuple[str, str]:
+    def reload_policies(self, *, stamp: bool = True) -> tuple[str, str]:
         """Load the policy files again; return the old and new versions.
 
         A bad file raises `PolicyError` and the running policies stay as they were.
+        `stamp=False` when following another worker's reload, which stamped it already.
         """
         from core.cases import sync_team_members
 
@@ -67,6 +74,8 @@ class Runtime:
             # Calendars first: the new policies may name calendars the old ones lacked.
             self.calendars = {**self.calendars, **build_calendars(policies)}
             self.policies = policies
+            if stamp and self.reload_stamp is not None:
+                self.reload_stamp.write(policies.version)
         log.info("policies reloaded: %s -> %s", previous, policies.version)
         return previous, policies.version
 

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     policies: Path = REPO_ROOT / "policies"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Server processes on the one port. A process runs Python one core at a time, so on a
+    # machine with more cores, more workers open more complaints per second; one of them
+    # runs the scheduler (see core.workers).
+    workers: int = Field(default=1, ge=1, le=64)
     clock_speed: float = Field(default=1.0, gt=0, le=10_000,
                                description="60 makes a 20-minute SLA breach in 20 seconds")
     sweep_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
