@@ -84,6 +84,7 @@ class ReloadStamp:
         """Say that this worker reloaded, to version `version`."""
         text = f"{version} {self._token} {uuid.uuid4().hex}\n"
         draft = self.path.with_name(f".{self.path.name}.{self._token}")
+        draft.parent.mkdir(parents=True, exist_ok=True)
         draft.write_text(text, encoding="utf-8")
         os.replace(draft, self.path)  # a reader sees the old stamp or the new, whole
         self._seen = text
@@ -138,11 +139,15 @@ class WorkerDuties:
         if self.lock is not None:
             self.lock.release()
 
+    def poll(self) -> None:
+        """Take the scheduler if its lock is free, and follow another worker's reload."""
+        self._take_the_scheduler()
+        self._follow_reloads()
+
     def _watch(self) -> None:
         while not self._stopping.wait(self._poll_seconds):
             try:
-                self._take_the_scheduler()
-                self._follow_reloads()
+                self.poll()
             except Exception:  # the next poll tries again
                 log.exception("a worker duty failed")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.service import ServiceProcess
 from tests.support import WebhookReceiver, write_policies
@@ -28,11 +29,14 @@ FAST_CLOCKS = {
 }
 
 
-@pytest.fixture
-def service(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[ServiceProcess]:
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def service(tmp_path: Path, receiver: WebhookReceiver,
+            request: pytest.FixtureRequest) -> Iterator[ServiceProcess]:
+    """The service as one process, and as two workers on one port (CASEFLOW_WORKERS)."""
     policies = write_policies(tmp_path / "policies", receiver=receiver,
                               complaint={"clocks": FAST_CLOCKS})
-    svc = ServiceProcess(tmp_path / "data", policies, CASEFLOW_CLAIM_LEASE_SECONDS="2")
+    svc = ServiceProcess(tmp_path / "data", policies, CASEFLOW_CLAIM_LEASE_SECONDS="2",
+                         CASEFLOW_WORKERS=str(request.param))
     (tmp_path / "data").mkdir()
     yield svc
     svc.stop()
@@ -145,3 +149,34 @@ def test_escalations_due_while_the_service_was_down_fire_once_at_restart(service
     keys = Counter(keys_received(receiver))
     assert [k for k, n in keys.items() if n > 1] == []
     assert len(keys) == 70  # 10 cases x 7 notices
+
+
+def test_two_workers_answer_on_one_port_run_one_scheduler_and_follow_one_reload(tmp_path):
+    policies = write_policies(tmp_path / "policies")
+    (tmp_path / "data").mkdir()
+    service = ServiceProcess(tmp_path / "data", policies, CASEFLOW_WORKERS="2").start()
+    try:
+        def instances(tries: int) -> Counter[str]:
+            # A new connection each time: the kernel hands it to either worker.
+            return Counter(httpx.get(f"{service.url}/health", timeout=10).json()["instance"]
+                           for _ in range(tries))
+
+        wait_for(lambda: len(instances(20)) == 2, 30, "answers from both workers", service)
+        admin = {"Authorization": f"Bearer {service.admin_key()}"}
+        teams = yaml.safe_load((policies / "teams.yaml").read_text())
+        teams["teams"]["billing"]["members"].append("he.ping")
+        (policies / "teams.yaml").write_text(yaml.safe_dump(teams))
+        reload = httpx.post(f"{service.url}/admin/policies/reload", headers=admin, timeout=30)
+        assert reload.status_code == 200 and reload.json()["changed"], reload.text
+        version = reload.json()["version"]
+
+        def everyone_on_the_new_version() -> bool:
+            return all(httpx.get(f"{service.url}/health", timeout=10).json()["policy_version"]
+                       == version for _ in range(20))
+
+        wait_for(everyone_on_the_new_version, 15, "both workers on the new policies", service)
+        log = service.log_path.read_text()
+        assert log.count("runs the scheduler") == 1, service.log()
+        assert log.count("admin API key was created") == 1, service.log()
+    finally:
+        service.stop()
