@@ -44,7 +44,8 @@ LEVEL_DEADLINE = 600.0   # seconds for one level, whatever happens
 ONCE = Calm()            # measure each level once, however busy the machine is
 
 COLUMNS = [
-    ("database", "database"), ("target", "target"), ("clients", "clients"),
+    ("database", "database"), ("target", "target"), ("workers", "workers"),
+    ("clients", "clients"),
     ("requests", "requests"), ("errors", "errors"), ("per_s", "complaints/s"),
     ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("server_cores", "server cores"),
     ("client_cores", "client cores"), ("other_cores", "other cores"),
@@ -158,18 +159,21 @@ def _check_readback(server: ServerProcess, case_id: int | None) -> None:
 
 def run_caseflow(db_kind: str, *, quick: bool, postgres_url: str,
                  levels: tuple[int, ...] = LEVELS, requests: int | None = None,
-                 calm: Calm = ONCE, log: Any = print) -> list[dict[str, Any]]:
-    """Intake against `caseflow serve` on a fresh store of kind `db_kind`."""
+                 calm: Calm = ONCE, log: Any = print, workers: int = 1
+                 ) -> list[dict[str, Any]]:
+    """Intake against `caseflow serve` with `workers` processes on a fresh store of kind
+    `db_kind`."""
     requests = requests or (QUICK_REQUESTS if quick else FULL_REQUESTS)
     with temp_dir("intake") as work, database(db_kind, work, postgres_url) as db, \
-            caseflow_server(data_dir=work / "data", db=db) as server:
+            caseflow_server(data_dir=work / "data", db=db,
+                            env={"CASEFLOW_WORKERS": str(workers)}) as server:
         if not quick:  # quick proves the scripts work; it need not wait for steady state
             settled = server.wait_settled()
-            log(f"  intake {db_kind:8} caseflow: ready after {server.ready_after:.1f} s, "
-                f"idle {settled:.1f} s later (Prefect warm-up)")
+            log(f"  intake {db_kind:8} caseflow ({workers} workers): ready after "
+                f"{server.ready_after:.1f} s, idle {settled:.1f} s later (Prefect warm-up)")
         rows = _sweep(server, "caseflow", db_kind, levels, requests, calm, log)
         _check_readback(server, rows[-1]["last_id"])
-    return rows
+    return [{**row, "workers": workers} for row in rows]
 
 
 def run_bare(*, quick: bool, levels: tuple[int, ...] = LEVELS, requests: int | None = None,

@@ -64,6 +64,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="server to create a throwaway database on (trust auth)")
     parser.add_argument("--levels", default=",".join(map(str, intake.LEVELS)),
                         help="intake concurrency levels")
+    parser.add_argument("--workers", default="1",
+                        help="intake: Caseflow's server processes (CASEFLOW_WORKERS), "
+                             "comma-separated to compare, e.g. 1,2")
     parser.add_argument("--requests", type=int, default=None,
                         help="intake requests per level (overrides --quick)")
     parser.add_argument("--storm-n", type=int, default=None,
@@ -95,6 +98,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.only:
         parser.error(f"--only takes {', '.join(SCENARIOS)}; got {args.only}")
     args.levels = tuple(int(x) for x in args.levels.split(","))
+    try:
+        args.workers = tuple(int(x) for x in args.workers.split(","))
+    except ValueError:
+        parser.error(f"--workers takes numbers, e.g. 1,2; got {args.workers}")
+    if not args.workers or min(args.workers) < 1:
+        parser.error(f"--workers takes numbers of at least 1; got {args.workers}")
     args.storm_runners = [r.strip() for r in args.storm_runners.split(",") if r.strip()]
     if not set(args.storm_runners) <= {"prefect", "inline"} or not args.storm_runners:
         parser.error("--storm-runners takes prefect, inline or prefect,inline")
@@ -131,11 +140,12 @@ def _ratio(a: Any, b: Any) -> float | None:
 def add_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
     """Put each peer row's ratios to Caseflow beside its figures (> 1: Caseflow does better).
 
-    Intake: the Caseflow row of the same store and clients. Storm: Caseflow's live storm
-    on the same store (its Prefect runner if there are several).
+    Intake: the Caseflow row of the same store and clients (with the most workers, if
+    several were run). Storm: Caseflow's live storm on the same store (its Prefect
+    runner if there are several).
     """
-    caseflow = {(r["database"], r["clients"]): r for r in results["intake"]
-                if r["target"] == "caseflow"}
+    caseflow = {(r["database"], r["clients"]): r for r in sorted(
+        (r for r in results["intake"] if r["target"] == "caseflow"), key=lambda r: r["workers"])}
     for row in results["intake"]:
         ref = caseflow.get((row["database"], row["clients"]))
         if row["target"] in peers.PEERS.values() and ref:
@@ -185,10 +195,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if "intake" in args.only:
         for db in databases:
-            rows = attempt(f"intake/{db}", lambda db=db: intake.run_caseflow(
-                db, quick=args.quick, postgres_url=args.postgres_url, levels=args.levels,
-                requests=args.requests, calm=calm, log=log))
-            results["intake"] += rows or []
+            for workers in args.workers:
+                rows = attempt(f"intake/{db}/{workers}", lambda db=db, w=workers:
+                               intake.run_caseflow(db, quick=args.quick,
+                                                   postgres_url=args.postgres_url,
+                                                   levels=args.levels, requests=args.requests,
+                                                   calm=calm, log=log, workers=w))
+                results["intake"] += rows or []
             for peer in args.peers:
                 rows = attempt(f"intake/{db}/{peer}", lambda db=db, peer=peer: peers.run_intake(
                     peer, db, quick=args.quick, postgres_url=args.postgres_url,

@@ -26,7 +26,7 @@ def test_quick_benchmark_runs_every_scenario_and_peer_and_prints_its_tables(
     figures = tmp_path / "figures.json"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--database", "sqlite",
-         "--levels", "1,4", "--requests", str(N), "--storm-n", str(N),
+         "--levels", "1,4", "--requests", str(N), "--storm-n", str(N), "--workers", "1,2",
          "--json", str(figures)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -44,9 +44,10 @@ def test_quick_benchmark_runs_every_scenario_and_peer_and_prints_its_tables(
     results = json.loads(figures.read_text())["results"]
 
     intake = results["intake"]
-    assert sorted({(row["target"], row["clients"]) for row in intake}) == sorted(
-        (target, clients) for target in ("caseflow", "bare FastAPI", *PEERS)
-        for clients in (1, 4))
+    assert sorted((row["target"], row.get("workers", 0), row["clients"]) for row in intake
+                  ) == sorted([("caseflow", workers, clients) for workers in (1, 2)
+                               for clients in (1, 4)] + [
+        (target, 0, clients) for target in ("bare FastAPI", *PEERS) for clients in (1, 4)])
     assert all(row["errors"] == 0 for row in intake if row["target"] in
                ("caseflow", "bare FastAPI"))
     for row in intake:
