@@ -86,6 +86,7 @@ class PrefectRunner:
                             type(exc).__name__, attempt, WARM_UP_ATTEMPTS)
                 time.sleep(WARM_UP_PAUSE_SECONDS)
                 continue
+            _run_a_first_flow()
             log.info("Prefect API ready; batches run as flow runs")
             self.ready.set()
             return
@@ -118,6 +119,19 @@ class PrefectRunner:
             except Exception:
                 log.exception("flow run for notifications failed; finishing inline")
         return self.inline.deliver(message_ids)
+
+
+def _run_a_first_flow() -> None:
+    """Import the flows and run the warm-up flow, so that the first batch, perhaps a
+    storm's, runs on a warm engine; if it fails, the batches' own runs will tell."""
+    import flows.escalation  # noqa: F401 - imported now rather than by the first batch
+    import flows.notifications  # noqa: F401
+    from flows.warm_up import warm_up
+
+    try:
+        asyncio.run(warm_up())
+    except Exception:
+        log.warning("the warm-up flow run failed", exc_info=True)
 
 
 @dataclass

@@ -49,6 +49,14 @@ def test_one_case_s_timers_run_as_a_flow_run_named_after_the_case(make_runtime, 
     assert asyncio.run(_flow_run(f"complaint-{case_id}")).state.is_completed()
 
 
+def test_once_prefect_answers_a_warm_up_flow_runs_before_any_batch(make_runtime):
+    rt = make_runtime(flow_runner="prefect")
+    runner = PrefectRunner(rt)
+    assert runner.ready.wait(60), "the Prefect API did not answer"
+    run = asyncio.run(_flow_run("warm-up"))
+    assert run.state.is_completed() and run.start_time is not None
+
+
 def test_until_prefect_answers_the_batches_run_inline(make_runtime, clock, receiver):
     rt = make_runtime(receiver=receiver, flow_runner="prefect")
     case_id = open_complaint(rt)
