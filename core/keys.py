@@ -122,19 +122,32 @@ def revoke_key(session: Session, key_id: int, *, by: str, now: datetime) -> ApiK
 
 def authenticate_key(engine: Engine, secret: str, now: datetime) -> Identity:
     """The identity behind a presented key; `Unauthenticated` says why there is none."""
+    identity, touch_due = check_key(engine, secret, now)
+    if touch_due:
+        touch_key(engine, identity.key_id or 0, now)
+    return identity
+
+
+def check_key(engine: Engine, secret: str, now: datetime) -> tuple[Identity, bool]:
+    """The identity behind a presented key, and whether its last use is due to be
+    recorded (`touch_key`); reads only. `Unauthenticated` says why there is none."""
     with engine.connect() as connection:  # no session: every request runs this
         record = connection.execute(_BY_HASH, {"secret_hash": hash_key(secret)}).first()
-        if record is None:
-            raise Unauthenticated("unknown API key")
-        if record.revoked_at is not None:
-            raise Unauthenticated("this API key was revoked")
-        if record.expires_at is not None and record.expires_at <= now:
-            raise Unauthenticated("this API key has expired")
-        if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
-            connection.execute(update(ApiKey).where(col(ApiKey.id) == record.id)
-                               .values(last_used_at=now))
-            connection.commit()
-        return identity_of(record)
+    if record is None:
+        raise Unauthenticated("unknown API key")
+    if record.revoked_at is not None:
+        raise Unauthenticated("this API key was revoked")
+    if record.expires_at is not None and record.expires_at <= now:
+        raise Unauthenticated("this API key has expired")
+    touch_due = record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION
+    return identity_of(record), touch_due
+
+
+def touch_key(engine: Engine, key_id: int, now: datetime) -> None:
+    """Record that key `key_id` was used now (to the hour: one write per key per hour)."""
+    with engine.begin() as connection:
+        connection.execute(update(ApiKey).where(col(ApiKey.id) == key_id)
+                           .values(last_used_at=now))
 
 
 def identity_of(record: ApiKey | Row[Any]) -> Identity:
