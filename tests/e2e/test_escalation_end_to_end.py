@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -178,5 +180,38 @@ def test_two_workers_answer_on_one_port_run_one_scheduler_and_follow_one_reload(
         log = service.log_path.read_text()
         assert log.count("runs the scheduler") == 1, service.log()
         assert log.count("admin API key was created") == 1, service.log()
+    finally:
+        service.stop()
+
+
+def test_when_the_worker_running_the_scheduler_dies_another_takes_over_firing_once(
+        tmp_path, receiver):
+    policies = write_policies(tmp_path / "policies", receiver=receiver,
+                              complaint={"clocks": FAST_CLOCKS})
+    data = tmp_path / "data"
+    data.mkdir()
+    service = ServiceProcess(data, policies, CASEFLOW_WORKERS="2",
+                             CASEFLOW_CLAIM_LEASE_SECONDS="2").start()
+    try:
+        api = service.client_as("manager", "liu.yang")
+        opener = service.client_as("agent", "web-form", ["complaints"])
+        wait_for(lambda: (data / "scheduler.lock").read_text().strip().isdigit(), 30,
+                 "a worker to take the scheduler", service)
+        leader = int((data / "scheduler.lock").read_text())
+        ids = [open_case(opener, f"c-{n}")["id"] for n in range(5)]
+        os.kill(leader, signal.SIGKILL)  # that worker crashes; the other goes on serving
+
+        def all_done() -> bool:
+            return all(len(ladder_of(api.get(f"/cases/{i}").json())) == 4 for i in ids)
+
+        wait_for(all_done, 90, "every escalation after the worker died", service)
+        wait_for(lambda: len(keys_received(receiver)) >= 35, 60, "every notification", service)
+        time.sleep(2)  # a few more sweeps: nothing may fire twice
+        for case_id in ids:
+            assert ladder_of(api.get(f"/cases/{case_id}").json()) == LADDER
+        keys = Counter(keys_received(receiver))
+        assert [k for k, n in keys.items() if n > 1] == [] and len(keys) == 35
+        assert int((data / "scheduler.lock").read_text()) != leader
+        assert service.log_path.read_text().count("runs the scheduler") >= 2
     finally:
         service.stop()
