@@ -51,7 +51,7 @@ def worker_app() -> FastAPI:
     reads its settings, sets up its log and configures its own runtime."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, prepared=True)
 
 
 def _start_scheduler(rt: Runtime) -> SweepScheduler:
@@ -60,15 +60,21 @@ def _start_scheduler(rt: Runtime) -> SweepScheduler:
     return SweepScheduler(rt).start()
 
 
-def create_app(settings: Settings | None = None, *, manage_runtime: bool = True) -> FastAPI:
-    """Build the app; tests that configure the runtime themselves pass manage_runtime=False."""
+def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
+               prepared: bool = False) -> FastAPI:
+    """Build the app; tests that configure the runtime themselves pass manage_runtime=False.
+
+    `prepared`: the app of a worker, whose service migrated the store and made the first
+    admin key before it started the workers (`caseflow serve` with CASEFLOW_WORKERS > 1).
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         duties = None
         if manage_runtime:
-            configured = runtime_module.configure(settings or Settings())
-            announce_first_admin_key(configured)
+            configured = runtime_module.configure(settings or Settings(), prepared=prepared)
+            if not prepared:
+                announce_first_admin_key(configured)
             duties = WorkerDuties(configured, _start_scheduler).start()
         yield
         if duties is not None:

@@ -99,17 +99,23 @@ def configure(
     clock: Clock | None = None,
     notifier: Notifier | None = None,
     engine: Engine | None = None,
+    prepared: bool = False,
 ) -> Runtime:
-    """Load and check the policies, migrate the store, and make this the current runtime."""
+    """Load and check the policies, migrate the store, and make this the current runtime.
+
+    `prepared`: a worker process whose service migrated the store and synced the teams
+    before starting its workers, so they do not all do it again together.
+    """
     from core.cases import sync_team_members
 
     global _current
     policies = load_policies(settings.policies)  # a bad file stops start-up here
     engine = engine or make_engine(settings.resolved_database_url)
-    migrate(engine)
-    with session_scope(engine) as session:
-        check_against_store(session, policies, settings.policies)
-        sync_team_members(session, policies)
+    if not prepared:
+        migrate(engine)
+        with session_scope(engine) as session:
+            check_against_store(session, policies, settings.policies)
+            sync_team_members(session, policies)
     _current = Runtime(
         settings=settings, engine=engine, clock=clock or SystemClock(settings.clock_speed),
         policies=policies, calendars=build_calendars(policies),
