@@ -59,7 +59,7 @@ def test_the_scheduler_lock_goes_with_a_holder_that_is_killed(tmp_path):
 
 
 def test_a_reload_stamp_is_news_to_the_others_once_and_never_to_its_writer(tmp_path):
-    writer, other, late = ReloadStamp(tmp_path), ReloadStamp(tmp_path), None
+    writer, other = ReloadStamp(tmp_path), ReloadStamp(tmp_path)
     assert not writer.changed() and not other.changed()
     writer.write("v2")
     assert not writer.changed()
