@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, recognise_row
-from core.db import commit_retrying
+from core.db import begin_writing, commit_retrying
 from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
@@ -304,6 +304,7 @@ def post_event(
 def _apply_event(session: Session, case_id: int, event: Event, policies: PolicySet,
                  calendars: Mapping[str, BusinessCalendar], now: datetime,
                  identity: Identity | None, runtime: Runtime | None) -> Case:
+    begin_writing(session)
     case = load_case(session, case_id, for_update=True)
     if case is None or (identity and not identity.sees(team=case.team, assignee=case.assignee)):
         raise CaseNotFound(case_id)

@@ -20,6 +20,7 @@ T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # PostgreSQL's deadlock_detected and serialization_failure.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_WRITE_LOCK = "caseflow_write_lock"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -37,6 +38,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            if connection.get_execution_options().get(_WRITE_LOCK):  # see begin_writing
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
@@ -91,6 +97,19 @@ class WriteBaton:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def begin_writing(session: Session) -> None:
+    """Begin `session`'s transaction, if it has not begun, holding the store's write lock,
+    so that what it reads cannot change before it writes.
+
+    On SQLite a transaction takes the lock only at its first write, after its reads: two
+    events on one case at once were both decided on the stage both had read. BEGIN
+    IMMEDIATE waits for the lock first. PostgreSQL locks the rows as it reads them (FOR
+    UPDATE) and ignores the option.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={_WRITE_LOCK: True})
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -1,5 +1,7 @@
 """Concurrent requests: the same new customer, the same Idempotency-Key."""
 
+import contextlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -8,6 +10,7 @@ from sqlmodel import Session, func, select
 
 from core import cases as cases_module
 from core.models import Case, Customer
+from domain.process import IllegalTransition
 from tests.store.helpers import open_complaint, send, timeline
 
 
@@ -58,4 +61,34 @@ def test_an_event_that_loses_a_race_is_decided_again_and_recorded_once(make_runt
     monkeypatch.setattr(cases_module, "persist_decision", lose_once)
     assert send(rt, case_id, "acknowledge").stage == "in_progress"
     assert lost == [1]
+    assert [e.type for e in timeline(rt, case_id)].count("acknowledge") == 1
+
+
+def test_two_events_on_one_case_at_once_are_decided_one_after_the_other(make_runtime,
+                                                                         monkeypatch):
+    """The second event is decided on the case as the first left it, not as both read it
+    (SQLite: the write lock is taken before the case is read; PostgreSQL: FOR UPDATE)."""
+    rt = make_runtime()
+    case_id = open_complaint(rt)
+    real = cases_module.persist_decision
+    both_read = threading.Barrier(2)
+
+    def after_reading(*args: Any, **kw: Any) -> None:
+        # Both events would now be decided on the stage they both read; the wait breaks
+        # when the other cannot read yet, as it should not.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=1)
+        real(*args, **kw)
+
+    monkeypatch.setattr(cases_module, "persist_decision", after_reading)
+
+    def acknowledge(_: int) -> str:
+        try:
+            return send(rt, case_id, "acknowledge").stage
+        except IllegalTransition:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(acknowledge, range(2)))
+    assert outcomes == ["in_progress", "refused"]
     assert [e.type for e in timeline(rt, case_id)].count("acknowledge") == 1
