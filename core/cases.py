@@ -139,9 +139,7 @@ def open_case(
                                                     now))
     if isinstance(found, Case):
         return found, created
-    case = session.get(Case, found.opening.case.id)
-    assert case is not None
-    return case, created
+    return _model_of(session, found), created
 
 
 def open_once(session: Session, *, idempotency_key: str | None, actor: str,
@@ -156,22 +154,28 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
     same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
-
-    def once() -> tuple[T | Case, bool]:
-        if stored_key:
-            existing = by_idempotency_key(session, stored_key, fingerprint)
-            if existing is not None:
-                return existing, False
-        return open_new(stored_key), True
-
     # A concurrent request may win a race: the same Idempotency-Key (then this answers
     # with its case), the same new customer (who exists now), or a deadlock the database
     # broke by rolling us back. Each is settled by trying again.
     try:
-        return commit_retrying(session, once, attempts=WRITE_ATTEMPTS)
+        return commit_retrying(
+            session, lambda: replay_or_open(session, stored_key, fingerprint, open_new),
+            attempts=WRITE_ATTEMPTS)
     except BaseException:
         session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
         raise
+
+
+def replay_or_open(session: Session, stored_key: str | None, fingerprint: str,
+                   open_new: Callable[[str | None], T]) -> tuple[T | Case, bool]:
+    """In `session`'s transaction, uncommitted: the case `stored_key` opened before and
+    False, or what `open_new(stored_key)` writes and True. `IdempotencyConflict` when
+    the key was used with another request."""
+    if stored_key:
+        existing = by_idempotency_key(session, stored_key, fingerprint)
+        if existing is not None:
+            return existing, False
+    return open_new(stored_key), True
 
 
 def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
@@ -207,6 +211,11 @@ def open_linked_complaint(
     transaction (a service-recovery case opened by a low satisfaction score)."""
     opened = write_complaint(session, request, None, (SYSTEM_ACTOR, ActorKind.system),
                              policies, calendars, now, customer=customer, team=team, data=data)
+    return _model_of(session, opened)
+
+
+def _model_of(session: Session, opened: Opened) -> Case:
+    """The complaint just written, as a model in `session`, for callers that want one."""
     case = session.get(Case, opened.opening.case.id)
     assert case is not None
     return case

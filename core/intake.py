@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +32,8 @@ from core.cases import (
     IdempotencyConflict,
     OpenCase,
     Opened,
-    by_idempotency_key,
     open_once,
+    replay_or_open,
     scoped_key,
     write_complaint,
 )
@@ -153,19 +154,17 @@ class IntakeWriter:
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
                    calendars: dict[str, BusinessCalendar]) -> IntakeResult | BaseException:
-    """Write one complaint of a batch, uncommitted; a refusal before any write is returned."""
+    """Write one complaint of a batch, uncommitted; a refusal before any write is returned.
+
+    A retry under a known key, perhaps of a complaint earlier in this batch, is answered
+    with that case."""
     request = intake.request
     stored_key = scoped_key(request.idempotency_key, intake.actor, intake.actor_kind)
-    if stored_key:
-        try:
-            existing = by_idempotency_key(session, stored_key, request.fingerprint)
-        except IdempotencyConflict as exc:
-            return exc
-        if existing is not None:  # a retry, perhaps of a complaint earlier in this batch
-            return existing, False
-    opened = write_complaint(session, request, stored_key, (intake.actor, intake.actor_kind),
-                             policies, calendars, intake.now)
-    return opened, True
+    try:
+        return replay_or_open(session, stored_key, request.fingerprint,
+                              _writer(session, intake, policies, calendars))
+    except IdempotencyConflict as exc:
+        return exc
 
 
 def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
@@ -177,8 +176,14 @@ def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
             return open_once(
                 session, idempotency_key=request.idempotency_key, actor=intake.actor,
                 actor_kind=intake.actor_kind, fingerprint=request.fingerprint,
-                open_new=lambda stored_key: write_complaint(
-                    session, request, stored_key, (intake.actor, intake.actor_kind),
-                    policies, calendars, intake.now))
+                open_new=_writer(session, intake, policies, calendars))
     except Exception as exc:  # noqa: BLE001 - the caller's answer carries it
         return exc
+
+
+def _writer(session: Session, intake: Intake, policies: PolicySet,
+            calendars: dict[str, BusinessCalendar]) -> Callable[[str | None], Opened]:
+    """`open_new` for the intake's complaint: write it under the key given."""
+    return lambda stored_key: write_complaint(
+        session, intake.request, stored_key, (intake.actor, intake.actor_kind), policies,
+        calendars, intake.now)
