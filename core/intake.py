@@ -160,8 +160,10 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     with that case."""
     request = intake.request
     stored_key = scoped_key(request.idempotency_key, intake.actor, intake.actor_kind)
+    # Only a replay under a key compares the request's fingerprint: none made without one.
+    fingerprint = request.fingerprint if stored_key else ""
     try:
-        return replay_or_open(session, stored_key, request.fingerprint,
+        return replay_or_open(session, stored_key, fingerprint,
                               _writer(session, intake, policies, calendars))
     except IdempotencyConflict as exc:
         return exc

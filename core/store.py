@@ -8,7 +8,7 @@ clocks, appends the timeline, syncs the durable timers with what the case now ne
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -170,7 +170,7 @@ def persist_opening(db: Session | Connection, decision: Decision, *, policies: P
          **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
         for name, clock in after.clocks.items()])
     timeline = _insert_returning(db, EVENTS, timeline_rows(after.id, decision, now))
-    timers = [asdict(NewTimer.wanted(spec, after.id, after.process))
+    timers = [NewTimer.wanted(spec, after.id, after.process).columns()
               for spec in timers_wanted(after, policies, calendars)]
     if timers:
         db.execute(_INSERT[TIMERS.name], timers)
@@ -259,7 +259,7 @@ class Appends:
         if self.messages:
             session.execute(_INSERT[OUTBOX.name], self.messages)
         if self.timers:
-            session.execute(_INSERT[TIMERS.name], [asdict(timer) for timer in self.timers])
+            session.execute(_INSERT[TIMERS.name], [timer.columns() for timer in self.timers])
 
 
 @dataclass
@@ -282,6 +282,11 @@ class NewTimer:
                    name=spec.name, step=spec.step,
                    status="pending" if spec.fire_at is not None else "paused",
                    fire_at=spec.fire_at)
+
+    def columns(self) -> dict[str, Any]:
+        """Its row's columns: the fields as they are (`asdict` copies each value deeply,
+        which cost 10% of an intake)."""
+        return dict(vars(self))
 
 
 def _write_clocks(
@@ -334,7 +339,7 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
                 timer = NewTimer.wanted(spec, case_id, process)
                 appends.timers.append(timer)
             else:
-                timer = Timer(**asdict(NewTimer.wanted(spec, case_id, process)))
+                timer = Timer(**NewTimer.wanted(spec, case_id, process).columns())
             if loaded is not None:
                 loaded.append(timer)
         elif timer.status not in (*LIVE_TIMER_STATES, "cancelled"):
