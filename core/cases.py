@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, recognise_row
 from core.db import begin_writing, commit_retrying
+from core.direct import Direct
 from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
@@ -42,19 +43,18 @@ WRITE_ATTEMPTS = 3  # tries at a write that may lose a race to a concurrent one
 CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel")
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
-_MEMBER_LOADS = (
+_MEMBER_LOADS = Direct(
     sql.select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
-    .where(MEMBERS.c.team == sql.bindparam("queue"),
-           MEMBERS.c.person.in_(sql.bindparam("people", expanding=True)))
+    .where(MEMBERS.c.team == sql.bindparam("queue"))
     # Lock in one order in every transaction, so two intakes cannot deadlock.
     .order_by(MEMBERS.c.person).with_for_update())
-_ASSIGNED = (sql.update(MEMBERS)
-             .where(MEMBERS.c.team == sql.bindparam("queue"),
-                    MEMBERS.c.person == sql.bindparam("member"))
-             .values(last_assigned_at=sql.bindparam("at")))
-_NEW_CASE = sql.insert(CASES).returning(CASES.c.id)
-_BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
-    CASES.c.idempotency_key == sql.bindparam("key"))
+_ASSIGNED = Direct(sql.update(MEMBERS)
+                   .where(MEMBERS.c.team == sql.bindparam("queue"),
+                          MEMBERS.c.person == sql.bindparam("member"))
+                   .values(last_assigned_at=sql.bindparam("at")))
+_NEW_CASE = Direct(sql.insert(CASES).returning(CASES.c.id))
+_BY_KEY = Direct(sql.select(CASES.c.id, CASES.c.request_hash).where(
+    CASES.c.idempotency_key == sql.bindparam("key")))
 
 
 class CaseNotFound(LookupError):
@@ -187,7 +187,7 @@ def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
 
 def by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
     """The case a stored key opened (any process); `IdempotencyConflict` for another body."""
-    found = session.execute(_BY_KEY, {"key": stored_key}).first()
+    found = _BY_KEY.execute(session, {"key": stored_key}).first()
     if found is None:
         return None
     if found.request_hash != fingerprint:
@@ -254,7 +254,7 @@ def write_complaint(
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
     assignee = route(db, team, policies, now)
-    case_id = db.execute(_NEW_CASE, {
+    case_id = _NEW_CASE.execute(db, {
         "process": complaint.NAME, "stage": "new", "priority": verdict.priority,
         "tier": tier.value, "category": request.category, "channel": request.channel,
         "subject": request.subject, "description": request.description,
@@ -275,12 +275,12 @@ def write_complaint(
 def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime) -> str:
     """Pick the team member by the team's strategy and record the assignment time."""
     team_policy = policies.teams[team]
-    rows = {row.person: row for row in db.execute(
-        _MEMBER_LOADS, {"queue": team, "people": list(team_policy.members)})}
+    # The team's rows, former members' too: fewer than a list of names costs to send.
+    rows = {row.person: row for row in _MEMBER_LOADS.execute(db, {"queue": team})}
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]
     chosen = pick_assignee(loads, team_policy.strategy)
-    db.execute(_ASSIGNED, {"queue": team, "member": chosen, "at": now})
+    _ASSIGNED.execute(db, {"queue": team, "member": chosen, "at": now})
     return chosen
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, sql
 from sqlmodel import Session, col, select
 
+from core.direct import Direct
 from core.models import Customer, CustomerIdentity
 from domain.policy import Tier
 
@@ -31,14 +32,15 @@ MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
 CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
 IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
-_BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
-_BY_ID = sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
-_CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
-           .returning(*CUSTOMERS.c))
-_NEW = sql.insert(CUSTOMERS).returning(*CUSTOMERS.c)
-_OWNER = sql.select(IDENTITIES.c.customer_id).where(
-    IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value"))
-_REMEMBER = sql.insert(IDENTITIES)
+_BY_REF = Direct(sql.select(CUSTOMERS)
+                 .where(CUSTOMERS.c.external_ref == sql.bindparam("ref")))
+_BY_ID = Direct(sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id")))
+_CHANGE = Direct(sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
+                 .returning(*CUSTOMERS.c))
+_NEW = Direct(sql.insert(CUSTOMERS).returning(*CUSTOMERS.c))
+_OWNER = Direct(sql.select(IDENTITIES.c.customer_id).where(
+    IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value")))
+_REMEMBER = Direct(sql.insert(IDENTITIES))
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,11 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     owners = {identity: _owner(db, *identity) for identity in claim.identities()}
     customer = None
     if claim.ref:
-        customer = db.execute(_BY_REF, {"ref": claim.ref}).first()
+        customer = _BY_REF.execute(db, {"ref": claim.ref}).first()
     else:
         owner = next((found for found in owners.values() if found is not None), None)
         if owner is not None:
-            customer = db.execute(_BY_ID, {"customer_id": owner}).first()
+            customer = _BY_ID.execute(db, {"customer_id": owner}).first()
     customer_id = customer.id if customer is not None else None
     values: dict[str, Any] = dict(care or {})
     if claim.tier is not None:
@@ -119,17 +121,17 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
         if value is not None and (claim.ref or owner in (None, customer_id)):
             values[kind] = value
     if customer is None:
-        customer = db.execute(_NEW, {"external_ref": claim.ref, "created_at": now,
+        customer = _NEW.execute(db, {"external_ref": claim.ref, "created_at": now,
                                      **values}).one()
     else:
         changed = {name: value for name, value in values.items()
                    if getattr(customer, name) != value}
         if changed:
-            customer = db.execute(_CHANGE, {"customer_id": customer.id, **changed}).one()
+            customer = _CHANGE.execute(db, {"customer_id": customer.id, **changed}).one()
     unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
                 "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
     if unowned:
-        db.execute(_REMEMBER, unowned)
+        _REMEMBER.execute(db, unowned)
     return customer
 
 
@@ -143,7 +145,7 @@ def find_by_identity(session: Session, claim: CustomerClaim) -> Customer | None:
 
 
 def _owner(db: Session | Connection, kind: str, value: str) -> int | None:
-    return db.execute(_OWNER, {"kind": kind, "value": value}).scalar()
+    return _OWNER.execute(db, {"kind": kind, "value": value}).scalar()
 
 
 def identities_of(session: Session, customer_id: int) -> list[CustomerIdentity]:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, bindparam, insert, update
 from sqlmodel import Session, select
 
+from core.direct import Direct
 from core.models import Case, CaseEvent, Customer, OutboxMessage, SlaClock, TeamMember, Timer
 from domain.calendars import BusinessCalendar
 from domain.clocks import Clock, ClockState
@@ -31,14 +32,15 @@ TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
-_OPENED = (update(CASES).where(CASES.c.id == bindparam("case_id_"))
-           .values(version=CASES.c.version + 1).returning(*CASES.c))
-_INSERT = {table.name: insert(table) for table in (EVENTS, TIMERS, OUTBOX)}
-_INSERT_RETURNING = {table.name: insert(table).returning(*table.c, sort_by_parameter_order=True)
-                     for table in (CLOCKS, EVENTS)}
-_BUMP = (update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
-                               MEMBERS.c.person == bindparam("member"))
-         .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
+_OPENED = Direct(update(CASES).where(CASES.c.id == bindparam("case_id_"))
+                 .values(version=CASES.c.version + 1).returning(*CASES.c))
+_INSERT = {table.name: Direct(insert(table)) for table in (EVENTS, TIMERS, OUTBOX)}
+_INSERT_RETURNING = {
+    table.name: Direct(insert(table).returning(*table.c, sort_by_parameter_order=True))
+    for table in (CLOCKS, EVENTS)}
+_BUMP = Direct(update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
+                                     MEMBERS.c.person == bindparam("member"))
+               .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
 
 
 def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
@@ -161,7 +163,7 @@ def persist_opening(db: Session | Connection, decision: Decision, *, policies: P
     values: dict[str, Any] = {**case_columns(after), "updated_at": now, "case_id_": after.id}
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
-    case = db.execute(_OPENED, values).one()
+    case = _OPENED.execute(db, values).one()
     _adjust_load(db, before, after, process.TABLE.final_stages)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
     clocks = _insert_returning(db, CLOCKS, [
@@ -173,10 +175,10 @@ def persist_opening(db: Session | Connection, decision: Decision, *, policies: P
     timers = [NewTimer.wanted(spec, after.id, after.process).columns()
               for spec in timers_wanted(after, policies, calendars)]
     if timers:
-        db.execute(_INSERT[TIMERS.name], timers)
+        _INSERT[TIMERS.name].execute(db, timers)
     messages = outbox_rows(after.id, decision, now)
     if messages:
-        db.execute(_INSERT[OUTBOX.name], messages)
+        _INSERT[OUTBOX.name].execute(db, messages)
     return Opening(case=case, clocks=clocks, timeline=timeline)
 
 
@@ -185,7 +187,7 @@ def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[st
     """Insert `rows` with one statement and return them as stored, in the same order."""
     if not rows:
         return []
-    return list(db.execute(_INSERT_RETURNING[table.name], rows).all())
+    return list(_INSERT_RETURNING[table.name].execute(db, rows).all())
 
 
 def case_columns(case: CaseSnapshot) -> dict[str, Any]:
@@ -255,11 +257,11 @@ class Appends:
     def insert(self, session: Session) -> None:
         """Insert what was collected, in the order the decisions were made."""
         if self.events:
-            session.execute(_INSERT[EVENTS.name], self.events)
+            _INSERT[EVENTS.name].execute(session, self.events)
         if self.messages:
-            session.execute(_INSERT[OUTBOX.name], self.messages)
+            _INSERT[OUTBOX.name].execute(session, self.messages)
         if self.timers:
-            session.execute(_INSERT[TIMERS.name], [timer.columns() for timer in self.timers])
+            _INSERT[TIMERS.name].execute(session, [timer.columns() for timer in self.timers])
 
 
 @dataclass
@@ -369,4 +371,4 @@ def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnap
 
 def _bump(db: Session | Connection, team: str, person: str | None, by: int) -> None:
     if person:
-        db.execute(_BUMP, {"queue": team, "member": person, "by": by})
+        _BUMP.execute(db, {"queue": team, "member": person, "by": by})
