@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -74,8 +73,8 @@ async def create_case(
                                preferred_channel=body.customer.preferred_channel),
     )
     # Written by the intake writer with the other complaints waiting, in one commit.
-    written = rt.intake.submit(Intake(request, caller.name, caller.kind, rt.clock.now()))
-    opened, created = await asyncio.wrap_future(written)
+    opened, created = await rt.intake.open(
+        Intake(request, caller.name, caller.kind, rt.clock.now()))
     if isinstance(opened, Opened):
         case_id = opened.opening.case.id
         answer = case_public(opened_view(opened, rt, rt.clock.now(), caller), rt, caller)

@@ -64,26 +64,38 @@ class WriteBaton:
             return cls(None)
         return cls(Path(f"{database}.write-turn"))
 
-    def __enter__(self) -> WriteBaton:
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the turn, waiting for it unless not `blocking`; whether it was taken."""
         if self.path is None:
-            return self
-        self._local.acquire()
+            return True
+        if not self._local.acquire(blocking):
+            return False
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._local.release()
+            return False
         except BaseException:
             self._local.release()
             raise
-        return self
+        return True
 
-    def __exit__(self, *_: object) -> None:
+    def release(self) -> None:
         if self.path is None:
             return
         try:
             fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
         finally:
             self._local.release()
+
+    def __enter__(self) -> WriteBaton:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
     def close(self) -> None:
         """Let go of the lock file (a writer that idles); the next turn opens it again."""

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, Table, sql, update
 from sqlmodel import Session, col, func, select
 
+from core.direct import Direct
 from core.models import ApiKey
 from domain.access import AccessRole, ActorKind, Identity, role_problem
 from domain.policy import PolicySet
@@ -30,7 +31,7 @@ FIRST_ADMIN = "admin"
 # Recording every use would turn each request into a write; once an hour says enough.
 LAST_USED_RESOLUTION = timedelta(hours=1)
 _KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
-_BY_HASH = sql.select(_KEYS).where(_KEYS.c.secret_hash == sql.bindparam("secret_hash"))
+_BY_HASH = Direct(sql.select(_KEYS).where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
 
 log = logging.getLogger("caseflow.keys")
 
@@ -132,7 +133,7 @@ def check_key(engine: Engine, secret: str, now: datetime) -> tuple[Identity, boo
     """The identity behind a presented key, and whether its last use is due to be
     recorded (`touch_key`); reads only. `Unauthenticated` says why there is none."""
     with engine.connect() as connection:  # no session: every request runs this
-        record = connection.execute(_BY_HASH, {"secret_hash": hash_key(secret)}).first()
+        record = _BY_HASH.execute(connection, {"secret_hash": hash_key(secret)}).first()
     if record is None:
         raise Unauthenticated("unknown API key")
     if record.revoked_at is not None:

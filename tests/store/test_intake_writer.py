@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -13,11 +14,13 @@ from sqlmodel import Session, func, select
 from api.app import create_app
 from core import intake as intake_module
 from core.cases import CustomerInput, IdempotencyConflict, OpenCase, Opened
+from core.db import WriteBaton
 from core.intake import Intake, IntakeResult, IntakeWriter, _Waiting
 from core.models import Case, CaseEvent, Customer, SlaClock, Timer
 from domain.access import ActorKind
 from domain.policy import Tier
-from tests.support import bearer, issue_key
+from tests.conftest import build_runtime
+from tests.support import bearer, issue_key, write_policies
 
 
 def _intake(rt: Any, n: int, *, key: str | None = None, ref: str | None = None,
@@ -194,4 +197,91 @@ def test_a_batch_that_cannot_be_answered_fails_its_callers_and_not_the_writer(
         writer.submit(_intake(rt, 1)).result(timeout=60)
     monkeypatch.undo()
     result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
+    assert created and _count(rt, Case) == 1
+
+
+# On SQLite, `open` writes on the event loop's own thread; elsewhere through the thread.
+
+@pytest.fixture
+def sqlite_runtime(sqlite_database, clock, tmp_path):  # type: ignore[no-untyped-def]
+    rt = build_runtime(sqlite_database, write_policies(tmp_path / "policies"), clock)
+    yield rt
+    rt.engine.dispose()
+
+
+def test_complaints_opened_on_the_event_loop_at_once_are_written_together(make_runtime,
+                                                                          monkeypatch):
+    rt = make_runtime()
+    writer = IntakeWriter(rt)
+    batches: list[int] = []
+    real = writer._outcomes
+    monkeypatch.setattr(writer, "_outcomes", lambda intakes: batches.append(len(intakes))
+                        or real(intakes))
+
+    async def open_all() -> list[IntakeResult]:
+        return await asyncio.gather(*(writer.open(_intake(rt, n)) for n in range(50)))
+
+    results = asyncio.run(open_all())
+    assert len({r[0].opening.case.id for r in results if isinstance(r[0], Opened)}) == 50
+    assert _count(rt, Case) == 50
+    if writer.on_event_loop:
+        assert batches == [intake_module.MAX_LOOP_BATCH, 50 - intake_module.MAX_LOOP_BATCH]
+        assert writer._thread is None  # no writer thread was started
+    else:  # PostgreSQL: the writer's thread wrote them, as many at a time as were waiting
+        assert sum(batches) == 50 and writer._thread is not None
+
+
+def test_on_the_event_loop_a_caller_gone_before_its_turn_is_not_written(sqlite_runtime):
+    rt = sqlite_runtime
+    writer = IntakeWriter(rt)
+
+    async def one_gone() -> IntakeResult:
+        gone = asyncio.ensure_future(writer.open(_intake(rt, 1)))
+        kept = asyncio.ensure_future(writer.open(_intake(rt, 2)))
+        await asyncio.sleep(0)  # both are waiting, the writing has not begun
+        gone.cancel()
+        return await kept
+
+    result, created = asyncio.run(one_gone())
+    assert created and isinstance(result, Opened)
+    assert result.opening.case.subject == "parcel #2 arrived broken"
+    assert _count(rt, Case) == 1
+
+
+def test_while_another_process_writes_the_loop_goes_on_and_the_complaint_waits(
+        sqlite_runtime):
+    """The write turn held elsewhere (another worker) is waited for off the loop."""
+    rt = sqlite_runtime
+    writer = IntakeWriter(rt)
+    other_process = WriteBaton.for_engine(rt.engine)  # its own open file: its own flock
+
+    async def scenario() -> tuple[bool, int, IntakeResult]:
+        other_process.acquire()
+        opening = asyncio.ensure_future(writer.open(_intake(rt, 1)))
+        ticks = 0
+        for _ in range(20):  # the loop is free: other work runs meanwhile
+            await asyncio.sleep(0.005)
+            ticks += 1
+        waited = not opening.done()
+        other_process.release()
+        return waited, ticks, await asyncio.wait_for(opening, 30)
+
+    try:
+        waited, ticks, (result, created) = asyncio.run(scenario())
+    finally:
+        other_process.close()
+    assert waited and ticks == 20
+    assert created and _count(rt, Case) == 1
+
+
+def test_on_the_event_loop_a_failure_fails_its_callers_and_not_the_next(sqlite_runtime,
+                                                                        monkeypatch):
+    rt = sqlite_runtime
+    writer = IntakeWriter(rt)
+    monkeypatch.setattr(writer, "_outcomes", lambda intakes: (_ for _ in ()).throw(
+        RuntimeError("the store is gone")))
+    with pytest.raises(RuntimeError, match="the store is gone"):
+        asyncio.run(writer.open(_intake(rt, 1)))
+    monkeypatch.undo()
+    result, created = asyncio.run(writer.open(_intake(rt, 2)))
     assert created and _count(rt, Case) == 1
