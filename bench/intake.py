@@ -1,19 +1,19 @@
 """Intake: complaints opened over HTTP against the real server, at rising concurrency.
 
 Each level sends a fixed number of POST /cases from `clients` threads, each with its
-own httpx.Client (one keep-alive connection), after a short untimed warm-up. Threads,
-not one shared httpx.AsyncClient: on this 2-core machine the shared async pool was
-the bottleneck itself (it fell to ~200 requests/s at 32 connections against the bare
-app, where a client per thread still did ~450/s; see README.md). Every complaint
-is from a new customer (its own `ref`), tier B, so each request opens a case and
-inserts a customer. The first level starts once the server idles after start-up
-(its Prefect runner warms up the local Prefect API in a background thread for
-seconds after /health answers). The same client, levels and counts are then pointed
-at a bare FastAPI endpoint (bench/bare_app.py) as the reference point.
+own keep-alive connection (bench/http_client.py), after a short untimed warm-up. The
+client is a plain socket, not httpx: on this 2-core machine httpx's 0.6 ms of CPU per
+request was taken from the server it measured (finding 11 in README.md). Every
+complaint is from a new customer (its own `ref`), tier B, so each request opens a case
+and inserts a customer. The first level starts once the server idles after start-up
+(its Prefect runner warms up the local Prefect API in a background thread for seconds
+after /health answers). The same client, levels and counts are then pointed at a bare
+FastAPI endpoint (bench/bare_app.py) as the reference point.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -35,6 +35,7 @@ from bench.common import (
     percentile,
     temp_dir,
 )
+from bench.http_client import HttpError, KeepAliveClient
 
 LEVELS = (1, 4, 16, 32)
 FULL_REQUESTS = 2000
@@ -69,7 +70,7 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
     lock = threading.Lock()
     deadline = time.monotonic() + LEVEL_DEADLINE
 
-    def worker(client: httpx.Client, numbers: Iterator[int], record: bool) -> None:
+    def worker(client: KeepAliveClient, numbers: Iterator[int], record: bool) -> None:
         while time.monotonic() < deadline:
             with lock:  # one iterator shared by all workers: each number once
                 i = next(numbers, None)
@@ -77,10 +78,10 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
                 return
             start = time.perf_counter()
             try:
-                response = client.post("/cases", json=_body(tag, i))
-                code = str(response.status_code)
-                case_id = response.json()["id"] if code == "201" else None
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                status, body = client.post_json("/cases", _body(tag, i))
+                code = str(status)
+                case_id = json.loads(body)["id"] if code == "201" else None
+            except (HttpError, ValueError, KeyError) as exc:
                 code, case_id = type(exc).__name__, None
             elapsed = (time.perf_counter() - start) * 1000
             if record:
@@ -100,9 +101,9 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
             thread.join(max(0.0, deadline - time.monotonic()) + REQUEST_TIMEOUT)
         return time.perf_counter() - started
 
-    # Clients (an httpx.Client builds an SSL context: ~ms of CPU) and their connections
-    # are made before the clock starts, by an untimed warm-up of two requests each.
-    pool = [httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT, headers=headers)
+    # The connections are made before the clock starts, by an untimed warm-up of two
+    # requests each.
+    pool = [KeepAliveClient(base_url, headers=headers, timeout=REQUEST_TIMEOUT)
             for _ in range(clients)]
     try:
         burst(iter(range(-2 * clients, 0)), record=False)
