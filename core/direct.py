@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import ArgumentError, DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
 
@@ -59,23 +59,32 @@ class DirectResult:
 
 
 @dataclass(frozen=True)
+class _Bind:
+    """One of the driver's positional parameters: the caller's value named `name`, or
+    a `fixed` one (a literal in the statement, a column's scalar default), converted."""
+
+    name: str
+    given: bool
+    fixed: Any
+    convert: Processor
+
+
+@dataclass(frozen=True)
 class _Plan:
     """A statement compiled for SQLite with one set of parameter names: its SQL, how to
     make the driver's parameters from the caller's, and how to make rows of its answer."""
 
     sql: str
-    compiled: Any  # sqlalchemy's SQLCompiler
-    binds: tuple[tuple[str, Processor], ...]  # positional order, with each one's conversion
-    defaults: tuple[tuple[str, Any], ...]  # columns left out, with their scalar default
+    binds: tuple[_Bind, ...]  # in the driver's positional order
     row: Any  # the namedtuple class of a returned row, or None
     results: tuple[Processor, ...]
 
-    def parameters(self, params: Params) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(params)
-        for name, default in self.defaults:
-            values[name] = default  # construct_params leaves them None
-        return tuple(values[name] if convert is None else convert(values[name])
-                     for name, convert in self.binds)
+    def parameters(self, params: Params) -> list[Any]:
+        values = []
+        for bind in self.binds:
+            value = params[bind.name] if bind.given else bind.fixed
+            values.append(value if bind.convert is None else bind.convert(value))
+        return values
 
     def make_row(self, raw: Sequence[Any]) -> Any:
         return self.row._make(value if convert is None else convert(value)
@@ -148,18 +157,28 @@ def _compile(statement: ClauseElement, dialect: Dialect, names: frozenset[str]) 
     compiled: Any = statement.compile(dialect=dialect, column_keys=sorted(names))
     if any(bind.expanding for bind in compiled.binds.values()):
         raise ValueError("a Direct statement takes no expanding (IN list) parameters")
-    defaults = []
+    defaults = {}
     for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
         default = column.default if column in compiled.insert_prefetch else column.onupdate
         if default is None or not default.is_scalar:
             raise ValueError(f"{column} has a default that only SQLAlchemy's execution "
                              "computes: give its value, or run the statement through it")
-        defaults.append((column.key, default.arg))
-    binds = tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-                  for name in compiled.positiontup)
+        defaults[column.key] = default.arg
+    binds = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if name in names:
+            binds.append(_Bind(name, True, None, convert))
+        elif name in defaults:
+            binds.append(_Bind(name, False, defaults[name], convert))
+        elif not bind.required:
+            binds.append(_Bind(name, False, bind.effective_value, convert))
+        else:
+            raise ArgumentError(f"a value is required for the parameter {name!r}")
     columns = list(getattr(statement, "exported_columns", ()))
     return _Plan(
-        sql=compiled.string, compiled=compiled, binds=binds, defaults=tuple(defaults),
+        sql=compiled.string, binds=tuple(binds),
         row=namedtuple("Row", [column.key for column in columns]) if columns else None,  # noqa: PYI024
         results=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                       for column in columns))

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoResultFound
 from sqlmodel import Session
 
 from core.db import make_engine
@@ -104,6 +104,8 @@ def test_statements_it_cannot_run_alike_are_refused_on_sqlite(tmp_path):
     with Session(engine) as session:
         with pytest.raises(ValueError, match="default that only SQLAlchemy"):
             Direct(insert(table)).execute(session, {"id": 1})
+        with pytest.raises(ArgumentError, match="'wanted'"):
+            Direct(select(table).where(table.c.id == bindparam("wanted"))).execute(session)
         with pytest.raises(ValueError, match="expanding"):
             Direct(select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
                    ).execute(session, {"ids": [1]})
