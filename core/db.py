@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 T = TypeVar("T")
+BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite statement waits for another's write lock
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # PostgreSQL's deadlock_detected and serialization_failure.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -27,8 +29,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": BUSY_TIMEOUT_SECONDS}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -125,6 +127,32 @@ def begin_writing(session: Session) -> None:
         driver = connection.connection.driver_connection
         if not driver.in_transaction:
             driver.execute("BEGIN IMMEDIATE")
+
+
+def try_begin_writing(session: Session) -> bool:
+    """Like `begin_writing`, but without waiting: False, with nothing begun, when another
+    connection holds SQLite's write lock. Other stores lock rows, not the store: True.
+
+    For a writer that must not block where it runs (the event loop's thread)."""
+    if session.in_transaction():
+        return True
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return True
+    driver = connection.connection.driver_connection
+    if driver.in_transaction:
+        return True
+    driver.execute("PRAGMA busy_timeout = 0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        session.rollback()
+        return False
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    return True
 
 
 def is_postgres(engine: Engine) -> bool:

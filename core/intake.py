@@ -4,11 +4,12 @@ Each `POST /cases` hands its complaint to the service's intake writer and waits 
 the answer. The writer takes every complaint waiting (up to `MAX_BATCH`), writes them
 in one transaction and commits once, then answers each with the rows it wrote. On
 SQLite it writes on the event loop's thread, between requests (see `IntakeWriter.open`);
-on PostgreSQL, on a thread of its own. A commit costs more than a complaint's own statements, and SQLite lets one
-transaction write at a time anyway: request threads that each committed their own
-complaint queued on its lock (a p99 of 2 s at 16 clients), where one writer takes them
-in turn. Nothing is answered before its commit, so nothing answered is lost. The writers
-of several worker processes on one SQLite file take turns through a `WriteBaton`.
+on PostgreSQL, on a thread of its own. A commit costs more than a complaint's own
+statements, and SQLite lets one transaction write at a time anyway: request threads
+that each committed their own complaint queued on its lock (a p99 of 2 s at 16
+clients), where one writer takes them in turn. Nothing is answered before its commit,
+so nothing answered is lost. The writers of several worker processes on one SQLite file
+take turns through a `WriteBaton`.
 
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
@@ -39,7 +40,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
-from core.db import WriteBaton
+from core.db import WriteBaton, try_begin_writing
 from core.models import Case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
@@ -92,7 +93,8 @@ class IntakeWriter:
         self._baton = WriteBaton.for_engine(runtime.engine)
         # SQLite: written on the event loop's own thread (see `open`).
         self.on_event_loop = runtime.engine.dialect.name == "sqlite"
-        self._loop_waiting: list[tuple[Intake, asyncio.Future[IntakeResult]]] = []
+        # Each answer is None for a complaint left to the writer's thread.
+        self._loop_waiting: list[tuple[Intake, asyncio.Future[IntakeResult | None]]] = []
         self._loop_writing: asyncio.Task[None] | None = None
 
     async def open(self, intake: Intake) -> IntakeResult:
@@ -104,17 +106,26 @@ class IntakeWriter:
         doubled the writer's CPU per complaint (0.73 -> 1.52 ms with a busy thread beside
         it) and its hold on the file's write turn. A PostgreSQL statement is a network
         round trip, during which the loop should go on: there the writer's thread writes.
+
+        The loop never waits for SQLite's lock: when another connection holds it (a
+        sweep writing a storm), or anything else goes wrong, the batch is handed whole
+        to the writer's thread, which waits for the lock and writes each complaint alone
+        if it must, while the loop goes on serving requests.
         """
-        if not self.on_event_loop:
-            return await asyncio.wrap_future(self.submit(intake))
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[IntakeResult] = loop.create_future()
-        self._loop_waiting.append((intake, answer))
-        if self._loop_writing is None:
-            self._loop_writing = loop.create_task(self._write_on_loop())
-        return await answer
+        if self.on_event_loop:
+            loop = asyncio.get_running_loop()
+            answer: asyncio.Future[IntakeResult | None] = loop.create_future()
+            self._loop_waiting.append((intake, answer))
+            if self._loop_writing is None:
+                self._loop_writing = loop.create_task(self._write_on_loop())
+            result = await answer
+            if result is not None:
+                return result
+            # Not written: the file was busy with another writer, or the batch failed.
+        return await asyncio.wrap_future(self.submit(intake))
 
     async def _write_on_loop(self) -> None:
+        batch: list[tuple[Intake, asyncio.Future[IntakeResult | None]]] = []
         try:
             while self._loop_waiting:
                 await asyncio.sleep(0)  # the requests already read join this batch
@@ -124,21 +135,19 @@ class IntakeWriter:
                 # A caller gone before its turn (a client that hung up) is not written.
                 batch = [(intake, answer) for intake, answer in batch if not answer.cancelled()]
                 try:
-                    outcomes = self._outcomes([intake for intake, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - no caller may wait for ever
-                    log.exception("intake: a batch of %d could not be answered", len(batch))
-                    outcomes = [exc] * len(batch)
+                    outcomes = self._write_at_once([intake for intake, _ in batch])
                 finally:
                     self._baton.release()
-                for (_, answer), outcome in zip(batch, outcomes, strict=True):
+                for n, (_, answer) in enumerate(batch):
                     if answer.cancelled():
                         continue
+                    outcome = outcomes[n] if outcomes is not None else None
                     if isinstance(outcome, BaseException):
                         answer.set_exception(outcome)
                     else:
                         answer.set_result(outcome)
         except BaseException:  # cancelled, as the loop closes: nobody waits for an answer
-            for _, answer in self._loop_waiting:
+            for _, answer in [*batch, *self._loop_waiting]:
                 answer.cancel()
             self._loop_waiting.clear()
             raise
@@ -211,6 +220,26 @@ class IntakeWriter:
                 waiting.answer.set_exception(outcome)
             else:
                 waiting.answer.set_result(outcome)
+
+    def _write_at_once(self, intakes: list[Intake]
+                       ) -> list[IntakeResult | BaseException] | None:
+        """Write the complaints in one transaction if SQLite's write lock is free now and
+        nothing goes wrong: each one's result, or its refusal. None, with nothing
+        written, otherwise. The caller holds the write turn."""
+        rt = self._runtime
+        policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
+        try:
+            with Session(rt.engine, expire_on_commit=False) as session:
+                if not try_begin_writing(session):
+                    return None
+                outcomes = [_open_in_batch(session, intake, policies, calendars)
+                            for intake in intakes]
+                session.commit()
+                return outcomes
+        except Exception as exc:  # noqa: BLE001 - the writer's thread tries them again
+            log.info("intake: a batch of %d failed on the event loop (%s: %s); handing it "
+                     "to the writer's thread", len(intakes), type(exc).__name__, exc)
+            return None
 
     def _outcomes(self, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
         """Write the complaints in one transaction; each one's result or error. The

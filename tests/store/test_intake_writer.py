@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -214,9 +216,11 @@ def test_complaints_opened_on_the_event_loop_at_once_are_written_together(make_r
     rt = make_runtime()
     writer = IntakeWriter(rt)
     batches: list[int] = []
-    real = writer._outcomes
+    on_loop, on_thread = writer._write_at_once, writer._outcomes
+    monkeypatch.setattr(writer, "_write_at_once", lambda intakes: batches.append(len(intakes))
+                        or on_loop(intakes))
     monkeypatch.setattr(writer, "_outcomes", lambda intakes: batches.append(len(intakes))
-                        or real(intakes))
+                        or on_thread(intakes))
 
     async def open_all() -> list[IntakeResult]:
         return await asyncio.gather(*(writer.open(_intake(rt, n)) for n in range(50)))
@@ -274,10 +278,64 @@ def test_while_another_process_writes_the_loop_goes_on_and_the_complaint_waits(
     assert created and _count(rt, Case) == 1
 
 
-def test_on_the_event_loop_a_failure_fails_its_callers_and_not_the_next(sqlite_runtime,
-                                                                        monkeypatch):
+def test_on_the_event_loop_a_failed_batch_goes_to_the_writers_thread(sqlite_runtime,
+                                                                       monkeypatch):
+    """A lost race rolls the loop's batch back; the thread writes each complaint once."""
     rt = sqlite_runtime
     writer = IntakeWriter(rt)
+    real = intake_module.write_complaint
+    failed: list[str] = []
+
+    def lose_a_race_once(session: Session, request: OpenCase, *args: Any, **kw: Any) -> Any:
+        if request.subject == "poison" and not failed:
+            failed.append(request.subject)
+            raise IntegrityError("INSERT", {}, Exception("unique key taken meanwhile"))
+        return real(session, request, *args, **kw)
+
+    monkeypatch.setattr(intake_module, "write_complaint", lose_a_race_once)
+
+    async def open_three() -> list[IntakeResult]:
+        return await asyncio.gather(*(writer.open(_intake(rt, n, subject=subject))
+                                      for n, subject in enumerate(["a", "poison", "b"])))
+
+    results = asyncio.run(open_three())
+    assert failed == ["poison"] and writer._thread is not None
+    assert [r[0].opening.case.subject for r in results if isinstance(r[0], Opened)] == [
+        "a", "poison", "b"]
+    assert (_count(rt, Case), _count(rt, Customer), _count(rt, CaseEvent)) == (3, 3, 9)
+
+
+def test_the_loop_does_not_wait_for_sqlites_lock_held_by_another_writer(sqlite_runtime):
+    """A sweep writing a storm holds the file's lock: the complaint waits on the thread."""
+    rt = sqlite_runtime
+    writer = IntakeWriter(rt)
+    other = sqlite3.connect(rt.engine.url.database, isolation_level=None)
+
+    async def scenario() -> tuple[bool, float, IntakeResult]:
+        other.execute("BEGIN IMMEDIATE")
+        opening = asyncio.ensure_future(writer.open(_intake(rt, 1)))
+        started = time.monotonic()
+        for _ in range(20):  # 0.1 s of other work, were the loop free
+            await asyncio.sleep(0.005)
+        ticking = time.monotonic() - started
+        waited = not opening.done()
+        other.execute("COMMIT")
+        return waited, ticking, await asyncio.wait_for(opening, 30)
+
+    try:
+        waited, ticking, (result, created) = asyncio.run(scenario())
+    finally:
+        other.close()
+    # Blocked on the lock, the loop would have stood still for SQLite's busy timeout (30 s).
+    assert waited and ticking < 5 and writer._thread is not None
+    assert created and isinstance(result, Opened) and _count(rt, Case) == 1
+
+
+def test_a_batch_that_cannot_be_written_anywhere_fails_its_callers_and_not_the_next(
+        sqlite_runtime, monkeypatch):
+    rt = sqlite_runtime
+    writer = IntakeWriter(rt)
+    monkeypatch.setattr(writer, "_write_at_once", lambda intakes: None)
     monkeypatch.setattr(writer, "_outcomes", lambda intakes: (_ for _ in ()).throw(
         RuntimeError("the store is gone")))
     with pytest.raises(RuntimeError, match="the store is gone"):
