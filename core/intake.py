@@ -40,7 +40,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
-from core.db import WriteBaton, try_begin_writing
+from core.db import WriteBaton, begin_writing, try_begin_writing
 from core.models import Case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
@@ -248,6 +248,7 @@ class IntakeWriter:
         policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
         try:
             with Session(rt.engine, expire_on_commit=False) as session:
+                begin_writing(session)  # what the batch reads cannot change before it writes
                 outcomes = [_open_in_batch(session, intake, policies, calendars)
                             for intake in intakes]
                 session.commit()
