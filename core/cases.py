@@ -275,7 +275,8 @@ def write_complaint(
 def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime) -> str:
     """Pick the team member by the team's strategy and record the assignment time."""
     team_policy = policies.teams[team]
-    # The team's rows, former members' too: fewer than a list of names costs to send.
+    # The team's rows, former members' too (left out below): a Direct statement takes no
+    # list of names.
     rows = {row.person: row for row in _MEMBER_LOADS.execute(db, {"queue": team})}
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]

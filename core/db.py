@@ -107,33 +107,21 @@ class WriteBaton:
                 self._fd = None
 
 
-def begin_writing(session: Session) -> None:
+def begin_writing(session: Session, *, wait: bool = True) -> bool:
     """Begin `session`'s transaction, if it has not begun, holding the store's write lock,
-    so that what it reads cannot change before it writes.
+    so that what it reads cannot change before it writes. Not `wait`ing, for a writer
+    that must not block where it runs (the event loop's thread): False, with nothing
+    begun, when another connection holds SQLite's lock.
 
     On SQLite a transaction takes the lock only at its first write, after its reads: two
     events on one case at once were both decided on the stage both had read. BEGIN
-    IMMEDIATE waits for the lock first. PostgreSQL locks the rows as it reads them (FOR
-    UPDATE).
+    IMMEDIATE takes the lock first. PostgreSQL locks the rows as it reads them (FOR
+    UPDATE), not the store.
 
     The BEGIN goes through the driver, whose own implicit BEGIN then stands aside: an
     engine `begin` listener would do the same, but any such listener puts every
     statement on every connection through SQLAlchemy's event dispatch (5% of intake).
     """
-    if session.in_transaction():
-        return
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        driver = connection.connection.driver_connection
-        if not driver.in_transaction:
-            driver.execute("BEGIN IMMEDIATE")
-
-
-def try_begin_writing(session: Session) -> bool:
-    """Like `begin_writing`, but without waiting: False, with nothing begun, when another
-    connection holds SQLite's write lock. Other stores lock rows, not the store: True.
-
-    For a writer that must not block where it runs (the event loop's thread)."""
     if session.in_transaction():
         return True
     connection = session.connection()
@@ -141,6 +129,9 @@ def try_begin_writing(session: Session) -> bool:
         return True
     driver = connection.connection.driver_connection
     if driver.in_transaction:
+        return True
+    if wait:
+        driver.execute("BEGIN IMMEDIATE")
         return True
     driver.execute("PRAGMA busy_timeout = 0")
     try:

@@ -40,7 +40,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
-from core.db import WriteBaton, begin_writing, try_begin_writing
+from core.db import WriteBaton, begin_writing
 from core.models import Case
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
@@ -135,7 +135,10 @@ class IntakeWriter:
                 # A caller gone before its turn (a client that hung up) is not written.
                 batch = [(intake, answer) for intake, answer in batch if not answer.cancelled()]
                 try:
-                    outcomes = self._write_at_once([intake for intake, _ in batch])
+                    # Not written here (None): the caller hands it to the writer's thread.
+                    outcomes = self._write_batch([intake for intake, _ in batch],
+                                                 self._runtime.policies,
+                                                 self._runtime.calendars, wait=False)
                 finally:
                     self._baton.release()
                 for n, (_, answer) in enumerate(batch):
@@ -221,42 +224,35 @@ class IntakeWriter:
             else:
                 waiting.answer.set_result(outcome)
 
-    def _write_at_once(self, intakes: list[Intake]
-                       ) -> list[IntakeResult | BaseException] | None:
-        """Write the complaints in one transaction if SQLite's write lock is free now and
-        nothing goes wrong: each one's result, or its refusal. None, with nothing
-        written, otherwise. The caller holds the write turn."""
+    def _outcomes(self, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
+        """Write the complaints in one transaction, or, if that fails, each alone: each
+        one's result or error. The caller holds the write turn."""
         rt = self._runtime
         policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
+        outcomes = self._write_batch(intakes, policies, calendars, wait=True)
+        if outcomes is None:
+            outcomes = [_open_alone(rt, intake, policies, calendars) for intake in intakes]
+        return outcomes
+
+    def _write_batch(self, intakes: list[Intake], policies: PolicySet,
+                     calendars: dict[str, BusinessCalendar], *, wait: bool
+                     ) -> list[IntakeResult | BaseException] | None:
+        """Write the complaints in one transaction: each one's result, or its refusal.
+        None, with nothing written, if it failed, or if another connection held SQLite's
+        write lock and the writer was not to `wait` for it."""
         try:
-            with Session(rt.engine, expire_on_commit=False) as session:
-                if not try_begin_writing(session):
+            with Session(self._runtime.engine, expire_on_commit=False) as session:
+                # What the batch reads (keys, customers) cannot change before it writes.
+                if not begin_writing(session, wait=wait):
                     return None
                 outcomes = [_open_in_batch(session, intake, policies, calendars)
                             for intake in intakes]
                 session.commit()
                 return outcomes
-        except Exception as exc:  # noqa: BLE001 - the writer's thread tries them again
-            log.info("intake: a batch of %d failed on the event loop (%s: %s); handing it "
-                     "to the writer's thread", len(intakes), type(exc).__name__, exc)
+        except Exception as exc:  # noqa: BLE001 - each complaint is then written again
+            log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
+                     type(exc).__name__, exc)
             return None
-
-    def _outcomes(self, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
-        """Write the complaints in one transaction; each one's result or error. The
-        caller holds the write turn."""
-        rt = self._runtime
-        policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
-        try:
-            with Session(rt.engine, expire_on_commit=False) as session:
-                begin_writing(session)  # what the batch reads cannot change before it writes
-                outcomes = [_open_in_batch(session, intake, policies, calendars)
-                            for intake in intakes]
-                session.commit()
-            return outcomes
-        except Exception as exc:  # noqa: BLE001 - each complaint then fails or not alone
-            log.info("intake: a batch of %d failed (%s: %s); writing each alone",
-                     len(intakes), type(exc).__name__, exc)
-            return [_open_alone(rt, intake, policies, calendars) for intake in intakes]
 
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,

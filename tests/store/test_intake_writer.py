@@ -216,11 +216,9 @@ def test_complaints_opened_on_the_event_loop_at_once_are_written_together(make_r
     rt = make_runtime()
     writer = IntakeWriter(rt)
     batches: list[int] = []
-    on_loop, on_thread = writer._write_at_once, writer._outcomes
-    monkeypatch.setattr(writer, "_write_at_once", lambda intakes: batches.append(len(intakes))
-                        or on_loop(intakes))
-    monkeypatch.setattr(writer, "_outcomes", lambda intakes: batches.append(len(intakes))
-                        or on_thread(intakes))
+    real = writer._write_batch
+    monkeypatch.setattr(writer, "_write_batch", lambda intakes, *args, **kw: batches.append(
+        len(intakes)) or real(intakes, *args, **kw))
 
     async def open_all() -> list[IntakeResult]:
         return await asyncio.gather(*(writer.open(_intake(rt, n)) for n in range(50)))
@@ -335,7 +333,7 @@ def test_a_batch_that_cannot_be_written_anywhere_fails_its_callers_and_not_the_n
         sqlite_runtime, monkeypatch):
     rt = sqlite_runtime
     writer = IntakeWriter(rt)
-    monkeypatch.setattr(writer, "_write_at_once", lambda intakes: None)
+    monkeypatch.setattr(writer, "_write_batch", lambda *args, **kw: None)
     monkeypatch.setattr(writer, "_outcomes", lambda intakes: (_ for _ in ()).throw(
         RuntimeError("the store is gone")))
     with pytest.raises(RuntimeError, match="the store is gone"):
