@@ -78,7 +78,9 @@ class _Waiting:
 
 
 class IntakeWriter:
-    """Writes the complaints that callers `submit`, many to a transaction, on its thread.
+    """Writes the complaints that callers `open` (or `submit`), many to a transaction:
+    on SQLite on the event loop's thread, else (and for what the loop hands over) on
+    a thread of its own.
 
     The thread starts with the first complaint and ends after `IDLE_SECONDS` without one,
     so a runtime that is dropped (a test's) leaves no thread behind.
