@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -143,14 +143,10 @@ class IntakeWriter:
                                                  self._runtime.calendars, wait=False)
                 finally:
                     self._baton.release()
-                for n, (_, answer) in enumerate(batch):
-                    if answer.cancelled():
-                        continue
-                    outcome = outcomes[n] if outcomes is not None else None
-                    if isinstance(outcome, BaseException):
-                        answer.set_exception(outcome)
-                    else:
-                        answer.set_result(outcome)
+                settled = outcomes if outcomes is not None else [None] * len(batch)
+                for (_, answer), outcome in zip(batch, settled, strict=True):
+                    if not answer.cancelled():
+                        _settle(answer, outcome)
         except BaseException:  # cancelled, as the loop closes: nobody waits for an answer
             for _, answer in [*batch, *self._loop_waiting]:
                 answer.cancel()
@@ -221,10 +217,7 @@ class IntakeWriter:
         with self._baton:
             outcomes = self._outcomes([waiting.intake for waiting in batch])
         for waiting, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                waiting.answer.set_exception(outcome)
-            else:
-                waiting.answer.set_result(outcome)
+            _settle(waiting.answer, outcome)
 
     def _outcomes(self, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
         """Write the complaints in one transaction, or, if that fails, each alone: each
@@ -255,6 +248,14 @@ class IntakeWriter:
             log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
                      type(exc).__name__, exc)
             return None
+
+
+def _settle(answer: Future[Any] | asyncio.Future[Any], outcome: Any) -> None:
+    """Answer a caller: its result, or the error it gets instead."""
+    if isinstance(outcome, BaseException):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
 
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
