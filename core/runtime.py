@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from core.clock import Clock, SystemClock
 from core.db import make_engine, migrate, session_scope
 from core.intake import IntakeWriter
+from core.keys import KeyCache
 from core.models import SlaClock
 from core.notifier import AppriseNotifier, Notifier
 from core.oidc import OidcVerifier
@@ -44,11 +45,13 @@ class Runtime:
     survey_secret: bytes = field(default=b"", repr=False)  # signs survey links
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
     intake: IntakeWriter = field(init=False, repr=False)  # writes the complaints opened
+    keys: KeyCache = field(init=False, repr=False)  # the API keys checked lately
     # Set when several workers serve: a reload here tells the others (core.workers).
     reload_stamp: ReloadStamp | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.intake = IntakeWriter(self)
+        self.keys = KeyCache(self.engine)
 
     @property
     def lease(self) -> timedelta:
