@@ -162,7 +162,7 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
     contact = (rt.policies.privacy.for_reader(reader.role)
                if reader.sees(team=case.team, assignee=case.assignee) else Disclosure.omitted)
     return CasePublic(
-        **CaseSummary.model_validate(case, from_attributes=True).model_dump(),
+        **{name: getattr(case, name) for name in CaseSummary.model_fields},
         description=case.description, policy_version=case.policy_version,
         customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
                                 name=customer.name, tier=customer.tier,

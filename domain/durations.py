@@ -22,5 +22,27 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Format a timedelta as an ISO 8601 duration."""
-    return isodate.duration_isoformat(value)
+    """Format a timedelta as an ISO 8601 duration (`PT20M`, `P1DT2H`, `-PT5M`, `P0D`),
+    as `isodate.duration_isoformat` does, without its pattern substitution: every case
+    answer formats four of these, and that took 15 µs each."""
+    micros = abs((value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds)
+    seconds, micros = divmod(micros, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = ["-P" if value < timedelta(0) else "P"]
+    if days:
+        parts.append(f"{days}D")
+    if hours or minutes or seconds or micros:
+        parts.append("T")
+        if hours:
+            parts.append(f"{hours}H")
+        if minutes:
+            parts.append(f"{minutes}M")
+        if micros:
+            parts.append(f"{seconds}.{micros:06d}".rstrip("0") + "S")
+        elif seconds:
+            parts.append(f"{seconds}S")
+    elif not days:
+        parts.append("0D")
+    return "".join(parts)
