@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,30 +98,50 @@ class Direct:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._plans: dict[frozenset[str], _Plan] = {}
+        self._returning_ids: Any = None  # `inserted_ids` off SQLite: the insert RETURNING them
+
+    def inserted_ids(self, db: Session | Connection, rows: Sequence[Params]) -> list[int]:
+        """Insert `rows` with this INSERT (one without RETURNING) and return their new
+        primary keys, in order. On SQLite each is the driver's `lastrowid`, so no row is
+        read back and converted; elsewhere one INSERT RETURNING them all runs."""
+        connection = _connection_of(db)
+        if connection.dialect.name != "sqlite":
+            if self._returning_ids is None:
+                table: Any = self.statement.table  # type: ignore[attr-defined]
+                self._returning_ids = self.statement.returning(  # type: ignore[attr-defined]
+                    *table.primary_key.columns, sort_by_parameter_order=True)
+            return list(connection.execute(self._returning_ids, list(rows)).scalars())
+        ids = []
+        with self._cursor(connection, rows) as (cursor, plan):
+            for row in rows:
+                cursor.execute(plan.sql, plan.parameters(row))
+                ids.append(cursor.lastrowid)
+        return ids
 
     def execute(self, db: Session | Connection,
                 params: Params | Sequence[Params] | None = None) -> Any:
         """Run the statement in `db`'s transaction: one set of parameters, or many (an
         insert of many rows); the answer is a `DirectResult`, or SQLAlchemy's `Result`
         off SQLite."""
-        if isinstance(db, Session):
-            if db.autoflush:  # as Session.execute does: the statement sees pending changes
-                db.flush()
-            connection = db.connection()
-        else:
-            connection = db
+        connection = _connection_of(db)
         if connection.dialect.name != "sqlite":
             return connection.execute(self.statement, params)  # type: ignore[arg-type]
-        if not connection.in_transaction():
-            connection.begin()  # as SQLAlchemy's own first statement would
         many = params if isinstance(params, Sequence) else [params or {}]
         if not many:
             return DirectResult([])
-        plan = self._plan(connection.dialect, many[0])
-        driver = connection.connection.driver_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
-        try:
+        with self._cursor(connection, many) as (cursor, plan):
             return self._run(cursor, plan, many)
+
+    @contextmanager
+    def _cursor(self, connection: Connection, many: Sequence[Params]
+                ) -> Iterator[tuple[Any, _Plan]]:
+        """The driver's cursor in `connection`'s transaction, and the plan for `many`."""
+        if not connection.in_transaction():
+            connection.begin()  # as SQLAlchemy's own first statement would
+        plan = self._plan(connection.dialect, many[0])
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            yield cursor, plan
         except connection.dialect.loaded_dbapi.Error as exc:
             # Wrapped as SQLAlchemy wraps it, so that callers catching its IntegrityError
             # or OperationalError (a race to retry) catch this too.
@@ -149,6 +170,14 @@ class Direct:
         if plan is None:
             plan = self._plans[names] = _compile(self.statement, dialect, names)
         return plan
+
+
+def _connection_of(db: Session | Connection) -> Connection:
+    if isinstance(db, Session):
+        if db.autoflush:  # as Session.execute does: the statement sees pending changes
+            db.flush()
+        return db.connection()
+    return db
 
 
 def _compile(statement: ClauseElement, dialect: Dialect, names: frozenset[str]) -> _Plan:

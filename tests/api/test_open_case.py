@@ -34,6 +34,14 @@ def test_open_answers_201_with_location_and_the_classified_assigned_case(client,
     assert "acknowledge" in case["allowed_events"]
 
 
+def test_the_opening_answer_is_the_case_as_read_back(client):
+    # The answer is made from what the opening wrote, not read back: it must not differ.
+    opened = client.post("/cases", json=complaint(channel="web", category="billing")).json()
+    read = client.get(f"/cases/{opened['id']}").json()
+    assert opened["clocks"] == read["clocks"] and opened["timeline"] == read["timeline"]
+    assert opened == read
+
+
 def test_injury_in_the_text_makes_the_complaint_urgent(client):
     case = open_case(client, subject="Child injury from a broken toy")
     assert case["priority"] == "urgent"

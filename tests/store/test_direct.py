@@ -109,3 +109,17 @@ def test_statements_it_cannot_run_alike_are_refused_on_sqlite(tmp_path):
         with pytest.raises(ValueError, match="expanding"):
             Direct(select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
                    ).execute(session, {"ids": [1]})
+
+
+def test_inserted_ids_are_the_new_rows_ids_in_the_order_given(engine):
+    with Session(engine) as session:
+        new_case = Direct(insert(CASES).returning(CASES.c.id))
+        case_id = new_case.execute(session, NEW_CASE).scalar_one()
+        ids = Direct(insert(EVENTS)).inserted_ids(session, [
+            {"case_id": case_id, "type": f"note {n}", "actor": "agent:lin", "at": OPENED_AT,
+             "details": {"n": n}} for n in range(3)])
+        session.commit()
+    with Session(engine) as session:
+        stored = session.execute(select(EVENTS.c.id, EVENTS.c.details).order_by(EVENTS.c.id)).all()
+    assert [(row.id, row.details) for row in stored] == [
+        (new_id, {"n": n}) for n, new_id in enumerate(ids)]
