@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import ArgumentError, DBAPIError, MultipleResultsFound, NoResultFound
@@ -28,6 +27,7 @@ from sqlmodel import Session
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any] | None
+_T = TypeVar("_T")
 
 
 class DirectResult:
@@ -59,8 +59,7 @@ class DirectResult:
         return self.one()[0]
 
 
-@dataclass(frozen=True)
-class _Bind:
+class _Bind(NamedTuple):
     """One of the driver's positional parameters: the caller's value named `name`, or
     a `fixed` one (a literal in the statement, a column's scalar default), converted."""
 
@@ -82,14 +81,14 @@ class _Plan:
 
     def parameters(self, params: Params) -> list[Any]:
         values = []
-        for bind in self.binds:
-            value = params[bind.name] if bind.given else bind.fixed
-            values.append(value if bind.convert is None else bind.convert(value))
+        for name, given, fixed, convert in self.binds:  # a tuple each: unpacked, not looked up
+            value = params[name] if given else fixed
+            values.append(value if convert is None else convert(value))
         return values
 
     def make_row(self, raw: Sequence[Any]) -> Any:
-        return self.row._make(value if convert is None else convert(value)
-                              for value, convert in zip(raw, self.results, strict=True))
+        return self.row._make([value if convert is None else convert(value)
+                               for value, convert in zip(raw, self.results, strict=True)])
 
 
 class Direct:
@@ -111,12 +110,7 @@ class Direct:
                 self._returning_ids = self.statement.returning(  # type: ignore[attr-defined]
                     *table.primary_key.columns, sort_by_parameter_order=True)
             return list(connection.execute(self._returning_ids, list(rows)).scalars())
-        ids = []
-        with self._cursor(connection, rows) as (cursor, plan):
-            for row in rows:
-                cursor.execute(plan.sql, plan.parameters(row))
-                ids.append(cursor.lastrowid)
-        return ids
+        return self._on_cursor(connection, rows, _new_ids)
 
     def execute(self, db: Session | Connection,
                 params: Params | Sequence[Params] | None = None) -> Any:
@@ -129,19 +123,17 @@ class Direct:
         many = params if isinstance(params, Sequence) else [params or {}]
         if not many:
             return DirectResult([])
-        with self._cursor(connection, many) as (cursor, plan):
-            return self._run(cursor, plan, many)
+        return self._on_cursor(connection, many, _run)
 
-    @contextmanager
-    def _cursor(self, connection: Connection, many: Sequence[Params]
-                ) -> Iterator[tuple[Any, _Plan]]:
-        """The driver's cursor in `connection`'s transaction, and the plan for `many`."""
+    def _on_cursor(self, connection: Connection, many: Sequence[Params],
+                   work: Callable[[Any, _Plan, Sequence[Params]], _T]) -> _T:
+        """`work(cursor, plan, many)` on the driver's cursor in `connection`'s transaction."""
         if not connection.in_transaction():
             connection.begin()  # as SQLAlchemy's own first statement would
         plan = self._plan(connection.dialect, many[0])
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            yield cursor, plan
+            return work(cursor, plan, many)
         except connection.dialect.loaded_dbapi.Error as exc:
             # Wrapped as SQLAlchemy wraps it, so that callers catching its IntegrityError
             # or OperationalError (a race to retry) catch this too.
@@ -150,26 +142,34 @@ class Direct:
         finally:
             cursor.close()
 
-    @staticmethod
-    def _run(cursor: Any, plan: _Plan, many: Sequence[Params]) -> DirectResult:
-        if plan.row is None:
-            if len(many) == 1:
-                cursor.execute(plan.sql, plan.parameters(many[0]))
-            else:
-                cursor.executemany(plan.sql, [plan.parameters(p) for p in many])
-            return DirectResult([])
-        rows = []
-        for one in many:  # the driver returns no rows from executemany
-            cursor.execute(plan.sql, plan.parameters(one))
-            rows += [plan.make_row(raw) for raw in cursor.fetchall()]
-        return DirectResult(rows)
-
     def _plan(self, dialect: Dialect, params: Params) -> _Plan:
         names = frozenset(params)
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plans[names] = _compile(self.statement, dialect, names)
         return plan
+
+
+def _run(cursor: Any, plan: _Plan, many: Sequence[Params]) -> DirectResult:
+    if plan.row is None:
+        if len(many) == 1:
+            cursor.execute(plan.sql, plan.parameters(many[0]))
+        else:
+            cursor.executemany(plan.sql, [plan.parameters(p) for p in many])
+        return DirectResult([])
+    rows = []
+    for one in many:  # the driver returns no rows from executemany
+        cursor.execute(plan.sql, plan.parameters(one))
+        rows += [plan.make_row(raw) for raw in cursor.fetchall()]
+    return DirectResult(rows)
+
+
+def _new_ids(cursor: Any, plan: _Plan, rows: Sequence[Params]) -> list[int]:
+    ids = []
+    for row in rows:
+        cursor.execute(plan.sql, plan.parameters(row))
+        ids.append(cursor.lastrowid)
+    return ids
 
 
 def _connection_of(db: Session | Connection) -> Connection:

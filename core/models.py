@@ -45,11 +45,13 @@ class UtcDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Any) -> Any:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        to_utc = self.process_bind_param
-
         def process(value: datetime | None) -> str | None:
-            utc = to_utc(value, dialect)
-            return None if utc is None else utc.isoformat(" ", "microseconds")
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("store timezone-aware datetimes only")
+            # The UTC time's text without its "+00:00": no naive copy made on the way.
+            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
         return process
 
