@@ -24,6 +24,7 @@ from core.store import (
     Opening,
     load_case,
     load_clocks,
+    new_case_id,
     persist_decision,
     persist_opening,
     snapshot_of,
@@ -52,7 +53,6 @@ _ASSIGNED = Direct(sql.update(MEMBERS)
                    .where(MEMBERS.c.team == sql.bindparam("queue"),
                           MEMBERS.c.person == sql.bindparam("member"))
                    .values(last_assigned_at=sql.bindparam("at")))
-_NEW_CASE = Direct(sql.insert(CASES).returning(CASES.c.id))
 _BY_KEY = Direct(sql.select(CASES.c.id, CASES.c.request_hash).where(
     CASES.c.idempotency_key == sql.bindparam("key")))
 
@@ -254,20 +254,16 @@ def write_complaint(
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
     assignee = route(db, team, policies, now)
-    case_id = _NEW_CASE.execute(db, {
-        "process": complaint.NAME, "stage": "new", "priority": verdict.priority,
-        "tier": tier.value, "category": request.category, "channel": request.channel,
-        "subject": request.subject, "description": request.description,
-        "customer_id": who.id, "team": team, "policy_version": policies.version,
-        "idempotency_key": stored_key,
-        "request_hash": request.fingerprint if stored_key else None,
-        "opened_at": now, "stage_entered_at": now, "updated_at": now, "data": {},
-    }).scalar_one()
     decision = complaint.open_case(
-        case_id=case_id, tier=tier, classification=verdict, team=team, assignee=assignee,
-        channel=request.channel, category=request.category, actor=actor[0], policies=policies,
-        now=now, calendars=calendars, actor_kind=actor[1], data=data)
-    opening = persist_opening(db, decision, policies=policies, calendars=calendars, now=now)
+        case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
+        assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
+        policies=policies, now=now, calendars=calendars, actor_kind=actor[1], data=data)
+    opening = persist_opening(db, decision, {
+        "tier": tier.value, "category": request.category, "subject": request.subject,
+        "description": request.description, "customer_id": who.id,
+        "policy_version": policies.version, "idempotency_key": stored_key,
+        "request_hash": request.fingerprint if stored_key else None,
+    }, policies=policies, calendars=calendars, now=now)
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
     return Opened(opening=opening, customer=who)
 
