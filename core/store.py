@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from core.direct import Direct
@@ -42,15 +42,10 @@ TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
-_OPENED = Direct(insert(CASES).returning(*CASES.c))
 _LAST_CASE_ID = Direct(select(func.max(CASES.c.id).label("last_id")))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
-_INSERT = {table.name: Direct(insert(table)) for table in (CLOCKS, EVENTS, TIMERS, OUTBOX)}
-# A clock or timeline row as an opening wrote it: the row read back, without reading it.
-_WRITTEN = {table.name: namedtuple(f"{table.name}_row", [c.key for c in table.c])  # type: ignore[misc]  # noqa: PYI024
-            for table in (CLOCKS, EVENTS)}
-_UTC_COLUMNS = {table.name: [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
-                for table in (CLOCKS, EVENTS)}
+_INSERT = {table.name: Direct(insert(table))
+           for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
 _BUMP = Direct(update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
                                      MEMBERS.c.person == bindparam("member"))
                .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
@@ -159,7 +154,7 @@ def persist_new_case(session: Session, case: Case, decide: Callable[[int], Decis
 class Opening:
     """A case as its opening wrote it: the rows to answer with, none read back."""
 
-    case: Row[Any]
+    case: Any  # the cases row, with its attributes
     clocks: list[Any]  # rows of sla_clocks and case_events, with their attributes
     timeline: list[Any]
 
@@ -195,7 +190,8 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
                               "updated_at": now, "version": 2}
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
-    case = _OPENED.execute(db, values).one()
+    _INSERT[CASES.name].execute(db, values)
+    case = _WRITTEN[CASES.name].row(values, after.id)
     _adjust_load(db, before, after, process.TABLE.final_stages)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
     clocks = _insert_returning(db, CLOCKS, [
@@ -218,20 +214,40 @@ def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[st
                       ) -> list[Any]:
     """Insert `rows` and return them as stored, in the same order, with their ids.
 
-    Made from the values given, not read back: reading back, and converting, what was
-    just written cost a tenth of a complaint's intake. Times are given back in UTC, as
-    the store gives them.
+    Made from the values given (see `_Written`).
     """
     if not rows:
         return []
     ids = _INSERT[table.name].inserted_ids(db, rows)
-    written, times = _WRITTEN[table.name], _UTC_COLUMNS[table.name]
-    return [written(**(row | {key: _utc(row[key]) for key in times}), id=new_id)
-            for new_id, row in zip(ids, rows, strict=True)]
+    written = _WRITTEN[table.name]
+    return [written.row(row, new_id) for new_id, row in zip(ids, rows, strict=True)]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+class _Written:
+    """A table's rows as an insert wrote them, made from the values given, not read back:
+    reading back, and converting, what an opening had just written cost a tenth of a
+    complaint's intake. A column not given has its scalar default, or None."""
+
+    def __init__(self, table: Table) -> None:
+        for column in table.c:
+            # A default that SQL or a function computes could not be made up here.
+            assert column.server_default is None, column
+            assert column.default is None or column.default.is_scalar, column
+        self._make = namedtuple(f"{table.name}_row", [c.key for c in table.c])  # type: ignore[misc]  # noqa: PYI024
+        self._defaults = {c.key: c.default.arg if c.default is not None else None  # type: ignore[attr-defined]
+                          for c in table.c}
+        self._times = [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
+
+    def row(self, values: Mapping[str, Any], row_id: int) -> Any:
+        """The row of `values` with id `row_id`; its times in UTC, as the store gives them."""
+        row = {**self._defaults, **values, "id": row_id}
+        for key in self._times:
+            if row[key] is not None:
+                row[key] = row[key].astimezone(UTC)
+        return self._make(**row)
+
+
+_WRITTEN = {table.name: _Written(table) for table in (CASES, CLOCKS, EVENTS)}
 
 
 def case_columns(case: CaseSnapshot) -> dict[str, Any]:
