@@ -23,6 +23,7 @@ from api import (
 )
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
+from core.heap import freeze_long_lived
 from core.keys import ensure_first_admin_key
 from core.logs import configure_logging
 from core.runtime import Runtime
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
             if not prepared:
                 announce_first_admin_key(configured)
             duties = WorkerDuties(configured, _start_scheduler).start()
+            freeze_long_lived()
         yield
         if duties is not None:
             duties.stop()

@@ -19,6 +19,7 @@ from core.batches import run_batch_timer
 from core.claims import claim_due
 from core.delivery import deliver_messages
 from core.escalations import fire_timers
+from core.heap import freeze_long_lived
 from core.models import OutboxMessage, Timer
 from core.runtime import Runtime
 from domain.timers import BATCH
@@ -88,6 +89,7 @@ class PrefectRunner:
                 continue
             _run_a_first_flow()
             log.info("Prefect API ready; batches run as flow runs")
+            freeze_long_lived()  # what the warm-up loaded lives as long as the service
             self.ready.set()
             return
 
