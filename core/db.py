@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite statement waits for another's write lock
+AUTOCHECKPOINT_PAGES = 10_000  # 40 MB of log: SQLite's own checkpoint (core.checkpoints)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # PostgreSQL's deadlock_detected and serialization_failure.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -37,6 +38,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # The service's intake has its log copied back beside it (core.checkpoints);
+            # SQLite's own checkpoint, inside a commit, is the backstop (see there).
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

@@ -40,6 +40,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
+from core.checkpoints import Checkpointer
 from core.db import WriteBaton, begin_writing
 from core.models import Case
 from domain.access import ActorKind
@@ -93,6 +94,7 @@ class IntakeWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._baton = WriteBaton.for_engine(runtime.engine)
+        self._checkpointer = Checkpointer(runtime.engine)
         # SQLite: written on the event loop's own thread (see `open`).
         self.on_event_loop = runtime.engine.dialect.name == "sqlite"
         # Each answer is None for a complaint left to the writer's thread.
@@ -243,7 +245,8 @@ class IntakeWriter:
                 outcomes = [_open_in_batch(session, intake, policies, calendars)
                             for intake in intakes]
                 session.commit()
-                return outcomes
+            self._checkpointer.poke()
+            return outcomes
         except Exception as exc:  # noqa: BLE001 - each complaint is then written again
             log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
                      type(exc).__name__, exc)
