@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +27,7 @@ from api.schemas import (
     Problem,
     find_unstorable,
 )
+from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
 from core.intake import Intake
 from core.queries import CaseFilter, CaseView, get_case, list_cases, opened_view
@@ -39,25 +40,41 @@ from domain.process import Event
 from domain.processes import complaint
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+MAX_IDEMPOTENCY_KEY = 200
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in your scope"},
           409: {"model": Problem}, 422: {"model": Problem}}
 
 
+IDEMPOTENCY_KEY = {
+    "name": "idempotency-key", "in": "header", "required": False,  # as FastAPI names it
+    "description": "A retry with the same key and body answers 200 with the case it opened.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+}
+
+
+# The runtime and the Idempotency-Key are read here, not declared as a dependency and a
+# Header parameter as elsewhere: FastAPI solving them cost 6% of a complaint's handling,
+# on the endpoint that a flood of complaints calls. The key is documented by hand.
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
              responses={200: {"model": CasePublic, "description": "replayed: the case that "
-                              "this Idempotency-Key opened before"}, **ERRORS})
+                              "this Idempotency-Key opened before"}, **ERRORS},
+             openapi_extra={"parameters": [IDEMPOTENCY_KEY]})
 async def create_case(
     body: CaseCreate,
+    request: Request,
     response: Response,
-    rt: RuntimeDep,
     caller: OpenerDep,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> CasePublic | Response:
     """Open a complaint: it is classified, routed, and its SLA clocks start now.
 
     The answer shows the case even when it is routed to a team outside the caller's scope;
     from then on, only that team (and managers and directors) can read it.
     """
+    rt = runtime_module.current()
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        return field_error(["header", "idempotency-key"],
+                           f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters long")
     priorities = complaint.policy_of(rt.policies).priorities
     if body.priority is not None and body.priority not in priorities:
         return field_error(["body", "priority"], f"must be one of {priorities}")

@@ -141,6 +141,20 @@ def test_requests_without_a_key_are_never_deduplicated(client):
     assert a.json()["id"] != b.json()["id"]
 
 
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_an_idempotency_key_that_is_empty_or_too_long_is_422_naming_the_header(client, key):
+    response = client.post("/cases", json=complaint(), headers={"Idempotency-Key": key})
+    assert response.status_code == 422
+    assert error_locs(response) == [["header", "idempotency-key"]]
+    assert client.get("/cases").json()["items"] == []
+
+
+def test_the_docs_describe_the_idempotency_key_header(client):
+    operation = client.get("/openapi.json").json()["paths"]["/cases"]["post"]
+    header = next(p for p in operation["parameters"] if p["name"] == "idempotency-key")
+    assert header["in"] == "header" and header["schema"]["maxLength"] == 200
+
+
 def test_an_empty_idempotency_key_twice_is_not_a_server_error(raw_client):
     headers = {"Idempotency-Key": ""}
     first = raw_client.post("/cases", json=complaint(), headers=headers)
