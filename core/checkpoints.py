@@ -23,7 +23,7 @@ import time
 
 from sqlalchemy import Engine
 
-from core.db import WriteBaton
+from core.db import WriteBaton, sqlite_file
 
 EVERY_SECONDS = 0.25  # at 1,300 complaints/s the log reaches about 2,500 pages (10 MB)
 IDLE_SECONDS = 5.0  # the thread ends after this long without a poke
@@ -37,9 +37,7 @@ class Checkpointer:
     without one, so a runtime that is dropped (a test's) leaves no thread behind."""
 
     def __init__(self, engine: Engine) -> None:
-        database = engine.url.database
-        on_file = engine.dialect.name == "sqlite" and database and database != ":memory:"
-        self.path = database if on_file else None
+        self.path = sqlite_file(engine)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,8 +66,8 @@ class Checkpointer:
                             return
                 self._wake.clear()
                 # Its own connection: the driver lets go of the GIL while SQLite copies.
-                connection = connection or sqlite3.connect(self.path, timeout=0,  # type: ignore[arg-type]
-                                                           isolation_level=None)
+                connection = connection or sqlite3.connect(self.path,  # type: ignore[arg-type]
+                                                           timeout=0, isolation_level=None)
                 _checkpoint(connection, "PASSIVE")
                 # A log copied back begins again only at a commit that began after it was
                 # all copied, which under a steady intake never happens: one commit or

@@ -48,6 +48,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite file `engine` writes, or None for other stores and in-memory SQLite:
+    what the helpers that coordinate through files beside it need to know."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
 class WriteBaton:
     """Turns at writing a SQLite file for the processes that write it in batches.
 
@@ -65,10 +74,8 @@ class WriteBaton:
 
     @classmethod
     def for_engine(cls, engine: Engine) -> WriteBaton:
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            return cls(None)
-        return cls(Path(f"{database}.write-turn"))
+        database = sqlite_file(engine)
+        return cls(Path(f"{database}.write-turn") if database else None)
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the turn, waiting for it unless not `blocking`; whether it was taken."""

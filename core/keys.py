@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, Table, sql, update
 from sqlmodel import Session, col, func, select
 
+from core.db import sqlite_file
 from core.direct import Direct
 from core.models import ApiKey
 from domain.access import AccessRole, ActorKind, Identity, role_problem
@@ -170,10 +171,8 @@ class KeyStamp:
 
     @classmethod
     def for_engine(cls, engine: Engine) -> KeyStamp:
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            return cls(None)
-        return cls(Path(f"{database}.keys-revoked"))
+        database = sqlite_file(engine)
+        return cls(Path(f"{database}.keys-revoked") if database else None)
 
     def read(self) -> bytes | None:
         """The stamp as it is now: empty before the first revocation; None with no file."""
