@@ -103,6 +103,8 @@ class Direct:
         """Insert `rows` with this INSERT (one without RETURNING) and return their new
         primary keys, in order. On SQLite each is the driver's `lastrowid`, so no row is
         read back and converted; elsewhere one INSERT RETURNING them all runs."""
+        if not rows:
+            return []
         connection = _connection_of(db)
         if connection.dialect.name != "sqlite":
             if self._returning_ids is None:

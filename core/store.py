@@ -178,9 +178,10 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
 
     `decision.after.id` is the case's id, from `new_case_id`; `columns` are the case
     row's columns that no decision sets (subject, customer, idempotency key...). The
-    row is written once, as the decision leaves it, where inserting it and then
-    updating it cost a sixth of a complaint's writing. Plain statements and no model
-    objects, because every intake runs this: a complaint's opening is five inserts.
+    row is written once, as the decision leaves it: inserting it and then updating it
+    cost the writer 6% more instructions. Plain statements and no model
+    objects, because every intake runs this: a complaint's opening is five inserts and
+    the update of its assignee's load.
     """
     before, after = decision.before, decision.after
     process = definition(after.process)
