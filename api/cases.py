@@ -41,12 +41,13 @@ from domain.processes import complaint
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_HEADER = "idempotency-key"  # as FastAPI named it in the docs and in errors
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in your scope"},
           409: {"model": Problem}, 422: {"model": Problem}}
 
 
 IDEMPOTENCY_KEY = {
-    "name": "idempotency-key", "in": "header", "required": False,  # as FastAPI names it
+    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
     "description": "A retry with the same key and body answers 200 with the case it opened.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
 }
@@ -71,9 +72,9 @@ async def create_case(
     from then on, only that team (and managers and directors) can read it.
     """
     rt = runtime_module.current()
-    idempotency_key = request.headers.get("idempotency-key")
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        return field_error(["header", "idempotency-key"],
+        return field_error(["header", IDEMPOTENCY_HEADER],
                            f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters long")
     priorities = complaint.policy_of(rt.policies).priorities
     if body.priority is not None and body.priority not in priorities:

@@ -105,7 +105,7 @@ class Direct:
         read back and converted; elsewhere one INSERT RETURNING them all runs."""
         if not rows:
             return []
-        connection = _connection_of(db)
+        connection = connection_of(db)
         if connection.dialect.name != "sqlite":
             if self._returning_ids is None:
                 table: Any = self.statement.table  # type: ignore[attr-defined]
@@ -119,7 +119,7 @@ class Direct:
         """Run the statement in `db`'s transaction: one set of parameters, or many (an
         insert of many rows); the answer is a `DirectResult`, or SQLAlchemy's `Result`
         off SQLite."""
-        connection = _connection_of(db)
+        connection = connection_of(db)
         if connection.dialect.name != "sqlite":
             return connection.execute(self.statement, params)  # type: ignore[arg-type]
         many = params if isinstance(params, Sequence) else [params or {}]
@@ -174,7 +174,8 @@ def _new_ids(cursor: Any, plan: _Plan, rows: Sequence[Params]) -> list[int]:
     return ids
 
 
-def _connection_of(db: Session | Connection) -> Connection:
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection of `db`'s transaction, a session's pending changes flushed to it."""
     if isinstance(db, Session):
         if db.autoflush:  # as Session.execute does: the statement sees pending changes
             db.flush()

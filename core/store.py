@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlmodel import Session, select
 
-from core.direct import Direct
+from core.direct import Direct, connection_of
 from core.models import (
     Case,
     CaseEvent,
@@ -165,7 +165,7 @@ def new_case_id(db: Session | Connection) -> int:
     choose itself, the highest plus one: the transaction writing the case holds the
     store's write lock, and were it not, the insert would fail on the key and be retried.
     """
-    connection = db.connection() if isinstance(db, Session) else db
+    connection = connection_of(db)
     if connection.dialect.name != "sqlite":
         return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
     return (_LAST_CASE_ID.execute(db).scalar() or 0) + 1
