@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.http_protocol import HeadWithBodyProtocol
 
     print(f"Caseflow on http://{settings.host}:{settings.port}  (API docs: /docs, "
           f"data: {settings.data_dir}, policies: {settings.policies}, "
           f"clock speed: {settings.clock_speed}x, workers: {settings.workers})", flush=True)
     # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
-    serving = {"host": settings.host, "port": settings.port,
+    serving = {"host": settings.host, "port": settings.port, "http": HeadWithBodyProtocol,
                "log_level": settings.log_level.lower(), "log_config": None}
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **serving)
