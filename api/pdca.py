@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
-from api.auth import AUTH_ERRORS, ReaderDep, require
+from api.auth import AUTH_ERRORS, Caller, ReaderDep
 from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
@@ -21,7 +21,7 @@ from domain.policy import PolicySet
 from domain.processes import pdca
 
 router = APIRouter(prefix="/pdca-cycles", tags=["improvement"])
-ImproverDep = Annotated[Identity, Depends(require(Permission.improve))]
+ImproverDep = Annotated[Identity, Depends(Caller(Permission.improve))]
 Kpi = Literal[pdca.TARGETABLE_KPIS]  # type: ignore[valid-type]
 
 

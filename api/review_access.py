@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from api.auth import require
+from api.auth import Caller
 from domain.access import Identity, Permission
 
-ReportReaderDep = Annotated[Identity, Depends(require(Permission.read_reports))]
-BacklogEditorDep = Annotated[Identity, Depends(require(Permission.manage_backlog))]
-SchedulerDep = Annotated[Identity, Depends(require(Permission.run_reviews))]
+ReportReaderDep = Annotated[Identity, Depends(Caller(Permission.read_reports))]
+BacklogEditorDep = Annotated[Identity, Depends(Caller(Permission.manage_backlog))]
+SchedulerDep = Annotated[Identity, Depends(Caller(Permission.run_reviews))]
 
 
 def team_scope(reader: Identity) -> frozenset[str] | None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
-from api.auth import AUTH_ERRORS, ReaderDep, require
+from api.auth import AUTH_ERRORS, Caller, ReaderDep
 from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
@@ -24,7 +24,7 @@ from domain.access import Identity, Permission
 from domain.processes import crisis
 
 router = APIRouter(prefix="/crises", tags=["crises"])
-CrisisRunnerDep = Annotated[Identity, Depends(require(Permission.manage_crises))]
+CrisisRunnerDep = Annotated[Identity, Depends(Caller(Permission.manage_crises))]
 Stage = Literal["candidate", "confirmed", "responding", "resolved", "compensating",
                 "reviewing", "closed", "dismissed"]
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem}, 422: {"model": Problem}}
