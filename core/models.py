@@ -45,13 +45,23 @@ class UtcDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Any) -> Any:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
+        # The last value's text: a row's times are often one and the same object (a
+        # complaint's opening binds `now` nine times over, in a row).
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def process(value: datetime | None) -> str | None:
+            nonlocal last
             if value is None:
                 return None
+            seen, text = last  # one tuple: another thread's value never gets this text
+            if value is seen:
+                return text
             if value.tzinfo is None:
                 raise ValueError("store timezone-aware datetimes only")
             # The UTC time's text without its "+00:00": no naive copy made on the way.
-            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+            text = value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+            last = (value, text)
+            return text
 
         return process
 

@@ -34,3 +34,19 @@ def test_none_stays_none_and_a_naive_datetime_is_refused():
     assert ours.result_processor(DIALECT, None)(None) is None
     with pytest.raises(ValueError, match="timezone-aware"):
         ours.bind_processor(DIALECT)(datetime(2026, 11, 20, 10, 0))
+
+
+def test_each_value_gets_its_own_text_when_one_value_comes_again_and_again():
+    """The processor keeps the last value's text: a value repeated, another between, an
+    equal moment in another zone, a naive one after an aware one all come out right."""
+    process = UtcDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
+    later = datetime(2026, 11, 20, 11, 30, 5, 7, tzinfo=SHANGHAI)
+    same_moment_in_utc = now.astimezone(UTC)
+    texts = [process(value) for value in (now, now, later, now, None, now,
+                                          same_moment_in_utc, later)]
+    assert texts == ["2026-11-20 02:00:00.000000"] * 2 + ["2026-11-20 03:30:05.000007"] + \
+        ["2026-11-20 02:00:00.000000", None] + ["2026-11-20 02:00:00.000000"] * 2 + \
+        ["2026-11-20 03:30:05.000007"]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        process(now.replace(tzinfo=None))
