@@ -42,6 +42,7 @@ from bench.common import (  # noqa: E402
     postgres_reachable,
     wait_for_calm,
 )
+from bench.cpu_limit import CpuLimitError, cpu_quota  # noqa: E402
 from bench.peers import harness as peers  # noqa: E402
 
 SCENARIOS = ("intake", "storm")
@@ -90,6 +91,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="before each scenario, wait up to this long for other "
                              "processes to use less than a quarter of a core")
+    parser.add_argument("--cpus", type=float, default=None, metavar="CORES",
+                        help="run everything within CORES cores of CPU time (a cgroup "
+                             "quota; needs root), e.g. 0.85 for this machine at its "
+                             "slowest hour seen (bench/cpu_limit.py)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the figures (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
@@ -169,6 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    if args.cpus is None:
+        return _run(args)
+    try:
+        with cpu_quota(args.cpus) as group:
+            log(f"within {args.cpus} cores of CPU time (cgroup {group})")
+            return _run(args)
+    except CpuLimitError as exc:
+        print(f"FAILED {exc}")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     results: dict[str, list[dict[str, Any]]] = {"intake": [], "storm": []}
     failures: list[str] = []
