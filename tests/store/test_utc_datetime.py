@@ -50,3 +50,12 @@ def test_each_value_gets_its_own_text_when_one_value_comes_again_and_again():
         ["2026-11-20 03:30:05.000007"]
     with pytest.raises(ValueError, match="timezone-aware"):
         process(now.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(("stored", "moment"), [
+    ("2026-11-20 02:00:00.000007", datetime(2026, 11, 20, 2, 0, 0, 7, tzinfo=UTC)),
+    ("2026-11-01 00:00:00", datetime(2026, 11, 1, tzinfo=UTC)),  # the driver's own text
+])
+def test_stored_text_reads_back_as_that_moment_in_utc(stored, moment):
+    back = UtcDateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)(stored)
+    assert back == moment and back.tzinfo is UTC
