@@ -168,7 +168,7 @@ def new_case_id(db: Session | Connection) -> int:
     connection = connection_of(db)
     if connection.dialect.name != "sqlite":
         return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
-    return (_LAST_CASE_ID.execute(db).scalar() or 0) + 1
+    return (_LAST_CASE_ID.execute(connection).scalar() or 0) + 1
 
 
 def persist_opening(db: Session | Connection, decision: Decision, columns: Mapping[str, Any], *,
