@@ -39,8 +39,9 @@ the offer. No message reaches the customer in `quiet_hours`: the offer, or a rem
 whose timer fired late, is postponed to their end (a reminder that would then come
 after the appointment is not sent). Every hand-off between channels, teams or locations
 (`transfer`) is recorded with its reason and how long the case was held before it; more
-than `transfers.max_transfers` escalates to the team's supervisor. Seats are counted by the store adapter (core/processes/service_request),
-which refuses a closed or full slot with the nearest free ones. (sys): the service.
+than `transfers.max_transfers` escalates to the team's supervisor. Seats are counted by
+the store adapter (core/processes/service_request), which refuses a closed or full slot
+with the nearest free ones. (sys): the service.
 """
 
 from __future__ import annotations
