@@ -412,7 +412,8 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
     `facts`: the customer's `contacts` (of email, phone) and `preferred` one, read by
     the store adapter, for the messages that go to the customer.
     """
-    policy, data, quiet = policy_of(policies), case.data, policy_of(policies).quiet_hours
+    policy, data = policy_of(policies), case.data
+    quiet = policy.quiet_hours
 
     def decide(kind: str, details: Mapping[str, Any]) -> Decision:
         return TABLE.decide(case, Event(kind, SYSTEM_ACTOR, details, by_system=True),
