@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
@@ -15,6 +15,7 @@ from api.errors import field_error
 from api.schemas import (
     MAX_ID,
     CaseCreate,
+    CaseHandedOn,
     CaseId,
     CasePage,
     CasePublic,
@@ -30,6 +31,7 @@ from api.schemas import (
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
 from core.intake import Intake
+from core.models import Case, CaseEvent
 from core.queries import CaseFilter, CaseView, get_case, list_cases, opened_view
 from core.runtime import Runtime
 from domain.access import Identity
@@ -116,14 +118,30 @@ def read_case(case_id: CaseId, session: SessionDep, rt: RuntimeDep,
     return _read(session, case_id, rt, reader)
 
 
-@router.post("/{case_id}/events", response_model=CasePublic, responses=ERRORS)
+@router.post("/{case_id}/events", response_model=CasePublic | CaseHandedOn, responses={
+    **ERRORS, 200: {"description": "the case; or, when the event moved it out of your "
+                    "scope (a transfer), only its id, stage, team and the event recorded"}})
 def create_event(case_id: CaseId, body: EventCreate, session: SessionDep, rt: RuntimeDep,
-                 caller: ReaderDep) -> CasePublic | Response:
+                 caller: ReaderDep) -> CasePublic | CaseHandedOn | Response:
     """Apply an event (acknowledge, resolve, confirm...); 409 lists the events you may send."""
     event = Event(body.type, caller.name, body.data, body.note, actor_kind=caller.kind)
-    post_event(session, case_id=case_id, event=event, policies=rt.policies,
-               calendars=rt.calendars, now=rt.clock.now(), identity=caller, runtime=rt)
-    return _read(session, case_id, rt, caller)
+    case = post_event(session, case_id=case_id, event=event, policies=rt.policies,
+                      calendars=rt.calendars, now=rt.clock.now(), identity=caller, runtime=rt)
+    view = get_case(session, case_id, rt, rt.clock.now(), caller)
+    if view is None:  # handed on out of the caller's scope: what they did, not the case
+        return handed_on(session, case, event)
+    return case_public(view, rt, caller)
+
+
+def handed_on(session: Session, case: Case, event: Event) -> CaseHandedOn:
+    """The case's place now and the caller's event as recorded, for a caller who may no
+    longer read the case."""
+    recorded = session.exec(select(CaseEvent).where(
+        CaseEvent.case_id == case.id, CaseEvent.type == event.type,
+        CaseEvent.actor == event.actor).order_by(col(CaseEvent.id).desc()).limit(1)).one()
+    return CaseHandedOn(id=case.id or 0, process=case.process, stage=case.stage,
+                        team=case.team,
+                        event=EventPublic.model_validate(recorded, from_attributes=True))
 
 
 @router.get("", response_model=CasePage, responses={**AUTH_ERRORS, 422: {"model": Problem}})

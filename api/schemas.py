@@ -151,6 +151,19 @@ class CasePublic(CaseSummary):
     timeline: list[EventPublic]
 
 
+class CaseHandedOn(BaseModel):
+    """The answer to an event that moved the case out of the caller's scope (a transfer
+    to another team): it was recorded; the case is now for its new team to read."""
+
+    id: int
+    process: str
+    stage: str
+    team: str = Field(description="the team that has the case now")
+    in_scope: Literal[False] = Field(default=False, description="GET /cases/{id} now "
+                                     "answers 404 to you")
+    event: EventPublic = Field(description="the event you just recorded")
+
+
 class CasePage(BaseModel):
     items: list[CaseSummary]
     next_cursor: int | None = Field(description="pass as `before_id` for the next page")

@@ -7,9 +7,11 @@ first, then e-mail, then messaging ids), else a new record. Every identity given
 then remembered for that customer, unless it belongs to someone else already; two
 customers are never merged, and a phone number or e-mail address another customer owns
 is not copied onto the one recognised (their messages would reach the other). A value
-that identifies nobody (a phone number without enough digits, an e-mail without an `@`)
-is kept as a contact but never used to recognise anyone: two customers who typed "n/a"
-are not made one.
+that identifies nobody is kept as a contact but never used to recognise anyone: two
+customers who typed "n/a" are not made one. That is a placeholder word ("n/a", "none",
+"unknown"...) or one character repeated ("0000000", "xxx") as a messaging id or an
+e-mail's local part, a phone number without enough digits or of one repeated digit, an
+e-mail without an `@` and a dotted domain.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from domain.policy import Tier
 
 MESSAGING = ("wecom", "wechat", "app")
 MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
+# What people type when a form insists on a value they do not have (punctuation dropped).
+PLACEHOLDER_WORDS = frozenset({"na", "none", "null", "nil", "no", "nothing", "unknown",
+                               "undefined", "tbd", "test", "void", "empty", "missing"})
 CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
 IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
@@ -71,12 +76,22 @@ def normalise(kind: str, value: str) -> str | None:
         for prefix in ("+86", "0086"):
             if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
                 digits = digits[len(prefix):]
-        usable = len(re.sub(r"\D", "", digits)) >= MIN_PHONE_DIGITS and "+" not in digits[1:]
+        number = re.sub(r"\D", "", digits)
+        usable = (len(number) >= MIN_PHONE_DIGITS and len(set(number)) > 1
+                  and "+" not in digits[1:])
         return digits if usable else None
     if kind == "email":
         local, at, domain = value.lower().partition("@")
-        return f"{local}@{domain}" if local and at and domain else None
-    return value or None
+        usable = at and "." in domain.strip(".") and not is_placeholder(local)
+        return f"{local}@{domain}" if usable else None
+    return None if is_placeholder(value) else value
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether `value` stands for no one: a placeholder word, or one character repeated
+    (nothing but punctuation included)."""
+    letters = re.sub(r"[\W_]", "", value.lower())
+    return letters in PLACEHOLDER_WORDS or len(set(letters)) <= 1
 
 
 def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,

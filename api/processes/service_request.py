@@ -73,6 +73,8 @@ class ServiceRequestPublic(BaseModel):
     served_at: datetime | None = None
     offer_expires_at: datetime | None = Field(default=None, description="a no-show's "
                                               "offer to reschedule lasts until then")
+    offer_at: datetime | None = Field(default=None, description="a no-show's offer waiting "
+                                      "for the end of quiet hours goes then")
     missed: list[dict[str, Any]] = Field(default_factory=list, description="no-shows")
     transfers: list[dict[str, Any]] = Field(default_factory=list, description="hand-offs: "
                                             "at, by, from, to, reason, held_for")
@@ -203,6 +205,7 @@ def request_public(session: Session, request_id: int, rt: Runtime, reader: Ident
         location=data["location"], service=data["service"],
         origin_channel=data["origin_channel"], booking=data.get("booking"),
         checked_in_at=data.get("checked_in_at"), served_at=data.get("served_at"),
-        offer_expires_at=data.get("offer_expires_at"), missed=data.get("missed", []),
+        offer_expires_at=data.get("offer_expires_at"), offer_at=data.get("offer_at"),
+        missed=data.get("missed", []),
         transfers=data.get("transfers", []), outcome=data.get("outcome"),
         followup=data.get("followup"), case=case_public(view, rt, reader))

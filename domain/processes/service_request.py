@@ -6,11 +6,15 @@
 | accept                  | requested                    | scheduled   | stop confirmation;        |
 |                         |                              |             | reminders, no_show timer  |
 | remind (sys)            | scheduled                    | (same)      | message to the customer   |
+| postpone (sys)          | scheduled, no_show           | (same)      | message after quiet hours |
 | check_in                | requested (walk-in),scheduled| checked_in  | stop confirmation;        |
 |                         |                              |             | start wait                |
 | start_service           | checked_in                   | in_service  | stop wait; start complete |
-| complete                | in_service                   | completed   | stop completion           |
-| no_show (sys)           | scheduled                    | no_show     | offer to reschedule       |
+| complete                | in_service                   | completed   | stop completion; a seat   |
+|                         |                              |             | not reached yet is freed  |
+| no_show (sys)           | requested, scheduled         | no_show     | stop confirmation;        |
+|                         |                              |             | offer to reschedule       |
+| offer (sys)             | no_show                      | (same)      | offer after quiet hours   |
 | reschedule              | scheduled, no_show           | scheduled   | new reminders, no_show    |
 | offer_expired (sys)     | no_show                      | cancelled   |                           |
 | cancel                  | requested, scheduled, no_show| cancelled   | stop every clock          |
@@ -27,13 +31,17 @@ location, usually with a slot: the seat is held at once. The location's team acc
 (confirming the slot, or another) within `confirm_within` of the location's opening
 hours. Reminders go `reminders_before` the appointment. The customer checks in; the wait
 until service starts is timed (`wait_within`), then the service until completion
-(`complete_within`); completion starts the satisfaction follow-up (followup.after). A
-customer not checked in `no_show_after` the slot's start is a no-show: the seat is freed
-and they are offered to reschedule for `reschedule_offer_for`. Every hand-off between
-channels, teams or locations (`transfer`) is recorded with its reason and how long the
-case was held before it; more than `transfers.max_transfers` escalates to the team's
-supervisor. Seats are counted by the store adapter (core/processes/service_request),
-which refuses a closed or full slot with the nearest free ones. (sys): the service.
+(`complete_within`); completion starts the satisfaction follow-up (followup.after), and
+frees the seat of a slot not started yet (served early). A customer not checked in
+`no_show_after` the slot's start is a no-show, whether or not the booking was accepted:
+the seat is freed and they are offered to reschedule for `reschedule_offer_for` from
+the offer. No message reaches the customer in `quiet_hours`: the offer, or a reminder
+whose timer fired late, is postponed to their end (a reminder that would then come
+after the appointment is not sent). Every hand-off between channels, teams or locations
+(`transfer`) is recorded with its reason and how long the case was held before it; more
+than `transfers.max_transfers` escalates to the team's supervisor. Seats are counted by
+the store adapter (core/processes/service_request), which refuses a closed or full slot
+with the nearest free ones. (sys): the service.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from domain.process import (
     TransitionTable,
 )
 from domain.processes.complaint import reassign_hook
+from domain.quiet_hours import is_quiet, next_allowed
 from domain.service_request_policy import CustomerMessage, ServiceRequestPolicy
 from domain.service_request_policy import policy_problems as policy_problems
 from domain.timers import PROCESS, TimerSpec
@@ -75,6 +84,7 @@ POLICY_MODEL = ServiceRequestPolicy
 CONFIRMATION, WAIT, COMPLETION = "confirmation", "wait", "completion"
 PRIORITY = "normal"  # requests have no priority of their own; the column needs a value
 OPEN_STAGES = frozenset({"requested", "scheduled", "checked_in", "in_service", "no_show"})
+EXPECTED = frozenset({"requested", "scheduled"})  # booked, not arrived: can be a no-show
 STOP_ALL = ((CONFIRMATION, ClockOp.stop), (WAIT, ClockOp.stop), (COMPLETION, ClockOp.stop))
 
 
@@ -155,6 +165,7 @@ def _rebook(case: CaseSnapshot, slot: datetime, now: datetime
     booking = _booking(case, slot, now)
     data = {**case.data, "booking": booking, "bookings": booking["seq"]}
     data.pop("offer_expires_at", None)
+    data.pop("offer_at", None)
     return replace(case, data=data), {"slot": booking["slot"], "location": booking["location"]}
 
 
@@ -188,22 +199,50 @@ def _start_service(case, event, policies, calendars, now):
 
 def _outcome(outcome: str, *, reason: bool = False):  # type: ignore[no-untyped-def]
     def hook(case, event, policies, calendars, now):
-        data = {**case.data, "outcome": outcome}
+        data, details = {**case.data, "outcome": outcome}, {}
         if reason:
             data["reason"] = handoffs.reason_of(event.data)
-        if outcome != "completed":
-            data["booking"] = None  # the seat goes back to others
-        return replace(case, data=data), {}
+        booking = case.data.get("booking")
+        # The seat goes back to others, unless the customer sat in it: served in its slot.
+        if booking and (outcome != "completed"
+                        or now < datetime.fromisoformat(booking["slot"])):
+            data["booking"] = None
+            details["seat_freed"] = booking["slot"]
+        return replace(case, data=data), details
     return hook
 
 
 def _no_show(case, event, policies, calendars, now):
-    expires = now + policy_of(policies).reschedule_offer_for
+    """Free the seat; the offer goes now, or at the end of quiet hours (`offer_at`), and
+    lasts `reschedule_offer_for` from then."""
+    policy = policy_of(policies)
+    offer_at = next_allowed(now, policy.quiet_hours)
+    expires = offer_at + policy.reschedule_offer_for
     missed = [*case.data.get("missed", []), case.data["booking"]]
     data = {**case.data, "booking": None, "missed": missed,
             "offer_expires_at": expires.isoformat()}
-    return replace(case, data=data), {"slot": case.data["booking"]["slot"],
-                                      "offer_expires_at": expires.isoformat()}
+    details = {"slot": case.data["booking"]["slot"], "offer_expires_at": expires.isoformat()}
+    if offer_at > now:
+        data["offer_at"] = details["offer_at"] = offer_at.isoformat()
+    return replace(case, data=data), details
+
+
+def _offer(case, event, policies, calendars, now):
+    data = {**case.data}
+    data.pop("offer_at", None)
+    return replace(case, data=data), {}
+
+
+def _postpone(case, event, policies, calendars, now):
+    """Move a message's timer (`data.timer`) to `data.until`, the end of quiet hours."""
+    key = f"{case.data['bookings']}:{event.data['timer']}"
+    postponed = case.data.get("postponed", {})
+    times = postponed.get(key, {}).get("times", 0) + 1
+    data = {**case.data, "postponed": {**postponed, key: {"until": event.data["until"],
+                                                          "times": times}}}
+    if event.data["timer"] == "offer":
+        data["offer_at"] = event.data["until"]
+    return replace(case, data=data), {}
 
 
 def _transfer(case, event, policies, calendars, now):
@@ -282,7 +321,10 @@ TABLE = TransitionTable(
                    clocks=((WAIT, ClockOp.stop),), hook=_start_service),
         Transition("complete", frozenset({"in_service"}), "completed",
                    clocks=((COMPLETION, ClockOp.stop),), hook=_outcome("completed")),
-        Transition("no_show", frozenset({"scheduled"}), "no_show", hook=_no_show,
+        Transition("no_show", EXPECTED, "no_show", hook=_no_show,
+                   clocks=((CONFIRMATION, ClockOp.stop),), system_only=True),
+        Transition("offer", frozenset({"no_show"}), hook=_offer, system_only=True),
+        Transition("postpone", frozenset({"scheduled", "no_show"}), hook=_postpone,
                    system_only=True),
         Transition("reschedule", frozenset({"scheduled", "no_show"}), "scheduled",
                    hook=_reschedule),
@@ -303,23 +345,42 @@ TABLE = TransitionTable(
 
 
 def _reminder_times(case: CaseSnapshot, policy: ServiceRequestPolicy
-                    ) -> list[tuple[str, datetime]]:
-    return appointments.reminders_due(case.data["booking"], policy.reminders_before,
-                                      policy.quiet_hours, case.data.get("reminders_sent", []))
+                    ) -> list[tuple[str, datetime, str]]:
+    """(label, when, key suffix) of each reminder still to come, a postponed one at its
+    new time."""
+    planned = appointments.reminders_due(case.data["booking"], policy.reminders_before,
+                                         policy.quiet_hours,
+                                         case.data.get("reminders_sent", []))
+    return [(label, *_postponed(case, f"remind:{label}", when)) for label, when in planned]
+
+
+def _postponed(case: CaseSnapshot, timer: str, planned: datetime) -> tuple[datetime, str]:
+    """When a message's timer fires, and its key's suffix: a postponed one is a new timer
+    (a fired one is never scheduled again)."""
+    moved = case.data.get("postponed", {}).get(f"{case.data['bookings']}:{timer}")
+    if moved is None:
+        return planned, ""
+    return datetime.fromisoformat(moved["until"]), f":{moved['times']}"
 
 
 def process_timers(case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]:
-    """Reminders and the no-show check while scheduled; the offer's end after a no-show;
-    the transfer escalation once a case was handed on too often."""
+    """Reminders while scheduled, the no-show check while a booking is expected; the
+    offer (after quiet hours) and its end after a no-show; the transfer escalation once
+    a case was handed on too often."""
     policy, data, specs = policy_of(policies), case.data, []
-    if case.stage == "scheduled" and data.get("booking"):
+    if case.stage in EXPECTED and data.get("booking"):
         seq, slot = data["booking"]["seq"], datetime.fromisoformat(data["booking"]["slot"])
-        for label, when in _reminder_times(case, policy):
-            specs.append(TimerSpec(f"{case.id}:remind:{seq}:{label}", PROCESS,
-                                   f"remind:{label}", None, when))
+        if case.stage == "scheduled":
+            for label, when, suffix in _reminder_times(case, policy):
+                specs.append(TimerSpec(f"{case.id}:remind:{seq}:{label}{suffix}", PROCESS,
+                                       f"remind:{label}", None, when))
         specs.append(TimerSpec(f"{case.id}:no_show:{seq}", PROCESS, "no_show", None,
                                slot + policy.no_show_after))
     if case.stage == "no_show":
+        if data.get("offer_at"):
+            when, suffix = _postponed(case, "offer", datetime.fromisoformat(data["offer_at"]))
+            specs.append(TimerSpec(f"{case.id}:offer:{data['bookings']}{suffix}", PROCESS,
+                                   "offer", None, when))
         specs.append(TimerSpec(f"{case.id}:offer_expired:{data['bookings']}", PROCESS,
                                "offer_expired", None,
                                datetime.fromisoformat(data["offer_expires_at"])))
@@ -345,33 +406,51 @@ def _customer_notice(case: CaseSnapshot, message: CustomerMessage, key: str,
 def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
              calendars: Mapping[str, BusinessCalendar], now: datetime,
              facts: Mapping[str, Any] | None = None) -> Decision | None:
-    """Remind, mark a no-show, end an unanswered offer, escalate transfers; None if stale.
+    """Remind, mark a no-show, offer a new time, end an unanswered offer, escalate
+    transfers; None if stale. A message whose timer fires in quiet hours is postponed.
 
     `facts`: the customer's `contacts` (of email, phone) and `preferred` one, read by
     the store adapter, for the messages that go to the customer.
     """
     policy, data = policy_of(policies), case.data
+    quiet = policy.quiet_hours
 
     def decide(kind: str, details: Mapping[str, Any]) -> Decision:
         return TABLE.decide(case, Event(kind, SYSTEM_ACTOR, details, by_system=True),
                             policies, calendars, now)
 
+    def postpone() -> Decision:
+        return decide("postpone", {"timer": name,
+                                   "until": next_allowed(now, quiet).isoformat()})
+
     if name.startswith("remind:") and case.stage == "scheduled" and data.get("booking"):
         label = name.removeprefix("remind:")
-        if label not in {lbl for lbl, _ in _reminder_times(case, policy)}:
+        if label not in {due[0] for due in _reminder_times(case, policy)}:
             return None
+        if is_quiet(now, quiet):  # fired late, into the night
+            if next_allowed(now, quiet) < datetime.fromisoformat(data["booking"]["slot"]):
+                return postpone()
+            return decide("remind", {"before": label, "reached": False,
+                                     "reason": "quiet hours until the appointment"})
         key = f"sr:{case.id}:remind:{data['booking']['seq']}:{label}"
         notices = _customer_notice(case, policy.reminder, key, policies, facts)
         # On the timeline either way; `reached` says whether a message could go out.
         decision = decide("remind", {"before": label, "reached": bool(notices)})
         return replace(decision, notices=notices)
-    if name == "no_show" and case.stage == "scheduled" and data.get("booking"):
+    if name == "no_show" and case.stage in EXPECTED and data.get("booking"):
         if now < datetime.fromisoformat(data["booking"]["slot"]) + policy.no_show_after:
             return None
         decision = decide("no_show", {})
-        key = f"sr:{case.id}:reschedule_offer:{data['booking']['seq']}"
-        return replace(decision, notices=_customer_notice(
-            decision.after, policy.reschedule_offer, key, policies, facts))
+        if decision.after.data.get("offer_at"):
+            return decision  # the offer waits for the end of quiet hours: its own timer
+        return replace(decision, notices=_offer_notice(decision.after, policies, facts))
+    if name == "offer" and case.stage == "no_show" and data.get("offer_at"):
+        if now < datetime.fromisoformat(data["offer_at"]):
+            return None
+        if is_quiet(now, quiet):
+            return postpone()
+        decision = decide("offer", {})
+        return replace(decision, notices=_offer_notice(case, policies, facts))
     if name == "offer_expired" and case.stage == "no_show":
         if now < datetime.fromisoformat(data["offer_expires_at"]):
             return None
@@ -382,3 +461,10 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
         return replace(decision, notices=handoffs.notices(decision.after, policy.transfers,
                                                           policies, what=what))
     return None
+
+
+def _offer_notice(case: CaseSnapshot, policies: PolicySet,
+                  facts: Mapping[str, Any] | None) -> tuple[Notice, ...]:
+    """The offer to reschedule the booking missed last."""
+    key = f"sr:{case.id}:reschedule_offer:{case.data['missed'][-1]['seq']}"
+    return _customer_notice(case, policy_of(policies).reschedule_offer, key, policies, facts)

@@ -103,6 +103,23 @@ def test_transfers_are_listed_with_reason_and_time_held(client):
     assert no_reason.json()["detail"][0]["loc"] == ["body", "data", "reason"]
 
 
+def test_a_transfer_out_of_the_clerk_s_scope_answers_success_with_what_they_may_see(
+        client, runtime):
+    booked = book(client, slot=None)
+    clerk = bearer(issue_key(runtime, "agent", name="zhao.lei", teams=["complaints"]))
+    moved = client.post(f"/cases/{booked['id']}/events", headers=clerk, json={
+        "type": "transfer", "data": {"team": "billing", "reason": "billing question"}})
+    assert moved.status_code == 200, moved.text
+    answer = moved.json()
+    assert set(answer) == {"id", "process", "stage", "team", "in_scope", "event"}
+    assert (answer["id"], answer["stage"], answer["team"], answer["in_scope"]) == (
+        booked["id"], "requested", "billing", False)
+    assert (answer["event"]["type"], answer["event"]["actor"]) == ("transfer", "zhao.lei")
+    assert answer["event"]["details"]["reason"] == "billing question"
+    assert client.get(f"/cases/{booked['id']}", headers=clerk).status_code == 404
+    assert client.get(f"/service-requests/{booked['id']}").json()["case"]["team"] == "billing"
+
+
 def test_locations_are_listed(client):
     locations = client.get("/locations").json()
     assert {loc["key"]: (loc["team"], loc["capacity"]) for loc in locations} == {

@@ -11,13 +11,14 @@ reach the local receiver.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import yaml
 
 from core.runtime import Runtime
 from domain.process import IllegalTransition, InvalidEvent
-from tests.conftest import sweep
+from tests.conftest import build_runtime, sweep
 from tests.store.followup_helpers import followup_runtime, live_timers, load
 from tests.store.helpers import send, timeline
 from tests.store.service_request_helpers import book_online, seats
@@ -229,3 +230,99 @@ def test_a_request_moved_to_another_location_runs_on_its_hours(rt, clock):
     sweep(rt)
     moved = load(rt, case_id)
     assert (moved.team, moved.escalation_level) == ("billing", 1)
+
+
+def test_a_booking_never_accepted_is_still_a_no_show(rt, clock, receiver):
+    case_id = book_online(rt, slot=SAT_15)
+    clock.set(shanghai(2026, 11, 21, 15, 14, 59))
+    sweep(rt)
+    assert load(rt, case_id).stage == "requested"
+    clock.set(shanghai(2026, 11, 21, 15, 51))
+    sweep(rt)
+    missed = load(rt, case_id)
+    assert missed.stage == "no_show"
+    assert seats(rt, "xuhui-store", SAT_15) == 0
+    assert to_customer(receiver)[-1] == "We missed you at Xuhui flagship store"
+    assert {c.name: c.state for c in _clocks(rt, case_id)} == {"confirmation": "stopped"}
+    sunday = shanghai(2026, 11, 22, 11, 0)
+    send(rt, case_id, "reschedule", slot=sunday.isoformat())
+    assert (load(rt, case_id).stage, seats(rt, "xuhui-store", sunday)) == ("scheduled", 1)
+
+
+def test_a_customer_served_before_the_slot_gives_its_seat_back(rt, clock):
+    evening = shanghai(2026, 11, 21, 18, 0)
+    early = book_online(rt, slot=evening, ref="early")
+    on_time = book_online(rt, slot=SAT_15, ref="on-time")
+    for case_id in (early, on_time):
+        send(rt, case_id, "accept")
+    clock.set(SAT_15)
+    for case_id in (early, on_time):
+        send(rt, case_id, "check_in")
+        send(rt, case_id, "start_service")
+        send(rt, case_id, "complete")
+    assert seats(rt, "xuhui-store", evening) == 0
+    assert load(rt, early).data["outcome"] == "completed"
+    assert seats(rt, "xuhui-store", SAT_15) == 1  # served in its slot: the seat was used
+    completed = [e.details for e in timeline(rt, early) if e.type == "complete"]
+    assert completed[0]["seat_freed"] == evening.isoformat()
+
+
+@pytest.fixture
+def late_rt(database, clock, tmp_path, receiver) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
+    """The Xuhui store open until 23:00: slots run into quiet hours (21:00-09:00)."""
+    directory = tmp_path / "policies"
+    followup_runtime(database, clock, directory, receiver).engine.dispose()
+    path = directory / "calendars.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["calendars"]["store-hours"]["hours"] = [["10:00", "23:00"]]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    made = build_runtime(database, directory, clock)
+    yield made
+    made.engine.dispose()
+
+
+def test_the_we_missed_you_offer_waits_for_the_end_of_quiet_hours(late_rt, clock, receiver):
+    rt, late = late_rt, shanghai(2026, 11, 21, 22, 0)
+    case_id = book_online(rt, slot=late)
+    send(rt, case_id, "accept")
+    clock.set(shanghai(2026, 11, 21, 22, 16))
+    sweep(rt)
+    missed = load(rt, case_id)
+    assert missed.stage == "no_show" and seats(rt, "xuhui-store", late) == 0
+    assert "We missed you at Xuhui flagship store" not in to_customer(receiver)
+    morning = shanghai(2026, 11, 22, 9, 0)
+    assert datetime.fromisoformat(missed.data["offer_expires_at"]) == morning + timedelta(days=3)
+    clock.set(morning - timedelta(seconds=1))
+    sweep(rt)
+    assert "We missed you at Xuhui flagship store" not in to_customer(receiver)
+    clock.set(morning)
+    sweep(rt)
+    sweep(rt)
+    assert to_customer(receiver).count("We missed you at Xuhui flagship store") == 1
+    assert kinds(rt, case_id)[-1] == "offer"
+
+
+def test_a_reminder_fired_late_into_quiet_hours_waits_for_the_morning(
+        late_rt, clock, receiver):
+    rt, sunday = late_rt, shanghai(2026, 11, 22, 15, 0)
+    case_id = book_online(rt, slot=sunday)
+    send(rt, case_id, "accept")
+    # The P1D reminder was due Saturday 15:00; the sweeper ran again only at 21:30.
+    clock.set(shanghai(2026, 11, 21, 21, 30))
+    sweep(rt)
+    assert to_customer(receiver) == []
+    clock.set(shanghai(2026, 11, 22, 9, 0))
+    sweep(rt)
+    assert to_customer(receiver) == ["Reminder: your appointment at Xuhui flagship store"]
+    # PT2H before, at 13:00, was never in quiet hours.
+    clock.set(shanghai(2026, 11, 22, 13, 0))
+    sweep(rt)
+    assert len(to_customer(receiver)) == 2
+    # Late again, and the end of quiet hours is after the appointment: not sent at all.
+    evening = book_online(rt, slot=shanghai(2026, 11, 22, 22, 0), ref="late")
+    send(rt, evening, "accept")
+    clock.set(shanghai(2026, 11, 22, 21, 40))
+    sweep(rt)
+    assert len(to_customer(receiver)) == 2
+    skipped = [e.details for e in timeline(rt, evening) if e.type == "remind"]
+    assert [(d["before"], d["reached"]) for d in skipped] == [("PT2H", False)]

@@ -131,6 +131,25 @@ def test_placeholder_contacts_never_make_two_customers_one(rt):
     assert len(owners) == 4
 
 
+@pytest.mark.parametrize("claims", [
+    [{"messaging": {"wecom": "n/a"}}, {"messaging": {"wecom": "n/a"}}],
+    [{"messaging": {"wechat": "none"}}, {"messaging": {"wechat": "none"}}],
+    [{"messaging": {"app": "000000"}}, {"messaging": {"app": "000000"}}],
+    [{"phone": "00000000000"}, {"phone": "00000000000"}],
+    [{"phone": "0000000"}, {"phone": "0000000"}],
+    [{"phone": "+86 111 1111 1111"}, {"phone": "11111111111"}],
+    [{"email": "n/a@n/a"}, {"email": "n/a@n/a"}],
+    [{"email": "none@example.com"}, {"email": "none@example.com"}],
+], ids=["wecom-n/a", "wechat-none", "app-zeros", "phone-11-zeros", "phone-7-zeros",
+        "phone-ones", "email-n/a", "email-none"])
+def test_placeholder_messaging_ids_and_repeated_digits_recognise_nobody(rt, claims):
+    cases = [book_online(rt, slot=None, ref=None, **{"phone": None, "email": None, **claim})
+             for claim in claims]
+    with Session(rt.engine) as session:
+        owners = {session.get(Case, c).customer_id for c in cases}  # type: ignore[union-attr]
+    assert len(owners) == len(cases)
+
+
 def test_a_contact_owned_by_another_customer_is_not_copied_onto_the_one_recognised(rt):
     lin = book_online(rt, slot=None, ref=None, phone="13812345678", email="lin@example.com")
     wang = book_online(rt, slot=None, ref=None, phone="13900000000", email="wang@example.com")

@@ -131,6 +131,32 @@ def test_reminders_skip_times_before_the_booking_and_wait_out_quiet_hours() -> N
                       "no_show": sh(2026, 11, 21, 10, 15)}
 
 
+def test_an_offer_fired_late_into_quiet_hours_is_postponed_to_a_new_timer() -> None:
+    facts = {"contacts": ["email"], "preferred": None}
+    late = sh(2026, 11, 21, 21, 30)
+    accepted = act(opened(), "accept")
+    missed = replace(accepted, stage="no_show", data={
+        **accepted.data, "booking": None, "missed": [accepted.data["booking"]],
+        "offer_at": sh(2026, 11, 21, 20, 0).isoformat(),
+        "offer_expires_at": sh(2026, 11, 24, 20, 0).isoformat()})
+    [offer] = [t for t in sr.process_timers(missed, POLICIES) if t.name == "offer"]
+    assert offer.key == "5:offer:1"
+    postponed = sr.on_timer(missed, "offer", POLICIES, CALS, late, facts)
+    assert postponed is not None and postponed.notices == ()
+    [again] = [t for t in sr.process_timers(postponed.after, POLICIES) if t.name == "offer"]
+    assert (again.key, again.fire_at) == ("5:offer:1:1", sh(2026, 11, 22, 9, 0))
+    sent = sr.on_timer(postponed.after, "offer", POLICIES, CALS, again.fire_at, facts)
+    assert sent is not None and [n.subject for n in sent.notices] == [
+        "We missed you at Xuhui flagship store"]
+    assert "offer_at" not in sent.after.data
+    assert not [t for t in sr.process_timers(sent.after, POLICIES) if t.name == "offer"]
+
+
+def test_a_request_not_accepted_has_its_no_show_check() -> None:
+    timers = {t.name: t.fire_at for t in sr.process_timers(opened(), POLICIES)}
+    assert timers == {"no_show": sh(2026, 11, 21, 15, 15)}
+
+
 def test_the_transfer_escalation_timer_comes_once_beyond_the_limit() -> None:
     case = opened(slot=None)
     for n, team in enumerate(("billing", "complaints", "billing")):
