@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,10 +131,7 @@ def list_cases(
 
     A team-scoped `reader` sees only their teams' cases and those assigned to them.
     """
-    query = select(Case)
-    if reader is not None and reader.team_scoped:
-        query = query.where(or_(col(Case.team).in_(sorted(reader.teams)),
-                                Case.assignee == reader.name))
+    query = select(Case).where(*in_scope(reader))
     for column, value in (("process", flt.process), ("stage", flt.stage),
                           ("priority", flt.priority), ("assignee", flt.assignee),
                           ("team", flt.team), ("category", flt.category)):
@@ -150,6 +148,28 @@ def list_cases(
         condition = exists().where(SlaClock.case_id == Case.id, _at_risk(now))
         query = query.where(condition if flt.at_risk else ~condition)
     return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+
+
+def in_scope(reader: Identity | None) -> list[Any]:
+    """Conditions on `Case` for the cases `reader` may read (their teams' and those
+    assigned to them); none for a reader of every team, or for no reader."""
+    if reader is None or not reader.team_scoped:
+        return []
+    return [or_(col(Case.team).in_(sorted(reader.teams)), Case.assignee == reader.name)]
+
+
+def unreadable_cases(session: Session, case_ids: Iterable[int], reader: Identity
+                     ) -> str | None:
+    """Why `reader` may not refer to `case_ids` (a finding's or a cycle's links): those
+    they may not read, unknown ids among them, in one answer, so that a refusal does not
+    tell which cases exist; None when they may read them all."""
+    wanted = set(case_ids)
+    if not wanted:
+        return None
+    readable = set(session.exec(select(Case.id).where(col(Case.id).in_(wanted),
+                                                      *in_scope(reader))))
+    hidden = sorted(wanted - readable)
+    return f"no case you may read has the id {', '.join(map(str, hidden))}" if hidden else None
 
 
 def newest_first(session: Session, query: Any, id_column: Any, *, limit: int,
