@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +19,7 @@ from api.schemas import (
     CaseId,
     CasePage,
     CasePublic,
+    CaseReceipt,
     CaseSummary,
     ClockPublic,
     CustomerPublic,
@@ -30,6 +32,7 @@ from api.schemas import (
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
 from core.intake import Intake
+from core.models import Case
 from core.queries import CaseFilter, CaseView, get_case, list_cases, opened_view
 from core.runtime import Runtime
 from domain.access import Identity
@@ -57,8 +60,9 @@ IDEMPOTENCY_KEY = {
 # Header parameter as elsewhere: FastAPI solving them cost 6% of a complaint's handling,
 # on the endpoint that a flood of complaints calls. The key is documented by hand.
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
-             responses={200: {"model": CasePublic, "description": "replayed: the case that "
-                              "this Idempotency-Key opened before"}, **ERRORS},
+             responses={200: {"model": CasePublic | CaseReceipt, "description": "replayed: "
+                              "the case that this Idempotency-Key opened before, as you may "
+                              "read it now"}, **ERRORS},
              openapi_extra={"parameters": [IDEMPOTENCY_KEY]})
 async def create_case(
     body: CaseCreate,
@@ -69,7 +73,8 @@ async def create_case(
     """Open a complaint: it is classified, routed, and its SLA clocks start now.
 
     The answer shows the case even when it is routed to a team outside the caller's scope;
-    from then on, only that team (and managers and directors) can read it.
+    from then on, only that team (and managers and directors) can read it: a retry then
+    answers only that the case exists, and its id.
     """
     rt = runtime_module.current()
     idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
@@ -96,17 +101,27 @@ async def create_case(
     if isinstance(opened, Opened):
         case_id = opened.opening.case.id
         answer = case_public(opened_view(opened, rt, rt.clock.now(), caller), rt, caller)
-    else:  # an Idempotency-Key seen before: its case, read as it is now
+    else:  # an Idempotency-Key seen before: its case, as the caller may read it now
         case_id = opened.id
         response.status_code = status.HTTP_200_OK
-        answer = await run_in_threadpool(_read_once, case_id, rt, caller)
+        answer = await run_in_threadpool(_replay, opened, rt, caller)
     response.headers["Location"] = f"/cases/{case_id}"
     return answer
 
 
-def _read_once(case_id: int, rt: Runtime, reader: Identity) -> CasePublic:
+def _replay(case: Case, rt: Runtime, reader: Identity) -> CasePublic | Response:
     with Session(rt.engine) as session:
-        return _read(session, case_id, rt, reader, scoped=False)
+        view = get_case(session, case.id or 0, rt, rt.clock.now(), reader)
+        if view is None:
+            return receipt(case, f"/cases/{case.id}")
+        return case_public(view, rt, reader)
+
+
+def receipt(case: Case, location: str) -> Response:
+    """The answer to a retried opening whose case the caller may no longer read: that it
+    exists and its id (200), nothing else of it: not its timeline, notes or customer."""
+    return JSONResponse(CaseReceipt(id=case.id or 0, process=case.process).model_dump(),
+                        headers={"Location": location})
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses=ERRORS)
@@ -164,10 +179,9 @@ def search_cases(
                     next_cursor=cursor)
 
 
-def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity,
-          *, scoped: bool = True) -> CasePublic:
-    """The case as `reader` sees it; `scoped=False` for the case the reader just opened."""
-    view = get_case(session, case_id, rt, rt.clock.now(), reader, scoped=scoped)
+def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity) -> CasePublic:
+    """The case as `reader` sees it; not found outside their scope."""
+    view = get_case(session, case_id, rt, rt.clock.now(), reader)
     if view is None:
         raise CaseNotFound(case_id)
     return case_public(view, rt, reader)

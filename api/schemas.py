@@ -151,6 +151,16 @@ class CasePublic(CaseSummary):
     timeline: list[EventPublic]
 
 
+class CaseReceipt(BaseModel):
+    """The answer to a retried opening whose case the caller may no longer read (it went
+    to another team): that it exists and its id, nothing else."""
+
+    id: int
+    process: str
+    readable: Literal[False] = Field(default=False, description="the case is outside your "
+                                     "scope now: reading it answers 404")
+
+
 class CasePage(BaseModel):
     items: list[CaseSummary]
     next_cursor: int | None = Field(description="pass as `before_id` for the next page")

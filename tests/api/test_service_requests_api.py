@@ -147,6 +147,29 @@ def test_one_customer_s_cases_across_processes_and_channels(client, runtime):
                                                                   complaint["id"]]
 
 
+def test_a_replay_of_a_request_gone_to_another_team_says_only_that_it_exists(client,
+                                                                               runtime):
+    agent = bearer(issue_key(runtime, "agent", teams=["complaints"]))
+    billing_lead = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    body = request(location="pudong-centre", slot=None,
+                   customer={"ref": "cust-9", "email": "wu@example.com"})
+    headers = {**agent, "Idempotency-Key": "booking-pudong"}
+    first = client.post("/service-requests", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["case"]["team"] == "billing"
+    request_id = first.json()["id"]
+    assert client.get(f"/service-requests/{request_id}", headers=agent).status_code == 404
+    assert post_event(client, request_id, "add_note", note="asked for a discount",
+                      ).status_code == 200
+    assert client.get(f"/service-requests/{request_id}", headers=billing_lead
+                      ).status_code == 200
+
+    retry = client.post("/service-requests", json=body, headers=headers)
+    assert retry.status_code == 200
+    assert retry.json() == {"id": request_id, "process": "service_request",
+                            "readable": False}
+    assert retry.headers["Location"] == f"/service-requests/{request_id}"
+
+
 def test_an_idempotency_key_replays_the_request_it_opened_for_its_caller_only(
         client, runtime):
     key = {"Idempotency-Key": "booking-7"}
