@@ -33,7 +33,14 @@ from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
 from core.intake import Intake
 from core.models import Case
-from core.queries import CaseFilter, CaseView, get_case, list_cases, opened_view
+from core.queries import (
+    CaseFilter,
+    CaseView,
+    get_case,
+    list_cases,
+    opened_view,
+    with_known_contacts,
+)
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.durations import format_duration
@@ -100,13 +107,21 @@ async def create_case(
         Intake(request, caller.name, caller.kind, rt.clock.now()))
     if isinstance(opened, Opened):
         case_id = opened.opening.case.id
-        answer = case_public(opened_view(opened, rt, rt.clock.now(), caller), rt, caller)
+        view = opened_view(opened, rt, rt.clock.now(), caller)
+        if view.withholds_contact:  # a known customer: what else may the caller see?
+            view = await run_in_threadpool(_with_known_contacts, view, rt, caller)
+        answer = case_public(view, rt, caller)
     else:  # an Idempotency-Key seen before: its case, as the caller may read it now
         case_id = opened.id
         response.status_code = status.HTTP_200_OK
         answer = await run_in_threadpool(_replay, opened, rt, caller)
     response.headers["Location"] = f"/cases/{case_id}"
     return answer
+
+
+def _with_known_contacts(view: CaseView, rt: Runtime, reader: Identity) -> CaseView:
+    with Session(rt.engine) as session:
+        return with_known_contacts(session, view, reader)
 
 
 def _replay(case: Case, rt: Runtime, reader: Identity) -> CasePublic | Response:
@@ -190,7 +205,8 @@ def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity) -> C
 def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
     """A case as `reader` may see it, contact details disclosed as the privacy policy says."""
     case, customer = view.case, view.customer
-    # Whoever opens a case for a stored customer outside their scope learns no contact.
+    # Whoever opens a case for a stored customer outside their scope learns no contact;
+    # in it, only those the view lets them know (`core.queries.known_contacts`).
     contact = (rt.policies.privacy.for_reader(reader.role)
                if reader.sees(team=case.team, assignee=case.assignee) else Disclosure.omitted)
     return CasePublic(
@@ -198,8 +214,8 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         description=case.description, policy_version=case.policy_version,
         customer=CustomerPublic(id=customer.id or 0, ref=customer.external_ref,
                                 name=customer.name, tier=customer.tier,
-                                phone=disclose(customer.phone, "phone", contact),
-                                email=disclose(customer.email, "email", contact),
+                                phone=disclose(view.contact("phone"), "phone", contact),
+                                email=disclose(view.contact("email"), "email", contact),
                                 survey_opt_out=customer.survey_opt_out,
                                 preferred_channel=customer.preferred_channel)
         if customer is not None else None,
