@@ -3,7 +3,8 @@
 A customer is one record whichever channel they came through (`core.customers`). Their
 cases, of every process and channel, are listed as the caller may see them: an agent or
 supervisor sees their teams' cases only, and a customer with none of those is not found
-(like one that does not exist). Contact details are disclosed per the privacy policy.
+(like one that does not exist), and only the identities that those cases were given
+(`core.queries.known_contacts`). Contact details are disclosed per the privacy policy.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from api.auth import AUTH_ERRORS, ReaderDep
@@ -21,7 +21,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CaseSummary, Problem
 from core.customers import CustomerClaim, find_by_identity, identities_of
 from core.models import Case, Customer
-from core.queries import newest_first
+from core.queries import in_scope, known_contacts, newest_first
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.policy import Disclosure
@@ -80,20 +80,21 @@ def find_customer(
     if customer is None or customer.id is None:
         raise HTTPException(404, detail=f"no customer with that {kind}")
     return _customer_cases(session, customer.id, rt, reader, process=None, limit=limit,
-                           before_id=before_id, not_found=f"no customer with that {kind}")
+                           before_id=before_id, not_found=f"no customer with that {kind}",
+                           asked=claim.identities()[0])
 
 
 def _customer_cases(session: Session, customer_id: int, rt: Runtime, reader: Identity, *,
                     process: str | None, limit: int, before_id: int | None,
-                    not_found: str | None = None) -> CustomerCases:
+                    not_found: str | None = None, asked: tuple[str, str] | None = None
+                    ) -> CustomerCases:
+    """The customer's cases in `reader`'s scope, and their identities that the reader may
+    see (`known_contacts`), with `asked`, the one the reader looked them up by."""
     missing = HTTPException(404, detail=not_found or f"customer {customer_id} not found")
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise missing
-    scope = [col(Case.customer_id) == customer_id]
-    if reader.team_scoped:
-        scope.append(or_(col(Case.team).in_(sorted(reader.teams)),
-                         col(Case.assignee) == reader.name))
+    scope = [col(Case.customer_id) == customer_id, *in_scope(reader)]
     visible = session.exec(select(func.count()).select_from(Case).where(*scope)).one()
     if reader.team_scoped and not visible:
         raise missing  # nothing of theirs in the caller's teams: say no more
@@ -104,11 +105,13 @@ def _customer_cases(session: Session, customer_id: int, rt: Runtime, reader: Ide
         query = query.where(Case.process == process)
     rows, cursor = newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
     how = rt.policies.privacy.for_reader(reader.role)
+    known = known_contacts(session, customer_id, reader)
     return CustomerCases(
         id=customer_id, ref=customer.external_ref, name=customer.name, tier=customer.tier,
         identities=[IdentityOut(kind=i.kind, value=_shown(i.kind, i.value, how),
                                 channel=i.channel, first_seen_at=i.first_seen_at)
-                    for i in identities_of(session, customer_id)],
+                    for i in identities_of(session, customer_id)
+                    if known is None or (i.kind, i.value) in known or (i.kind, i.value) == asked],
         channels=channels,
         cases=[CaseSummary.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor)

@@ -29,6 +29,7 @@ from core.findings import (
 )
 from core.models import Finding
 from core.processes.pdca import CycleRequest
+from core.queries import unreadable_cases
 from domain.kpi_definitions import DEFINITIONS
 from domain.processes import pdca
 
@@ -77,6 +78,9 @@ def create_finding(body: FindingCreate, response: Response, session: SessionDep,
         return field_error(["body", "team"], f"unknown team; known: {sorted(rt.policies.teams)}")
     if body.kpi is not None and body.kpi not in DEFINITIONS:
         return field_error(["body", "kpi"], f"unknown KPI; known: {sorted(DEFINITIONS)}")
+    problem = unreadable_cases(session, body.case_ids, editor)
+    if problem:
+        return field_error(["body", "case_ids"], problem)
     row = add_finding(session, title=body.title, description=body.description, kpi=body.kpi,
                       team=body.team, case_ids=body.case_ids, figures=body.figures,
                       by=editor, now=rt.clock.now())

@@ -15,7 +15,7 @@ from api.errors import field_error
 from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
 from core.cases import CaseNotFound
 from core.processes.pdca import CycleRequest, cycle_team, open_cycle
-from core.queries import CaseFilter, get_case, list_cases
+from core.queries import CaseFilter, get_case, list_cases, unreadable_cases
 from domain.access import Identity, Permission
 from domain.policy import PolicySet
 from domain.processes import pdca
@@ -105,6 +105,9 @@ def create_cycle(body: CycleCreate, session: SessionDep, rt: RuntimeDep,
     problem = scope_problem(caller, request, rt.policies)
     if problem:
         return field_error(*problem)
+    unreadable = unreadable_cases(session, body.links.cases, caller)
+    if unreadable:
+        return field_error(["body", "links", "cases"], unreadable)
     case = open_cycle(session, request=request, actor=caller.name, actor_kind=caller.kind,
                       policies=rt.policies, calendars=rt.calendars, now=rt.clock.now())
     session.commit()

@@ -151,17 +151,21 @@ class CasePublic(CaseSummary):
     timeline: list[EventPublic]
 
 
-class CaseHandedOn(BaseModel):
-    """The answer to an event that moved the case out of the caller's scope (a transfer
-    to another team): it was recorded; the case is now for its new team to read."""
+class CaseReceipt(BaseModel):
+    """The answer about a case the caller may not read (any more): a retried opening
+    whose case went to another team, or an event that moved it there (a transfer).
+    It says that the case exists and its id; an event's answer adds where the case is
+    now and the event as recorded, which the caller just did."""
 
     id: int
     process: str
-    stage: str
-    team: str = Field(description="the team that has the case now")
-    in_scope: Literal[False] = Field(default=False, description="GET /cases/{id} now "
-                                     "answers 404 to you")
-    event: EventPublic = Field(description="the event you just recorded")
+    readable: Literal[False] = Field(default=False, description="the case is outside your "
+                                     "scope now: reading it answers 404")
+    stage: str | None = Field(default=None, description="after an event: the case's stage")
+    team: str | None = Field(default=None,
+                             description="after an event: the team that has the case now")
+    event: EventPublic | None = Field(default=None,
+                                      description="after an event: the event you recorded")
 
 
 class CasePage(BaseModel):

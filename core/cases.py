@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, func, select
 
-from core.customers import CustomerClaim, recognise_row
+from core.customers import CustomerClaim, given_in, recognise_row
 from core.db import begin_writing, commit_retrying
 from core.direct import Direct
 from core.models import Case, Customer, TeamMember
@@ -243,10 +243,10 @@ def write_complaint(
     policy = complaint.policy_of(policies)
     db = session.connection()  # plain statements: no session machinery on the way
     given = request.customer
-    who = customer or recognise_row(
-        db, CustomerClaim(ref=given.ref, name=given.name, tier=given.tier, phone=given.phone,
-                          email=given.email),
-        channel=request.channel, now=now, care=given.care())
+    claim = CustomerClaim(ref=given.ref, name=given.name, tier=given.tier, phone=given.phone,
+                          email=given.email)
+    who = customer or recognise_row(db, claim, channel=request.channel, now=now,
+                                    care=given.care())
     tier = Tier(who.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
@@ -254,10 +254,10 @@ def write_complaint(
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
     assignee = route(db, team, policies, now)
-    decision = complaint.open_case(
+    decision = given_in(complaint.open_case(
         case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
         assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
-        policies=policies, now=now, calendars=calendars, actor_kind=actor[1], data=data)
+        policies=policies, now=now, calendars=calendars, actor_kind=actor[1], data=data), claim)
     opening = persist_opening(db, decision, {
         "tier": tier.value, "category": request.category, "subject": request.subject,
         "description": request.description, "customer_id": who.id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +28,10 @@ from sqlmodel import Session, col, select
 from core.direct import Direct
 from core.models import Customer, CustomerIdentity
 from domain.policy import Tier
+from domain.process import Decision
 
 MESSAGING = ("wecom", "wechat", "app")
+GIVEN = "contact_given"  # in a case's data: [kind, contact_key] its opening request gave
 MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
 # What people type when a form insists on a value they do not have (punctuation dropped).
 PLACEHOLDER_WORDS = frozenset({"na", "none", "null", "nil", "no", "nothing", "unknown",
@@ -61,10 +63,31 @@ class CustomerClaim:
 
     def identities(self) -> list[tuple[str, str]]:
         """(kind, normalised value) in recognition order, leaving out unusable values."""
-        given = [("phone", self.phone), ("email", self.email),
-                 *[(kind, self.messaging.get(kind)) for kind in MESSAGING]]
-        return [(kind, found) for kind, value in given
+        return [(kind, found) for kind, value in self._values()
                 if value and (found := normalise(kind, value)) is not None]
+
+    def given(self) -> list[list[str]]:
+        """Each contact the claim gives, as `contact_key` spells it: what a case opened
+        with it keeps in its data under `GIVEN` (what its team may see of the customer)."""
+        return [[kind, contact_key(kind, value)] for kind, value in self._values()
+                if value and value.strip()]
+
+    def _values(self) -> list[tuple[str, str | None]]:
+        return [("phone", self.phone), ("email", self.email),
+                *[(kind, self.messaging.get(kind)) for kind in MESSAGING]]
+
+
+def contact_key(kind: str, value: str) -> str:
+    """One spelling of a contact, to tell whether two are the same: `normalise`d, or
+    trimmed when it identifies nobody (a placeholder is still what was given)."""
+    return normalise(kind, value) or value.strip()
+
+
+def given_in(decision: Decision, claim: CustomerClaim) -> Decision:
+    """A case's opening `decision`, with the identities `claim` gave kept in the case's
+    data (not on its timeline): the contact details its team may see."""
+    after = decision.after
+    return replace(decision, after=replace(after, data={**after.data, GIVEN: claim.given()}))
 
 
 def normalise(kind: str, value: str) -> str | None:

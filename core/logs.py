@@ -2,13 +2,16 @@
 
 Every record passes a filter that masks phone numbers and e-mail addresses (whatever
 the privacy policy allows elsewhere) and blanks API keys, bearer tokens, survey links and
-database passwords, so a careless log line elsewhere cannot leak them.
+database passwords, so a careless log line elsewhere cannot leak them. Contact details
+written URL-encoded (`wu%40example.com`, `%2B86+139...` in an access log line) are
+masked too.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 from domain.privacy import mask_email, mask_phone
 
@@ -30,11 +33,35 @@ _PATTERNS: list[tuple[re.Pattern[str], object]] = [
 ]
 
 
+# A path segment or a query's name or value: where URL encoding may hide a contact.
+_URL_PART = re.compile(r"[^\s\"'&=?/]+")
+MAX_DECODINGS = 3  # a value encoded twice over (wu%2540example.com) is still seen through
+
+
 def redact(text: str) -> str:
-    """`text` with contact details masked and secrets blanked."""
+    """`text` with contact details masked (URL-encoded ones too) and secrets blanked."""
+    return _redact_plain(_URL_PART.sub(_redact_encoded, text))
+
+
+def _redact_plain(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)  # type: ignore[call-overload]
     return text
+
+
+def _redact_encoded(match: re.Match[str]) -> str:
+    """A URL part, decoded and masked if decoding shows a contact in it; else as it was."""
+    part = decoded = match.group(0)
+    if "%" not in part and "+" not in part:
+        return part
+    for _ in range(MAX_DECODINGS):
+        decoded, before = unquote_plus(decoded), decoded
+        if decoded == before:
+            break
+        masked = _redact_plain(decoded)
+        if masked != decoded:
+            return masked
+    return part
 
 
 class RedactingFilter(logging.Filter):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,16 @@ from sqlalchemy import Row, and_, exists, or_
 from sqlmodel import Session, col, select
 
 from core.cases import Opened
+from core.customers import GIVEN, contact_key
 from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
 from domain.access import Identity
-from domain.processes import definition
+from domain.processes import complaint, definition, service_request
+
+CONTACT_KINDS = ("phone", "email")  # a customer's contacts shown on a case
+# The processes whose cases are opened with what a customer gave (and keep it in GIVEN).
+OPENED_WITH_CONTACTS = frozenset({complaint.NAME, service_request.NAME})
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,21 @@ class CaseView:
     clocks: list[ClockView]
     timeline: list[CaseEvent] | list[Row[Any]]
     allowed_events: list[str]
+    # The customer's contacts the reader may see (`known_contacts`); None: all of them.
+    known: frozenset[tuple[str, str]] | None = None
+
+    def contact(self, kind: str) -> str | None:
+        """The customer's phone or e-mail, if the reader may see it."""
+        value = getattr(self.customer, kind, None)
+        if value is None or self.known is None or (kind, contact_key(kind, value)) in self.known:
+            return value
+        return None
+
+    @property
+    def withholds_contact(self) -> bool:
+        """Whether the customer has a phone or e-mail the reader may not see (so far)."""
+        return any(getattr(self.customer, kind, None) is not None and self.contact(kind) is None
+                   for kind in CONTACT_KINDS)
 
 
 def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime
@@ -87,12 +108,14 @@ def get_case(session: Session, case_id: int, runtime: Runtime, now: datetime,
     clocks = list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))
     timeline = list(session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))))
-    return _view(case, customer, clocks, timeline, runtime, now, reader)
+    return with_known_contacts(
+        session, _view(case, customer, clocks, timeline, runtime, now, reader), reader)
 
 
 def opened_view(opened: Opened, runtime: Runtime, now: datetime, reader: Identity
                 ) -> CaseView:
-    """A complaint just opened, from the rows its opening wrote (nothing read back)."""
+    """A complaint just opened, from the rows its opening wrote (nothing read back); its
+    customer's contacts as far as its request gave them (`with_known_contacts` for more)."""
     opening = opened.opening
     return _view(opening.case, opened.customer, opening.clocks, opening.timeline, runtime,
                  now, reader)
@@ -103,9 +126,55 @@ def _view(case: Case | Row[Any], customer: Customer | Row[Any] | None, clocks: l
           ) -> CaseView:
     allowed = definition(case.process).TABLE.allowed_events(
         case.stage, role=reader.role if reader else None)
+    # At first, what this case's request gave: enough for most (a new customer's case).
+    known = (_given(case.process, case.data)
+             if reader is not None and reader.team_scoped else None)
     return CaseView(case=case, customer=customer,
                     clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
-                    allowed_events=allowed)
+                    allowed_events=allowed, known=known)
+
+
+def with_known_contacts(session: Session, view: CaseView, reader: Identity | None
+                        ) -> CaseView:
+    """`view` with every contact of its customer that `reader` may see, when its own
+    case's request did not give them all."""
+    if reader is None or view.customer is None or not view.withholds_contact:
+        return view
+    return replace(view, known=known_contacts(session, view.customer.id, reader))
+
+
+def known_contacts(session: Session, customer_id: int, reader: Identity
+                   ) -> frozenset[tuple[str, str]] | None:
+    """The customer's contacts (kind, `contact_key`) that `reader` may see; None: all.
+
+    Managers and directors see them all (as the privacy policy masks them). An agent or
+    a supervisor sees those that a case in their scope was given when it was opened: a
+    case opened for a known customer, by their `ref` or one of their identities, reveals
+    no stored phone, e-mail or messaging id that its request did not give.
+    """
+    if not reader.team_scoped:
+        return None
+    known: set[tuple[str, str]] = set()
+    for process, data in session.exec(select(Case.process, Case.data).where(
+            Case.customer_id == customer_id, *in_scope(reader))):
+        given = _given(process, data)
+        if given is None:
+            return None
+        known |= given
+    return frozenset(known)
+
+
+def _given(process: str, data: dict[str, Any]) -> frozenset[tuple[str, str]] | None:
+    """The contacts a case was given when it was opened; None: all its customer's.
+
+    A complaint or service request opened before cases kept them (`GIVEN`) shows every
+    contact of its customer, as it did then; a case the service opened (a follow-up)
+    was given none: its team knows the customer through the case it came from.
+    """
+    given = data.get(GIVEN)
+    if given is None:
+        return None if process in OPENED_WITH_CONTACTS else frozenset()
+    return frozenset((kind, value) for kind, value in given)
 
 
 @dataclass(frozen=True)
@@ -130,10 +199,7 @@ def list_cases(
 
     A team-scoped `reader` sees only their teams' cases and those assigned to them.
     """
-    query = select(Case)
-    if reader is not None and reader.team_scoped:
-        query = query.where(or_(col(Case.team).in_(sorted(reader.teams)),
-                                Case.assignee == reader.name))
+    query = select(Case).where(*in_scope(reader))
     for column, value in (("process", flt.process), ("stage", flt.stage),
                           ("priority", flt.priority), ("assignee", flt.assignee),
                           ("team", flt.team), ("category", flt.category)):
@@ -150,6 +216,28 @@ def list_cases(
         condition = exists().where(SlaClock.case_id == Case.id, _at_risk(now))
         query = query.where(condition if flt.at_risk else ~condition)
     return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+
+
+def in_scope(reader: Identity | None) -> list[Any]:
+    """Conditions on `Case` for the cases `reader` may read (their teams' and those
+    assigned to them); none for a reader of every team, or for no reader."""
+    if reader is None or not reader.team_scoped:
+        return []
+    return [or_(col(Case.team).in_(sorted(reader.teams)), Case.assignee == reader.name)]
+
+
+def unreadable_cases(session: Session, case_ids: Iterable[int], reader: Identity
+                     ) -> str | None:
+    """Why `reader` may not refer to `case_ids` (a finding's or a cycle's links): those
+    they may not read, unknown ids among them, in one answer, so that a refusal does not
+    tell which cases exist; None when they may read them all."""
+    wanted = set(case_ids)
+    if not wanted:
+        return None
+    readable = set(session.exec(select(Case.id).where(col(Case.id).in_(wanted),
+                                                      *in_scope(reader))))
+    hidden = sorted(wanted - readable)
+    return f"no case you may read has the id {', '.join(map(str, hidden))}" if hidden else None
 
 
 def newest_first(session: Session, query: Any, id_column: Any, *, limit: int,

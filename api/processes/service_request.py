@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
-from api.cases import case_public
+from api.cases import case_public, receipt
 from api.deps import RuntimeDep, SessionDep
-from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
+from api.schemas import MAX_ID, CaseId, CasePublic, CaseReceipt, Model, Problem
 from core.cases import CaseNotFound
 from core.customers import MESSAGING, CustomerClaim
 from core.processes.service_request import submit_request, taken
@@ -106,8 +106,9 @@ class SlotPublic(BaseModel):
 
 @router.post("/service-requests", status_code=status.HTTP_201_CREATED,
              response_model=ServiceRequestPublic,
-             responses={200: {"model": ServiceRequestPublic, "description": "replayed: the "
-                              "request this Idempotency-Key opened before"}, **ERRORS})
+             responses={200: {"model": ServiceRequestPublic | CaseReceipt, "description":
+                              "replayed: the request this Idempotency-Key opened before, as "
+                              "you may read it now"}, **ERRORS})
 def create_request(
     body: ServiceRequestCreate,
     response: Response,
@@ -115,11 +116,12 @@ def create_request(
     rt: RuntimeDep,
     caller: OpenerDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> ServiceRequestPublic:
+) -> ServiceRequestPublic | Response:
     """Open a request on a channel; with a slot, its seat is held now.
 
     An `Idempotency-Key` (yours: another caller's same key is theirs) makes a retry
-    answer 200 with the request it opened; the same key with another body is refused.
+    answer 200 with the request it opened, as you may read it now (only that it exists,
+    once it has gone to another team); the same key with another body is refused.
     """
     c = body.customer
     claim = CustomerClaim(ref=c.ref, name=c.name, tier=Tier(c.tier) if c.tier else None,
@@ -132,9 +134,12 @@ def create_request(
         actor=caller.name, actor_kind=caller.kind, policies=rt.policies,
         calendars=rt.calendars, now=rt.clock.now())
     assert case.id is not None
+    location = f"/service-requests/{case.id}"
     if not created:
+        if not caller.sees(team=case.team, assignee=case.assignee):
+            return receipt(case, location)
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/service-requests/{case.id}"
+    response.headers["Location"] = location
     return request_public(session, case.id, rt, caller, scoped=False)
 
 

@@ -28,7 +28,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from core import processes as engine  # not `after_open` itself: adapters are scanned for it
 from core.cases import open_once, route
-from core.customers import CustomerClaim, recognise
+from core.customers import CustomerClaim, given_in, recognise
 from core.followups import after_closure
 from core.models import Case, Customer, UtcDateTime
 from core.store import load_clocks, persist_decision, persist_new_case
@@ -119,11 +119,11 @@ def open_request(session: Session, *, claim: CustomerClaim, location: str, chann
                 policy_version=policies.version, idempotency_key=stored_key,
                 request_hash=fingerprint, opened_at=now, stage_entered_at=now, updated_at=now)
     assert customer.id is not None
-    decision = persist_new_case(session, case, lambda case_id: sr.open_request(
+    decision = persist_new_case(session, case, lambda case_id: given_in(sr.open_request(
         case_id=case_id, customer_id=customer.id, tier=Tier(customer.tier), location=location,
         channel=channel, service=service, slot=slot, team=place.team, assignee=assignee,
         actor=actor, actor_kind=actor_kind, policies=policies, calendars=calendars, now=now),
-        policies=policies, calendars=calendars, now=now)
+        claim), policies=policies, calendars=calendars, now=now)
     _sync_seats(session, None, decision.after.data.get("booking"), policies=policies,
                 calendars=calendars, now=now, field_name="slot")
     engine.after_open(session, case, policies=policies, calendars=calendars, now=now)

@@ -61,9 +61,10 @@ def test_a_manager_dismisses_a_review_finding_with_a_reason(client, clock, runti
 
 
 def test_a_supervisor_adds_a_finding_by_hand_for_one_of_their_teams(client, runtime):
+    case_ids = [open_case(client, category="billing")["id"] for _ in range(2)]
     added = client.post("/findings", json={
         "title": "Refund callers repeat their story", "team": "billing",
-        "kpi": "reopen_rate", "figures": {"calls": 12}, "case_ids": [3, 5]})
+        "kpi": "reopen_rate", "figures": {"calls": 12}, "case_ids": case_ids})
     assert added.status_code == 201, added.text
     body = added.json()
     assert added.headers["location"] == f"/findings/{body['id']}"
@@ -89,6 +90,25 @@ def test_a_supervisor_adds_a_finding_by_hand_for_one_of_their_teams(client, runt
         == 404
     manual = client.get("/findings", params={"source": "manual"}, headers=manager).json()
     assert {f["id"] for f in manual["items"]} == {body["id"], service_wide["id"]}
+
+
+def test_a_finding_refers_only_to_cases_its_author_may_read(client, runtime):
+    billing_only = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    own = open_case(client, category="billing")["id"]
+    others = open_case(client, category="delivery")
+    assert others["team"] != "billing"
+    for case_id in (others["id"], 999_999):
+        # Another team's case and one that does not exist are refused alike.
+        refused = client.post("/findings", headers=billing_only, json={
+            "title": "Refunds slow", "team": "billing", "case_ids": [own, case_id]})
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == [{
+            "loc": ["body", "case_ids"], "type": "value_error",
+            "msg": f"no case you may read has the id {case_id}"}]
+    assert client.get("/findings", headers=billing_only).json()["items"] == []
+    added = client.post("/findings", headers=billing_only, json={
+        "title": "Refunds slow", "team": "billing", "case_ids": [own]})
+    assert added.status_code == 201 and added.json()["case_ids"] == [own]
 
 
 def test_runs_and_latest_report_with_each_readers_share(client, clock, runtime):

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.api.helpers import at, clock_named, complaint, error_locs, open_case
+from tests.support import bearer, issue_key
 
 COMPLAINTS_TEAM = {"li.wei", "zhang.min", "chen.jing"}
 BILLING_TEAM = {"sun.hao", "zhou.xin"}
@@ -115,6 +116,34 @@ def test_a_replay_answers_with_the_case_as_it_is_now(client):
     client.post(f"/cases/{case['id']}/events", json={"type": "acknowledge"})
     retry = client.post("/cases", json=complaint(), headers=headers)
     assert (retry.status_code, retry.json()["stage"]) == (200, "in_progress")
+
+
+def test_a_replay_shows_only_what_the_caller_may_read_now(client, runtime):
+    agent = bearer(issue_key(runtime, "agent", teams=["complaints"]))
+    billing_lead = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    body = complaint(category="billing", customer={"ref": "cust-9", "phone": "13912345678"})
+    headers = {**agent, "Idempotency-Key": "k-routed-away"}
+    first = client.post("/cases", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["team"] == "billing"
+    case_id = first.json()["id"]
+    assert client.get(f"/cases/{case_id}", headers=agent).status_code == 404
+    noted = client.post(f"/cases/{case_id}/events", headers=billing_lead,
+                        json={"type": "add_note", "note": "refund fraud suspected"})
+    assert noted.status_code == 200
+
+    retry = client.post("/cases", json=body, headers=headers)
+    assert retry.status_code == 200
+    assert retry.json() == {"id": case_id, "process": "complaint", "readable": False}
+    assert retry.headers["Location"] == f"/cases/{case_id}"
+    assert "fraud" not in retry.text and "1391234" not in retry.text
+    # Reassigned to the agent, the case is theirs to read again, and so is the replay.
+    reassigned = client.post(f"/cases/{case_id}/events", headers=billing_lead,
+                             json={"type": "reassign", "data": {"assignee": "li.wei"}})
+    assert reassigned.status_code == 200
+    again = client.post("/cases", json=body, headers=headers)
+    assert again.status_code == 200 and again.json()["assignee"] == "li.wei"
+    assert any(e["details"].get("note") == "refund fraud suspected"
+               for e in again.json()["timeline"])
 
 
 def test_reusing_an_idempotency_key_with_a_different_body_is_409(client):

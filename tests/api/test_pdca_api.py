@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.helpers import error_locs
+from tests.api.helpers import error_locs, open_case
 from tests.conftest import sweep
 from tests.support import bearer, issue_key
 
@@ -16,13 +16,14 @@ PLAN = {"problem": "First responses on billing complaints are late at lunchtime"
 
 
 def test_a_supervisor_plans_a_cycle_and_runs_it_to_the_check(client, runtime, clock):
-    created = client.post("/pdca-cycles", json={**PLAN, "links": {"cases": [7]}})
+    case_id = open_case(client, category="delivery")["id"]  # outside the KPI's scope
+    created = client.post("/pdca-cycles", json={**PLAN, "links": {"cases": [case_id]}})
     assert created.status_code == 201, created.text
     cycle = created.json()
     assert cycle["stage"] == "planning"
     assert cycle["plan"] == {**PLAN, "pilot_period": "P14D"}
     assert cycle["baseline"]["denominator"] == 0 and cycle["baseline"]["value"] is None
-    assert cycle["links"] == {"cases": [7], "findings": [], "review_runs": []}
+    assert cycle["links"] == {"cases": [case_id], "findings": [], "review_runs": []}
     case = cycle["case"]
     assert (case["process"], case["team"], case["assignee"]) == ("pdca", "billing",
                                                                  "wang.fang")
@@ -136,3 +137,25 @@ def test_a_supervisor_measures_only_their_own_teams(client, runtime):
     service_wide = client.post("/pdca-cycles", headers=manager,
                                json={**PLAN, "scope": {"category": "billing"}})
     assert service_wide.status_code == 201
+
+
+def test_a_cycle_links_only_cases_its_planner_may_read(client, runtime):
+    billing_only = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    own = open_case(client, category="billing")["id"]
+    others = open_case(client, category="delivery")
+    assert others["team"] != "billing"
+    answers = [client.post("/pdca-cycles", headers=billing_only,
+                           json={**PLAN, "links": {"cases": [own, case_id]}})
+               for case_id in (others["id"], 999_999)]
+    for answer, case_id in zip(answers, (others["id"], 999_999), strict=True):
+        # Another team's case and one that does not exist are refused alike.
+        assert (answer.status_code, error_locs(answer)) == (422, [["body", "links", "cases"]])
+        assert answer.json()["detail"][0]["msg"] == f"no case you may read has the id {case_id}"
+    assert client.get("/pdca-cycles", headers=billing_only).json()["items"] == []
+    linked = client.post("/pdca-cycles", headers=billing_only,
+                         json={**PLAN, "links": {"cases": [own]}})
+    assert linked.status_code == 201 and linked.json()["links"]["cases"] == [own]
+    manager = bearer(issue_key(runtime, "manager"))
+    every_team = client.post("/pdca-cycles", headers=manager,
+                             json={**PLAN, "links": {"cases": [own, others["id"]]}})
+    assert every_team.status_code == 201

@@ -111,8 +111,8 @@ def test_a_transfer_out_of_the_clerk_s_scope_answers_success_with_what_they_may_
         "type": "transfer", "data": {"team": "billing", "reason": "billing question"}})
     assert moved.status_code == 200, moved.text
     answer = moved.json()
-    assert set(answer) == {"id", "process", "stage", "team", "in_scope", "event"}
-    assert (answer["id"], answer["stage"], answer["team"], answer["in_scope"]) == (
+    assert set(answer) == {"id", "process", "readable", "stage", "team", "event"}
+    assert (answer["id"], answer["stage"], answer["team"], answer["readable"]) == (
         booked["id"], "requested", "billing", False)
     assert (answer["event"]["type"], answer["event"]["actor"]) == ("transfer", "zhao.lei")
     assert answer["event"]["details"]["reason"] == "billing question"
@@ -162,6 +162,29 @@ def test_one_customer_s_cases_across_processes_and_channels(client, runtime):
         "kind": "wecom", "value": "lin-wx", "before_id": first["next_cursor"]}).json()
     assert [c["id"] for c in first["cases"] + rest["cases"]] == [booked["id"],
                                                                   complaint["id"]]
+
+
+def test_a_replay_of_a_request_gone_to_another_team_says_only_that_it_exists(client,
+                                                                               runtime):
+    agent = bearer(issue_key(runtime, "agent", teams=["complaints"]))
+    billing_lead = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    body = request(location="pudong-centre", slot=None,
+                   customer={"ref": "cust-9", "email": "wu@example.com"})
+    headers = {**agent, "Idempotency-Key": "booking-pudong"}
+    first = client.post("/service-requests", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["case"]["team"] == "billing"
+    request_id = first.json()["id"]
+    assert client.get(f"/service-requests/{request_id}", headers=agent).status_code == 404
+    assert post_event(client, request_id, "add_note", note="asked for a discount",
+                      ).status_code == 200
+    assert client.get(f"/service-requests/{request_id}", headers=billing_lead
+                      ).status_code == 200
+
+    retry = client.post("/service-requests", json=body, headers=headers)
+    assert retry.status_code == 200
+    assert retry.json() == {"id": request_id, "process": "service_request",
+                            "readable": False}
+    assert retry.headers["Location"] == f"/service-requests/{request_id}"
 
 
 def test_an_idempotency_key_replays_the_request_it_opened_for_its_caller_only(

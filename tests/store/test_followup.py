@@ -132,7 +132,9 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
     source = load(rt, complaint_id)
     assert (recovery.process, recovery.priority, recovery.team, recovery.customer_id) == (
         "complaint", "recovery", source.team, source.customer_id)
-    assert recovery.data == {"recovery_of": complaint_id, "followup": follow.id}
+    # It was given no contact: its team knows the customer through the complaint.
+    assert recovery.data == {"recovery_of": complaint_id, "followup": follow.id,
+                             "contact_given": []}
     assert "nobody called me back" in recovery.description
     [finding] = satisfaction_findings(rt)
     assert (finding.team, finding.case_ids, finding.status) == (
