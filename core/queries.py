@@ -102,7 +102,7 @@ def _view(case: Case | Row[Any], customer: Customer | Row[Any] | None, clocks: l
           timeline: list[Any], runtime: Runtime, now: datetime, reader: Identity | None
           ) -> CaseView:
     allowed = definition(case.process).TABLE.allowed_events(
-        case.stage, role=reader.role if reader else None)
+        case.stage, role=reader.role if reader else None, data=case.data or {})
     return CaseView(case=case, customer=customer,
                     clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
                     allowed_events=allowed)
