@@ -19,8 +19,8 @@ class FindingCreate(Model):
     description: str = Field(default="", max_length=5000)
     kpi: str | None = Field(default=None, max_length=60, examples=["complaint_on_time_rate"])
     team: str | None = Field(default=None, max_length=80,
-                             description="a supervisor names one of their teams; a "
-                                         "manager may leave it out: the whole service")
+                             description="one of a supervisor's teams, or left out: "
+                                         "the whole service")
     case_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list,
                                                                    max_length=100)
     figures: dict[str, Any] = Field(default_factory=dict, description="numbers you saw")
