@@ -83,6 +83,12 @@ class ReviewRunSummary(BaseModel):
     finished_at: datetime | None
     published_at: datetime | None = Field(description="when its Prefect artifacts were made")
     error: str | None
+    published_artifacts: list[str] = Field(description="keys of the artifacts written so far")
+    publish_attempts: int = Field(description="failed tries to publish (at most 5, then "
+                                              "none until the cause is fixed)")
+    publish_error: str | None = Field(description="why the last try to publish failed")
+    publish_after: datetime | None = Field(description="the next try to publish; null once "
+                                                       "published or given up")
 
 
 class ReviewRunPublic(ReviewRunSummary):
