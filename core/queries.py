@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
 from domain.access import Identity
+from domain.process import WAIVED
 from domain.processes import definition
 
 
@@ -30,6 +32,7 @@ class ClockView:
     breached_at: datetime | None
     met: bool | None
     next_escalation: dict[str, Any] | None
+    waived: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,11 @@ class CaseView:
     allowed_events: list[str]
 
 
-def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime
-                ) -> list[ClockView]:
-    """Each clock as a person reads it: due time, business time left, next rung."""
+def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime,
+                waived: Mapping[str, Any] | None = None) -> list[ClockView]:
+    """Each clock as a person reads it: due time, business time left, next rung; a clock
+    `waived` names (case data) is neither met nor missed, and says who waived it, why."""
+    waived = waived or {}
     ladder = definition(process).ladder(runtime.policies)
     views = []
     for row in sorted(rows, key=lambda r: r.id or 0):
@@ -66,7 +71,8 @@ def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datet
             name=clock.name, calendar=clock.calendar, state=clock.state.value,
             target=clock.target, started_at=clock.started_at, due_at=due_at,
             remaining=remaining, breached=breached, breached_at=clock.breached_at,
-            met=clock.met(calendar), next_escalation=next_step,
+            met=None if clock.name in waived else clock.met(calendar),
+            next_escalation=next_step, waived=waived.get(clock.name),
         ))
     return views
 
@@ -104,7 +110,8 @@ def _view(case: Case | Row[Any], customer: Customer | Row[Any] | None, clocks: l
     allowed = definition(case.process).TABLE.allowed_events(
         case.stage, role=reader.role if reader else None, data=case.data or {})
     return CaseView(case=case, customer=customer,
-                    clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
+                    clocks=clock_views(case.process, clocks, runtime, now,
+                                       (case.data or {}).get(WAIVED)), timeline=timeline,
                     allowed_events=allowed)
 
 

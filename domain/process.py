@@ -164,6 +164,9 @@ class Unavailable(InvalidEvent):
 
 
 SYSTEM_ACTOR = "system"
+# The key of a case's data that names the clocks waived (stopped, owed no more, neither
+# met nor missed), each with who waived it, when and why.
+WAIVED = "waived"
 
 
 @dataclass(frozen=True)
