@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
@@ -25,11 +27,11 @@ log = logging.getLogger("caseflow.reviews")
 ArtifactWriter = Callable[[Artifact], Awaitable[object]]
 
 
-def publishable(review: str | None = None) -> list[object]:
-    """Conditions selecting succeeded runs not yet published (of `review`, if given)."""
-    conditions: list[object] = [ReviewRun.status == RunStatus.succeeded,
-                                col(ReviewRun.published_at).is_(None),
-                                col(ReviewRun.publish_after).is_not(None)]
+def publishable(now: datetime, review: str | None = None) -> list[ColumnElement[bool]]:
+    """Conditions selecting the succeeded, unpublished runs (of `review`, if given) whose
+    try is due at `now`; a run given up has no next try."""
+    conditions = [ReviewRun.status == RunStatus.succeeded,
+                  col(ReviewRun.published_at).is_(None), col(ReviewRun.publish_after) <= now]
     if review is not None:
         conditions.append(ReviewRun.review == review)
     return conditions
@@ -39,9 +41,8 @@ async def publish_due_runs(runtime: Runtime, review: str, write: ArtifactWriter)
     """Publish the review's runs whose next try is due; return the ids now published."""
     now = runtime.clock.now()
     with Session(runtime.engine) as session:
-        runs = list(session.exec(select(ReviewRun).where(
-            *publishable(review), col(ReviewRun.publish_after) <= now)
-            .order_by(col(ReviewRun.id))))
+        runs = list(session.exec(select(ReviewRun).where(*publishable(now, review))
+                                 .order_by(col(ReviewRun.id))))
     return [run.id for run in runs if run.id is not None and await _publish(runtime, run, write)]
 
 

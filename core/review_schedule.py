@@ -180,9 +180,8 @@ class ReviewTicker:
             if pending:
                 self._drop_settled(session, pending)
             unpublished = set(session.exec(
-                select(col(ReviewRun.review)).distinct().where(
-                    *publishable(), col(ReviewRun.publish_after) <= now))
-            ) if self.runner.publishes else set()
+                select(col(ReviewRun.review)).distinct().where(*publishable(now))
+            )) if self.runner.publishes else set()
             failed = {run.review for run in session.exec(
                 select(ReviewRun).where(ReviewRun.status == RunStatus.failed,
                                         col(ReviewRun.attempts) < SCHEDULED_ATTEMPTS))

@@ -72,10 +72,13 @@ def draft(case: CaseSnapshot, data: Mapping[str, Any], policy: CrisisPolicy, *,
 def check_promise(notice: Mapping[str, Any], now: datetime, zone: tzinfo) -> None:
     """Refuse to publish a notice whose promised next update is no longer in the future."""
     promised = notice.get("promises_update_by")
-    if promised is not None and datetime.fromisoformat(promised) <= now:
+    if promised is None:
+        return
+    by = datetime.fromisoformat(promised)
+    if by <= now:
         raise InvalidEvent("data.notice", f"notice {notice['id']} promises the next update "
-                                          f"by {local_time(datetime.fromisoformat(promised), zone)}"
-                                          ", which has passed: draft it again")
+                                          f"by {local_time(by, zone)}, which has passed: "
+                                          "draft it again")
 
 
 def find(case: CaseSnapshot, data: Mapping[str, Any], status: str) -> dict[str, Any]:

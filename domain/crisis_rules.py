@@ -91,19 +91,13 @@ def retarget_obligations(clocks: Mapping[str, Clock], policy: CrisisPolicy, seve
     return changed
 
 
-def stop_running(clocks: Mapping[str, Clock], calendars: Mapping[str, BusinessCalendar],
-                 now: datetime) -> dict[str, Clock]:
-    """Every clock stopped: a resolved crisis owes no more team, notice or update."""
-    return {name: clock_ops.stop(clock, calendars[clock.calendar], now)
-            for name, clock in clocks.items()}
-
-
 def cut_short(clocks: Mapping[str, Clock], calendars: Mapping[str, BusinessCalendar],
               now: datetime) -> tuple[dict[str, Clock], list[str]]:
-    """Every clock stopped, and the names of the obligations this waives: still owed and
-    not yet due. Stopped in time they would read as met, though nothing met them; one
-    past due reads as missed already."""
-    stopped = stop_running(clocks, calendars, now)
+    """Every clock stopped (a resolved crisis owes no more team, notice or update), and
+    the names of the obligations this waives: still owed and not yet due. Stopped in
+    time they would read as met, though nothing met them; one past due is missed."""
+    stopped = {name: clock_ops.stop(clock, calendars[clock.calendar], now)
+               for name, clock in clocks.items()}
     waived = sorted(name for name, clock in clocks.items()
                     if clock.state is not ClockState.stopped
                     and stopped[name].met(calendars[clock.calendar]))
