@@ -112,14 +112,13 @@ def test_a_failing_publish_backs_off_and_stops_and_says_why(rt, clock):
     assert len(writer.tries) == PUBLISH_ATTEMPTS
     # Each artifact before the refused one was written once, not once per try.
     assert Counter(writer.written) == {DIGEST: 1, f"{DIGEST}-teams": 1}
-    [run] = [r for r in runs(rt, DIGEST)]
+    [run] = runs(rt, DIGEST)
     assert (run.published_at, run.publish_after, run.publish_attempts) == (None, None, 5)
     assert run.published_artifacts == [DIGEST, f"{DIGEST}-teams"]
     # Readers of the reports see it, and why.
     client = TestClient(create_app(manage_runtime=False),
                         headers=bearer(issue_key(rt, "manager")))
-    [listed] = [r for r in client.get("/reports/runs", params={"review": DIGEST}).json()[
-        "items"]]
+    [listed] = client.get("/reports/runs", params={"review": DIGEST}).json()["items"]
     assert (listed["published_at"], listed["publish_attempts"], listed["publish_after"]) == (
         None, 5, None)
     assert listed["publish_error"] == (
