@@ -240,7 +240,7 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
             name=c.name, calendar=c.calendar, state=c.state, target=format_duration(c.target),
             started_at=c.started_at, due_at=c.due_at, remaining=_signed(c.remaining),
             remaining_seconds=c.remaining.total_seconds(), paused=c.state == "paused",
-            breached=c.breached, breached_at=c.breached_at, met=c.met,
+            breached=c.breached, breached_at=c.breached_at, met=c.met, waived=c.waived,
             next_escalation=NextEscalation(**c.next_escalation) if c.next_escalation else None,
         ) for c in view.clocks],
         timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor,

@@ -26,10 +26,12 @@ from core.findings import (
     get_finding,
     list_findings,
     promote_finding,
+    visible_figures,
 )
 from core.models import Finding
 from core.processes.pdca import CycleRequest
 from core.queries import unreadable_cases
+from domain.access import Identity
 from domain.kpi_definitions import DEFINITIONS
 from domain.processes import pdca
 
@@ -39,8 +41,9 @@ ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such finding
                                                                 "scope"}}
 
 
-def _public(row: Finding) -> FindingPublic:
-    return FindingPublic.model_validate(row, from_attributes=True)
+def _public(row: Finding, reader: Identity) -> FindingPublic:
+    public = FindingPublic.model_validate(row, from_attributes=True)
+    return public.model_copy(update={"figures": visible_figures(row, reader)})
 
 
 @router.get("", response_model=FindingPage, responses={**AUTH_ERRORS, 422: {"model": Problem}})
@@ -56,14 +59,14 @@ def search_findings(
     """List the findings in your scope, newest first; follow `next_cursor` for more."""
     rows, cursor = list_findings(session, reader, status=status, source=source, limit=limit,
                                  before_id=before_id)
-    return FindingPage(items=[_public(r) for r in rows], next_cursor=cursor)
+    return FindingPage(items=[_public(r, reader) for r in rows], next_cursor=cursor)
 
 
 @router.get("/{finding_id}", response_model=FindingPublic, responses=ERRORS)
 def read_finding(finding_id: FindingId, session: SessionDep,
                  reader: ReportReaderDep) -> FindingPublic:
     """A finding: what was found, the figures, and the run or cases behind it."""
-    return _public(get_finding(session, finding_id, reader))
+    return _public(get_finding(session, finding_id, reader), reader)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=FindingPublic,
@@ -71,7 +74,7 @@ def read_finding(finding_id: FindingId, session: SessionDep,
 def create_finding(body: FindingCreate, response: Response, session: SessionDep,
                    rt: RuntimeDep, editor: BacklogEditorDep) -> FindingPublic | Response:
     """Add a finding by hand; give one of your teams, or none for the whole service."""
-    if editor.team_scoped and body.team not in editor.teams:
+    if editor.team_scoped and body.team is not None and body.team not in editor.teams:
         return field_error(["body", "team"], f"must be one of your teams "
                                              f"{sorted(editor.teams)}")
     if body.team is not None and body.team not in rt.policies.teams:
@@ -85,7 +88,7 @@ def create_finding(body: FindingCreate, response: Response, session: SessionDep,
                       team=body.team, case_ids=body.case_ids, figures=body.figures,
                       by=editor, now=rt.clock.now())
     response.headers["Location"] = f"/findings/{row.id}"
-    return _public(row)
+    return _public(row, editor)
 
 
 @router.post("/{finding_id}/dismiss", response_model=FindingPublic,
@@ -96,7 +99,7 @@ def dismiss(finding_id: FindingId, body: FindingDismiss, session: SessionDep, rt
     """Dismiss an open finding, saying why; dismissed and promoted findings stay as they are."""
     row = dismiss_finding(session, finding_id, reason=body.reason, by=editor,
                           now=rt.clock.now())
-    return _public(row)
+    return _public(row, editor)
 
 
 @router.post("/{finding_id}/promote", status_code=status.HTTP_201_CREATED,
@@ -114,8 +117,10 @@ def promote(finding_id: FindingId, body: FindingPromote, session: SessionDep, rt
     target = body.target if body.target is not None else DEFINITIONS[kpi].target
     if target is None:
         return field_error(["body", "target"], f"{kpi} has no standing target: give one")
-    scope = body.scope.model_dump(exclude_none=True) or (
-        {"team": finding.team} if finding.team else {})
+    team = finding.team
+    if team is None and editor.team_scoped and len(editor.teams) == 1:
+        [team] = editor.teams  # a service-wide finding, acted on in the only team they have
+    scope = body.scope.model_dump(exclude_none=True) or ({"team": team} if team else {})
     plan = {"problem": body.problem or finding.title, "kpi": kpi, "target": target,
             "scope": scope, "pilot_period": body.pilot_period}
     problem = scope_problem(editor, CycleRequest(plan=plan, team=finding.team), rt.policies)

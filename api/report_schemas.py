@@ -19,8 +19,8 @@ class FindingCreate(Model):
     description: str = Field(default="", max_length=5000)
     kpi: str | None = Field(default=None, max_length=60, examples=["complaint_on_time_rate"])
     team: str | None = Field(default=None, max_length=80,
-                             description="a supervisor names one of their teams; a "
-                                         "manager may leave it out: the whole service")
+                             description="one of a supervisor's teams, or left out: "
+                                         "the whole service")
     case_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list,
                                                                    max_length=100)
     figures: dict[str, Any] = Field(default_factory=dict, description="numbers you saw")
@@ -83,6 +83,12 @@ class ReviewRunSummary(BaseModel):
     finished_at: datetime | None
     published_at: datetime | None = Field(description="when its Prefect artifacts were made")
     error: str | None
+    published_artifacts: list[str] = Field(description="keys of the artifacts written so far")
+    publish_attempts: int = Field(description="failed tries to publish (at most 5, then "
+                                              "none until the cause is fixed)")
+    publish_error: str | None = Field(description="why the last try to publish failed")
+    publish_after: datetime | None = Field(description="the next try to publish; null once "
+                                                       "published or given up")
 
 
 class ReviewRunPublic(ReviewRunSummary):

@@ -1,8 +1,9 @@
 """Who may read reports and work the improvement backlog, as FastAPI dependencies.
 
 Reports and findings are read by supervisors (their teams' figures), managers and
-directors; only supervisors add and dismiss findings; only the scheduler triggers a
-review (`Permission.run_reviews`).
+directors, who also add, dismiss and promote findings (supervisors those of their teams
+and the service-wide ones); only the scheduler triggers a review
+(`Permission.run_reviews`).
 """
 
 from __future__ import annotations

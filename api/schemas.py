@@ -112,8 +112,12 @@ class ClockPublic(BaseModel):
     paused: bool
     breached: bool
     breached_at: datetime | None
-    met: bool | None = Field(description="for a stopped clock: whether it met its target")
+    met: bool | None = Field(description="for a stopped clock: whether it met its target; "
+                                         "null while it runs, or when it was waived")
     next_escalation: NextEscalation | None
+    waived: dict[str, Any] | None = Field(
+        default=None, description="an obligation no longer owed, neither met nor missed: "
+                                  "`by`, `at`, `reason` (a crisis resolved before it was due)")
 
 
 class EventPublic(BaseModel):

@@ -324,7 +324,8 @@ def _apply_event(session: Session, case_id: int, event: Event, policies: PolicyS
         if identity is None:
             raise
         raise IllegalTransition(exc.event, exc.stage,
-                                table.allowed_events(exc.stage, role=identity.role)) from None
+                                table.allowed_events(exc.stage, role=identity.role,
+                                                     data=case.data), exc.reason) from None
     persist_decision(session, case, clocks, decision, policies=policies, calendars=calendars,
                      now=now)
     after_decision(session, case, decision, policies=policies, calendars=calendars, now=now,

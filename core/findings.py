@@ -1,8 +1,8 @@
 """The improvement backlog: add findings (from reviews or by hand), dismiss, list, read.
 
 A finding about one team is in the scope of that team's supervisors; a finding about
-the whole service (no team, as reviews write them) is for managers and directors, who
-see and work every finding.
+the whole service (no team, as reviews write them) is in every supervisor's, since each
+acts on it in their teams. Managers and directors see and work every finding.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from core.models import Case, Finding
@@ -82,8 +83,18 @@ def add_finding(session: Session, *, title: str, description: str, by: Identity,
 def _in_scope(reader: Identity) -> list[Any]:
     if not reader.team_scoped:
         return []
-    # A service-wide finding carries every team's figures: managers and directors' work.
-    return [col(Finding.team).in_(sorted(reader.teams))]
+    # A service-wide finding is acted on team by team: every supervisor gets it (its
+    # other teams' figures are left out where it is shown, `visible_figures`).
+    return [or_(col(Finding.team).in_(sorted(reader.teams)), col(Finding.team).is_(None))]
+
+
+def visible_figures(row: Finding, reader: Identity) -> dict[str, Any]:
+    """The finding's figures as `reader` may see them: per team, only their teams'."""
+    by_team = row.figures.get("by_team")
+    if not reader.team_scoped or not isinstance(by_team, dict):
+        return dict(row.figures)
+    return {**row.figures, "by_team": {team: figures for team, figures in by_team.items()
+                                       if team in reader.teams}}
 
 
 def get_finding(session: Session, finding_id: int, reader: Identity) -> Finding:

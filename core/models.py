@@ -287,6 +287,13 @@ class ReviewRun(SQLModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     published_at: datetime | None = _at()  # Prefect artifacts written
+    # Publishing: the artifact keys written so far (a retry writes only the rest), the
+    # failed tries, the last failure, and when to try next (None: published or given up).
+    published_artifacts: list[str] = Field(default_factory=list,
+                                           sa_column=Column(JSON, nullable=False))
+    publish_attempts: int = 0
+    publish_error: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    publish_after: datetime | None = _at()
 
 
 class Finding(SQLModel, table=True):

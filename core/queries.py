@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from core.models import Case, CaseEvent, Customer, SlaClock
 from core.runtime import Runtime
 from core.store import clock_of
 from domain.access import Identity
+from domain.process import WAIVED
 from domain.processes import complaint, definition, service_request
 
 CONTACT_KINDS = ("phone", "email")  # a customer's contacts shown on a case
@@ -36,6 +37,7 @@ class ClockView:
     breached_at: datetime | None
     met: bool | None
     next_escalation: dict[str, Any] | None
+    waived: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ class CaseView:
                    for kind in CONTACT_KINDS)
 
 
-def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime
-                ) -> list[ClockView]:
-    """Each clock as a person reads it: due time, business time left, next rung."""
+def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datetime,
+                waived: Mapping[str, Any] | None = None) -> list[ClockView]:
+    """Each clock as a person reads it: due time, business time left, next rung; a clock
+    `waived` names (case data) is neither met nor missed, and says who waived it, why."""
+    waived = waived or {}
     ladder = definition(process).ladder(runtime.policies)
     views = []
     for row in sorted(rows, key=lambda r: r.id or 0):
@@ -87,7 +91,8 @@ def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datet
             name=clock.name, calendar=clock.calendar, state=clock.state.value,
             target=clock.target, started_at=clock.started_at, due_at=due_at,
             remaining=remaining, breached=breached, breached_at=clock.breached_at,
-            met=clock.met(calendar), next_escalation=next_step,
+            met=None if clock.name in waived else clock.met(calendar),
+            next_escalation=next_step, waived=waived.get(clock.name),
         ))
     return views
 
@@ -125,13 +130,14 @@ def _view(case: Case | Row[Any], customer: Customer | Row[Any] | None, clocks: l
           timeline: list[Any], runtime: Runtime, now: datetime, reader: Identity | None
           ) -> CaseView:
     allowed = definition(case.process).TABLE.allowed_events(
-        case.stage, role=reader.role if reader else None)
+        case.stage, role=reader.role if reader else None, data=case.data or {})
     # At first, what this case's request gave: enough for most (a new customer's case).
     known = (_given(case.process, case.data)
              if reader is not None and reader.team_scoped else None)
     return CaseView(case=case, customer=customer,
-                    clocks=clock_views(case.process, clocks, runtime, now), timeline=timeline,
-                    allowed_events=allowed, known=known)
+                    clocks=clock_views(case.process, clocks, runtime, now,
+                                       (case.data or {}).get(WAIVED)),
+                    timeline=timeline, allowed_events=allowed, known=known)
 
 
 def with_known_contacts(session: Session, view: CaseView, reader: Identity | None

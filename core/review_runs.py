@@ -149,6 +149,7 @@ def _execute(runtime: Runtime, run: ReviewRun) -> ReviewRun:
             row = session.get(ReviewRun, run.id)
             assert row is not None
             row.status, row.finished_at = RunStatus.succeeded, runtime.clock.now()
+            row.publish_after = row.finished_at  # its artifacts are due now
             row.result = {"review": run.review, "title": review.title,
                           "computes": review.computes.value, "period": ctx.period.as_json(),
                           "now": now.astimezone(ctx.zone).isoformat(), **output.result(),

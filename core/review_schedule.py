@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session, col, select
 
 from core.models import ReviewRun
+from core.review_publish import publishable
 from core.runtime import Runtime
 from domain.review_policy import ReviewPolicy
 from domain.reviews import (
@@ -179,9 +180,8 @@ class ReviewTicker:
             if pending:
                 self._drop_settled(session, pending)
             unpublished = set(session.exec(
-                select(col(ReviewRun.review)).distinct().where(
-                    ReviewRun.status == RunStatus.succeeded,
-                    col(ReviewRun.published_at).is_(None)))) if self.runner.publishes else set()
+                select(col(ReviewRun.review)).distinct().where(*publishable(now))
+            )) if self.runner.publishes else set()
             failed = {run.review for run in session.exec(
                 select(ReviewRun).where(ReviewRun.status == RunStatus.failed,
                                         col(ReviewRun.attempts) < SCHEDULED_ATTEMPTS))

@@ -61,9 +61,24 @@ def draft(case: CaseSnapshot, data: Mapping[str, Any], policy: CrisisPolicy, *,
         template.subject, values)
     body = text_field(data, "body", required=False) or render(template.body, values)
     number = len(case.data.get("notices", [])) + 1
-    return {"id": number, "channel": channel, "public": template.public,
-            "subject": subject[:200], "body": body, "status": "drafted",
-            "drafted_by": actor, "drafted_at": now.isoformat()}
+    drafted = {"id": number, "channel": channel, "public": template.public,
+               "subject": subject[:200], "body": body, "status": "drafted",
+               "drafted_by": actor, "drafted_at": now.isoformat()}
+    if next_update is not None and values["next_update"] in subject + body:
+        drafted["promises_update_by"] = next_update.isoformat()  # checked at publication
+    return drafted
+
+
+def check_promise(notice: Mapping[str, Any], now: datetime, zone: tzinfo) -> None:
+    """Refuse to publish a notice whose promised next update is no longer in the future."""
+    promised = notice.get("promises_update_by")
+    if promised is None:
+        return
+    by = datetime.fromisoformat(promised)
+    if by <= now:
+        raise InvalidEvent("data.notice", f"notice {notice['id']} promises the next update "
+                                          f"by {local_time(by, zone)}, which has passed: "
+                                          "draft it again")
 
 
 def find(case: CaseSnapshot, data: Mapping[str, Any], status: str) -> dict[str, Any]:

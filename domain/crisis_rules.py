@@ -8,7 +8,7 @@ public notice) and the repeating status update, one clock per due update (`updat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain import clocks as clock_ops
@@ -46,6 +46,22 @@ def current_update(case: CaseSnapshot) -> tuple[str, Clock | None]:
     return name, case.clocks.get(name)
 
 
+def promised_update(case: CaseSnapshot, calendars: Mapping[str, BusinessCalendar],
+                    now: datetime) -> datetime | None:
+    """The time a notice written now promises the next status update by (None: no update
+    is owed): the update due, or, once that has passed, the one an update posted now
+    would start; to the whole minute up, so a notice never shows an earlier minute."""
+    _, clock = current_update(case)
+    if clock is None or clock.state is ClockState.stopped:
+        return None
+    calendar = calendars[clock.calendar]
+    due = clock.due_at(calendar)
+    if due is None or due <= now:
+        due = calendar.add(now, clock.target)
+    whole = due.replace(second=0, microsecond=0)
+    return whole if whole == due else whole + timedelta(minutes=1)
+
+
 def retarget_obligations(clocks: Mapping[str, Clock], policy: CrisisPolicy, severity: str,
                          calendars: Mapping[str, BusinessCalendar], now: datetime, *,
                          since: datetime, noticed: bool = False) -> dict[str, Clock]:
@@ -75,11 +91,17 @@ def retarget_obligations(clocks: Mapping[str, Clock], policy: CrisisPolicy, seve
     return changed
 
 
-def stop_running(clocks: Mapping[str, Clock], calendars: Mapping[str, BusinessCalendar],
-                 now: datetime) -> dict[str, Clock]:
-    """Every clock stopped: a resolved crisis owes no more team, notice or update."""
-    return {name: clock_ops.stop(clock, calendars[clock.calendar], now)
-            for name, clock in clocks.items()}
+def cut_short(clocks: Mapping[str, Clock], calendars: Mapping[str, BusinessCalendar],
+              now: datetime) -> tuple[dict[str, Clock], list[str]]:
+    """Every clock stopped (a resolved crisis owes no more team, notice or update), and
+    the names of the obligations this waives: still owed and not yet due. Stopped in
+    time they would read as met, though nothing met them; one past due is missed."""
+    stopped = {name: clock_ops.stop(clock, calendars[clock.calendar], now)
+               for name, clock in clocks.items()}
+    waived = sorted(name for name, clock in clocks.items()
+                    if clock.state is not ClockState.stopped
+                    and stopped[name].met(calendars[clock.calendar]))
+    return stopped, waived
 
 
 def check_compensation(data: Mapping[str, Any], policy: CrisisPolicy) -> dict[str, Any]:

@@ -104,6 +104,10 @@ class Decision:
 # A hook adjusts the case for one event (reassign, change priority...) and may add details.
 Hook = Callable[[CaseSnapshot, Event, PolicySet, Mapping[str, BusinessCalendar], datetime],
                 tuple[CaseSnapshot, dict[str, Any]]]
+# A guard reads the case's process data and says why the event cannot happen now (None:
+# it can). Unlike a hook's data checks, it depends on the case alone, not on the event,
+# so `allowed_events` evaluates it and lists only events that can succeed now.
+Guard = Callable[[Mapping[str, Any]], str | None]
 
 
 @dataclass(frozen=True)
@@ -120,14 +124,21 @@ class Transition:
     # Declared outcomes when the hook picks the stage from the event's data (a call
     # reached or not): the hook's stage must be one of them. Excludes `target`.
     targets: frozenset[str] = frozenset()
+    guard: Guard | None = None
+
+    def refusal(self, data: Mapping[str, Any] | None) -> str | None:
+        """Why the case (its process data) does not allow this event now; None if it does."""
+        return None if self.guard is None or data is None else self.guard(data)
 
 
 class IllegalTransition(Exception):
-    """An event that the case's stage does not allow."""
+    """An event that the case's stage (or its state, `reason`) does not allow now."""
 
-    def __init__(self, event: str, stage: str, allowed: list[str]) -> None:
-        super().__init__(f"event {event!r} is not allowed in stage {stage!r}")
-        self.event, self.stage, self.allowed = event, stage, allowed
+    def __init__(self, event: str, stage: str, allowed: list[str],
+                 reason: str | None = None) -> None:
+        super().__init__(f"event {event!r} is not allowed in stage {stage!r}"
+                         + (f": {reason}" if reason else ""))
+        self.event, self.stage, self.allowed, self.reason = event, stage, allowed, reason
 
 
 class InvalidEvent(ValueError):
@@ -153,6 +164,9 @@ class Unavailable(InvalidEvent):
 
 
 SYSTEM_ACTOR = "system"
+# The key of a case's data that names the clocks waived (stopped, owed no more, neither
+# met nor missed), each with who waived it, when and why.
+WAIVED = "waived"
 
 
 @dataclass(frozen=True)
@@ -173,12 +187,14 @@ class TransitionTable:
                 raise ValueError(f"transition {t.event!r}: targets need a hook and no target")
 
     def allowed_events(self, stage: str, *, include_system: bool = False,
-                       role: AccessRole | None = None) -> list[str]:
-        """The events a case in `stage` accepts (from `role`, when given)."""
+                       role: AccessRole | None = None,
+                       data: Mapping[str, Any] | None = None) -> list[str]:
+        """The events a case in `stage` accepts (from `role`, when given); given the case's
+        `data`, only those its guards allow now."""
         return sorted(
             {t.event for t in self.transitions
              if stage in t.sources and (include_system or not t.system_only)
-             and (role is None or role in t.roles)}
+             and (role is None or role in t.roles) and t.refusal(data) is None}
         )
 
     def roles_for(self, event_type: str) -> frozenset[AccessRole]:
@@ -192,7 +208,9 @@ class TransitionTable:
         if roles and role not in roles:
             raise NotPermitted(f"send {event_type!r}", role, roles)
 
-    def find(self, event: Event, stage: str) -> Transition:
+    def find(self, event: Event, stage: str,
+             data: Mapping[str, Any] | None = None) -> Transition:
+        """The transition `event` takes from `stage`, given the case's `data` (its guard)."""
         known = sorted({t.event for t in self.transitions})
         if event.type not in known:
             raise InvalidEvent("type", f"unknown event {event.type!r}; known events: {known}")
@@ -200,8 +218,12 @@ class TransitionTable:
             if t.event == event.type and stage in t.sources:
                 if t.system_only and not event.by_system:
                     break
+                reason = t.refusal(data)
+                if reason is not None:
+                    raise IllegalTransition(event.type, stage,
+                                            self.allowed_events(stage, data=data), reason)
                 return t
-        raise IllegalTransition(event.type, stage, self.allowed_events(stage))
+        raise IllegalTransition(event.type, stage, self.allowed_events(stage, data=data))
 
     def decide(
         self,
@@ -212,7 +234,7 @@ class TransitionTable:
         now: datetime,
     ) -> Decision:
         """Apply one event to a case: the new stage, the clock operations and the hook."""
-        transition = self.find(event, case.stage)
+        transition = self.find(event, case.stage, case.data)
         after = case
         details: dict[str, Any] = dict(event.data)
         if transition.hook is not None:

@@ -7,8 +7,10 @@ markdown artifact. Team-scoped readers get `scoped_result` of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 RATIO_COLUMNS = {"share", "cumulative_share", "repeat_share"}
 
@@ -88,3 +90,36 @@ def scoped_result(result: Mapping[str, Any], teams: frozenset[str] | None
     hidden = {"summary": [], "tables": {}, "recurrence": None}
     return {**{k: v for k, v in result.items() if k not in hidden}, "summary": [],
             "tables": {}, "teams": visible, "scope": sorted(teams)}
+
+
+# Prefect's rule for artifact keys: lowercase letters, digits and dashes only.
+_NOT_IN_KEY = re.compile(r"[^a-z0-9-]+")
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key made of `parts`, valid by construction: lowercase, every run of
+    other characters (a table named `by_team`, a space) turned into one dash."""
+    return "-".join(p for p in (_NOT_IN_KEY.sub("-", part.lower()).strip("-")
+                                for part in parts) if p)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One Prefect artifact of a run: the markdown report or one overall table."""
+
+    key: str
+    kind: Literal["markdown", "table"]
+    content: str | list[dict[str, Any]]
+    description: str
+
+
+def run_artifacts(review: str, run_id: int | None, result: Mapping[str, Any]
+                  ) -> list[Artifact]:
+    """The artifacts a run publishes: its markdown report keyed by review, then a table
+    per overall figure keyed by review and table."""
+    period = result.get("period", {})
+    about = (f"{result.get('title', review)}, {period.get('start', '')[:10]} to "
+             f"{period.get('end', '')[:10]} (run {run_id})")
+    return [Artifact(artifact_key(review), "markdown", render_markdown(result), about),
+            *(Artifact(artifact_key(review, name), "table", flat_rows(rows), about)
+              for name, rows in result.get("tables", {}).items())]

@@ -173,6 +173,18 @@ SCHEDULED_ATTEMPTS = 3
 RETRY_PAUSE = timedelta(minutes=5)
 
 
+# Publishing a run's artifacts that fails is tried again after 5, 10, 20 and 40 minutes,
+# then left (the run says why): a rule the Prefect API refuses would refuse every try.
+PUBLISH_ATTEMPTS = 5
+
+
+def next_publish_at(attempts: int, now: datetime) -> datetime | None:
+    """When to try publishing again after `attempts` failed tries; None: give up."""
+    if attempts >= PUBLISH_ATTEMPTS:
+        return None
+    return now + RETRY_PAUSE * 2 ** (attempts - 1)
+
+
 def retry_due(status: str, attempts: int, finished_at: datetime | None, now: datetime) -> bool:
     """Whether a failed scheduled run's next automatic try is due."""
     return (status == RunStatus.failed and attempts < SCHEDULED_ATTEMPTS

@@ -6,16 +6,13 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from sqlmodel import Session, col, select
 
 from core import runtime
-from core.db import session_scope
-from core.models import ReviewRun
+from core.review_publish import publish_due_runs
 from core.review_runs import run_due_review
 from core.runtime import Runtime
 from core.settings import Settings
-from domain.review_reports import flat_rows, render_markdown
-from domain.reviews import RunStatus
+from domain.review_reports import Artifact
 
 
 def current_runtime() -> Runtime:
@@ -35,31 +32,21 @@ def run_review_task(review: str) -> dict[str, Any]:
             "status": run.status if run else None, "skipped": outcome.skipped}
 
 
-@task(name="publish-review", retries=1, retry_delay_seconds=2)
+@task(name="publish-review")
 async def publish_review_task(review: str) -> list[int]:
-    """Publish every succeeded, unpublished run of the review; return their ids."""
-    rt = current_runtime()
-    with Session(rt.engine) as session:
-        runs = list(session.exec(select(ReviewRun).where(
-            ReviewRun.review == review, ReviewRun.status == RunStatus.succeeded,
-            col(ReviewRun.published_at).is_(None)).order_by(col(ReviewRun.id))))
-    for run in runs:
-        await publish_run(run)
-        with session_scope(rt.engine) as session:
-            row = session.get(ReviewRun, run.id)
-            if row is not None:
-                row.published_at = rt.clock.now()
-                session.add(row)
-    return [run.id for run in runs if run.id is not None]
+    """Publish the review's succeeded runs whose try is due; return the ids published.
+
+    No task retries: `core.review_publish` spaces and bounds the tries, and a retry
+    writes only the artifacts an earlier try did not.
+    """
+    return await publish_due_runs(current_runtime(), review, write_artifact)
 
 
-async def publish_run(run: ReviewRun) -> None:
-    """Publish the run's markdown report and each overall table, keyed by review."""
-    period = run.result.get("period", {})
-    about = f"{run.result.get('title', run.review)}, {period.get('start', '')[:10]} to " \
-            f"{period.get('end', '')[:10]} (run {run.id})"
-    await acreate_markdown_artifact(markdown=render_markdown(run.result), key=run.review,
-                                    description=about)
-    for name, rows in run.result.get("tables", {}).items():
-        await acreate_table_artifact(table=flat_rows(rows), key=f"{run.review}-{name}",
-                                     description=about)
+async def write_artifact(artifact: Artifact) -> None:
+    """Create one Prefect artifact: the markdown report or a table."""
+    if artifact.kind == "markdown":
+        await acreate_markdown_artifact(markdown=str(artifact.content), key=artifact.key,
+                                        description=artifact.description)
+    else:
+        await acreate_table_artifact(table=artifact.content, key=artifact.key,
+                                     description=artifact.description)

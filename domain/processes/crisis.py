@@ -50,13 +50,15 @@ from domain.crisis_rules import (
     check_compensation,
     check_review,
     current_update,
+    cut_short,
+    promised_update,
     retarget_obligations,
     start_obligations,
-    stop_running,
 )
 from domain.escalation import acknowledge_escalation_hook
 from domain.policy import EscalationStep, PolicySet
 from domain.process import (
+    WAIVED,
     CaseSnapshot,
     ClockOp,
     Decision,
@@ -77,6 +79,7 @@ ACTIVE = frozenset({"confirmed", "responding"})
 COMMUNICATING = ACTIVE | {"resolved"}
 OPEN_STAGES = frozenset({"candidate", "confirmed", "responding", "resolved", "compensating",
                          "reviewing"})
+RESOLVED_FIRST = "the crisis was resolved before it was due"
 # Complaints of the crisis's category opened in these stages are linked as they arrive.
 LINKING_STAGES = frozenset({"candidate", "confirmed", "responding", "resolved"})
 
@@ -203,10 +206,9 @@ def _post_update(case, event, policies, calendars, now):
 
 
 def _draft(case, event, policies, calendars, now):
-    _, clock = current_update(case)
-    next_update = clock.due_at(calendars[clock.calendar]) if clock else None
     policy = policy_of(policies)
-    notice = notices.draft(case, event.data, policy, next_update=next_update,
+    notice = notices.draft(case, event.data, policy,
+                           next_update=promised_update(case, calendars, now),
                            zone=calendars[policy.calendar].tz, actor=event.actor, now=now)
     data = {**case.data, "notices": [*case.data.get("notices", []), notice]}
     return replace(case, data=data), {"notice": notice["id"], "channel": notice["channel"]}
@@ -224,6 +226,7 @@ def _approve(case, event, policies, calendars, now):
 
 def _publish(case, event, policies, calendars, now):
     notice = notices.find(case, event.data, "approved")
+    notices.check_promise(notice, now, calendars[policy_of(policies).calendar].tz)
     notice.update(status="published", published_by=event.actor, published_at=now.isoformat())
     data = {**case.data, "notices": notices.replace_notice(case, notice)}
     clocks = dict(case.clocks)
@@ -239,13 +242,16 @@ def _publish(case, event, policies, calendars, now):
 def _resolve(case, event, policies, calendars, now):
     summary = notices.text_field(event.data, "summary")
     policy = policy_of(policies)
-    clocks = stop_running(case.clocks, calendars, now)
+    clocks, waived = cut_short(case.clocks, calendars, now)
     clocks[REVIEW] = clock_ops.start_clock(name=REVIEW, calendar=policy.review_calendar,
                                            target=policy.review_within, now=now)
     due = clocks[REVIEW].due_at(calendars[policy.review_calendar])
-    data = {**case.data, "resolution": summary, "resolved_at": now.isoformat()}
+    data = {**case.data, "resolution": summary, "resolved_at": now.isoformat(),
+            WAIVED: {**case.data.get(WAIVED, {}), **{
+                name: {"by": event.actor, "at": now.isoformat(), "reason": RESOLVED_FIRST}
+                for name in waived}}}
     return (replace(case, data=data, clocks=clocks),
-            {"review_due": due.isoformat() if due else None})
+            {"review_due": due.isoformat() if due else None, "waived": waived})
 
 
 def _start_compensation(case, event, policies, calendars, now):

@@ -169,11 +169,12 @@ def _check(case, event, policies, calendars, now):
     return replace(case, data=data, clocks={**case.clocks, ACT: act}), details
 
 
-def _standardise(case, event, policies, calendars, now):
-    if case.data.get("verdict") != "met":
-        raise InvalidEvent("type", f"the check found the target {case.data.get('verdict')}: "
-                                   "revise the plan in a follow-up cycle, or abandon")
-    return replace(case, data={**case.data, "outcome": "standardised"}), {}
+def _only_when_met(data: Mapping[str, Any]) -> str | None:
+    """Standardise only what worked: a cycle whose check did not meet its target may not."""
+    if data.get("verdict") == "met":
+        return None
+    return (f"the check found the target {data.get('verdict')}: revise the plan in a "
+            "follow-up cycle, or abandon")
 
 
 def _closing(outcome: str):  # type: ignore[no-untyped-def]
@@ -193,7 +194,8 @@ TABLE = TransitionTable(
                    clocks=((PLAN, ClockOp.stop),), hook=_start_pilot, roles=RUNNERS),
         Transition("check", frozenset({"doing"}), "acting", hook=_check, system_only=True),
         Transition("standardise", frozenset({"acting"}), "closed",
-                   clocks=((ACT, ClockOp.stop),), hook=_standardise, roles=RUNNERS),
+                   clocks=((ACT, ClockOp.stop),), hook=_closing("standardised"),
+                   guard=_only_when_met, roles=RUNNERS),
         Transition("revise", frozenset({"acting"}), "closed",
                    clocks=((ACT, ClockOp.stop),), hook=_closing("revised"), roles=RUNNERS),
         Transition("abandon", OPEN_STAGES, "closed", clocks=STOP_ALL,

@@ -47,6 +47,10 @@ MATRIX = {
     "read finding":    [401, 401, 401, 401, 403, 403, 200, 404, 200, 200, 403, 403, 403],
     "add finding":     [401, 401, 401, 401, 403, 403, 201, 422, 201, 201, 403, 403, 403],
     "dismiss finding": [401, 401, 401, 401, 403, 403, 200, 404, 200, 200, 403, 403, 403],
+    # A finding about the whole service (as reviews write them) is every supervisor's.
+    "read service finding": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
+    "dismiss service finding": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403,
+                                403],
     "run review":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 201, 403],
     "list reviews":    [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
     "list review runs": [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
@@ -107,6 +111,13 @@ class World:
         """A fresh finding about team `complaints`, added by its supervisor."""
         new = self.client.post("/findings", headers=self.headers["supervisor"],
                                json={"title": "slow refunds", "team": "complaints"})
+        assert new.status_code == 201, new.text
+        return new.json()["id"]
+
+    def service_finding(self) -> int:
+        """A fresh finding about the whole service (no team), added by a manager."""
+        new = self.client.post("/findings", headers=self.headers["manager"],
+                               json={"title": "long hold times"})
         assert new.status_code == 201, new.text
         return new.json()["id"]
 
@@ -197,6 +208,10 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
         "/findings", json={"title": "long waits", "team": "complaints"}, headers=h),
     "dismiss finding": lambda w, h: w.client.post(f"/findings/{w.finding()}/dismiss",
                                                   json={"reason": "seasonal"}, headers=h),
+    "read service finding": lambda w, h: w.client.get(f"/findings/{w.service_finding()}",
+                                                      headers=h),
+    "dismiss service finding": lambda w, h: w.client.post(
+        f"/findings/{w.service_finding()}/dismiss", json={"reason": "seasonal"}, headers=h),
     "run review": lambda w, h: w.client.post("/reviews/daily-sla-digest/runs", headers=h),
     "list reviews": lambda w, h: w.client.get("/reports/reviews", headers=h),
     "list review runs": lambda w, h: w.client.get("/reports/runs", headers=h),

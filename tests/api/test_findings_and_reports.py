@@ -30,8 +30,6 @@ def _weekly_with_a_late_answer(client, clock, runtime) -> dict:  # type: ignore[
 def test_a_manager_dismisses_a_review_finding_with_a_reason(client, clock, runtime):
     seeded = _weekly_with_a_late_answer(client, clock, runtime)
     finding_id = seeded["finding_id"]
-    # A review's finding covers the whole service: a manager's, not a supervisor's.
-    assert client.get(f"/findings/{finding_id}").status_code == 404
     manager = bearer(issue_key(runtime, "manager"))
     opened = client.get(f"/findings/{finding_id}", headers=manager).json()
     assert (opened["status"], opened["source"], opened["review_run_id"], opened["case_ids"]) \
@@ -60,6 +58,28 @@ def test_a_manager_dismisses_a_review_finding_with_a_reason(client, clock, runti
     assert client.post("/findings/999999/dismiss", json={"reason": "x"}).status_code == 404
 
 
+def test_a_review_finding_for_the_whole_service_reaches_every_supervisor(
+        client, clock, runtime):
+    seeded = _weekly_with_a_late_answer(client, clock, runtime)
+    finding_id = seeded["finding_id"]
+    # wang.fang supervises both teams; gao.yan billing only.
+    listed = client.get("/findings").json()["items"]
+    assert [f["id"] for f in listed] == [finding_id]
+    assert set(listed[0]["figures"]["by_team"]) == {"billing", "complaints"}
+    only_billing = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
+    seen = client.get(f"/findings/{finding_id}", headers=only_billing)
+    assert seen.status_code == 200, seen.text
+    assert set(seen.json()["figures"]["by_team"]) == {"billing"}  # not the other team's
+    # A supervisor of two teams says which one the cycle is for; one of one team needn't.
+    unscoped = client.post(f"/findings/{finding_id}/promote", json={})
+    assert unscoped.status_code == 422 and unscoped.json()["detail"][0]["loc"] == [
+        "body", "scope", "team"]
+    promoted = client.post(f"/findings/{finding_id}/promote", headers=only_billing, json={})
+    assert promoted.status_code == 201, promoted.text
+    assert promoted.json()["plan"]["scope"] == {"team": "billing"}
+    assert promoted.json()["links"]["findings"] == [finding_id]
+
+
 def test_a_supervisor_adds_a_finding_by_hand_for_one_of_their_teams(client, runtime):
     case_ids = [open_case(client, category="billing")["id"] for _ in range(2)]
     added = client.post("/findings", json={
@@ -77,17 +97,14 @@ def test_a_supervisor_adds_a_finding_by_hand_for_one_of_their_teams(client, runt
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
         "body", "team"]
     assert client.post("/findings", json={"title": "x", "kpi": "happiness"}).status_code == 422
-    # A supervisor names a team; a service-wide finding is for managers and directors.
-    unteamed = client.post("/findings", json={"title": "Hold music too loud"})
-    assert unteamed.status_code == 422 and unteamed.json()["detail"][0]["loc"] == [
-        "body", "team"]
+    # Without a team, a finding is about the whole service: every supervisor's to act on.
+    service_wide = client.post("/findings", json={"title": "Hold music too loud"})
+    assert service_wide.status_code == 201 and service_wide.json()["team"] is None
+    service_wide = service_wide.json()
     manager = bearer(issue_key(runtime, "manager"))
-    service_wide = client.post("/findings", json={"title": "Hold music too loud"},
-                               headers=manager).json()
-    assert client.get("/findings", headers=only_billing).json()["items"] == []
+    assert [f["id"] for f in client.get("/findings", headers=only_billing).json()["items"]] \
+        == [service_wide["id"]]
     assert client.get(f"/findings/{body['id']}", headers=only_billing).status_code == 404
-    assert client.get(f"/findings/{service_wide['id']}", headers=only_billing).status_code \
-        == 404
     manual = client.get("/findings", params={"source": "manual"}, headers=manager).json()
     assert {f["id"] for f in manual["items"]} == {body["id"], service_wide["id"]}
 

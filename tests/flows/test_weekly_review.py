@@ -189,3 +189,19 @@ def test_the_weekly_review_gives_the_hand_computed_tables_as_artifacts_and_json(
     again = asyncio.run(periodic_review(review=REVIEW))
     assert (again["created"], again["run_id"], again["published"]) == (False, run.id, [])
     assert len(runs(rt, REVIEW)) == 1 and len(findings(rt)) == 1
+
+
+def test_the_monthly_satisfaction_review_is_published_with_its_by_team_table(
+        make_runtime, clock):
+    rt = make_runtime()
+    clock.set(shanghai(2026, 12, 1, 9, 0))
+    state = asyncio.run(periodic_review(review="monthly-satisfaction-review",
+                                        return_state=True))
+    outcome = state.result()
+    [run] = runs(rt, "monthly-satisfaction-review")
+    assert outcome["published"] == [run.id] and run.published_at == clock.now()
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    # Prefect refused the key `...-by_team` and every retry wrote the report again.
+    assert {"monthly-satisfaction-review", "monthly-satisfaction-review-by-team",
+            "monthly-satisfaction-review-kpis"} <= set(artifacts)
+    assert set(run.published_artifacts) == set(artifacts)

@@ -66,3 +66,24 @@ def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
             c["name"] for c in inspector.get_columns("customers"))
         migrate(engine)
         assert_at_head_matching_models(engine, config)
+
+
+def test_an_unpublished_run_is_due_for_publication_after_the_upgrade(database):
+    at = datetime(2026, 11, 17, 1, 0)
+    with alembic_store(database) as (engine, config):
+        with upgraded_to(engine, config, "0008") as connection:
+            for review, published in (("daily-sla-digest", None), ("daily-greetings", at)):
+                connection.execute(text(
+                    "INSERT INTO review_runs (review, computes, period_start, period_end,"
+                    " slot_at, trigger, status, attempts, started_at, finished_at, result,"
+                    " published_at) VALUES (:review, 'x', :at, :at, :at, 'schedule',"
+                    " 'succeeded', 1, :at, :at, '{}', :published)"),
+                    {"review": review, "at": at, "published": published})
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = dict(connection.execute(text(
+                "SELECT review, publish_after IS NOT NULL FROM review_runs")).all())
+            artifacts = connection.execute(text(
+                "SELECT published_artifacts, publish_attempts FROM review_runs")).all()
+        assert rows == {"daily-sla-digest": True, "daily-greetings": False}
+        assert {(str(a).replace(" ", ""), n) for a, n in artifacts} == {("[]", 0)}

@@ -12,12 +12,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from core.cases import CustomerInput, OpenCase, open_case
+from core.cases import CustomerInput, OpenCase, open_case, post_event
 from core.clock import FrozenClock
 from core.processes.pdca import CycleRequest, open_cycle
+from core.queries import get_case
 from core.runtime import Runtime
-from domain.access import ActorKind
+from domain.access import AccessRole, ActorKind, Identity
 from domain.policy import Tier
+from domain.process import Event, IllegalTransition
 from tests.conftest import sweep
 from tests.store.helpers import escalations, load, send, timeline
 
@@ -108,6 +110,28 @@ def test_a_cycle_that_misses_its_target_is_revised_into_a_linked_follow_up(rt, c
     assert [e.type for e in timeline(rt, cycle_id)][-2:] == ["revise", "follow_up_opened"]
     sweep(rt)  # nothing fires twice
     assert len([e for e in timeline(rt, cycle_id) if e.type == "check"]) == 1
+
+
+def test_a_not_met_cycle_offers_only_the_events_that_can_succeed(rt, clock):
+    cycle_id = plan_cycle(rt)
+    send(rt, cycle_id, "start_pilot", actor="wang.fang")
+    billing_complaint(rt, "g")  # never answered: the pilot misses its target
+    clock.advance(timedelta(days=14))
+    sweep(rt)
+    assert load(rt, cycle_id).data["verdict"] == "not_met"
+    supervisor = Identity("wang.fang", ActorKind.person, AccessRole.supervisor,
+                          frozenset({"billing"}))
+    with Session(rt.engine) as session:
+        view = get_case(session, cycle_id, rt, clock.now(), supervisor)
+    assert view is not None and "standardise" not in view.allowed_events
+    assert {"revise", "abandon"} <= set(view.allowed_events)
+    # Sent anyway, it is refused as illegal now (409), with the same allowed events.
+    with Session(rt.engine) as session, pytest.raises(IllegalTransition) as refused:
+        post_event(session, case_id=cycle_id, event=Event("standardise", "wang.fang"),
+                   policies=rt.policies, calendars=rt.calendars, now=clock.now(),
+                   identity=supervisor)
+    assert refused.value.allowed == view.allowed_events
+    assert "revise the plan" in str(refused.value.reason)
 
 
 def test_a_cycle_that_meets_its_target_is_standardised(rt, clock):

@@ -136,7 +136,9 @@ def test_a_notice_is_drafted_from_its_template_approved_by_another_and_published
     with pytest.raises(InvalidEvent, match="someone other"):
         step(drafted.after, "approve_notice", notice=1)
     approved = step(drafted.after, "approve_notice", actor="liu.yang", notice=1).after
-    published = step(approved, "publish_notice", at=NOW + minutes(40), notice=1)
+    with pytest.raises(InvalidEvent, match="promises the next update by 2026-11-20 10:30"):
+        step(approved, "publish_notice", at=NOW + minutes(30), notice=1)  # 10:30 has come
+    published = step(approved, "publish_notice", at=NOW + minutes(29), notice=1)
     assert published.after.clocks["first_notice"].state is ClockState.stopped
     [sent] = published.notices
     assert (sent.recipient, sent.key) == ("channel:crisis:website", "crisis:9:notice:1")
