@@ -1,9 +1,11 @@
-"""Assignment: pick a team member by the team's strategy."""
+"""Assignment: pick a team member by the team's strategy; who a case may be given to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from domain.policy import PolicySet
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -34,3 +36,14 @@ def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
     else:
         raise ValueError(f"unknown routing strategy {strategy!r}")
     return chosen.person
+
+
+def assignable(team: str, policies: PolicySet) -> list[str]:
+    """Who a case of `team` may be assigned to: its members, then the people above them
+    (supervisor, manager, director: escalations may hand a case to any of them).
+
+    A team the policies no longer name leaves its cases to anyone in any team.
+    """
+    teams = [policies.teams[team]] if team in policies.teams else list(policies.teams.values())
+    people = [p for t in teams for p in (*t.members, t.supervisor, t.manager, t.director)]
+    return list(dict.fromkeys(people))
