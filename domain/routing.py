@@ -19,8 +19,18 @@ class MemberLoad:
     last_assigned_at: datetime | None
 
 
-def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
-    """Pick who gets the next case: fewest open cases, or longest since the last one."""
+def pick_assignee(members: list[MemberLoad], strategy: str, *, avoid: str | None = None,
+                  supervisor: str | None = None) -> str:
+    """Pick who gets the next case: fewest open cases, or longest since the last one.
+
+    `avoid` (the agent a service-recovery case is about) is passed over: the case goes to
+    another member, else to `supervisor`, and to `avoid` only when nobody else is there.
+    """
+    if avoid is not None:
+        others = [member for member in members if member.person != avoid]
+        if not others and supervisor:
+            return supervisor
+        members = others or members
     if not members:
         raise ValueError("a team needs at least one member to route to")
 

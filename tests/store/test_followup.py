@@ -152,6 +152,22 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
     assert [t for _, t in to_customers(receiver)] == ["How did we do?"]
 
 
+def test_a_recovery_case_goes_to_someone_other_than_the_agent_rated_low(rt, clock, receiver):
+    clock.set(shanghai(2026, 11, 20, 11, 0))
+    rated = open_for(rt)
+    for n in (1, 2):  # one complaint each for the two others: the rated agent has fewest
+        open_for(rt, ref=f"other-{n}", email=f"other{n}@example.com", phone=f"1390000000{n}")
+    agent = load(rt, rated).assignee
+    clock.set(shanghai(2026, 11, 20, 12, 0))
+    settle(rt, rated)
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    [survey] = [r for r in receiver.all() if r.path == "/email/lin@example.com"]
+    answer_link(rt, token_in(survey.body["message"]), csat=1, nps=2)
+    recovery = load(rt, followup_of(rt, rated).data["recovery_case"])
+    assert recovery.assignee in {"li.wei", "zhang.min", "chen.jing"} - {agent}
+
+
 def test_a_survey_due_at_22_00_is_delivered_at_09_00(rt, clock, receiver):
     clock.set(shanghai(2026, 11, 20, 21, 30))
     complaint_id = open_for(rt)
