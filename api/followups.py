@@ -59,6 +59,8 @@ class FollowUpPublic(BaseModel):
     reminded_at: datetime | None = None
     call_at: datetime | None = Field(default=None, description="when a call task opens")
     call_opened_at: datetime | None = None
+    no_call: str | None = Field(default=None, description="why no call task comes "
+                                "(no_phone): the survey stays open until the link's end")
     attempts: list[CallAttempt] = Field(default_factory=list)
     answer: AnswerPublic | None = None
     outcome: str | None = Field(default=None, description="answered, reached, unreached, "

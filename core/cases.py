@@ -206,11 +206,14 @@ def open_linked_complaint(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
+    avoid: str | None = None,
 ) -> Case:
     """Open a complaint for a known customer and team, linked by `data`, in the caller's
-    transaction (a service-recovery case opened by a low satisfaction score)."""
+    transaction (a service-recovery case opened by a low satisfaction score), routed to
+    someone other than `avoid` when the team has anyone else."""
     opened = write_complaint(session, request, None, (SYSTEM_ACTOR, ActorKind.system),
-                             policies, calendars, now, customer=customer, team=team, data=data)
+                             policies, calendars, now, customer=customer, team=team, data=data,
+                             avoid=avoid)
     return _model_of(session, opened)
 
 
@@ -233,9 +236,11 @@ def write_complaint(
     customer: Customer | None = None,
     team: str | None = None,
     data: Mapping[str, Any] | None = None,
+    avoid: str | None = None,
 ) -> Opened:
     """Write a new complaint in `session`'s transaction (not committed): its customer,
-    routing, case row, clocks, timeline and timers, and what other processes add.
+    routing (past `avoid`: see `route`), case row, clocks, timeline and timers, and what
+    other processes add.
 
     Plain statements, no model objects, and nothing read back: every intake runs this,
     and the answer to it is built from the rows written.
@@ -253,7 +258,7 @@ def write_complaint(
                        requested=request.priority)
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
-    assignee = route(db, team, policies, now)
+    assignee = route(db, team, policies, now, avoid=avoid)
     decision = given_in(complaint.open_case(
         case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
         assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
@@ -268,15 +273,18 @@ def write_complaint(
     return Opened(opening=opening, customer=who)
 
 
-def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime) -> str:
-    """Pick the team member by the team's strategy and record the assignment time."""
+def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime, *,
+          avoid: str | None = None) -> str:
+    """Pick the team member by the team's strategy (not `avoid` while anyone else is
+    there) and record the assignment time."""
     team_policy = policies.teams[team]
     # The team's rows, former members' too (left out below): a Direct statement takes no
     # list of names.
     rows = {row.person: row for row in _MEMBER_LOADS.execute(db, {"queue": team})}
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]
-    chosen = pick_assignee(loads, team_policy.strategy)
+    chosen = pick_assignee(loads, team_policy.strategy, avoid=avoid,
+                           supervisor=team_policy.supervisor)
     _ASSIGNED.execute(db, {"queue": team, "member": chosen, "at": now})
     return chosen
 

@@ -91,7 +91,7 @@ def recover(session: Session, *, case: Case, answer: Mapping[str, Any], policies
     recovery = open_linked_complaint(
         session, request=request, customer=customer, team=source.team,
         data={"recovery_of": source.id, "followup": case.id}, policies=policies,
-        calendars=calendars, now=now)
+        calendars=calendars, now=now, avoid=case.data.get("agent"))  # not the agent rated
     assert recovery.id is not None and source.id is not None
     finding = add_satisfaction_finding(
         session, source=source, recovery_id=recovery.id, followup_id=case.id,

@@ -13,7 +13,6 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -88,11 +87,10 @@ def _queue(session: Session, case: Case, survey: Survey, kind: str, *, runtime: 
     template = policy.survey if kind == "survey" else policy.reminder
     customer = session.get(Customer, survey.customer_id)
     assert customer is not None
-    zone = ZoneInfo(policy.quiet_hours.timezone if policy.quiet_hours else "UTC")
     values = {"name": customer.name or "customer",
               "link": survey_link(runtime.settings.resolved_public_url, runtime.survey_secret,
                                   survey.nonce, survey.expires_at),
-              "expires": survey.expires_at.astimezone(zone).date().isoformat()}
+              "expires": followup.last_day(survey.expires_at, policy).isoformat()}
     # The recipient names the contact chosen at sending, so the reminder takes it too.
     session.add(OutboxMessage(
         key=f"survey:{survey.id}:{kind}", case_id=case.id,

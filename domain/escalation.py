@@ -100,7 +100,7 @@ def step_due(
         f"{clock_name} clock reached {step.at_percent}% of its target"
         + (f", due {due_at.isoformat()}" if due_at else "")
         + f". Escalation level {after.escalation_level}; assignee {assignee or 'none'}."
-        + _customer_line(case, policies)
+        + customer_line(case, policies)
     )
     notices = tuple(
         Notice(recipient=person, role=role, subject=subject, body=body,
@@ -112,7 +112,7 @@ def step_due(
     return Decision(before=case, after=after, timeline=(entry,), notices=notices)
 
 
-def _customer_line(case: CaseSnapshot, policies: PolicySet) -> str:
+def customer_line(case: CaseSnapshot, policies: PolicySet) -> str:
     """The customer's name and contact details, as the privacy policy lets staff see them."""
     if case.customer is None:
         return ""

@@ -1,9 +1,11 @@
-"""Assignment: pick a team member by the team's strategy."""
+"""Assignment: pick a team member by the team's strategy; who a case may be given to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from domain.policy import PolicySet
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -17,8 +19,18 @@ class MemberLoad:
     last_assigned_at: datetime | None
 
 
-def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
-    """Pick who gets the next case: fewest open cases, or longest since the last one."""
+def pick_assignee(members: list[MemberLoad], strategy: str, *, avoid: str | None = None,
+                  supervisor: str | None = None) -> str:
+    """Pick who gets the next case: fewest open cases, or longest since the last one.
+
+    `avoid` (the agent a service-recovery case is about) is passed over: the case goes to
+    another member, else to `supervisor`, and to `avoid` only when nobody else is there.
+    """
+    if avoid is not None:
+        others = [member for member in members if member.person != avoid]
+        if not others and supervisor:
+            return supervisor
+        members = others or members
     if not members:
         raise ValueError("a team needs at least one member to route to")
 
@@ -34,3 +46,14 @@ def pick_assignee(members: list[MemberLoad], strategy: str) -> str:
     else:
         raise ValueError(f"unknown routing strategy {strategy!r}")
     return chosen.person
+
+
+def assignable(team: str, policies: PolicySet) -> list[str]:
+    """Who a case of `team` may be assigned to: its members, then the people above them
+    (supervisor, manager, director: escalations may hand a case to any of them).
+
+    A team the policies no longer name leaves its cases to anyone in any team.
+    """
+    teams = [policies.teams[team]] if team in policies.teams else list(policies.teams.values())
+    people = [p for t in teams for p in (*t.members, t.supervisor, t.manager, t.director)]
+    return list(dict.fromkeys(people))

@@ -20,7 +20,7 @@ from core import followups, surveys
 from core.models import Case, Customer, Survey
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
-from domain.process import CaseSnapshot, Decision
+from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.satisfaction import CONTACTS
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
                 now: datetime) -> Mapping[str, Any] | None:
-    """What the customer allows: opt-out, contacts, preference, last survey."""
+    """What the customer allows: opt-out, contacts, preference, last survey; and who they
+    are, for the call task's notice."""
     row = session.get(Case, case.id)  # in the session already, locked by the timer
     if row is None or row.customer_id is None:
         return None
@@ -40,7 +41,9 @@ def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
     return {"opted_out": customer.survey_opt_out,
             "contacts": [kind for kind in CONTACTS if getattr(customer, kind)],
             "preferred": customer.preferred_channel,
-            "last_surveyed_at": last.isoformat() if last else None}
+            "last_surveyed_at": last.isoformat() if last else None,
+            "customer": CustomerContact(name=customer.name, phone=customer.phone,
+                                        email=customer.email)}
 
 
 def after_decision(session: Session, case: Case, decision: Decision, *,

@@ -19,8 +19,9 @@
 | ack_escalation   | any open stage               | (same)              | ends data.clock's ladder|
 
 Who may send them (domain/access.py): agents and supervisors of the case's team send
-the working events; only supervisors reassign and change the priority; managers and
-directors, as escalation targets, acknowledge escalations and add notes.
+the working events; only supervisors reassign (to a member of the case's team or its
+supervisor, manager or director) and change the priority; managers and directors, as
+escalation targets, acknowledge escalations and add notes.
 
 ack_escalation is short for acknowledge_escalation. "Both" clocks are first_response
 and resolution; w.o.c. is waiting_on_customer; an open stage is assigned, in_progress,
@@ -55,6 +56,7 @@ from domain.process import (
     Transition,
     TransitionTable,
 )
+from domain.routing import assignable
 from domain.timers import PROCESS, TimerSpec
 
 NAME = "complaint"
@@ -80,13 +82,20 @@ def targets_for(policy: ComplaintPolicy, priority: str, tier: Tier) -> dict[str,
 
 
 def reassign_hook(case, event, policies, calendars, now):
-    """Hand the case to `data.assignee` (shared by processes with a reassign event)."""
-    assignee = event.data.get("assignee")
-    if not isinstance(assignee, str) or not assignee.strip():
+    """Hand the case to `data.assignee`, someone of its team or above it (shared by
+    processes with a reassign event)."""
+    given = event.data.get("assignee")
+    assignee = given.strip() if isinstance(given, str) else ""
+    if not assignee:
         raise InvalidEvent("data.assignee", "the person to assign is required")
-    if len(assignee.strip()) > MAX_PERSON_LENGTH:
+    if len(assignee) > MAX_PERSON_LENGTH:
         raise InvalidEvent("data.assignee", f"at most {MAX_PERSON_LENGTH} characters")
-    return replace(case, assignee=assignee.strip()), {"reassigned_from": case.assignee}
+    # Only someone the policies know is told of the case and answers for it.
+    allowed = assignable(case.team, policies)
+    if assignee not in allowed:
+        raise InvalidEvent("data.assignee", f"{assignee!r} is not a member of team "
+                           f"{case.team!r} nor above it; who may be assigned: {allowed}")
+    return replace(case, assignee=assignee), {"reassigned_from": case.assignee}
 
 
 def _change_priority(case, event, policies, calendars, now):

@@ -10,6 +10,7 @@
 | skip (sys)        | scheduled, surveyed,      | closed (answered if it    |                      |
 |                   | reminded                  | was)                      |                      |
 | open_call (sys)   | surveyed, reminded        | calling                   | start call           |
+| no_call (sys)     | surveyed, reminded        | (same)                    | close at link expiry |
 | answer (sys)      | surveyed, reminded,       | answered (same stage for  | stop call once       |
 |                   | calling                   | always-call tiers)        | answered             |
 | record_call       | calling                   | calling, answered, closed | stop call once done  |
@@ -24,11 +25,15 @@ and resolution 1-5, a comment) goes out `survey_after` the closure on the custom
 preferred channel, unless they opted out, cannot be reached, or had a survey within
 `once_per`. Without an answer, a reminder follows `reminder_after` the survey, and a
 return-visit call task `call_after` it; tiers in `always_call_tiers` get the call
-even when they answered. Nothing reaches a customer in quiet hours: it waits for their
-end. The call goes to the agent who handled the case (else the team's supervisor), is
-due within `call.due_within` and escalates by `call.escalation`; `record_call` logs
-each attempt, at most `call.max_attempts`. A low score (`low_score`) opens a recovery
-complaint and a backlog finding: the store adapter does that (core/processes/followup).
+even when they answered. A customer with no phone gets no call (no_call): the survey
+stays open for answers until its link expires, then closes (`no_phone`). The link
+answers to the end of the day its message names, in the quiet hours' timezone; a
+reminder is never sent with a dead link. Nothing reaches a customer in quiet hours: it
+waits for their end. The call goes to the agent who handled the case (else the team's
+supervisor), who is told at once; it is due within `call.due_within` and escalates by
+`call.escalation`; `record_call` logs each attempt, at most `call.max_attempts`. A low
+score (`low_score`) opens a recovery complaint and a backlog finding: the store adapter
+does that (core/processes/followup).
 Answered and closed are final; `data.outcome` says how it ended. ack_escalation is short
 for acknowledge_escalation; (sys) events come from the service, never from a client.
 """
@@ -37,20 +42,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
-from domain.escalation import acknowledge_escalation_hook
+from domain.crisis_notices import local_time
+from domain.escalation import acknowledge_escalation_hook, customer_line
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
     CaseSnapshot,
+    CustomerContact,
     Decision,
     Event,
     InvalidEvent,
+    Notice,
     TimelineEntry,
     Transition,
     TransitionTable,
@@ -101,6 +110,24 @@ def _at(case: CaseSnapshot, key: str) -> datetime:
     return datetime.fromisoformat(case.data[key])
 
 
+def customer_zone(policy: FollowUpPolicy) -> ZoneInfo:
+    """Where customers' days are counted: the quiet hours' timezone, else UTC."""
+    return ZoneInfo(policy.quiet_hours.timezone if policy.quiet_hours else "UTC")
+
+
+def link_expiry(sent_at: datetime, policy: FollowUpPolicy) -> datetime:
+    """When a link sent at `sent_at` stops answering: at the end of the day that is
+    `link_valid_for` away, since its message promises that day ("valid until 2026-12-05")."""
+    zone = customer_zone(policy)
+    last = (sent_at + policy.link_valid_for).astimezone(zone).date()
+    return datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
+
+
+def last_day(expires_at: datetime, policy: FollowUpPolicy) -> date:
+    """The last day a link answers, as its messages name it."""
+    return (expires_at - timedelta(microseconds=1)).astimezone(customer_zone(policy)).date()
+
+
 def _stop_call(case: CaseSnapshot, calendars: Mapping[str, BusinessCalendar],
                now: datetime) -> dict[str, clock_ops.Clock]:
     clock = case.clocks.get(CALL)
@@ -111,7 +138,7 @@ def _stop_call(case: CaseSnapshot, calendars: Mapping[str, BusinessCalendar],
 
 def _send(case, event, policies, calendars, now):
     policy = policy_of(policies)
-    times = {"expires_at": (now + policy.link_valid_for).replace(microsecond=0),
+    times = {"expires_at": link_expiry(now, policy),
              "remind_at": next_allowed(now + policy.reminder_after, policy.quiet_hours),
              "call_at": now + policy.call_after}
     text = {key: value.isoformat() for key, value in times.items()}
@@ -150,6 +177,11 @@ def _open_call(case, event, policies, calendars, now):
             {"assignee": assignee, "reason": reason})
 
 
+def _no_call(case, event, policies, calendars, now):
+    return (replace(case, data={**case.data, "no_call": event.data["reason"]}),
+            {"open_until": case.data["expires_at"]})
+
+
 def _answer(case, event, policies, calendars, now):
     if case.data.get("answer"):
         raise InvalidEvent("answer", "this follow-up has its answer already")
@@ -157,7 +189,7 @@ def _answer(case, event, policies, calendars, now):
               "via": event.data["via"], "at": now.isoformat(), "by": event.actor}
     data = {**case.data, "answer": answer}
     low = {"low_score": is_low(event.data["scores"], policies)}
-    if case.tier in policy_of(policies).always_call_tiers:
+    if case.tier in policy_of(policies).always_call_tiers and not case.data.get("no_call"):
         return replace(case, data=data), low  # their return-visit call still comes
     data["outcome"] = "answered"
     return replace(case, stage="answered", clocks=_stop_call(case, calendars, now),
@@ -210,6 +242,7 @@ TABLE = TransitionTable(
         Transition("skip", OPEN_STAGES - {"calling"}, hook=_skip, system_only=True,
                    targets=frozenset({"answered", "closed"})),
         Transition("open_call", WAITING, "calling", hook=_open_call, system_only=True),
+        Transition("no_call", WAITING, hook=_no_call, system_only=True),
         Transition("answer", ANSWERABLE, hook=_answer, system_only=True,
                    targets=ANSWERABLE | {"answered"}),
         Transition("record_call", frozenset({"calling"}), hook=_record_call,
@@ -233,7 +266,8 @@ def answer(case: CaseSnapshot, *, scores: Mapping[str, Any], comment: object, op
 
 
 def process_timers(case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]:
-    """The send time while scheduled; the reminder and the call while waiting for an answer."""
+    """The send time while scheduled; the reminder and the call (or, with no call to
+    come, the link's expiry) while waiting for an answer."""
     data = case.data
     if case.stage == "scheduled":
         return [TimerSpec(f"{case.id}:send_survey:{data.get('send_postponed', 0)}", PROCESS,
@@ -242,7 +276,10 @@ def process_timers(case: CaseSnapshot, policies: PolicySet) -> list[TimerSpec]:
     if case.stage == "surveyed" and not data.get("answer"):
         specs.append(TimerSpec(f"{case.id}:reminder:{data.get('reminder_postponed', 0)}",
                                PROCESS, "reminder", None, _at(case, "remind_at")))
-    if case.stage in WAITING:
+    if case.stage in WAITING and data.get("no_call"):
+        specs.append(TimerSpec(f"{case.id}:link_expiry", PROCESS, "link_expiry", None,
+                               _at(case, "expires_at")))
+    elif case.stage in WAITING:
         specs.append(TimerSpec(f"{case.id}:open_call", PROCESS, "open_call", None,
                                _at(case, "call_at")))
     return specs
@@ -259,8 +296,11 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
              facts: Mapping[str, Any] | None = None) -> Decision | None:
     """Send, remind or open the call, as the customer's `facts` allow; None if obsolete.
 
-    `facts`: `opted_out`, `contacts` (of email, phone), `preferred` and
-    `last_surveyed_at` (ISO 8601 or None), read from the store by the adapter.
+    `facts`: `opted_out`, `contacts` (of email, phone), `preferred`,
+    `last_surveyed_at` (ISO 8601 or None) and `customer` (a `CustomerContact`), read
+    from the store by the adapter. Timers that came due together (after downtime) fire
+    in time order, so each checks what an earlier one left: no reminder with a link
+    that is dead.
     """
     if facts is None:
         return None
@@ -285,12 +325,47 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
     if name == "reminder" and case.stage == "surveyed" and not case.data.get("answer"):
         if facts["opted_out"]:
             return decide("skip", {"reason": "opted_out"})
+        if now >= _at(case, "expires_at"):
+            return None  # the link it would carry answers no more
         if is_quiet(now, quiet):
             return decide("postpone", {"timer": name, "until": next_allowed(now, quiet)
                                        .isoformat()})
         return decide("remind", {})
     if name == "open_call" and case.stage in WAITING:
-        if facts["opted_out"] or "phone" not in facts["contacts"]:
-            return decide("skip", {"reason": "opted_out" if facts["opted_out"] else "no_phone"})
-        return decide("open_call", {})
+        if facts["opted_out"]:
+            return decide("skip", {"reason": "opted_out"})
+        if "phone" not in facts["contacts"]:
+            # Nobody to call: the link still answers until the day its message promised.
+            if case.data.get("answer") or now >= _at(case, "expires_at"):
+                return decide("skip", {"reason": "no_phone"})
+            return decide("no_call", {"reason": "no_phone"})
+        opened = decide("open_call", {})
+        return replace(opened, notices=call_notice(opened, facts.get("customer"), policies,
+                                                   calendars))
+    if name == "link_expiry" and case.stage in WAITING:
+        return decide("skip", {"reason": case.data["no_call"]})
     return None
+
+
+def call_notice(decision: Decision, customer: CustomerContact | None, policies: PolicySet,
+                calendars: Mapping[str, BusinessCalendar]) -> tuple[Notice, ...]:
+    """Tell the assignee a return-visit call task is theirs: why, whom, and by when, in
+    the call calendar's timezone."""
+    case = decision.after
+    if case.assignee is None:
+        return ()
+    clock = case.clocks[CALL]
+    calendar = calendars[clock.calendar]
+    due = local_time(clock.due_at(calendar) or clock.started_at, calendar.tz)
+    why = ("the customer's tier is always called, answered or not"
+           if decision.timeline[0].details.get("reason") == "always_call_tier"
+           else "no answer to the survey")
+    data = case.data
+    subject = f"[followup #{case.id}] return-visit call task: call by {due}"
+    body = (f"A return-visit call task is yours: follow-up #{case.id} of "
+            f"{data['source_process']} #{data['source_case']} ({why}). Call the customer by "
+            f"{due} and record each attempt (record_call, at most "
+            f"{policy_of(policies).call.max_attempts}); GET /follow-ups/{case.id} shows "
+            "the number." + customer_line(replace(case, customer=customer), policies))
+    return (Notice(recipient=case.assignee, role="assignee", subject=subject, body=body,
+                   key=f"{case.id}:call_opened:{case.assignee}"),)

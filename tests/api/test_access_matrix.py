@@ -344,10 +344,16 @@ def test_listing_shows_only_the_callers_teams_and_what_is_assigned_to_them(world
     assert ids("agent_other") == {billing["id"]}
     assert ids("agent_other", team="complaints") == set()
     assert ids("manager") == ids("director") == {world.case_id, billing["id"]}
-    # Reassigned to a billing agent by name, the complaint joins that agent's view.
-    world.client.post(f"/cases/{world.case_id}/events", headers=world.headers["supervisor"],
-                      json={"type": "reassign", "data": {"assignee": "sun.hao"}})
-    assert ids("agent_other") == {world.case_id, billing["id"]}
+    # Reassigned to a member of its team whose key covers billing only, the complaint
+    # joins that person's view (only the team's people may be assigned).
+    world.headers["li.wei"] = bearer(issue_key(world.rt, "agent", name="li.wei",
+                                               teams=["billing"]))
+    assert ids("li.wei") == {billing["id"]}
+    reassigned = world.client.post(f"/cases/{world.case_id}/events",
+                                   headers=world.headers["supervisor"],
+                                   json={"type": "reassign", "data": {"assignee": "li.wei"}})
+    assert reassigned.status_code == 200, reassigned.text
+    assert ids("li.wei") == {world.case_id, billing["id"]}
 
 
 def test_the_401_says_why_and_challenges_for_a_bearer_token(world: World):

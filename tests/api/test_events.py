@@ -121,6 +121,20 @@ def test_reassign_changes_the_assignee_and_records_who_had_it(client):
     assert after["timeline"][-1]["details"]["reassigned_from"] == case["assignee"]
 
 
+def test_reassign_to_someone_outside_the_team_is_422_saying_who_may_be_assigned(client):
+    case = open_case(client)
+    for person in ("nobody.at.all", "sun.hao"):  # unknown; a member of team billing
+        response = post_event(client, case["id"], "reassign", data={"assignee": person})
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "data", "assignee"]
+        assert error["msg"] == (
+            f"{person!r} is not a member of team 'complaints' nor above it; who may be "
+            "assigned: ['li.wei', 'zhang.min', 'chen.jing', 'wang.fang', 'liu.yang', "
+            "'zhao.lei']")
+    assert client.get(f"/cases/{case['id']}").json()["assignee"] == case["assignee"]
+
+
 def test_change_priority_to_an_unknown_priority_is_422(client):
     case_id = open_case(client)["id"]
     for data in ({"priority": "asap"}, {}, {"priority": None}, {"priority": ["urgent"]},

@@ -19,6 +19,7 @@ from domain.survey_token import NONCE_BYTES, sign
 from tests.api.helpers import complaint, post_event
 from tests.conftest import TEST_SURVEY_SECRET, sweep
 from tests.store.followup_helpers import token_in
+from tests.support import shanghai
 
 LIN = {"ref": "lin-1", "name": "Lin Xiaoyu", "tier": "B", "email": "lin.xiaoyu@example.com",
        "phone": "13812345678"}
@@ -103,7 +104,10 @@ def test_a_link_answers_once_and_refuses_reuse_tampering_and_expiry(
     assert public.get("/s/not-a-token").status_code == 400
     assert public.get(f"/s/{'x' * 300}").status_code == 422  # longer than any token
 
-    clock.advance(timedelta(days=14))  # the link lives P14D from sending
+    clock.advance(timedelta(days=14))  # the link lives P14D from sending...
+    assert public.get(f"/s/{other}").status_code == 200
+    # ...to the end of the day its message names: sent on 22 November, 6 December.
+    clock.set(shanghai(2026, 12, 7, 0, 0))
     expired = public.post(f"/s/{other}", json={"csat": 5, "nps": 10})
     assert expired.status_code == 410 and expired.json()["detail"]["error"] == "expired_link"
     page = public.get(f"/s/{other}")

@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import Session
 
 from core.runtime import Runtime
-from core.surveys import AlreadyAnswered, answer_survey
+from core.surveys import AlreadyAnswered, LinkExpired, answer_survey
 from tests.conftest import sweep
 from tests.store.followup_helpers import (
     answer_of,
@@ -77,7 +77,7 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
     assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
     survey = survey_of(rt, follow.id)
     assert survey is not None and survey.sent_via == "email" and survey.agent == agent
-    assert survey.expires_at == shanghai(2026, 12, 5, 12, 0)  # P14D
+    assert survey.expires_at == shanghai(2026, 12, 6, 0, 0)  # P14D, to the day's end
     link = token_in(receiver.all()[-1].body["message"])
 
     clock.set(shanghai(2026, 11, 23, 12, 0))
@@ -90,9 +90,15 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
     sweep(rt)
     task = followup_of(rt, complaint_id)
     assert (task.stage, task.assignee) == ("calling", agent)
+    # The agent hears of the task when it opens, not at the warning hours later.
+    [told] = receiver.for_person(agent or "")
+    assert told.body["title"] == (f"[followup #{task.id}] return-visit call task: call by "
+                                  "2026-11-27 12:00 (UTC+08:00)")
+    assert f"follow-up #{task.id} of complaint #{complaint_id}" in told.body["message"]
+    assert "Customer: Lin (tier B, phone 138****5678" in told.body["message"]
     clock.set(shanghai(2026, 11, 27, 10, 0))  # 75% of 8 working hours
     sweep(rt)
-    assert [r.body["title"] for r in receiver.for_person(agent or "")] == [
+    assert [r.body["title"] for r in receiver.for_person(agent or "")][1:] == [
         f"[followup #{task.id}] warning: call at 75% (normal, tier B)"]
 
     clock.set(shanghai(2026, 11, 27, 10, 30))
@@ -152,6 +158,87 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
     clock.set(shanghai(2026, 11, 26, 12, 0))
     sweep(rt)
     assert [t for _, t in to_customers(receiver)] == ["How did we do?"]
+
+
+def test_a_recovery_case_goes_to_someone_other_than_the_agent_rated_low(rt, clock, receiver):
+    clock.set(shanghai(2026, 11, 20, 11, 0))
+    rated = open_for(rt)
+    for n in (1, 2):  # one complaint each for the two others: the rated agent has fewest
+        open_for(rt, ref=f"other-{n}", email=f"other{n}@example.com", phone=f"1390000000{n}")
+    agent = load(rt, rated).assignee
+    clock.set(shanghai(2026, 11, 20, 12, 0))
+    settle(rt, rated)
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    [survey] = [r for r in receiver.all() if r.path == "/email/lin@example.com"]
+    answer_link(rt, token_in(survey.body["message"]), csat=1, nps=2)
+    recovery = load(rt, followup_of(rt, rated).data["recovery_case"])
+    assert recovery.assignee in {"li.wei", "zhang.min", "chen.jing"} - {agent}
+
+
+def test_with_no_phone_the_link_answers_until_the_day_its_message_promised(
+        rt, clock, receiver):
+    complaint_id = closed_at_noon(rt, clock, phone=None)
+    agent = load(rt, complaint_id).assignee
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    message = receiver.all()[-1].body["message"]
+    assert "(valid until 2026-12-05)" in message
+    # The day the call task would open: no call (no phone), and no closing either.
+    clock.set(shanghai(2026, 11, 26, 12, 0))
+    sweep(rt)
+    follow = followup_of(rt, complaint_id)
+    assert (follow.stage, follow.data["no_call"], follow.assignee) == (
+        "reminded", "no_phone", None)
+    assert receiver.for_person(agent or "") == []
+    clock.set(shanghai(2026, 12, 5, 23, 0))  # late on the promised day
+    sweep(rt)
+    answer_link(rt, token_in(message), csat=4, nps=9)
+    assert followup_of(rt, complaint_id).data["outcome"] == "answered"
+
+
+def test_with_no_phone_and_no_answer_the_follow_up_closes_when_its_link_expires(
+        rt, clock, receiver):
+    complaint_id = closed_at_noon(rt, clock, phone=None)
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    link = token_in(receiver.all()[-1].body["message"])
+    for moment in (shanghai(2026, 11, 23, 12, 0), shanghai(2026, 11, 26, 12, 0),
+                   shanghai(2026, 12, 5, 23, 59, 59)):  # reminder, no call, last second
+        clock.set(moment)
+        sweep(rt)
+    assert followup_of(rt, complaint_id).stage == "reminded"
+    clock.set(shanghai(2026, 12, 6, 0, 0))
+    sweep(rt)
+    follow = followup_of(rt, complaint_id)
+    assert (follow.stage, follow.data["outcome"]) == ("closed", "no_phone")
+    assert live_timers(rt, follow.id or 0) == []
+    with pytest.raises(LinkExpired):
+        answer_link(rt, link, csat=4, nps=9)
+
+
+def test_after_downtime_a_reminder_goes_only_with_a_link_that_still_answers(
+        rt, clock, receiver):
+    complaint_id = closed_at_noon(rt, clock, phone=None)
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    # Down from Saturday until the next Friday: reminder and call task are due together.
+    clock.set(shanghai(2026, 11, 27, 10, 0))
+    sweep(rt)
+    assert to_customers(receiver)[-1] == ("/email/lin@example.com", "Reminder: how did we do?")
+    answer_link(rt, token_in(receiver.all()[-1].body["message"]), csat=5, nps=10)
+    assert followup_of(rt, complaint_id).data["outcome"] == "answered"
+
+
+def test_after_downtime_past_the_link_s_end_no_reminder_goes(rt, clock, receiver):
+    complaint_id = closed_at_noon(rt, clock, phone=None)
+    clock.set(shanghai(2026, 11, 21, 12, 0))
+    sweep(rt)
+    clock.set(shanghai(2026, 12, 7, 10, 0))  # reminder, call and the link's end all due
+    sweep(rt)
+    assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
+    follow = followup_of(rt, complaint_id)
+    assert (follow.stage, follow.data["outcome"]) == ("closed", "no_phone")
 
 
 def test_a_survey_due_at_22_00_is_delivered_at_09_00(rt, clock, receiver):

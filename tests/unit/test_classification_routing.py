@@ -116,6 +116,16 @@ def test_naive_and_aware_last_assignments_can_be_mixed() -> None:
     assert pick_assignee(members, "round_robin") == "zhou.xin"
 
 
+def test_a_person_to_avoid_gets_the_case_only_when_nobody_else_is_there() -> None:
+    members = [member("li.wei", 0), member("zhang.min", 2), member("chen.jing", 1)]
+    assert pick_assignee(members, "least_loaded", avoid="li.wei",
+                         supervisor="wang.fang") == "chen.jing"
+    alone = [member("li.wei")]
+    assert pick_assignee(alone, "least_loaded", avoid="li.wei",
+                         supervisor="wang.fang") == "wang.fang"
+    assert pick_assignee(alone, "least_loaded", avoid="li.wei") == "li.wei"
+
+
 def test_routing_refuses_an_empty_team_and_an_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="at least one member"):
         pick_assignee([], "least_loaded")

@@ -171,6 +171,21 @@ def test_reassign_moves_the_case_and_records_who_had_it() -> None:
     assert decision.timeline[0].details["reassigned_from"] == "li.wei"
 
 
+@pytest.mark.parametrize("person", ["nobody.at.all", "sun.hao"])  # unknown; another team's
+def test_reassign_only_to_the_case_s_team_or_the_people_above_it(person: str) -> None:
+    with pytest.raises(InvalidEvent) as invalid:
+        TABLE.decide(in_stage("in_progress"), Event("reassign", "wang.fang",
+                                                    {"assignee": person}), POLICIES, CALS, NOW)
+    assert invalid.value.field == "data.assignee"
+    assert invalid.value.reason == (
+        f"{person!r} is not a member of team 'complaints' nor above it; who may be assigned: "
+        "['li.wei', 'zhang.min', 'chen.jing', 'wang.fang', 'liu.yang', 'zhao.lei']")
+    for above in ("wang.fang", "zhao.lei"):
+        decision = TABLE.decide(in_stage("in_progress"), Event(
+            "reassign", "wang.fang", {"assignee": above}), POLICIES, CALS, NOW)
+        assert decision.after.assignee == above
+
+
 def test_change_priority_needs_a_known_priority() -> None:
     with pytest.raises(InvalidEvent) as invalid:
         TABLE.decide(in_stage("in_progress"),

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from domain.access import AccessRole, NotPermitted
 from domain.policy import PolicySet, Tier
-from domain.process import CaseSnapshot, Decision, Event, InvalidEvent, Transition, TransitionTable
+from domain.process import (
+    CaseSnapshot,
+    CustomerContact,
+    Decision,
+    Event,
+    InvalidEvent,
+    Transition,
+    TransitionTable,
+)
 from domain.processes import followup
 from domain.satisfaction import choose_channel, is_low
 from tests.unit.builders import POLICIES, calendars, case, sh
@@ -74,7 +82,10 @@ def test_the_survey_is_due_a_day_after_closure_and_never_at_night() -> None:
 def test_sending_sets_the_link_s_expiry_the_reminder_and_the_call() -> None:
     after = sent()
     assert (after.stage, after.data["channel"]) == ("surveyed", "email")
-    assert after.data["expires_at"] == sh(2026, 12, 5, 12, 0).isoformat()  # P14D
+    # P14D: to the end of 5 December, the day its messages name.
+    expires = datetime.fromisoformat(after.data["expires_at"])
+    assert expires == sh(2026, 12, 6, 0, 0)
+    assert followup.last_day(expires, POLICIES.followup) == date(2026, 12, 5)
     assert timers(after) == {"8:reminder:0": sh(2026, 11, 23, 12, 0),
                              "8:open_call": sh(2026, 11, 26, 12, 0)}
 
@@ -137,8 +148,56 @@ def test_the_call_task_goes_to_the_agent_and_is_due_in_one_working_day() -> None
     moved = fire(fire(stranger, "send_survey", sh(2026, 11, 21, 12, 0)).after, "open_call",
                  sh(2026, 11, 26, 12, 0))
     assert moved is not None and moved.after.assignee == "wang.fang"  # the supervisor
-    no_phone = fire(sent(), "open_call", sh(2026, 11, 26, 12, 0), contacts=["email"])
-    assert no_phone is not None and no_phone.after.data["outcome"] == "no_phone"
+
+
+def test_the_assignee_is_told_whom_to_call_and_by_when_in_the_team_s_time() -> None:
+    lin = CustomerContact(name="Lin", phone="13812345678", email="lin@example.com")
+    task = fire(sent(), "open_call", sh(2026, 11, 26, 12, 0), customer=lin)
+    assert task is not None
+    [notice] = task.notices
+    assert (notice.recipient, notice.role, notice.key) == ("li.wei", "assignee",
+                                                           "8:call_opened:li.wei")
+    assert notice.subject == ("[followup #8] return-visit call task: call by "
+                              "2026-11-27 12:00 (UTC+08:00)")
+    assert notice.body == (
+        "A return-visit call task is yours: follow-up #8 of complaint #7 (no answer to the "
+        "survey). Call the customer by 2026-11-27 12:00 (UTC+08:00) and record each attempt "
+        "(record_call, at most 3); GET /follow-ups/8 shows the number.\n"
+        "Customer: Lin (tier B, phone 138****5678, e-mail l***@example.com).")
+
+
+def test_with_no_phone_the_survey_stays_open_until_its_link_expires_then_closes() -> None:
+    expires = sh(2026, 12, 6, 0, 0)
+    waiting = fire(sent(), "open_call", sh(2026, 11, 26, 12, 0), contacts=["email"])
+    assert waiting is not None and waiting.timeline[0].type == "no_call"
+    assert (waiting.after.stage, waiting.notices) == ("surveyed", ())
+    assert waiting.after.data["no_call"] == "no_phone"
+    assert timers(waiting.after) == {"8:reminder:0": sh(2026, 11, 23, 12, 0),
+                                     "8:link_expiry": expires}
+    closed = fire(waiting.after, "link_expiry", expires, contacts=["email"])
+    assert closed is not None
+    assert (closed.after.stage, closed.after.data["outcome"]) == ("closed", "no_phone")
+    # Fired after the link expired (the service was down), it closes at once.
+    late = fire(sent(), "open_call", expires, contacts=["email"])
+    assert late is not None and late.after.data["outcome"] == "no_phone"
+    # A tier always called, with no phone: an answer closes it, before or after.
+    answered = followup.answer(sent(Tier.A), scores={"csat": 4, "nps": 9}, comment=None,
+                               opt_out=False, policies=POLICIES, calendars=CALS,
+                               now=sh(2026, 11, 22, 10, 0)).after
+    done = fire(answered, "open_call", sh(2026, 11, 26, 12, 0), contacts=["email"])
+    assert done is not None and done.after.data["outcome"] == "answered"
+    no_call = fire(sent(Tier.A), "open_call", sh(2026, 11, 26, 12, 0), contacts=["email"])
+    assert no_call is not None
+    later = followup.answer(no_call.after, scores={"csat": 4, "nps": 9}, comment=None,
+                            opt_out=False, policies=POLICIES, calendars=CALS,
+                            now=sh(2026, 11, 27, 10, 0))
+    assert later.after.stage == "answered"
+
+
+def test_no_reminder_goes_with_a_link_that_has_expired() -> None:
+    # The service was down past the link's end: the reminder is obsolete.
+    assert fire(sent(), "reminder", sh(2026, 12, 6, 0, 0)) is None
+    assert fire(sent(), "reminder", sh(2026, 12, 5, 23, 59)) is not None  # night: postponed
 
 
 def test_an_answer_closes_the_follow_up_but_a_tier_a_customer_is_still_called() -> None:
