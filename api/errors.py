@@ -4,6 +4,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.storable import Unstorable
 from core.cases import CaseNotFound, IdempotencyConflict
 from core.findings import FindingNotFound
 from core.keys import KeyNotFound, KeyProblem
@@ -27,6 +28,10 @@ def install(app: FastAPI) -> None:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                   for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(Unstorable)
+    async def _unstorable(_: Request, exc: Unstorable) -> JSONResponse:
+        return field_error(exc.loc, exc.reason)
 
     @app.exception_handler(CaseNotFound)
     @app.exception_handler(KeyNotFound)
