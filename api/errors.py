@@ -20,7 +20,20 @@ def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JS
                         content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
 
 
+async def _server_error(_: Request, exc: Exception) -> JSONResponse:
+    """An unforeseen error: a complete answer that ends the connection.
+
+    Starlette raises the error again after this answer, for the server to log, and
+    uvicorn then closes the connection; saying so (`Connection: close`) keeps a pooled
+    client from sending its next request down a connection about to be closed.
+    """
+    return JSONResponse(status_code=500, headers={"Connection": "close"},
+                        content={"detail": "internal error; the service logged it"})
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _server_error)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Field, reason and kind only: echoing the input back could fail to serialise (NaN)
