@@ -57,9 +57,22 @@ class CaseCreate(Model):
     priority: str | None = Field(default=None, description="skip classification: urgent, ...")
 
 
+def _document_event_data(schema: dict[str, Any]) -> None:
+    """Show each process's event data models (titled `process.event`) in the API docs."""
+    from domain.processes import definitions  # every process module: only when documented
+
+    schema["anyOf"] = [{**model.model_json_schema(), "title": f"{name}.{event}"}
+                       for name, process in sorted(definitions().items())
+                       for event, model in sorted(process.TABLE.data.items())]
+
+
 class EventCreate(Model):
     type: str = Field(min_length=1, max_length=40, examples=["acknowledge"])
-    data: dict[str, Any] = Field(default_factory=dict, examples=[{}])
+    data: dict[str, Any] = Field(
+        default_factory=dict, examples=[{}], json_schema_extra=_document_event_data,
+        description="The event's data, by process and event: the schemas titled "
+                    "`process.event` (a wrong type is 422 naming `data.<field>`); other "
+                    "events take none, add_note any.")
     note: str | None = Field(default=None, max_length=5000)
 
 

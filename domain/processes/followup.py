@@ -40,22 +40,25 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
-from domain.escalation import acknowledge_escalation_hook
+from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
     CaseSnapshot,
     Decision,
     Event,
+    EventData,
     InvalidEvent,
     TimelineEntry,
     Transition,
     TransitionTable,
 )
-from domain.processes.complaint import reassign_hook
+from domain.processes.complaint import ReassignData, reassign_hook
 from domain.quiet_hours import is_quiet, next_allowed
 from domain.satisfaction import SCORES, check_scores, check_text, choose_channel, is_low
 from domain.timers import PROCESS, TimerSpec
@@ -197,6 +200,19 @@ def _record_call(case, event, policies, calendars, now):
                    clocks=_stop_call(case, calendars, now)), details
 
 
+class RecordCallData(EventData):
+    """record_call: whether the customer was reached, and what they said if they were."""
+
+    reached: bool | None = None
+    notes: str | None = None
+    opt_out: bool | None = Field(default=None, description="no more surveys or calls")
+    csat: int | None = Field(default=None, description="1 to 5")
+    nps: int | None = Field(default=None, description="0 to 10")
+    speed: int | None = Field(default=None, description="1 to 5")
+    attitude: int | None = Field(default=None, description="1 to 5")
+    resolution: int | None = Field(default=None, description="1 to 5")
+
+
 TABLE = TransitionTable(
     stages=("scheduled", "surveyed", "reminded", "calling", "answered", "closed"),
     final_stages=frozenset({"answered", "closed"}),
@@ -219,6 +235,8 @@ TABLE = TransitionTable(
         Transition("acknowledge_escalation", frozenset({"calling"}),
                    hook=acknowledge_escalation_hook, roles=ESCALATION_TARGETS),
     ),
+    data={"record_call": RecordCallData, "reassign": ReassignData,
+          "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 
