@@ -40,26 +40,38 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def check_storable(value: Any, loc: list[str | int], depth: int = 0) -> None:
+def check_storable(value: Any, loc: list[str | int]) -> None:
     """Raise `Unstorable` naming the first value under `loc` that could not be stored."""
+    found = _problem(value, 0)
+    if found is not None:
+        path, reason = found
+        raise Unstorable([*loc, *reversed(path)], reason)
+
+
+def _problem(value: Any, depth: int) -> tuple[list[str | int], str] | None:
+    """The path (innermost first) and reason of the first bad value, or None.
+
+    Every request body goes through this: the path is built only for a bad value, and
+    the common case (ASCII text without NUL) costs two cheap tests per string.
+    """
     if isinstance(value, str):
         problem = text_problem(value)
-    elif isinstance(value, float):
-        problem = None if math.isfinite(value) else "only finite numbers are allowed"
-    elif isinstance(value, dict | list):
-        if depth >= MAX_DEPTH:
-            raise Unstorable(loc, f"nested more than {MAX_DEPTH} levels deep")
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(key, str) and text_problem(key):
-                # The key itself is left out of the answer: it could not be written there.
-                raise Unstorable(loc, f"a key: {text_problem(key)}")
-            check_storable(item, [*loc, key], depth + 1)
-        return
-    else:
-        return
-    if problem:
-        raise Unstorable(loc, problem)
+        return ([], problem) if problem else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else ([], "only finite numbers are allowed")
+    if not isinstance(value, (dict, list)):
+        return None
+    if depth >= MAX_DEPTH:
+        return [], f"nested more than {MAX_DEPTH} levels deep"
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(key, str) and (problem := text_problem(key)):
+            # The key itself is left out of the answer: it could not be written there.
+            return [], f"a key: {problem}"
+        found = _problem(item, depth + 1)
+        if found is not None:
+            found[0].append(key)
+            return found
+    return None
 
 
 def load_json(raw: bytes) -> Any:
