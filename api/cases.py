@@ -27,7 +27,6 @@ from api.schemas import (
     EventPublic,
     NextEscalation,
     Problem,
-    find_unstorable,
 )
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
@@ -196,11 +195,6 @@ def search_cases(
             return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
         if value is not None and not _in_utc_range(value):
             return field_error(["query", name], "must fall between the years 1 and 9999 in UTC")
-    for name, text in (("process", process), ("stage", stage), ("priority", priority),
-                       ("assignee", assignee), ("team", team)):
-        problem = find_unstorable(text, name)
-        if problem:
-            return field_error(["query", name], problem)
     flt = CaseFilter(process=process, stage=stage, priority=priority, assignee=assignee,
                      team=team, breached=breached, at_risk=at_risk, opened_from=opened_from,
                      opened_to=opened_to)

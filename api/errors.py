@@ -4,6 +4,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.storable import Unstorable
 from core.cases import CaseNotFound, IdempotencyConflict
 from core.findings import FindingNotFound
 from core.keys import KeyNotFound, KeyProblem
@@ -19,7 +20,20 @@ def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JS
                         content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
 
 
+async def _server_error(_: Request, exc: Exception) -> JSONResponse:
+    """An unforeseen error: a complete answer that ends the connection.
+
+    Starlette raises the error again after this answer, for the server to log, and
+    uvicorn then closes the connection; saying so (`Connection: close`) keeps a pooled
+    client from sending its next request down a connection about to be closed.
+    """
+    return JSONResponse(status_code=500, headers={"Connection": "close"},
+                        content={"detail": "internal error; the service logged it"})
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _server_error)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Field, reason and kind only: echoing the input back could fail to serialise (NaN)
@@ -27,6 +41,10 @@ def install(app: FastAPI) -> None:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                   for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(Unstorable)
+    async def _unstorable(_: Request, exc: Unstorable) -> JSONResponse:
+        return field_error(exc.loc, exc.reason)
 
     @app.exception_handler(CaseNotFound)
     @app.exception_handler(KeyNotFound)

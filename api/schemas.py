@@ -2,47 +2,30 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.storable import check_storable
 
 # Ids are 32-bit integers in the store; anything larger cannot name a case.
 MAX_ID = 2**31 - 1
 CaseId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def find_unstorable(value: Any, where: str) -> str | None:
-    """Say where `value` holds what no database column takes: NUL characters, NaN, infinity."""
-    if isinstance(value, str) and "\x00" in value:
-        return f"{where}: NUL characters are not allowed"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{where}: only finite numbers are allowed"
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        problem = find_unstorable(item, f"{where}.{key}")
-        if problem:
-            return problem
-    return None
-
-
 class Model(BaseModel):
-    """A request body: unknown fields, NUL characters and NaN are refused."""
+    """A request body: unknown fields are refused, and what could not be stored and read
+    back (`api.storable`) is refused before anything is written."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        problem = find_unstorable(data, "body") if isinstance(data, dict) else None
-        if problem:
-            raise ValueError(problem)
+        # The outermost model sees the whole body first, so `loc` starts at its root.
+        if isinstance(data, dict):
+            check_storable(data, ["body"])
         return data
 
 
@@ -74,9 +57,22 @@ class CaseCreate(Model):
     priority: str | None = Field(default=None, description="skip classification: urgent, ...")
 
 
+def _document_event_data(schema: dict[str, Any]) -> None:
+    """Show each process's event data models (titled `process.event`) in the API docs."""
+    from domain.processes import definitions  # every process module: only when documented
+
+    schema["anyOf"] = [{**model.model_json_schema(), "title": f"{name}.{event}"}
+                       for name, process in sorted(definitions().items())
+                       for event, model in sorted(process.TABLE.data.items())]
+
+
 class EventCreate(Model):
     type: str = Field(min_length=1, max_length=40, examples=["acknowledge"])
-    data: dict[str, Any] = Field(default_factory=dict, examples=[{}])
+    data: dict[str, Any] = Field(
+        default_factory=dict, examples=[{}], json_schema_extra=_document_event_data,
+        description="The event's data, by process and event: the schemas titled "
+                    "`process.event` (a wrong type is 422 naming `data.<field>`); other "
+                    "events take none, add_note any.")
     note: str | None = Field(default=None, max_length=5000)
 
 

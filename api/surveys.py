@@ -8,7 +8,6 @@ or 409 (answered already), saying only that.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +20,7 @@ from sqlmodel import Session
 from api.deps import RuntimeDep
 from api.errors import field_error
 from api.schemas import Model, Problem
+from api.storable import Unstorable, load_json
 from api.survey_page import HEADERS, form_page, html, message_page
 from core.runtime import Runtime
 from core.surveys import LinkProblem, answer_survey, open_survey
@@ -85,9 +85,9 @@ async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
     if len(raw) > MAX_BODY:
         return field_error(["body"], f"at most {MAX_BODY} bytes")
     try:
-        data: Any = json.loads(raw) if as_json else dict(parse_qsl(raw.decode("utf-8")))
+        data: Any = load_json(raw) if as_json else dict(parse_qsl(raw.decode("utf-8")))
         body = SurveyAnswerIn.model_validate(data)
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, Unstorable) as exc:
         return _invalid(exc, as_json)
     try:
         await run_in_threadpool(_answer, rt, token, body.model_dump())
@@ -111,6 +111,8 @@ def _invalid(exc: Exception, as_json: bool) -> Response:
         problems = [([*("body", *e["loc"])], e["msg"]) for e in exc.errors()]
     elif isinstance(exc, InvalidEvent):
         problems = [(["body", exc.field], exc.reason)]
+    elif isinstance(exc, Unstorable):
+        problems = [(exc.loc, exc.reason)]
     else:
         problems = [(["body"], "not valid JSON or form data")]
     if as_json:

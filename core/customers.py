@@ -159,7 +159,9 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
         if value is not None and (claim.ref or owner in (None, customer_id)):
             values[kind] = value
     if customer is None:
-        customer = _NEW.execute(db, {"external_ref": claim.ref, "created_at": now,
+        # An empty ref is no ref, as for the lookup above: stored as '', it would be the
+        # one customer every later empty ref collides with on the unique column.
+        customer = _NEW.execute(db, {"external_ref": claim.ref or None, "created_at": now,
                                      **values}).one()
     else:
         changed = {name: value for name, value in values.items()

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from pydantic import Field
+
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
@@ -15,6 +17,7 @@ from domain.process import (
     SYSTEM_ACTOR,
     CaseSnapshot,
     Decision,
+    EventData,
     InvalidEvent,
     Notice,
     TimelineEntry,
@@ -27,6 +30,12 @@ def resolve_role(case: CaseSnapshot, role: Role, policies: PolicySet) -> str | N
         return case.assignee
     team = policies.teams.get(case.team)
     return getattr(team, role.value) if team else None
+
+
+class AcknowledgeEscalationData(EventData):
+    """acknowledge_escalation (every process's)."""
+
+    clock: str | None = Field(default=None, description="the clock whose ladder ends")
 
 
 def acknowledge_escalation_hook(case, event, policies, calendars, now):

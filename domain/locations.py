@@ -22,6 +22,10 @@ from domain.policy import Duration, Strict
 from domain.process import InvalidEvent, Unavailable
 
 MAX_SLOTS_SCANNED = 20_000  # a loop bound: three months of 5-minute slots
+# A slot's arithmetic (reminders days before it, its local time in any timezone) must
+# stay inside the calendar: a slot within a year of its edges is refused, not computed.
+EARLIEST_SLOT = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_SLOT = datetime(9998, 12, 31, tzinfo=UTC)
 
 
 class LocationPolicy(Strict):
@@ -143,9 +147,12 @@ def as_utc(moment: datetime, field_name: str) -> datetime:
     if moment.tzinfo is None:
         raise InvalidEvent(field_name, "needs a timezone offset, e.g. +08:00")
     try:
-        return moment.astimezone(UTC)
+        utc = moment.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
-        raise InvalidEvent(field_name, "out of range") from None
+        utc = None
+    if utc is None or not EARLIEST_SLOT <= utc <= LATEST_SLOT:
+        raise InvalidEvent(field_name, "out of range: between the years 2 and 9998")
+    return utc
 
 
 def refuse(location_name: str, location: LocationPolicy, calendar: BusinessCalendar,

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from domain import clocks as clock_ops
 from domain.access import WORKERS, AccessRole, ActorKind, NotPermitted
 from domain.calendars import BusinessCalendar
@@ -169,6 +171,29 @@ SYSTEM_ACTOR = "system"
 WAIVED = "waived"
 
 
+class EventData(BaseModel):
+    """The data one kind of event takes from a client: each field's JSON type.
+
+    A process declares one per event that takes data, beside its transition table
+    (`TransitionTable.data`); it is checked before the transition, so a wrong type is
+    refused naming `data.<field>` instead of failing inside a hook, and the API shows it.
+    Types are strict (no "5" for 5) and every field may be left out: whether a field is
+    required, and what its value may be (a known team, an open slot), the hook says, as
+    it did before. Fields a model does not name are left to the hook too.
+    """
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+def check_data(model: type[EventData], data: Mapping[str, Any]) -> None:
+    """Raise `InvalidEvent` naming `data.<field>` if `data` does not fit `model`."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        raise InvalidEvent(".".join(["data", *map(str, error["loc"])]), error["msg"]) from None
+
+
 @dataclass(frozen=True)
 class TransitionTable:
     """The transitions of one process, looked up by (event, stage)."""
@@ -176,8 +201,13 @@ class TransitionTable:
     stages: tuple[str, ...]
     final_stages: frozenset[str]
     transitions: tuple[Transition, ...]
+    # The model of each event's data, by event type (events without one take any data).
+    data: Mapping[str, type[EventData]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
+        unknown_events = set(self.data) - {t.event for t in self.transitions}
+        if unknown_events:
+            raise ValueError(f"data models for unknown events {sorted(unknown_events)}")
         known = set(self.stages)
         for t in self.transitions:
             unknown = (t.sources | t.targets | ({t.target} if t.target else set())) - known
@@ -235,6 +265,9 @@ class TransitionTable:
     ) -> Decision:
         """Apply one event to a case: the new stage, the clock operations and the hook."""
         transition = self.find(event, case.stage, case.data)
+        model = self.data.get(event.type)
+        if model is not None and not event.by_system:
+            check_data(model, event.data)
         after = case
         details: dict[str, Any] = dict(event.data)
         if transition.hook is not None:

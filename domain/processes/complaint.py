@@ -39,11 +39,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import Field
+
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.classification import Classification
-from domain.escalation import acknowledge_escalation_hook
+from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
@@ -51,6 +53,7 @@ from domain.process import (
     ClockOp,
     Decision,
     Event,
+    EventData,
     InvalidEvent,
     TimelineEntry,
     Transition,
@@ -115,6 +118,16 @@ def _resolve(case, event, policies, calendars, now):
     return replace(case, resolved_count=case.resolved_count + 1), {}
 
 
+class ReassignData(EventData):
+    """reassign (every process's)."""
+
+    assignee: str | None = Field(default=None, description="the person to hand the case to")
+
+
+class ChangePriorityData(EventData):
+    priority: str | None = Field(default=None, description="one of the policy's priorities")
+
+
 TABLE = TransitionTable(
     stages=("new", "classified", "assigned", "in_progress", "waiting_on_customer",
             "resolved", "closed"),
@@ -140,6 +153,8 @@ TABLE = TransitionTable(
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=ESCALATION_TARGETS),
     ),
+    data={"reassign": ReassignData, "change_priority": ChangePriorityData,
+          "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 

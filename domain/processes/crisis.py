@@ -38,6 +38,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from domain import clocks as clock_ops
 from domain import crisis_news as news
 from domain import crisis_notices as notices
@@ -55,13 +57,14 @@ from domain.crisis_rules import (
     retarget_obligations,
     start_obligations,
 )
-from domain.escalation import acknowledge_escalation_hook
+from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.policy import EscalationStep, PolicySet
 from domain.process import (
     WAIVED,
     CaseSnapshot,
     ClockOp,
     Decision,
+    EventData,
     InvalidEvent,
     TimelineEntry,
     Transition,
@@ -281,6 +284,63 @@ def _complete_review(case, event, policies, calendars, now):
                                       "opens_pdca": review["pdca"] is not None}
 
 
+class ConfirmData(EventData):
+    likelihood: str | None = None
+    impact: str | None = None
+    severity: str | None = Field(default=None, description="overrides the matrix; give "
+                                                           "the reason")
+    reason: str | None = None
+
+
+class ReasonData(EventData):
+    """dismiss and skip_compensation."""
+
+    reason: str | None = None
+
+
+class OverrideSeverityData(EventData):
+    severity: str | None = None
+    reason: str | None = None
+
+
+class AssembleTeamData(EventData):
+    lead: str | None = None
+    members: list[str] | None = Field(default=None, description="the team's people")
+
+
+class SummaryData(EventData):
+    """post_update and resolve."""
+
+    summary: str | None = None
+
+
+class DraftNoticeData(EventData):
+    channel: str | None = Field(default=None, description="one of the policy's channels")
+    summary: str | None = Field(default=None, description="fills the channel's template")
+    subject: str | None = Field(default=None, description="instead of the template's")
+    body: str | None = Field(default=None, description="instead of the template's")
+
+
+class NoticeData(EventData):
+    """approve_notice and publish_notice."""
+
+    notice: int | None = Field(default=None, description="the notice's number, from 1")
+
+
+class CompensationData(EventData):
+    kind: str | None = None
+    value: float | None = None
+    description: str | None = None
+
+
+class ReviewData(EventData):
+    what_happened: str | None = None
+    root_cause: str | None = None
+    actions: list[str] | None = None
+    pdca: dict[str, Any] | None = Field(default=None, description="a PDCA plan: kpi, "
+                                        "target, scope, pilot_period")
+
+
 class CrisisTable(TransitionTable):
     """The crisis table: `decide` also says whom each event's news goes to."""
 
@@ -320,6 +380,12 @@ TABLE = CrisisTable(
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=LEADS),
     ),
+    data={"confirm": ConfirmData, "dismiss": ReasonData,
+          "override_severity": OverrideSeverityData, "assemble_team": AssembleTeamData,
+          "post_update": SummaryData, "draft_notice": DraftNoticeData,
+          "approve_notice": NoticeData, "publish_notice": NoticeData, "resolve": SummaryData,
+          "start_compensation": CompensationData, "skip_compensation": ReasonData,
+          "complete_review": ReviewData, "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 

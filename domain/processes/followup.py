@@ -46,11 +46,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import Field
+
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.crisis_notices import local_time
-from domain.escalation import acknowledge_escalation_hook, customer_line
+from domain.escalation import (
+    AcknowledgeEscalationData,
+    acknowledge_escalation_hook,
+    customer_line,
+)
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
@@ -58,13 +64,14 @@ from domain.process import (
     CustomerContact,
     Decision,
     Event,
+    EventData,
     InvalidEvent,
     Notice,
     TimelineEntry,
     Transition,
     TransitionTable,
 )
-from domain.processes.complaint import reassign_hook
+from domain.processes.complaint import ReassignData, reassign_hook
 from domain.quiet_hours import is_quiet, next_allowed
 from domain.satisfaction import SCORES, check_scores, check_text, choose_channel, is_low
 from domain.timers import PROCESS, TimerSpec
@@ -229,6 +236,19 @@ def _record_call(case, event, policies, calendars, now):
                    clocks=_stop_call(case, calendars, now)), details
 
 
+class RecordCallData(EventData):
+    """record_call: whether the customer was reached, and what they said if they were."""
+
+    reached: bool | None = None
+    notes: str | None = None
+    opt_out: bool | None = Field(default=None, description="no more surveys or calls")
+    csat: int | None = Field(default=None, description="1 to 5")
+    nps: int | None = Field(default=None, description="0 to 10")
+    speed: int | None = Field(default=None, description="1 to 5")
+    attitude: int | None = Field(default=None, description="1 to 5")
+    resolution: int | None = Field(default=None, description="1 to 5")
+
+
 TABLE = TransitionTable(
     stages=("scheduled", "surveyed", "reminded", "calling", "answered", "closed"),
     final_stages=frozenset({"answered", "closed"}),
@@ -252,6 +272,8 @@ TABLE = TransitionTable(
         Transition("acknowledge_escalation", frozenset({"calling"}),
                    hook=acknowledge_escalation_hook, roles=ESCALATION_TARGETS),
     ),
+    data={"record_call": RecordCallData, "reassign": ReassignData,
+          "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 

@@ -31,11 +31,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import Field
+
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, AccessRole, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.durations import format_duration, parse_duration
-from domain.escalation import acknowledge_escalation_hook
+from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.kpi_definitions import DEFINITIONS
 from domain.policy import EscalationStep, PdcaPolicy, PolicySet
 from domain.process import (
@@ -44,6 +46,7 @@ from domain.process import (
     ClockOp,
     Decision,
     Event,
+    EventData,
     InvalidEvent,
     TimelineEntry,
     Transition,
@@ -185,6 +188,15 @@ def _closing(outcome: str):  # type: ignore[no-untyped-def]
 
 STOP_ALL = ((PLAN, ClockOp.stop), (ACT, ClockOp.stop))
 
+
+class UpdatePlanData(EventData):
+    """update_plan: one or more of these; the kpi and scope stay as measured."""
+
+    problem: str | None = None
+    target: float | None = Field(default=None, description="a share between 0 and 1")
+    pilot_period: str | None = Field(default=None, examples=["P14D"])
+
+
 TABLE = TransitionTable(
     stages=("planning", "doing", "acting", "closed"),
     final_stages=frozenset({"closed"}),
@@ -204,6 +216,7 @@ TABLE = TransitionTable(
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=RUNNERS),
     ),
+    data={"update_plan": UpdatePlanData, "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 

@@ -51,13 +51,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import Field
+
 from domain import appointments, handoffs
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.durations import format_duration
-from domain.escalation import acknowledge_escalation_hook
+from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.locations import LocationPolicy, check_slot_text
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import (
@@ -66,13 +68,14 @@ from domain.process import (
     ClockOp,
     Decision,
     Event,
+    EventData,
     InvalidEvent,
     Notice,
     TimelineEntry,
     Transition,
     TransitionTable,
 )
-from domain.processes.complaint import reassign_hook
+from domain.processes.complaint import ReassignData, reassign_hook
 from domain.quiet_hours import is_quiet, next_allowed
 from domain.service_request_policy import CustomerMessage, ServiceRequestPolicy
 from domain.service_request_policy import policy_problems as policy_problems
@@ -307,6 +310,28 @@ def _transfer_escalation(case, event, policies, calendars, now):
     return handoffs.escalate(case, policy_of(policies).transfers, policies)
 
 
+class SlotData(EventData):
+    """accept (omit the slot to confirm the one held) and reschedule."""
+
+    slot: str | None = Field(default=None, description="the appointment's start with its "
+                                                       "offset, e.g. 2026-11-21T10:00:00+08:00")
+
+
+class CancelData(EventData):
+    reason: str | None = Field(default=None, description="why it is cancelled")
+
+
+class TransferData(EventData):
+    """transfer: the reason and one or more of team, channel, location (and slot)."""
+
+    reason: str | None = Field(default=None, description="why it is handed on")
+    team: str | None = None
+    channel: str | None = None
+    location: str | None = None
+    slot: str | None = Field(default=None, description="with a location: the booked "
+                                                       "appointment's start there")
+
+
 TABLE = TransitionTable(
     stages=("requested", "scheduled", "checked_in", "in_service", "no_show", "completed",
             "cancelled"),
@@ -341,6 +366,9 @@ TABLE = TransitionTable(
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
                    roles=ESCALATION_TARGETS),
     ),
+    data={"accept": SlotData, "reschedule": SlotData, "cancel": CancelData,
+          "transfer": TransferData, "reassign": ReassignData,
+          "acknowledge_escalation": AcknowledgeEscalationData},
 )
 
 
