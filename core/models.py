@@ -204,7 +204,8 @@ class Timer(SQLModel, table=True):
     kind: str = Field(max_length=20)
     name: str = Field(max_length=40)
     step: int | None = None
-    # pending -> claimed -> fired | obsolete; pending <-> paused; pending|paused -> cancelled
+    # pending -> claimed -> fired | obsolete; pending <-> paused; pending|paused -> cancelled;
+    # claimed -> pending|paused|cancelled when the case moved while it was claimed
     status: str = Field(max_length=10)
     fire_at: datetime | None = _at()
     claimed_by: str | None = Field(default=None, max_length=120)

@@ -52,7 +52,9 @@ def step_due(
     timer_key: str,
     now: datetime,
 ) -> Decision | None:
-    """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale."""
+    """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale:
+    the clock is not running, the rung is not the next one, or the clock, as it now
+    stands, has not reached it (an event moved its deadline while the timer waited)."""
     clock = case.clocks.get(clock_name)
     if clock is None or clock.state is not ClockState.running or not clock.escalating:
         return None
@@ -60,6 +62,8 @@ def step_due(
         return None
     step = ladder[step_index]
     calendar = calendars[clock.calendar]
+    if clock.used(calendar, now) < clock.target * (step.at_percent / 100):
+        return None
     due_at = clock.due_at(calendar)
     breached_at = clock.breached_at
     if step.at_percent >= 100 and breached_at is None:
