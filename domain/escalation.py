@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from domain.access import ActorKind
+from domain.access import ActorKind, OwnEscalation
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.policy import EscalationStep, PolicySet, Role
@@ -30,11 +30,16 @@ def resolve_role(case: CaseSnapshot, role: Role, policies: PolicySet) -> str | N
 
 
 def acknowledge_escalation_hook(case, event, policies, calendars, now):
-    """End `data.clock`'s ladder: no further rungs (every process's `acknowledge_escalation`)."""
+    """End `data.clock`'s ladder: no further rungs (every process's `acknowledge_escalation`).
+
+    Never by the case's assignee: the ladder reports their lapse to those above them.
+    """
     name = event.data.get("clock")
     clock = case.clocks.get(name) if isinstance(name, str) else None
     if clock is None:
         raise InvalidEvent("data.clock", f"must be one of the clocks {sorted(case.clocks)}")
+    if case.assignee is not None and event.actor == case.assignee:
+        raise OwnEscalation(event.actor, name)
     if clock.steps_fired == 0:
         raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
     stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)

@@ -48,7 +48,9 @@ def test_the_complaint_table_says_who_may_send_each_event():
     table = complaint.TABLE
     assert table.roles_for("reassign") == {AccessRole.supervisor}
     assert table.roles_for("acknowledge") == {AccessRole.agent, AccessRole.supervisor}
-    assert AccessRole.manager in table.roles_for("acknowledge_escalation")
+    # The ladder reports an agent's lapse to those above: only they may end it.
+    assert table.roles_for("acknowledge_escalation") == {
+        AccessRole.supervisor, AccessRole.manager, AccessRole.director}
     assert table.roles_for("auto_close") == frozenset()  # the system's alone
     with pytest.raises(NotPermitted, match="role agent may not send 'change_priority'"):
         table.authorize("change_priority", AccessRole.agent)
