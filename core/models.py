@@ -237,6 +237,16 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = None
 
 
+class ClockEpoch(SQLModel, table=True):
+    """When the store's fast clock (`CASEFLOW_CLOCK_SPEED`) started, and its speed: one row,
+    which every instance on the store reads, so that all keep the same time."""
+
+    __tablename__ = "clock_epoch"
+    id: int = Field(default=1, primary_key=True)
+    speed: float
+    started_at: datetime = _at(nullable=False)
+
+
 class TeamMember(SQLModel, table=True):
     """A member of a team queue and their load, for routing."""
 
