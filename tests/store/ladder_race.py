@@ -120,7 +120,7 @@ def ladder_problems(rt: Runtime, case_id: int) -> list[str]:
                                           target=targets["urgent"], now=now)
             continue
         assert clock is not None
-        if entry.type in ("wait_on_customer",):
+        if entry.type == "wait_on_customer":
             clock = clock_ops.pause(clock, calendar, now)
         elif entry.type in ("resolve", "withdraw"):
             clock = clock_ops.stop(clock, calendar, now)
@@ -129,6 +129,9 @@ def ladder_problems(rt: Runtime, case_id: int) -> list[str]:
         elif entry.type == "change_priority":
             clock = clock_ops.retarget(clock, targets[entry.details["priority"]])
         elif entry.type in ("sla_warning", "escalated") and entry.details["clock"] == RESOLUTION:
+            if fired == len(ladder):
+                problems.append(f"{entry.details['step']} fired after the whole ladder had")
+                continue
             rung = ladder[fired]
             reached = clock.used(calendar, now) >= clock.target * (rung.at_percent / 100)
             if entry.details["step"] != rung.name:
