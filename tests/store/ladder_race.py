@@ -17,13 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.claims import claim_due
-from core.models import Timer
 from core.runtime import Runtime
 from core.sweeper import FlowRunner, Sweeper
 from domain import clocks as clock_ops
 from domain.clocks import ClockState
-from tests.store.helpers import open_complaint, send, timeline
+from tests.store.helpers import claim, open_complaint, send, timeline
 
 RESOLUTION = "resolution"
 # What pauses the resolution clock or moves its deadlines, and what undoes it.
@@ -81,10 +79,7 @@ def drive(rt: Runtime, runner: FlowRunner, steps: list[Step]) -> None:
         clock.set(moment)  # type: ignore[attr-defined]
         here = by_moment[moment]
         _send(rt, here, "before_claim")
-        claimed = claim_due(rt.engine, Timer, due_column="fire_at", now=moment,
-                            limit=rt.settings.sweep_batch_size,
-                            instance=rt.settings.instance_id, lease=rt.lease,
-                            returning=("id", "process", "case_id"))
+        claimed = claim(rt, returning=("id", "process", "case_id"))
         _send(rt, here, "while_claimed")
         by_process: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
         for timer_id, process, case_id in claimed:

@@ -2,11 +2,9 @@
 
 from datetime import timedelta
 
-from core.claims import claim_due
 from core.escalations import fire_timers
-from core.models import Timer
 from tests.conftest import sweep
-from tests.store.helpers import escalations, load, open_complaint, send
+from tests.store.helpers import claim, escalations, load, open_complaint, send
 
 FR = "first_response"
 
@@ -111,13 +109,6 @@ def test_acknowledging_the_escalation_ends_that_clock_s_ladder(make_runtime, clo
     assert load(rt, case_id).escalation_level == 1
 
 
-def _claim(rt) -> list[int]:  # type: ignore[no-untyped-def]
-    """Claim the due timers as the sweeper does, without firing them yet."""
-    rows = claim_due(rt.engine, Timer, due_column="fire_at", now=rt.clock.now(), limit=100,
-                     instance=rt.settings.instance_id, lease=rt.lease)
-    return [row[0] for row in rows]
-
-
 def test_a_pause_while_the_breach_is_claimed_leaves_it_to_fire_on_resuming(make_runtime,
                                                                             clock):
     rt = make_runtime()
@@ -126,7 +117,7 @@ def test_a_pause_while_the_breach_is_claimed_leaves_it_to_fire_on_resuming(make_
     clock.advance(timedelta(hours=3))
     sweep(rt)  # the warning
     clock.advance(timedelta(hours=1, seconds=1))
-    claimed = _claim(rt)  # the breach, in a flow run that takes its time
+    claimed = [row.id for row in claim(rt)]  # the breach, in a flow run that takes its time
     send(rt, case_id, "wait_on_customer")
     assert fire_timers(rt, claimed) == {"obsolete": 1}
     clock.advance(timedelta(seconds=3))
@@ -144,7 +135,7 @@ def test_a_rung_claimed_before_its_deadline_moved_waits_for_the_new_one(make_run
     case_id = open_complaint(rt, priority="urgent")  # resolution PT4H
     send(rt, case_id, "acknowledge")
     clock.advance(timedelta(hours=3, seconds=1))
-    claimed = _claim(rt)  # the warning
+    claimed = [row.id for row in claim(rt)]  # the warning
     send(rt, case_id, "change_priority", actor="supervisor:wang.fang", priority="routine")
     assert fire_timers(rt, claimed) == {"obsolete": 1}
     assert escalations(rt, case_id) == []
