@@ -84,10 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         migrate(make_engine(settings.resolved_database_url))
         print("schema is up to date")
         return 0
-    if args.command == "keys":
-        from core.key_commands import run_key_command
+    from core.clock_epoch import ClockConflict
 
-        return run_key_command(args, settings, policies)
+    try:
+        if args.command == "keys":
+            from core.key_commands import run_key_command
+
+            return run_key_command(args, settings, policies)
+        _check_clock(settings)
+    except ClockConflict as exc:
+        print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
+        return 2
     prepare_prefect_env(settings)
     import uvicorn
 
@@ -106,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_for_workers(settings)
     uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, **serving)
     return 0
+
+
+def _check_clock(settings: Settings) -> None:
+    """Raise `ClockConflict` if the store keeps a clock at another speed than this one's,
+    before the server starts, so that the refusal reads plainly."""
+    from core.clock_epoch import shared_clock
+    from core.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        shared_clock(engine, settings.clock_speed)
+    finally:
+        engine.dispose()
 
 
 def _prepare_for_workers(settings: Settings) -> None:

@@ -12,16 +12,25 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-class SystemClock:
-    """Wall-clock time in UTC, optionally running faster (speed 60: one minute per second)."""
+def wall_time() -> float:
+    """Seconds since the Unix epoch, from the system's clock."""
+    return time.time()
 
-    def __init__(self, speed: float = 1.0) -> None:
+
+class SystemClock:
+    """Wall-clock time in UTC, optionally running faster (speed 60: one minute per second).
+
+    A fast clock runs from `since` (by default, when it is made): instances that share a
+    store share its start (`core.clock_epoch`), and so keep one time.
+    """
+
+    def __init__(self, speed: float = 1.0, *, since: datetime | None = None) -> None:
         self.speed = speed
-        self._origin_real = time.time()
-        self._origin = datetime.fromtimestamp(self._origin_real, UTC)
+        self._origin = since.astimezone(UTC) if since else datetime.fromtimestamp(wall_time(), UTC)
+        self._origin_real = self._origin.timestamp()
 
     def now(self) -> datetime:
-        elapsed = time.time() - self._origin_real
+        elapsed = wall_time() - self._origin_real
         return self._origin + timedelta(seconds=elapsed * self.speed)
 
 

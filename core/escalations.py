@@ -30,8 +30,11 @@ from core.store import (
     load_clocks,
     persist_decision,
     snapshot_of,
+    sync_timers,
+    timers_wanted,
 )
 from domain.escalation import step_due
+from domain.process import CaseSnapshot
 from domain.processes import definition
 from domain.timers import ESCALATION
 
@@ -136,8 +139,8 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
           clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
           case_timers: list[Timer | NewTimer] | None = None, appends: Appends | None = None
           ) -> str:
-    """Decide what the timer means for the case at `now`, and write it: 'fired' or
-    'obsolete'."""
+    """Decide what the timer means for the case at `now`, and write it: 'fired', or
+    'obsolete' when it means nothing now (it is then planned again)."""
     snapshot = snapshot_of(case, clocks, customer)
     process = definition(case.process)
     if timer.kind == ESCALATION:
@@ -149,13 +152,36 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
         facts = timer_facts(session, snapshot, timer.name, now)
         decision = process.on_timer(snapshot, timer.name, runtime.policies,
                                     runtime.calendars, now, facts)
-    if decision is not None:
-        persist_decision(session, case, clocks, decision, policies=runtime.policies,
-                         calendars=runtime.calendars, now=now, case_timers=case_timers,
-                         appends=appends)
-        after_decision(session, case, decision, policies=runtime.policies,
-                       calendars=runtime.calendars, now=now, runtime=runtime)
-    timer.status = "fired" if decision is not None else "obsolete"
-    timer.fired_at = now
+    if decision is None:
+        _plan_again(session, runtime, timer, snapshot, now=now, case_timers=case_timers,
+                    appends=appends)
+        return "obsolete"
+    persist_decision(session, case, clocks, decision, policies=runtime.policies,
+                     calendars=runtime.calendars, now=now, case_timers=case_timers,
+                     appends=appends)
+    after_decision(session, case, decision, policies=runtime.policies,
+                   calendars=runtime.calendars, now=now, runtime=runtime)
+    timer.status, timer.fired_at = "fired", now
     session.add(timer)
-    return timer.status
+    return "fired"
+
+
+def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnapshot, *,
+                now: datetime, case_timers: list[Timer | NewTimer] | None,
+                appends: Appends | None) -> None:
+    """Give back a timer that came due for nothing, to wait as the case now needs.
+
+    An event that paused, stopped or pushed back its clock while the timer was claimed
+    could not reschedule it (a claimed timer is its holder's): the case's timers are
+    planned again here, so this one waits for its clock to run again, moves to the new
+    due time, or is cancelled, and a resumed clock's rung still fires. One whose
+    handler declined it though its plan still wants it now stays obsolete for good,
+    lest it be claimed again and again.
+    """
+    timer.status, timer.claimed_by, timer.claimed_at = "cancelled", None, None
+    sync_timers(session, case.id, case.process,
+                timers_wanted(case, runtime.policies, runtime.calendars),
+                loaded=case_timers, appends=appends)
+    if timer.status == "pending" and timer.fire_at is not None and timer.fire_at <= now:
+        timer.status, timer.fired_at = "obsolete", now
+    session.add(timer)

@@ -8,7 +8,7 @@ import sys
 
 from sqlmodel import Session
 
-from core.clock import SystemClock
+from core.clock_epoch import shared_clock
 from core.db import make_engine, migrate
 from core.keys import KeyNotFound, KeyProblem, create_key, list_keys, revoke_key
 from core.settings import Settings
@@ -21,7 +21,7 @@ def run_key_command(args: argparse.Namespace, settings: Settings, policies: Poli
     """Carry out one `keys` action against the configured store; 2 on a refused request."""
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    now = SystemClock().now()
+    now = shared_clock(engine, settings.clock_speed).now()  # the store's time, fast or not
     by = f"cli:{getpass.getuser()}"
     with Session(engine, expire_on_commit=False) as session:
         try:

@@ -204,7 +204,8 @@ class Timer(SQLModel, table=True):
     kind: str = Field(max_length=20)
     name: str = Field(max_length=40)
     step: int | None = None
-    # pending -> claimed -> fired | obsolete; pending <-> paused; pending|paused -> cancelled
+    # pending -> claimed -> fired | obsolete; pending <-> paused; pending|paused -> cancelled;
+    # claimed -> pending|paused|cancelled when the case moved while it was claimed
     status: str = Field(max_length=10)
     fire_at: datetime | None = _at()
     claimed_by: str | None = Field(default=None, max_length=120)
@@ -234,6 +235,16 @@ class OutboxMessage(SQLModel, table=True):
     delivered_at: datetime | None = _at()
     channel: str | None = Field(default=None, max_length=40)
     last_error: str | None = None
+
+
+class ClockEpoch(SQLModel, table=True):
+    """When the store's fast clock (`CASEFLOW_CLOCK_SPEED`) started, and its speed: one row,
+    which every instance on the store reads, so that all keep the same time."""
+
+    __tablename__ = "clock_epoch"
+    id: int = Field(default=1, primary_key=True)
+    speed: float
+    started_at: datetime = _at(nullable=False)
 
 
 class TeamMember(SQLModel, table=True):

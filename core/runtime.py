@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core.clock import Clock, SystemClock
+from core.clock import Clock
+from core.clock_epoch import shared_clock
 from core.db import make_engine, migrate, session_scope
 from core.intake import IntakeWriter
 from core.keys import KeyCache
@@ -120,7 +121,7 @@ def configure(
             check_against_store(session, policies, settings.policies)
             sync_team_members(session, policies)
     _current = Runtime(
-        settings=settings, engine=engine, clock=clock or SystemClock(settings.clock_speed),
+        settings=settings, engine=engine, clock=clock or shared_clock(engine, settings.clock_speed),
         policies=policies, calendars=build_calendars(policies),
         notifier=notifier or AppriseNotifier(),
         oidc=OidcVerifier(settings) if settings.oidc_issuer else None,

@@ -74,6 +74,10 @@ TEAM_SCOPED = frozenset({AccessRole.agent, AccessRole.supervisor})
 WORKERS = frozenset({AccessRole.agent, AccessRole.supervisor})
 SUPERVISORS = frozenset({AccessRole.supervisor})
 ESCALATION_TARGETS = WORKERS | {AccessRole.manager, AccessRole.director}
+# Who may end a clock's escalation ladder (`acknowledge_escalation`): those the ladder
+# escalates to, never an agent, whose lapse it reports (nor the case's assignee, whatever
+# their role: see `domain.escalation`).
+LADDER_STOPPERS = SUPERVISORS | {AccessRole.manager, AccessRole.director}
 
 
 class NotPermitted(Exception):
@@ -83,6 +87,16 @@ class NotPermitted(Exception):
         super().__init__(f"role {role} may not {action}; that needs one of the roles "
                          f"{sorted(r.value for r in allowed)}")
         self.action, self.role, self.allowed = action, role, allowed
+
+
+class OwnEscalation(NotPermitted):
+    """The case's assignee acknowledging its escalation: the lapse is theirs (HTTP 403)."""
+
+    def __init__(self, person: str, clock: str) -> None:
+        Exception.__init__(self, f"{person} is the case's assignee and may not acknowledge "
+                                 f"the escalation of its {clock} clock; a supervisor, "
+                                 f"manager or director does")
+        self.action, self.role, self.allowed = "acknowledge_escalation", None, LADDER_STOPPERS
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,29 @@ class BusinessCalendar:
             day += timedelta(days=1)
         raise ValueError(f"calendar {self.name!r} has no working time within ten years")
 
+    def subtract(self, end: datetime, duration: timedelta) -> datetime:
+        """Return the moment `duration` of business time before `end`: `add` run backwards.
+
+        Where several moments qualify (a span ending at an opening time), the earliest,
+        as `add` gives the earliest: 20 working minutes before Monday 09:20 is Friday
+        18:00, when the duration had been used up, not Monday 09:00.
+        """
+        end = _utc(end)
+        if self.always_open:
+            return end - duration
+        remaining = duration
+        day = end.astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS_SCANNED):
+            for open_at, close_at in reversed(self._windows(day)):
+                finish = min(close_at, end)
+                if finish <= open_at:
+                    continue
+                if remaining < finish - open_at:
+                    return finish - remaining
+                remaining -= finish - open_at
+            day -= timedelta(days=1)
+        raise ValueError(f"calendar {self.name!r} has no working time within ten years")
+
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Return the business time that runs from `start` to `end` (zero if end <= start)."""
         start, end = _utc(start), _utc(end)

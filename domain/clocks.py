@@ -55,12 +55,18 @@ class Clock:
         return self.target - self.used(calendar, now)
 
     def moment_at_fraction(self, calendar: BusinessCalendar, fraction: float) -> datetime | None:
-        """When the clock reaches `fraction` of its target, or None if it is not running."""
+        """When the clock reaches `fraction` of its target, or None if it is not running.
+
+        A fraction it had passed before it last resumed lies as far before the resumption,
+        in business time, as the clock had gone past it: the moment it would have been
+        reached had the clock run without the pause, so that, on a 24x7 calendar, the due
+        time is always now plus what `remaining` says (negative once breached).
+        """
         if self.running_since is None:
             return None
         still_to_run = self.target * fraction - self.elapsed
         if still_to_run <= timedelta(0):
-            return self.running_since
+            return calendar.subtract(self.running_since, -still_to_run)
         return calendar.add(self.running_since, still_to_run)
 
     def due_at(self, calendar: BusinessCalendar) -> datetime | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from domain.access import ActorKind
+from domain.access import ActorKind, OwnEscalation
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.policy import EscalationStep, PolicySet, Role
@@ -39,11 +39,16 @@ class AcknowledgeEscalationData(EventData):
 
 
 def acknowledge_escalation_hook(case, event, policies, calendars, now):
-    """End `data.clock`'s ladder: no further rungs (every process's `acknowledge_escalation`)."""
+    """End `data.clock`'s ladder: no further rungs (every process's `acknowledge_escalation`).
+
+    Never by the case's assignee: the ladder reports their lapse to those above them.
+    """
     name = event.data.get("clock")
     clock = case.clocks.get(name) if isinstance(name, str) else None
     if clock is None:
         raise InvalidEvent("data.clock", f"must be one of the clocks {sorted(case.clocks)}")
+    if case.assignee is not None and event.actor == case.assignee:
+        raise OwnEscalation(event.actor, name)
     if clock.steps_fired == 0:
         raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
     stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
@@ -61,7 +66,9 @@ def step_due(
     timer_key: str,
     now: datetime,
 ) -> Decision | None:
-    """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale."""
+    """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale:
+    the clock is not running, the rung is not the next one, or the clock, as it now
+    stands, has not reached it (an event moved its deadline while the timer waited)."""
     clock = case.clocks.get(clock_name)
     if clock is None or clock.state is not ClockState.running or not clock.escalating:
         return None
@@ -69,6 +76,8 @@ def step_due(
         return None
     step = ladder[step_index]
     calendar = calendars[clock.calendar]
+    if clock.used(calendar, now) < clock.target * (step.at_percent / 100):
+        return None
     due_at = clock.due_at(calendar)
     breached_at = clock.breached_at
     if step.at_percent >= 100 and breached_at is None:

@@ -93,3 +93,24 @@ def test_start_up_puts_what_it_loaded_out_of_the_collectors_full_passes(tmp_path
     assert result.returncode == 0, result.stderr
     before, frozen = map(int, result.stdout.split()[-2:])
     assert before == 0 and frozen > 100_000
+
+
+def test_a_start_at_another_speed_than_the_store_s_clock_is_refused_plainly(tmp_path):
+    from core.clock_epoch import shared_clock
+    from core.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'caseflow.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    shared_clock(engine, 60)  # an instance at speed 60 started the store's fast clock
+    engine.dispose()
+    env = {"CASEFLOW_POLICIES": str(write_policies(tmp_path / "policies")),
+           "CASEFLOW_DATA_DIR": str(tmp_path / "data"), "CASEFLOW_DATABASE_URL": url,
+           "CASEFLOW_CLOCK_SPEED": "30", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "caseflow: refusing to start: CASEFLOW_CLOCK_SPEED is 30, but this store's clock "
+        "has run at 60x since ")
+    assert "CASEFLOW_CLOCK_SPEED=60" in result.stderr

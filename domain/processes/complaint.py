@@ -21,7 +21,8 @@
 Who may send them (domain/access.py): agents and supervisors of the case's team send
 the working events; only supervisors reassign (to a member of the case's team or its
 supervisor, manager or director) and change the priority; managers and directors, as
-escalation targets, acknowledge escalations and add notes.
+escalation targets, add notes; supervisors, managers and directors acknowledge
+escalations, though never on a case assigned to them.
 
 ack_escalation is short for acknowledge_escalation. "Both" clocks are first_response
 and resolution; w.o.c. is waiting_on_customer; an open stage is assigned, in_progress,
@@ -42,7 +43,7 @@ from typing import Any
 from pydantic import Field
 
 from domain import clocks as clock_ops
-from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
+from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.classification import Classification
 from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
@@ -151,7 +152,7 @@ TABLE = TransitionTable(
         Transition("change_priority", WORKING_STAGES, hook=_change_priority, roles=SUPERVISORS),
         Transition("add_note", OPEN_STAGES | {"new", "classified"}, roles=ESCALATION_TARGETS),
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
-                   roles=ESCALATION_TARGETS),
+                   roles=LADDER_STOPPERS),
     ),
     data={"reassign": ReassignData, "change_priority": ChangePriorityData,
           "acknowledge_escalation": AcknowledgeEscalationData},

@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from domain import clocks as clock_ops
-from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
+from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.crisis_notices import local_time
 from domain.escalation import (
@@ -270,7 +270,7 @@ TABLE = TransitionTable(
         Transition("reassign", frozenset({"calling"}), hook=reassign_hook, roles=SUPERVISORS),
         Transition("add_note", OPEN_STAGES, roles=ESCALATION_TARGETS),
         Transition("acknowledge_escalation", frozenset({"calling"}),
-                   hook=acknowledge_escalation_hook, roles=ESCALATION_TARGETS),
+                   hook=acknowledge_escalation_hook, roles=LADDER_STOPPERS),
     ),
     data={"record_call": RecordCallData, "reassign": ReassignData,
           "acknowledge_escalation": AcknowledgeEscalationData},

@@ -55,7 +55,7 @@ from pydantic import Field
 
 from domain import appointments, handoffs
 from domain import clocks as clock_ops
-from domain.access import ESCALATION_TARGETS, SUPERVISORS, ActorKind
+from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.durations import format_duration
@@ -364,7 +364,7 @@ TABLE = TransitionTable(
         Transition("reassign", OPEN_STAGES, hook=reassign_hook, roles=SUPERVISORS),
         Transition("add_note", OPEN_STAGES, roles=ESCALATION_TARGETS),
         Transition("acknowledge_escalation", OPEN_STAGES, hook=acknowledge_escalation_hook,
-                   roles=ESCALATION_TARGETS),
+                   roles=LADDER_STOPPERS),
     ),
     data={"accept": SlotData, "reschedule": SlotData, "cancel": CancelData,
           "transfer": TransferData, "reassign": ReassignData,

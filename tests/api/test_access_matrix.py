@@ -35,6 +35,8 @@ MATRIX = {
     "read case":       [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
     "add a note":      [401, 401, 401, 401, 200, 404, 200, 404, 200, 200, 403, 403, 200],
     "acknowledge":     [401, 401, 401, 401, 200, 404, 200, 404, 403, 403, 403, 403, 200],
+    "acknowledge escalation":
+                       [401, 401, 401, 401, 403, 404, 200, 404, 200, 200, 403, 403, 403],
     "reassign":        [401, 401, 401, 401, 403, 404, 200, 404, 403, 403, 403, 403, 403],
     "change priority": [401, 401, 401, 401, 403, 404, 200, 404, 403, 403, 403, 403, 403],
     "who am I":        [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
@@ -146,6 +148,16 @@ class World:
                 sweep(self.rt)
         return follow_id["details"]["followup"]
 
+    def escalated(self, assignee: str = "li.wei") -> int:
+        """A fresh complaint of `assignee`'s whose first-response clock has escalated."""
+        headers = self.headers["supervisor"]
+        case_id = self.client.post("/cases", json=complaint(), headers=headers).json()["id"]
+        self.client.post(f"/cases/{case_id}/events", headers=headers,
+                         json={"type": "reassign", "data": {"assignee": assignee}})
+        self.rt.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
+        sweep(self.rt)  # the warning, at 75%
+        return case_id
+
     def service_request(self) -> dict:
         """A fresh service request of a new customer at the `complaints` team's store."""
         self.customers += 1
@@ -189,6 +201,9 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
     "read case": lambda w, h: w.client.get(f"/cases/{w.case_id}", headers=h),
     "add a note": lambda w, h: _event(w, h, {"type": "add_note", "note": "called"}),
     "acknowledge": lambda w, h: _event(w, h, {"type": "acknowledge"}),
+    "acknowledge escalation": lambda w, h: w.client.post(
+        f"/cases/{w.escalated()}/events", headers=h,
+        json={"type": "acknowledge_escalation", "data": {"clock": "first_response"}}),
     "reassign": lambda w, h: _event(w, h, {"type": "reassign",
                                            "data": {"assignee": "chen.jing"}}),
     "change priority": lambda w, h: _event(w, h, {"type": "change_priority",
@@ -377,6 +392,28 @@ def test_the_403_names_the_roles_that_may(world: World):
                                        "the roles ['supervisor']")
     answer = world.client.get("/cases", headers=world.headers["scheduler"])
     assert "role scheduler may not read cases" in answer.json()["detail"]
+
+
+def test_nobody_may_end_the_escalation_of_their_own_lapse(world: World):
+    ack = {"type": "acknowledge_escalation", "data": {"clock": "first_response"}}
+    answer = world.client.post(f"/cases/{world.escalated('li.wei')}/events", json=ack,
+                               headers=world.headers["agent"])
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == ("role agent may not send 'acknowledge_escalation'; that "
+                                       "needs one of the roles ['director', 'manager', "
+                                       "'supervisor']")
+    # A supervisor holding the case is refused too: the ladder reports to those above.
+    own = world.escalated("wang.fang")
+    answer = world.client.post(f"/cases/{own}/events", json=ack,
+                               headers=world.headers["supervisor"])
+    assert answer.status_code == 403
+    assert answer.json()["detail"].startswith(
+        "wang.fang is the case's assignee and may not acknowledge the escalation")
+    world.rt.clock.advance(timedelta(minutes=15))  # type: ignore[attr-defined]
+    sweep(world.rt)  # 31 of 20 minutes: past 150%
+    case = world.client.get(f"/cases/{own}", headers=world.headers["manager"]).json()
+    assert [e["details"]["step"] for e in case["timeline"]
+            if e["type"] in ("sla_warning", "escalated")] == ["warning", "breach", "manager"]
 
 
 def test_each_role_is_offered_only_the_events_it_may_send(world: World):

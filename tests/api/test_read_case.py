@@ -89,6 +89,25 @@ def test_the_due_time_moves_by_the_pause_when_the_customer_replies(client, clock
     assert at(resolution["due_at"]) == opened_at + timedelta(hours=27)
 
 
+def test_a_clock_resumed_overdue_shows_a_due_time_as_far_back_as_it_is_overdue(
+        client, clock, runtime):
+    case_id = open_case(client, priority="urgent")["id"]  # resolution PT4H
+    post_event(client, case_id, "acknowledge")
+    clock.advance(timedelta(hours=4, seconds=6))
+    post_event(client, case_id, "wait_on_customer")  # 6 s after the due time
+    clock.advance(timedelta(minutes=5))
+    resumed_at = clock.now()
+    case = post_event(client, case_id, "customer_replied").json()
+    resolution = clock_named(case, "resolution")
+    assert resolution["remaining_seconds"] == -6
+    assert at(resolution["due_at"]) == resumed_at - timedelta(seconds=6)
+    # The rungs it passed fire at once, and their messages name that due time.
+    sweep(runtime)
+    breach = [e for e in client.get(f"/cases/{case_id}").json()["timeline"]
+              if e["type"] == "escalated"][0]
+    assert at(breach["details"]["due_at"]) == resumed_at - timedelta(seconds=6)
+
+
 def test_an_acknowledged_case_shows_its_first_response_clock_stopped_and_met(client, clock):
     case_id = open_case(client)["id"]
     clock.advance(timedelta(minutes=7))

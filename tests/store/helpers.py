@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from core.cases import CustomerInput, OpenCase, open_case, post_event
-from core.models import Case, CaseEvent
+from core.claims import claim_due
+from core.models import Case, CaseEvent, Timer
 from core.runtime import Runtime
 from domain.policy import Tier
 from domain.process import Event
@@ -48,3 +49,11 @@ def load(rt: Runtime, case_id: int) -> Case:
         case = session.get(Case, case_id)
         assert case is not None
         return case
+
+
+def claim(rt: Runtime, returning: tuple[str, ...] = ("id",)) -> list:
+    """Claim the due timers as the sweeper does, without firing them: a test then acts
+    while they are held, as an event may while a flow run takes its time."""
+    return claim_due(rt.engine, Timer, due_column="fire_at", now=rt.clock.now(),
+                     limit=rt.settings.sweep_batch_size, instance=rt.settings.instance_id,
+                     lease=rt.lease, returning=returning)

@@ -2,8 +2,9 @@
 
 from datetime import timedelta
 
+from core.escalations import fire_timers
 from tests.conftest import sweep
-from tests.store.helpers import escalations, load, open_complaint, send
+from tests.store.helpers import claim, escalations, load, open_complaint, send
 
 FR = "first_response"
 
@@ -106,3 +107,38 @@ def test_acknowledging_the_escalation_ends_that_clock_s_ladder(make_runtime, clo
     sweep(rt)
     assert escalations(rt, case_id) == [(FR, "warning"), (FR, "breach")]
     assert load(rt, case_id).escalation_level == 1
+
+
+def test_a_pause_while_the_breach_is_claimed_leaves_it_to_fire_on_resuming(make_runtime,
+                                                                            clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt, priority="urgent")  # resolution PT4H
+    send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=3))
+    sweep(rt)  # the warning
+    clock.advance(timedelta(hours=1, seconds=1))
+    claimed = [row.id for row in claim(rt)]  # the breach, in a flow run that takes its time
+    send(rt, case_id, "wait_on_customer")
+    assert fire_timers(rt, claimed) == {"obsolete": 1}
+    clock.advance(timedelta(seconds=3))
+    send(rt, case_id, "customer_replied")
+    sweep(rt)
+    assert escalations(rt, case_id) == [("resolution", "warning"), ("resolution", "breach")]
+    clock.advance(timedelta(hours=4))
+    sweep(rt)
+    assert escalations(rt, case_id)[2:] == [("resolution", "manager"),
+                                            ("resolution", "director")]
+
+
+def test_a_rung_claimed_before_its_deadline_moved_waits_for_the_new_one(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt, priority="urgent")  # resolution PT4H
+    send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=3, seconds=1))
+    claimed = [row.id for row in claim(rt)]  # the warning
+    send(rt, case_id, "change_priority", actor="supervisor:wang.fang", priority="routine")
+    assert fire_timers(rt, claimed) == {"obsolete": 1}
+    assert escalations(rt, case_id) == []
+    clock.advance(timedelta(hours=51))  # 54h of 72h: the routine warning
+    sweep(rt)
+    assert escalations(rt, case_id) == [("resolution", "warning")]

@@ -8,7 +8,9 @@ from core.logs import RedactingFilter, redact
 from domain.access import AccessRole, ActorKind, Identity, NotPermitted, role_problem
 from domain.policy import Disclosure, PrivacyPolicy
 from domain.privacy import disclose, mask_email, mask_phone
-from domain.processes import complaint
+from domain.processes import complaint, definitions
+
+PROCESSES = list(definitions().values())
 
 
 def person(role: str, *teams: str, name: str = "li.wei") -> Identity:
@@ -48,13 +50,21 @@ def test_the_complaint_table_says_who_may_send_each_event():
     table = complaint.TABLE
     assert table.roles_for("reassign") == {AccessRole.supervisor}
     assert table.roles_for("acknowledge") == {AccessRole.agent, AccessRole.supervisor}
-    assert AccessRole.manager in table.roles_for("acknowledge_escalation")
+    # The ladder reports an agent's lapse to those above: only they may end it.
+    assert table.roles_for("acknowledge_escalation") == {
+        AccessRole.supervisor, AccessRole.manager, AccessRole.director}
     assert table.roles_for("auto_close") == frozenset()  # the system's alone
     with pytest.raises(NotPermitted, match="role agent may not send 'change_priority'"):
         table.authorize("change_priority", AccessRole.agent)
     table.authorize("no_such_event", AccessRole.agent)  # unknown events fail later, as 422
     assert table.allowed_events("assigned", role=AccessRole.director) == [
         "acknowledge_escalation", "add_note"]
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: p.NAME)
+def test_no_process_lets_an_agent_end_a_ladder(process):
+    assert process.TABLE.roles_for("acknowledge_escalation") == {
+        AccessRole.supervisor, AccessRole.manager, AccessRole.director}
 
 
 @pytest.mark.parametrize(("phone", "masked"), [

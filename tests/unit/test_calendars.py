@@ -24,6 +24,37 @@ def test_friday_evening_complaint_is_due_monday_morning() -> None:
     assert due.tzinfo is UTC
 
 
+def test_twenty_working_minutes_before_monday_morning_is_friday_evening() -> None:
+    assert working_hours().subtract(sh(2026, 11, 23, 9, 10), minutes(20)) == sh(
+        2026, 11, 20, 17, 50)
+    # Used up exactly at Friday's closing time: then, not at Monday's opening.
+    assert working_hours().subtract(sh(2026, 11, 23, 9, 10), minutes(10)) == sh(
+        2026, 11, 20, 18, 0)
+
+
+def test_subtract_skips_the_lunch_break_holidays_and_a_make_up_day() -> None:
+    cal = working_hours()
+    assert cal.subtract(sh(2026, 11, 20, 13, 10), minutes(20)) == sh(2026, 11, 20, 11, 50)
+    # Back from after the Spring Festival, over the make-up Saturday 2026-02-14.
+    assert cal.subtract(sh(2026, 2, 24, 9, 10), hours(8) + minutes(20)) == sh(
+        2026, 2, 13, 17, 50)
+    # From a night: the day's last working moment first.
+    assert cal.subtract(sh(2026, 11, 20, 22, 0), hours(1)) == sh(2026, 11, 20, 17, 0)
+    assert cal.subtract(sh(2026, 11, 20, 22, 0), timedelta(0)) == sh(2026, 11, 20, 18, 0)
+
+
+def test_24x7_subtract_is_plain_subtraction() -> None:
+    assert always_open().subtract(sh(2026, 11, 20, 10, 0), hours(30)) == sh(
+        2026, 11, 19, 4, 0)
+
+
+def test_a_calendar_without_working_days_refuses_to_subtract() -> None:
+    never = BusinessCalendar(name="never", intervals=((time(9), time(18)),),
+                             workdays=frozenset())
+    with pytest.raises(ValueError, match="no working time"):
+        never.subtract(sh(2026, 11, 20, 10, 0), minutes(1))
+
+
 def test_make_up_saturday_is_a_working_day() -> None:
     # 2026-02-14 is a Saturday China declared a working day (调休) before the Spring Festival.
     assert working_hours().add(sh(2026, 2, 13, 17, 50), minutes(20)) == sh(2026, 2, 14, 9, 10)
@@ -191,6 +222,35 @@ PROPERTY = settings(max_examples=150, deadline=None)
 @given(start=starts, duration=durations)
 def test_between_undoes_add(start: datetime, duration: timedelta) -> None:
     assert WORKING.between(start, WORKING.add(start, duration)) == duration
+
+
+@PROPERTY
+@given(end=starts, duration=durations)
+def test_between_undoes_subtract(end: datetime, duration: timedelta) -> None:
+    for cal in (WORKING, ALWAYS):
+        assert cal.between(cal.subtract(end, duration), end) == duration
+
+
+@PROPERTY
+@given(end=starts, duration=durations)
+def test_subtract_lands_inside_a_working_window_or_at_its_end(
+    end: datetime, duration: timedelta
+) -> None:
+    # So it is the earliest moment that far back: a moment before it adds working time.
+    begin = WORKING.subtract(end, duration)
+    assert begin.tzinfo is UTC
+    local = begin.astimezone(SHANGHAI)
+    assert WORKING.is_working_day(local.date())
+    assert any(open_at < local.time() <= close_at for open_at, close_at in WORKING.intervals)
+
+
+@PROPERTY
+@given(end=starts, a=durations, b=durations)
+def test_subtract_goes_further_back_for_a_longer_duration(
+    end: datetime, a: timedelta, b: timedelta
+) -> None:
+    short, long = sorted((a, b))
+    assert WORKING.subtract(end, long) <= WORKING.subtract(end, short)
 
 
 @PROPERTY

@@ -137,11 +137,33 @@ def test_retarget_of_a_paused_clock_changes_what_remains() -> None:
     assert retarget(paused, minutes(10)).remaining(ALWAYS, sh(2026, 11, 21)) == minutes(2)
 
 
-def test_a_fraction_already_passed_is_due_when_the_clock_resumed() -> None:
+def test_a_fraction_already_passed_lies_before_the_resumption_by_the_overrun() -> None:
     paused = pause(clock(), ALWAYS, sh(2026, 11, 20, 10, 18))  # 90% used
     resumed = resume(paused, sh(2026, 11, 20, 11, 0))
-    assert resumed.moment_at_fraction(ALWAYS, 0.75) == sh(2026, 11, 20, 11, 0)
+    assert resumed.moment_at_fraction(ALWAYS, 0.75) == sh(2026, 11, 20, 10, 57)
     assert resumed.due_at(ALWAYS) == sh(2026, 11, 20, 11, 2)
+
+
+def test_an_overdue_clock_resumed_is_still_overdue_by_what_remaining_says() -> None:
+    # Paused 6 s after its due time: resumed, it is due 6 s before the resumption.
+    paused = pause(clock(), ALWAYS, sh(2026, 11, 20, 10, 20, 6))
+    resumed_at = sh(2026, 11, 20, 11, 0)
+    resumed = resume(paused, resumed_at)
+    assert resumed.due_at(ALWAYS) == sh(2026, 11, 20, 10, 59, 54)
+    for later in (resumed_at, sh(2026, 11, 20, 11, 7)):
+        assert resumed.due_at(ALWAYS) == later + resumed.remaining(ALWAYS, later)
+
+
+def test_an_overdue_working_hours_clock_resumed_after_hours_was_due_before_closing() -> None:
+    # 30 working minutes over, paused Friday 17:00, resumed Saturday: 30 working minutes
+    # before the resumption is Friday 17:30, as if it had run on without the pause.
+    started = start_clock(name="resolution", calendar=WORKING.name, target=hours(2),
+                          now=sh(2026, 11, 20, 14, 30))
+    paused = pause(started, WORKING, sh(2026, 11, 20, 17, 0))
+    resumed = resume(paused, sh(2026, 11, 21, 10, 0))
+    assert resumed.due_at(WORKING) == sh(2026, 11, 20, 17, 30)
+    assert resumed.moment_at_fraction(WORKING, 0.5) == sh(2026, 11, 20, 16, 30)
+    assert resumed.remaining(WORKING, sh(2026, 11, 23, 9, 0)) == -minutes(30)
 
 
 def test_mixed_calendars_on_one_case() -> None:

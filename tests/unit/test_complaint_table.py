@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.access import NotPermitted
 from domain.classification import Classification
 from domain.clocks import Clock, ClockState, pause, stop
 from domain.policy import PolicySet, Tier
@@ -110,7 +111,9 @@ def test_a_table_naming_an_unknown_stage_is_refused() -> None:
 @pytest.mark.parametrize("event", sorted(SPEC))
 def test_every_stage_and_event(stage: str, event: str) -> None:
     sources, target, ops, system = SPEC[event]
-    actor = SYSTEM_ACTOR if system else "li.wei"
+    # A supervisor acknowledges an escalation: never the assignee, li.wei, whose lapse it is.
+    person = "wang.fang" if event == "acknowledge_escalation" else "li.wei"
+    actor = SYSTEM_ACTOR if system else person
     before = in_stage(stage)
     command = Event(event, actor, DATA.get(event, {}), by_system=system)
     if stage not in sources:
@@ -327,6 +330,18 @@ def test_auto_close_is_stale_once_the_case_moved_on() -> None:
     assert on_timer(in_stage("in_progress"), "auto_close", POLICIES, CALS, NOW) is None
     assert on_timer(in_stage("closed"), "auto_close", POLICIES, CALS, NOW) is None
     assert on_timer(in_stage("resolved"), "something_else", POLICIES, CALS, NOW) is None
+
+
+def test_the_assignee_may_not_acknowledge_the_escalation_of_their_own_lapse() -> None:
+    escalated = in_stage("in_progress")
+    escalated = replace(escalated, clocks={**escalated.clocks, RES: replace(
+        escalated.clocks[RES], steps_fired=1)})
+    with pytest.raises(NotPermitted, match="li.wei is the case's assignee"):
+        TABLE.decide(escalated, Event("acknowledge_escalation", "li.wei", {"clock": RES}),
+                     POLICIES, CALS, NOW)
+    acked = TABLE.decide(escalated, Event("acknowledge_escalation", "liu.yang",
+                                          {"clock": RES}), POLICIES, CALS, NOW)
+    assert acked.after.clocks[RES].ladder_stopped_at == NOW
 
 
 def test_an_escalation_is_acknowledged_only_for_a_clock_that_escalated() -> None:

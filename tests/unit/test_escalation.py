@@ -111,7 +111,16 @@ def test_an_acknowledgement_stops_further_rungs_of_that_clock() -> None:
     acked = TABLE.decide(c, Event("acknowledge", "li.wei"), POLICIES, CALS,
                          sh(2026, 11, 20, 10, 16)).after
     assert fire(acked, 0) is None
-    assert fire(acked, 0, clock_name=RES) is not None
+    # 19 hours of 24: the resolution clock's warning.
+    assert fire(acked, 0, clock_name=RES, now=sh(2026, 11, 21, 5)) is not None
+
+
+def test_a_rung_the_clock_has_not_reached_as_it_now_stands_is_not_fired() -> None:
+    # Its timer came due, then the target grew (the priority changed) before it fired.
+    c = with_steps(1)
+    longer = replace(c, clocks={**c.clocks, FR: replace(c.clocks[FR], target=hours(2))})
+    assert fire(longer, 1, now=FR_DUE) is None
+    assert fire(c, 1, now=FR_DUE) is not None
 
 
 def test_notices_go_once_to_each_person() -> None:
