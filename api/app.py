@@ -21,6 +21,7 @@ from api import (
     reports,
     surveys,
 )
+from api.body_limit import BodyLimit
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
 from core.heap import freeze_long_lived
@@ -101,4 +102,5 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     for router in process_routers():
         app.include_router(router)
     errors.install(app)
+    app.add_middleware(BodyLimit)
     return app

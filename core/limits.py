@@ -70,8 +70,8 @@ class RateLimiter:
 
 
 def retry_after(wait: float) -> str:
-    """A `Retry-After` value: whole seconds, rounded up."""
-    return str(max(1, math.ceil(wait)))
+    """A `Retry-After` value: whole seconds, rounded up (past a float's noise)."""
+    return str(max(1, math.ceil(round(wait, 6))))
 
 
 @dataclass
