@@ -28,20 +28,18 @@ from core.runtime import Runtime
 from domain.access import ROLE_PERMISSIONS, Identity, NotPermitted, Permission
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Where an operation that takes a body keeps its caller, checked before the body is read.
+CHECKED = "caseflow.caller"
 # The answers every protected operation may give, for the OpenAPI document.
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid credentials"},
     403: {"model": Problem, "description": "the caller's role may not do this"},
     429: {"model": Problem, "description": "too many failed authentications from this "
-          "address", "headers": {"Retry-After": {"description": "seconds to wait",
-                                                 "schema": {"type": "integer"}}}}}
+          "address", "headers": RETRY_AFTER}}
 SCHEME = "CaseflowKey"
 SCHEME_DESCRIPTION = ("A Caseflow API key (`cf_...`; an admin creates them) or, where "
                       "configured, an access token from your organisation's identity provider.")
-
-
-# Where an operation that takes a body keeps its caller, checked before the body is read.
-CHECKED = "caseflow.caller"
 
 
 def unauthorized(reason: str) -> HTTPException:

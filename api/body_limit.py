@@ -73,4 +73,3 @@ def _counting(receive: Receive, limit: int) -> Receive:
         return message
 
     return counted
-

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
 from sqlmodel import Session
 
-from api.auth import AUTH_ERRORS, client_address
+from api.auth import RETRY_AFTER, client_address
 from api.body_limit import TOO_LARGE, BodyTooLarge
 from api.deps import RuntimeDep
 from api.schemas import Model, Problem
@@ -50,7 +50,7 @@ _REFUSALS = {400: "not a link the service sent", 409: "the survey was answered a
 def _refusals(**answer: Any) -> dict[int | str, dict[str, Any]]:
     """The refusals, each documented as `answer` says, 429 with its Retry-After."""
     return {status: {**answer, "description": f"{reason}: {answer['description']}",
-                     **({"headers": AUTH_ERRORS[429]["headers"]} if status == 429 else {})}
+                     **({"headers": RETRY_AFTER} if status == 429 else {})}
             for status, reason in _REFUSALS.items()}
 
 
@@ -67,6 +67,7 @@ ANSWER_ANSWERS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "content": _HTML, "description": "the fields to fix: JSON for a "
           "JSON body, else the form again saying which"},
     **TOO_LARGE}
+
 
 class SurveyAnswerIn(Model):
     """A customer's answer: CSAT and NPS, optionally the three dimensions and a comment."""

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
         description="where customers reach the service; survey links start with it")
-    # Larger bodies are refused (413) before they are read. The largest a client needs is
-    # a complaint of 20,000 characters, at most 80 kB in UTF-8.
+    # Larger bodies are refused (413) before they are read. The largest a client needs:
+    # a complaint's 20,000 characters, 120 kB even if each is \u-escaped, or the 10,000
+    # case ids a crisis links at once, 110 kB.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     # Token buckets per client address (0: no limit): this many at once, refilled at this
     # many a minute. Failed authentications (401) and survey-link requests; a client past

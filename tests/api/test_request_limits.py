@@ -23,20 +23,10 @@ from core.limits import Limits
 from core.runtime import Runtime
 from core.settings import Settings
 from tests.api.helpers import complaint, protected_body_operations
-from tests.support import bearer, issue_key
+from tests.support import Ticks, bearer, issue_key
 
 JSON = {"content-type": "application/json"}
 NOBODY = bearer("cf_" + "x" * 40)
-
-
-class Ticks:
-    """The limiter's monotonic clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def limited(runtime: Runtime) -> Ticks:

@@ -6,16 +6,7 @@ import pytest
 
 from core.limits import Limits, RateLimiter, retry_after
 from core.settings import Settings
-
-
-class Ticks:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import Ticks
 
 
 def test_a_client_gets_its_burst_then_waits_for_the_refill():
