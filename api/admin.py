@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from api.auth import AUTH_ERRORS, AdminDep, IdentityDep, PolicyAdminDep
+from api.auth import AUTH_ERRORS, AdminDep, CheckedFirst, IdentityDep, PolicyAdminDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
@@ -21,10 +21,10 @@ from api.schemas import (
 from core.keys import create_key, list_keys, revoke_key
 from domain.access import AccessRole, ActorKind
 
-router = APIRouter(tags=["access"])
+router = APIRouter(tags=["access"], route_class=CheckedFirst)
 
 
-@router.get("/me", response_model=IdentityPublic, responses={401: {"model": Problem}})
+@router.get("/me", response_model=IdentityPublic, responses=AUTH_ERRORS)
 def who_am_i(caller: IdentityDep) -> IdentityPublic:
     """The identity your credentials stand for: name, kind, role and teams."""
     return IdentityPublic(name=caller.name, kind=caller.kind, role=caller.role,

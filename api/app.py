@@ -21,6 +21,7 @@ from api import (
     reports,
     surveys,
 )
+from api.body_limit import BodyLimit
 from api.parameters import RefuseUnstorableParameters
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
@@ -103,4 +104,5 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
         app.include_router(router)
     errors.install(app)
     app.add_middleware(RefuseUnstorableParameters, service=app)
+    app.add_middleware(BodyLimit)  # outermost: refuses before anything reads the body
     return app

@@ -6,27 +6,37 @@ this at all. A case outside the caller's teams answers 404, like one that does n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from api.body_limit import TOO_LARGE
 from api.schemas import Problem
 from core import runtime as runtime_module
 from core.db import is_postgres
 from core.keys import KEY_PREFIX, Unauthenticated, authenticate_key, check_key, touch_key
+from core.limits import retry_after
 from core.oidc import Forbidden
 from core.runtime import Runtime
 from domain.access import ROLE_PERMISSIONS, Identity, NotPermitted, Permission
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Where an operation that takes a body keeps its caller, checked before the body is read.
+CHECKED = "caseflow.caller"
 # The answers every protected operation may give, for the OpenAPI document.
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid credentials"},
-    403: {"model": Problem, "description": "the caller's role may not do this"}}
+    403: {"model": Problem, "description": "the caller's role may not do this"},
+    429: {"model": Problem, "description": "too many failed authentications from this "
+          "address", "headers": RETRY_AFTER}}
 SCHEME = "CaseflowKey"
 SCHEME_DESCRIPTION = ("A Caseflow API key (`cf_...`; an admin creates them) or, where "
                       "configured, an access token from your organisation's identity provider.")
@@ -34,6 +44,11 @@ SCHEME_DESCRIPTION = ("A Caseflow API key (`cf_...`; an admin creates them) or, 
 
 def unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, detail=reason, headers=CHALLENGE)
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The client as the server saw it (behind a trusted proxy, from X-Forwarded-For)."""
+    return connection.client.host if connection.client else "unknown"
 
 
 class Caller(HTTPBearer):
@@ -53,8 +68,16 @@ class Caller(HTTPBearer):
                                  if permission in granted)
 
     async def __call__(self, request: HTTPConnection) -> Identity:  # type: ignore[override]
+        checked = request.scope.get(CHECKED)
+        if checked is not None and checked[0] is self:
+            return checked[1]
+        return await self.check(request)
+
+    async def check(self, request: HTTPConnection) -> Identity:
+        """The caller, or 401, 403 or 429."""
         credentials = await super().__call__(request)
-        identity = await identify(runtime_module.current(), credentials)
+        identity = await identify(runtime_module.current(), credentials,
+                                  client_address(request))
         if self.permission is not None and not identity.can(self.permission):
             raise NotPermitted(self.permission.value.replace("_", " "), identity.role,
                                self.allowed)
@@ -64,14 +87,61 @@ class Caller(HTTPBearer):
 IdentityDep = Annotated[Identity, Depends(Caller())]
 
 
-async def identify(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Identity:
+class CheckedFirst(APIRoute):
+    """A route whose operation, when it takes a body and a `Caller`, checks the caller
+    before the body is read: FastAPI reads and parses a body before it solves any
+    dependency, so credentials that identify nobody would get 422 for a bad body, and
+    have their body parsed. Here they get 401 (or 403, or 429) whatever the body is;
+    the operation's `Caller` then answers the identity checked here.
+
+    Every operation that takes a body also lists 413 (api/body_limit.py) in its answers.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        if self.body_field is not None:
+            self.responses = {**self.responses, **TOO_LARGE}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        caller = _caller_of(self.dependant) if self.body_field is not None else None
+        if caller is None:
+            return handler
+
+        async def checked_first(request: Request) -> Response:
+            request.scope[CHECKED] = (caller, await caller.check(request))
+            return await handler(request)
+
+        return checked_first
+
+
+def _caller_of(dependant: Dependant) -> Caller | None:
+    for dependency in dependant.dependencies:
+        found = (dependency.call if isinstance(dependency.call, Caller)
+                 else _caller_of(dependency))
+        if found is not None:
+            return found
+    return None
+
+
+async def identify(rt: Runtime, credentials: HTTPAuthorizationCredentials | None,
+                   client: str) -> Identity:
     """The caller behind bearer `credentials`: 401 for none or unknown ones, 403 for a
-    token the identity provider's rules refuse."""
-    if credentials is None:
-        raise unauthorized("credentials are required: send 'Authorization: Bearer <API key>'")
-    token = credentials.credentials
+    token the identity provider's rules refuse, 429 for a client with too many 401s.
+
+    Only failures are counted, and a client that has none costs one look at an empty
+    table: the limiter stays off the way of authenticated requests."""
+    failures = rt.limits.failed_auth
+    wait = failures.wait(client)
+    if wait:
+        raise HTTPException(429, headers={"Retry-After": retry_after(wait)}, detail=(
+            "too many failed authentications from this address; try again later"))
     now = rt.clock.now()
     try:
+        if credentials is None:
+            raise Unauthenticated(
+                "credentials are required: send 'Authorization: Bearer <API key>'")
+        token = credentials.credentials
         if token.startswith(KEY_PREFIX):
             return await _by_key(rt, token, now)
         if rt.oidc is None:
@@ -79,6 +149,7 @@ async def identify(rt: Runtime, credentials: HTTPAuthorizationCredentials | None
         # The provider's key set may have to be fetched: never on the event loop.
         return await run_in_threadpool(rt.oidc.identity, token, now)
     except Unauthenticated as exc:
+        failures.spend(client)
         raise unauthorized(str(exc)) from None
     except Forbidden as exc:
         raise HTTPException(403, detail=str(exc)) from None

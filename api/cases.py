@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
+from api.auth import AUTH_ERRORS, CheckedFirst, OpenerDep, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
@@ -48,7 +48,7 @@ from domain.privacy import disclose
 from domain.process import Event
 from domain.processes import complaint
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=CheckedFirst)
 MAX_IDEMPOTENCY_KEY = 200
 IDEMPOTENCY_HEADER = "idempotency-key"  # as FastAPI named it in the docs and in errors
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such case in your scope"},

@@ -1,8 +1,10 @@
 """Domain errors as HTTP answers: 404 unknown, 409 illegal, 422 invalid; never a 500."""
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from api.storable import Unstorable
 from core.cases import CaseNotFound, IdempotencyConflict
@@ -31,8 +33,25 @@ async def _server_error(_: Request, exc: Exception) -> JSONResponse:
                         content={"detail": "internal error; the service logged it"})
 
 
+def unreadable_body(exc: UnicodeDecodeError | RecursionError) -> JSONResponse:
+    """422 for a JSON body that cannot be decoded, like a syntax error in it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return field_error(["body", exc.start], "not valid UTF-8", "json_invalid")
+    return field_error(["body"], "nested too deeply", "json_invalid")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _server_error)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a syntax error in a JSON body with 422, but any other failure to
+        # decode it (invalid UTF-8, nesting past Python's recursion limit) with a 400
+        # raised from that failure: one kind of mistake, one status.
+        if exc.status_code == 400 and isinstance(exc.__cause__,
+                                                 UnicodeDecodeError | RecursionError):
+            return unreadable_body(exc.__cause__)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

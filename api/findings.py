@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.auth import AUTH_ERRORS
+from api.auth import AUTH_ERRORS, CheckedFirst
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.pdca import CyclePublic, FindingPromote, cycle_public, scope_problem
@@ -35,7 +35,7 @@ from domain.access import Identity
 from domain.kpi_definitions import DEFINITIONS
 from domain.processes import pdca
 
-router = APIRouter(prefix="/findings", tags=["improvement backlog"])
+router = APIRouter(prefix="/findings", tags=["improvement backlog"], route_class=CheckedFirst)
 FindingId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ERRORS = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such finding in your "
                                                                 "scope"}}

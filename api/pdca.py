@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
-from api.auth import AUTH_ERRORS, Caller, ReaderDep
+from api.auth import AUTH_ERRORS, Caller, CheckedFirst, ReaderDep
 from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
@@ -20,7 +20,7 @@ from domain.access import Identity, Permission
 from domain.policy import PolicySet
 from domain.processes import pdca
 
-router = APIRouter(prefix="/pdca-cycles", tags=["improvement"])
+router = APIRouter(prefix="/pdca-cycles", tags=["improvement"], route_class=CheckedFirst)
 ImproverDep = Annotated[Identity, Depends(Caller(Permission.improve))]
 Kpi = Literal[pdca.TARGETABLE_KPIS]  # type: ignore[valid-type]
 

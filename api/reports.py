@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlmodel import col, select
 
-from api.auth import AUTH_ERRORS
+from api.auth import AUTH_ERRORS, CheckedFirst
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.report_schemas import (
@@ -37,7 +37,7 @@ from domain.review_reports import scoped_result
 from domain.reviews import RunStatus, Trigger
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-reviews_router = APIRouter(prefix="/reviews", tags=["reports"])
+reviews_router = APIRouter(prefix="/reviews", tags=["reports"], route_class=CheckedFirst)
 NOT_FOUND = {404: {"model": Problem, "description": "no such review or run"}}
 ReviewName = Annotated[str, Path(min_length=1, max_length=60)]
 

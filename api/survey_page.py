@@ -90,6 +90,6 @@ def message_page(title: str, message: str) -> str:
     return _page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
 
 
-def html(body: str, status: int = 200) -> HTMLResponse:
+def html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The page as a response, with the headers that keep the link private."""
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status, headers={**HEADERS, **(headers or {})})

@@ -1,9 +1,11 @@
 """The public survey link: `GET /s/{token}` shows the survey, `POST /s/{token}` answers it.
 
-Reached only through a link the service sent; no credentials. The answer comes as JSON
-or as the page's form; each answer takes the matching shape (JSON, or an HTML page).
+Reached only through a link the service sent; no credentials. The page and its refusals
+are HTML. An answer comes as JSON or as the page's form, and each answer to it takes the
+matching shape: JSON for a JSON body (`Content-Type: application/json`), HTML otherwise.
 A link is refused with 400 (not one we made), 410 (expired, or the follow-up closed)
-or 409 (answered already), saying only that.
+or 409 (answered already), saying only that; a client address that sends too many
+requests gets 429 with `Retry-After` (`CASEFLOW_SURVEY_REQUESTS_PER_MINUTE`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
 from sqlmodel import Session
 
+from api.auth import RETRY_AFTER, client_address
+from api.body_limit import TOO_LARGE, BodyTooLarge
 from api.deps import RuntimeDep
-from api.errors import field_error
 from api.schemas import Model, Problem
 from api.storable import Unstorable, load_json
 from api.survey_page import HEADERS, form_page, html, message_page
+from core.limits import retry_after
 from core.runtime import Runtime
 from core.surveys import LinkProblem, answer_survey, open_survey
 from domain.process import InvalidEvent
@@ -30,12 +34,39 @@ from domain.survey_token import MAX_TOKEN_LENGTH
 
 router = APIRouter(tags=["customer survey (public)"])
 Token = Annotated[str, Path(max_length=MAX_TOKEN_LENGTH, description="from the link")]
-MAX_BODY = 16_384
+# The page's form with a comment of MAX_TEXT characters, each percent-encoded, fits.
+MAX_BODY = 32_768
 THANKS = "Thank you! Your answer helps us serve you better. 感謝您的反饋！"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "not a link the service sent"},
-    409: {"model": Problem, "description": "the survey was answered already"},
-    410: {"model": Problem, "description": "the link expired or the survey closed"}}
+BUSY = ("Too many requests from your network just now. Please try again in a moment. "
+        "請求過於頻繁，請稍後再試。")
+
+# What each answer is, documented with the media types it is sent in.
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_REFUSALS = {400: "not a link the service sent", 409: "the survey was answered already",
+             410: "the link expired or the survey closed",
+             429: "too many requests from this address"}
+
+
+def _refusals(**answer: Any) -> dict[int | str, dict[str, Any]]:
+    """The refusals, each documented as `answer` says, 429 with its Retry-After."""
+    return {status: {**answer, "description": f"{reason}: {answer['description']}",
+                     **({"headers": RETRY_AFTER} if status == 429 else {})}
+            for status, reason in _REFUSALS.items()}
+
+
+PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the survey page", "content": _HTML},
+    **_refusals(description="a page saying so", content=_HTML),
+    422: {"model": Problem, "description": "a token longer than any link"}}
+ANSWER_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "answered: JSON for a JSON body, else the thank-you page",
+          "content": {"application/json": {"schema": {"type": "object", "properties": {
+              "status": {"const": "answered"}, "message": {"type": "string"}}}}, **_HTML}},
+    **_refusals(model=Problem, content=_HTML,
+                description="JSON for a JSON body, else a page saying so"),
+    422: {"model": Problem, "content": _HTML, "description": "the fields to fix: JSON for a "
+          "JSON body, else the form again saying which"},
+    **TOO_LARGE}
 
 
 class SurveyAnswerIn(Model):
@@ -63,10 +94,24 @@ def _problem(exc: LinkProblem, as_json: bool) -> Response:
     return html(message_page("Survey", exc.message), exc.status)
 
 
-@router.get("/s/{token}", response_class=Response, responses={
-    200: {"content": {"text/html": {}}, "description": "the survey page"}, **ERRORS})
-def survey_page(token: Token, rt: RuntimeDep) -> Response:
+def _busy(request: Request, rt: Runtime, as_json: bool) -> Response | None:
+    """429 if this client address has used up its survey requests; None to go on."""
+    wait = rt.limits.survey.spend(client_address(request))
+    if not wait:
+        return None
+    headers = {**HEADERS, "Retry-After": retry_after(wait)}
+    if as_json:
+        return JSONResponse({"detail": {"error": "too_many_requests", "message": BUSY}},
+                            status_code=429, headers=headers)
+    return html(message_page("Survey", BUSY), 429, headers)
+
+
+@router.get("/s/{token}", response_class=Response, responses=PAGE_ANSWERS)
+def survey_page(token: Token, request: Request, rt: RuntimeDep) -> Response:
     """Show the survey behind a link, or say plainly why it cannot be answered."""
+    busy = _busy(request, rt, as_json=False)
+    if busy is not None:
+        return busy
     with Session(rt.engine) as session:
         try:
             open_survey(session, token, runtime=rt, now=rt.clock.now())
@@ -75,15 +120,18 @@ def survey_page(token: Token, rt: RuntimeDep) -> Response:
     return html(form_page())
 
 
-@router.post("/s/{token}", responses={
-    200: {"description": "answered: JSON, or the thank-you page for a form"},
-    422: {"model": Problem}, **ERRORS}, openapi_extra=_BODY)
+@router.post("/s/{token}", responses=ANSWER_ANSWERS, openapi_extra=_BODY)
 async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
-    """Answer the survey once: JSON or the page's form (application/x-www-form-urlencoded)."""
+    """Answer the survey once: JSON or the page's form (application/x-www-form-urlencoded).
+
+    Each answer comes as JSON for a JSON body, and as an HTML page for the form."""
     as_json = request.headers.get("content-type", "").startswith("application/json")
+    busy = _busy(request, rt, as_json)
+    if busy is not None:
+        return busy
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        return field_error(["body"], f"at most {MAX_BODY} bytes")
+        raise BodyTooLarge(MAX_BODY)
     try:
         data: Any = load_json(raw) if as_json else dict(parse_qsl(raw.decode("utf-8")))
         body = SurveyAnswerIn.model_validate(data)

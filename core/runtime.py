@@ -21,6 +21,7 @@ from core.clock_epoch import shared_clock
 from core.db import make_engine, migrate, session_scope
 from core.intake import IntakeWriter
 from core.keys import KeyCache
+from core.limits import Limits
 from core.models import SlaClock
 from core.notifier import AppriseNotifier, Notifier
 from core.oidc import OidcVerifier
@@ -47,12 +48,14 @@ class Runtime:
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
     intake: IntakeWriter = field(init=False, repr=False)  # writes the complaints opened
     keys: KeyCache = field(init=False, repr=False)  # the API keys checked lately
+    limits: Limits = field(init=False, repr=False)  # failed authentications, survey links
     # Set when several workers serve: a reload here tells the others (core.workers).
     reload_stamp: ReloadStamp | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.intake = IntakeWriter(self)
         self.keys = KeyCache(self.engine)
+        self.limits = Limits.from_settings(self.settings)
 
     @property
     def lease(self) -> timedelta:

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
         description="where customers reach the service; survey links start with it")
+    # Larger bodies are refused (413) before they are read. The largest a client needs:
+    # a complaint's 20,000 characters, 120 kB even if each is \u-escaped, or the 10,000
+    # case ids a crisis links at once, 110 kB.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    # Token buckets per client address (0: no limit): this many at once, refilled at this
+    # many a minute. Failed authentications (401) and survey-link requests; a client past
+    # its limit gets 429 with Retry-After.
+    auth_failures_per_minute: int = Field(default=30, ge=0, le=1_000_000)
+    survey_requests_per_minute: int = Field(default=120, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:

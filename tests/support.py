@@ -161,3 +161,13 @@ def postgres_schema() -> Iterator[tuple[str, dict[str, Any]]]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+class Ticks:
+    """A monotonic clock (seconds) that moves only when told to, for the rate limiters."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
-from api.auth import AUTH_ERRORS, Caller, ReaderDep
+from api.auth import AUTH_ERRORS, Caller, CheckedFirst, ReaderDep
 from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
@@ -23,7 +23,7 @@ from core.runtime import Runtime
 from domain.access import Identity, Permission
 from domain.processes import crisis
 
-router = APIRouter(prefix="/crises", tags=["crises"])
+router = APIRouter(prefix="/crises", tags=["crises"], route_class=CheckedFirst)
 CrisisRunnerDep = Annotated[Identity, Depends(Caller(Permission.manage_crises))]
 Stage = Literal["candidate", "confirmed", "responding", "resolved", "compensating",
                 "reviewing", "closed", "dismissed"]

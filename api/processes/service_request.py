@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, sta
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from api.auth import AUTH_ERRORS, OpenerDep, ReaderDep
+from api.auth import AUTH_ERRORS, CheckedFirst, OpenerDep, ReaderDep
 from api.cases import case_public, receipt
 from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CasePublic, CaseReceipt, Model, Problem
@@ -30,7 +30,7 @@ from domain.locations import as_utc, day_slots
 from domain.policy import Tier
 from domain.processes import service_request as sr
 
-router = APIRouter(tags=["service requests"])
+router = APIRouter(tags=["service requests"], route_class=CheckedFirst)
 ERRORS = {**AUTH_ERRORS, 409: {"model": Problem, "description": "the slot is full"},
           422: {"model": Problem, "description": "a wrong field, or a closed slot"}}
 Stage = Literal["requested", "scheduled", "checked_in", "in_service", "no_show", "completed",

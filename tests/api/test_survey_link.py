@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from api.app import create_app
 from core.models import OutboxMessage
 from domain.survey_token import NONCE_BYTES, sign
-from tests.api.helpers import complaint, post_event
+from tests.api.helpers import complaint, documented, post_event
 from tests.conftest import TEST_SURVEY_SECRET, sweep
 from tests.store.followup_helpers import token_in
 from tests.support import shanghai
@@ -150,6 +150,26 @@ def test_a_wrong_answer_is_422_naming_the_field_and_leaves_the_link_usable(
     assert public.post(f"/s/{token}", content=b"{not json",
                        headers={"content-type": "application/json"}).status_code == 422
     assert public.post(f"/s/{token}", data={"csat": "4", "nps": "7"}).status_code == 200
+
+
+def test_answered_and_expired_links_answer_as_the_document_says(client, public, runtime,
+                                                                 clock):
+    _, token = survey_sent(client, runtime, clock, LIN)
+    _, other = survey_sent(client, runtime, clock, MA)
+    assert public.post(f"/s/{token}", data={"csat": "5", "nps": "9"}).status_code == 200
+    form, body = {"csat": "5", "nps": "9"}, {"csat": 5, "nps": 9}
+    answered = [public.get(f"/s/{token}"), public.post(f"/s/{token}", data=form),
+                public.post(f"/s/{token}", json=body)]
+    clock.advance(timedelta(days=15))  # past the end of the promised day
+    expired = [public.get(f"/s/{other}"), public.post(f"/s/{other}", data=form),
+               public.post(f"/s/{other}", json=body)]
+    document = public.get("/openapi.json").json()
+    for answers, status in ((answered, 409), (expired, 410)):
+        assert [a.status_code for a in answers] == [status] * 3
+        assert [a.headers["content-type"].split(";")[0] for a in answers] == [
+            "text/html", "text/html", "application/json"]
+        for method, answer in zip(("get", "post", "post"), answers, strict=True):
+            documented(document, method, "/s/{token}", answer)
 
 
 def test_a_survey_closed_without_an_answer_says_so(client, public, runtime, clock):
