@@ -43,7 +43,7 @@ ROLES = {
 }
 # Examples per operation and phase: enough to reach every documented status, bounded so
 # that the whole matrix (six roles, two stores) stays within a few minutes.
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 8
 SEED = 20261206
 
 
