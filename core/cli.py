@@ -111,13 +111,13 @@ def serve(settings: Settings) -> int:
     # raises again once it has shut down) still stops the Prefect server below.
     signal.signal(signal.SIGTERM, _exit_quietly)
     prefect = None
+    if needs_embedded_server(settings):
+        try:
+            prefect = start_prefect_server(settings)
+        except PortTaken as exc:
+            print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
+            return 2
     try:
-        if needs_embedded_server(settings):
-            try:
-                prefect = start_prefect_server(settings)
-            except PortTaken as exc:
-                print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
-                return 2
         _run_uvicorn(settings, prefect.url if prefect else _prefect_ui_elsewhere())
     finally:
         if prefect is not None:

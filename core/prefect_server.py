@@ -41,12 +41,8 @@ class PrefectServer:
 
     @property
     def url(self) -> str:
-        """Where the UI is."""
+        """Where the UI is; the API is under /api."""
         return f"http://{HOST}:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}/api"
 
     def stop(self) -> None:
         """SIGTERM, and SIGKILL if it is still there after STOP_WAIT_SECONDS."""

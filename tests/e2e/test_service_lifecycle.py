@@ -83,6 +83,8 @@ def test_the_prefect_ui_is_announced_and_served_and_sigterm_stops_everything(ser
     assert ui.status_code == 200 and "text/html" in ui.headers["content-type"]
     settings = httpx.get(f"{service.prefect_url}/ui-settings", timeout=10).json()
     assert settings["api_url"] == f"{service.prefect_url}/api"
+    runs = httpx.post(f"{service.prefect_url}/api/flow_runs/filter", json={}, timeout=10)
+    assert runs.status_code == 200 and runs.json(), runs.text  # the warm-up's, at least
     # Prefect, imported by the sweeper, leaves the service's access log alone.
     assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
     wait_for(lambda: '"GET /health HTTP/1.1" 200' in service.log_path.read_text()
