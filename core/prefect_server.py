@@ -71,10 +71,8 @@ def start_prefect_server(settings: Settings) -> PrefectServer:
     port = settings.prefect_port
     _wait_until_free(port)
     api_url = f"http://{HOST}:{port}/api"
-    env = {**os.environ, "PREFECT_SERVER_UI_ENABLED": "true",
-           "PREFECT_SERVER_LOGGING_LEVEL": os.environ.get("PREFECT_SERVER_LOGGING_LEVEL",
-                                                          "WARNING")}
-    env.setdefault("PREFECT_UI_API_URL", api_url)
+    env = {"PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_UI_API_URL": api_url,
+           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", **os.environ}
     # The service's logging file for Prefect routes to the service's log; the server
     # keeps Prefect's own console logging.
     env.pop("PREFECT_LOGGING_SETTINGS_PATH", None)
