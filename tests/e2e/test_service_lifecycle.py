@@ -9,27 +9,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.service import ServiceProcess, free_port
+from tests.e2e.test_escalation_end_to_end import FAST_CLOCKS, wait_for
 from tests.support import REPO, write_policies
 
 pytestmark = pytest.mark.e2e
 
-# An ordinary complaint's first response is due in 8 s, its warning in 6 s.
-FAST_CLOCKS = {
-    "first_response": {"calendar": "24x7",
-                       "targets": {"urgent": "PT4S", "ordinary": "PT8S", "routine": "PT20S",
-                                   "recovery": "PT40S"}},
-    "resolution": {"calendar": "24x7",
-                   "targets": {"urgent": "PT1H", "ordinary": "PT2H", "routine": "PT3H",
-                               "recovery": "PT3H"}},
-}
-STOPS_WITHIN_SECONDS = 10
+STOPS_WITHIN_SECONDS = 10  # what docker gives before its SIGKILL
 
 
 @pytest.fixture
@@ -43,16 +35,6 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     for pid in servers:  # never leave one behind, whatever the test did
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
-
-
-def wait_for(check: Callable[[], object], seconds: float, what: str,
-             svc: ServiceProcess) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n--- service log ---\n{svc.log()}")
 
 
 def alive(pid: int) -> bool:
