@@ -1,9 +1,9 @@
 """What the benchmarks share: temp dirs, databases, real server processes, percentiles, tables.
 
 Every server is a separate process in its own session (process group). It is stopped
-with SIGINT, then SIGTERM, then SIGKILL to the whole group, so the ephemeral Prefect
-server that Caseflow spawns goes with it; on Linux the kernel also sends it SIGTERM
-if this benchmark process dies first.
+with SIGINT, then SIGTERM, then SIGKILL to the whole group (Caseflow stops its Prefect
+server itself, and the kernel kills that one if Caseflow dies); on Linux the kernel
+also sends a server SIGTERM if this benchmark process dies first.
 """
 
 from __future__ import annotations
@@ -448,6 +448,7 @@ def caseflow_server(
         "CASEFLOW_POLICIES": str(policies or ROOT / "policies"),
         "CASEFLOW_HOST": "127.0.0.1",
         "CASEFLOW_PORT": str(port),
+        "CASEFLOW_PREFECT_PORT": str(free_port()),  # its Prefect server's, not 4200
         "CASEFLOW_FLOW_RUNNER": flow_runner,
         "PREFECT_HOME": str(data_dir / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from urllib.parse import unquote_plus
+
+import yaml
 
 from domain.privacy import mask_email, mask_phone
 
@@ -89,7 +92,34 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Through ours, whatever a library imported earlier gave them (Prefect's default
+    # logging file gives uvicorn's loggers a handler of their own, unredacted).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
     for chatty in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # "maximum number of running instances reached" only says a long sweep is still going.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+# Prefect's default logging file gives uvicorn's loggers a console handler of its own at
+# WARNING, which would silence the access and shutdown lines (and bypass the redaction)
+# from the moment a process imports Prefect. This one configures Prefect's loggers only:
+# flow and task run logs still go to the Prefect API, and everything to our handler.
+_PREFECT_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"api": {"level": 0, "class": "prefect.logging.handlers.APILogHandler"}},
+    "loggers": {
+        "prefect": {"level": "${PREFECT_LOGGING_LEVEL}"},
+        "prefect.flow_runs": {"level": "NOTSET", "handlers": ["api"]},
+        "prefect.task_runs": {"level": "NOTSET", "handlers": ["api"]},
+    },
+}
+
+
+def write_prefect_logging_config(path: Path) -> Path:
+    """Write the logging file for `PREFECT_LOGGING_SETTINGS_PATH`; return its path."""
+    path.write_text(yaml.safe_dump(_PREFECT_LOGGING, sort_keys=False), encoding="utf-8")
+    return path

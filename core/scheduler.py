@@ -7,6 +7,7 @@ why APScheduler ticks them rather than holding one cron trigger per review.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,6 +18,9 @@ from core.runtime import Runtime
 from core.sweeper import PrefectRunner, Sweeper, make_runner
 
 log = logging.getLogger("caseflow.scheduler")
+# How long a stop waits for the ticks in hand. A flow run whose Prefect API went away
+# retries for minutes; its claims are taken over after their lease instead.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class SweepScheduler:
@@ -25,15 +29,17 @@ class SweepScheduler:
     def __init__(self, runtime: Runtime) -> None:
         self.sweeper = Sweeper(runtime, make_runner(runtime))
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.running = RunningTicks()
         # The first tick runs at once: deadlines missed while the service was down fire now.
-        self.scheduler.add_job(_guarded(self.sweeper.tick), "interval", id="sweeper",
+        self.scheduler.add_job(self.running.guard(self.sweeper.tick), "interval", id="sweeper",
                                seconds=runtime.settings.sweep_interval_seconds,
                                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
         self.reviews: ReviewTicker | None = None
         if runtime.settings.review_scheduler_enabled:
             # At once too: a review missed while the service was down runs now, once.
             self.reviews = ReviewTicker(runtime, _review_runner(runtime, self.sweeper))
-            self.scheduler.add_job(_guarded(self.reviews.tick), "interval", id="reviews",
+            self.scheduler.add_job(self.running.guard(self.reviews.tick), "interval",
+                                   id="reviews",
                                    seconds=runtime.settings.sweep_interval_seconds,
                                    max_instances=1, coalesce=True,
                                    next_run_time=datetime.now(UTC))
@@ -43,9 +49,16 @@ class SweepScheduler:
         return self
 
     def shutdown(self) -> None:
-        """Stop after the batch in hand; claimed work left over is retried after its lease."""
+        """Claim no more, and wait for the ticks in hand, SHUTDOWN_GRACE_SECONDS at most;
+        claimed work left over is retried after its lease."""
         self.sweeper.stop()
-        self.scheduler.shutdown(wait=True)
+        self.scheduler.shutdown(wait=False)
+        if self.running.wait_idle(SHUTDOWN_GRACE_SECONDS):
+            log.info("scheduler stopped")
+        else:
+            log.warning("scheduler stopped with a tick still running after %.0f s (a flow "
+                        "run waiting on the Prefect API?); its claims are retried after "
+                        "their lease", SHUTDOWN_GRACE_SECONDS)
 
 
 def _review_runner(runtime: Runtime, sweeper: Sweeper) -> ReviewRunner:
@@ -55,11 +68,30 @@ def _review_runner(runtime: Runtime, sweeper: Sweeper) -> ReviewRunner:
     return InlineReviews(runtime)
 
 
-def _guarded(tick: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            tick()
-        except Exception:
-            log.exception("%s failed; the next tick retries", getattr(tick, "__qualname__",
-                                                                      "a tick"))
-    return run
+class RunningTicks:
+    """The ticks running now, so that a stop can wait for them, for a while."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def guard(self, tick: Callable[[], object]) -> Callable[[], None]:
+        """`tick`, counted while it runs; a failure is logged and the next tick retries."""
+        def run() -> None:
+            with self._changed:
+                self._count += 1
+            try:
+                tick()
+            except Exception:
+                log.exception("%s failed; the next tick retries",
+                              getattr(tick, "__qualname__", "a tick"))
+            finally:
+                with self._changed:
+                    self._count -= 1
+                    self._changed.notify_all()
+        return run
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether no tick runs, waiting `timeout` seconds at most."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)

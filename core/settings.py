@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     policies: Path = REPO_ROOT / "policies"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # The embedded mode's Prefect API and UI, on 127.0.0.1 (core.prefect_server).
+    prefect_port: int = Field(default=4200, ge=1, le=65535)
     # Server processes on the one port. A process runs Python one core at a time, so on a
     # machine with more cores, more workers open more complaints per second; one of them
     # runs the scheduler (see core.workers).

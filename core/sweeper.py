@@ -54,8 +54,9 @@ class InlineRunner:
         return run_batch_timer(self.runtime, timer_id)
 
 
-# The local Prefect API can take half a minute to start on a loaded 2-core machine.
-WARM_UP_ATTEMPTS, WARM_UP_PAUSE_SECONDS = 5, 15.0
+# The local Prefect API can take a minute to start on a loaded 2-core machine; it is asked
+# every few seconds, so that flow runs start soon after it answers.
+WARM_UP_SECONDS, WARM_UP_PAUSE_SECONDS = 180.0, 2.0
 
 
 class PrefectRunner:
@@ -73,25 +74,26 @@ class PrefectRunner:
             threading.Thread(target=self._warm_up, name="prefect-warm-up", daemon=True).start()
 
     def _warm_up(self) -> None:
-        """Wait for the Prefect API; a slow first start on a busy machine gets more tries."""
+        """Wait for the Prefect API, then run a first flow."""
         from prefect.client.orchestration import get_client
 
-        for attempt in range(1, WARM_UP_ATTEMPTS + 1):
+        deadline = time.monotonic() + WARM_UP_SECONDS
+        error: Exception | None = None
+        while time.monotonic() < deadline:
             try:
                 with get_client(sync_client=True) as client:
                     error = client.api_healthcheck()
-                if error is not None:
-                    raise error
             except Exception as exc:
-                log.warning("Prefect API unavailable (%s), try %s of %s; batches run inline",
-                            type(exc).__name__, attempt, WARM_UP_ATTEMPTS)
-                time.sleep(WARM_UP_PAUSE_SECONDS)
-                continue
-            _run_a_first_flow()
-            log.info("Prefect API ready; batches run as flow runs")
-            freeze_long_lived()  # what the warm-up loaded lives as long as the service
-            self.ready.set()
-            return
+                error = exc
+            if error is None:
+                _run_a_first_flow()
+                log.info("Prefect API ready; batches run as flow runs")
+                freeze_long_lived()  # what the warm-up loaded lives as long as the service
+                self.ready.set()
+                return
+            time.sleep(WARM_UP_PAUSE_SECONDS)
+        log.warning("Prefect API unavailable after %.0f s (%s); batches run inline",
+                    WARM_UP_SECONDS, type(error).__name__)
 
     def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
                        ) -> dict[str, int]:

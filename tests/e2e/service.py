@@ -27,6 +27,8 @@ class ServiceProcess:
     def __init__(self, data_dir: Path, policies: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.prefect_port = free_port()  # the embedded Prefect API and UI
+        self.prefect_url = f"http://127.0.0.1:{self.prefect_port}"
         self.log_path = data_dir / f"service-{self.port}.log"
         self.env = {
             **os.environ,
@@ -34,6 +36,7 @@ class ServiceProcess:
             "CASEFLOW_POLICIES": str(policies),
             "CASEFLOW_PORT": str(self.port),
             "CASEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
+            "CASEFLOW_PREFECT_PORT": str(self.prefect_port),
             "PREFECT_HOME": str(data_dir / "prefect"),
             **env,
         }
@@ -70,6 +73,29 @@ class ServiceProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def terminate(self, timeout: float = 30) -> tuple[int, float]:
+        """SIGTERM to the service process alone, as docker, systemd and Kubernetes send it;
+        its exit code and how long it took to exit."""
+        assert self.process is not None
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        return code, time.monotonic() - began
+
+    def prefect_servers(self) -> list[int]:
+        """The Prefect servers this service started: their process ids, from /proc."""
+        assert self.process is not None
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (proc / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+            if parent == self.process.pid and b"prefect\x00server\x00start" in command:
+                found.append(int(proc.name))
+        return found
 
     def admin_key(self) -> str:
         """The admin key the first start saved in the data directory."""
