@@ -12,24 +12,14 @@ from core import runtime
 from core.db import session_scope
 from core.models import ReviewRun
 from core.review_runs import run_due_review
-from core.runtime import Runtime
-from core.settings import Settings
 from domain.review_reports import flat_rows, render_markdown
 from domain.reviews import RunStatus
-
-
-def current_runtime() -> Runtime:
-    """Get the process's runtime; a Prefect worker configures one from its environment."""
-    try:
-        return runtime.current()
-    except RuntimeError:
-        return runtime.configure(Settings())
 
 
 @task(name="run-review")
 def run_review_task(review: str) -> dict[str, Any]:
     """Run the review for its latest due period, unless that period has its run."""
-    outcome = run_due_review(current_runtime(), review)
+    outcome = run_due_review(runtime.for_flow_run(), review)
     run = outcome.run
     return {"run_id": run.id if run else None, "created": outcome.created,
             "status": run.status if run else None, "skipped": outcome.skipped}
@@ -38,7 +28,7 @@ def run_review_task(review: str) -> dict[str, Any]:
 @task(name="publish-review", retries=1, retry_delay_seconds=2)
 async def publish_review_task(review: str) -> list[int]:
     """Publish every succeeded, unpublished run of the review; return their ids."""
-    rt = current_runtime()
+    rt = runtime.for_flow_run()
     with Session(rt.engine) as session:
         runs = list(session.exec(select(ReviewRun).where(
             ReviewRun.review == review, ReviewRun.status == RunStatus.succeeded,
@@ -61,5 +51,10 @@ async def publish_run(run: ReviewRun) -> None:
     await acreate_markdown_artifact(markdown=render_markdown(run.result), key=run.review,
                                     description=about)
     for name, rows in run.result.get("tables", {}).items():
-        await acreate_table_artifact(table=flat_rows(rows), key=f"{run.review}-{name}",
+        await acreate_table_artifact(table=flat_rows(rows), key=artifact_key(run.review, name),
                                      description=about)
+
+
+def artifact_key(review: str, table: str) -> str:
+    """`monthly-satisfaction-review-by-team`: Prefect's keys allow no underscores."""
+    return f"{review}-{table}".replace("_", "-")
