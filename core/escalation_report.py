@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from core.db import session_scope
 from core.models import Case, OutboxMessage, Timer
@@ -20,11 +20,11 @@ MAX_ROWS = 200
 
 def fired_rungs(runtime: Runtime, timer_ids: list[int]) -> tuple[list[dict[str, Any]], int]:
     """The first `MAX_ROWS` escalation rungs among `timer_ids` that fired, and how many did."""
+    fired = (col(Timer.id).in_(timer_ids), Timer.kind == ESCALATION, Timer.status == "fired")
     with session_scope(runtime.engine) as session:
-        timers = list(session.exec(
-            select(Timer).where(col(Timer.id).in_(timer_ids), Timer.kind == ESCALATION,
-                                Timer.status == "fired").order_by(col(Timer.id))))
-        shown = timers[:MAX_ROWS]
+        count = session.exec(select(func.count()).select_from(Timer).where(*fired)).one()
+        shown = list(session.exec(select(Timer).where(*fired).order_by(col(Timer.id))
+                                  .limit(MAX_ROWS)))
         case_ids = sorted({timer.case_id for timer in shown})
         teams = dict(session.exec(select(col(Case.id), col(Case.team))
                                   .where(col(Case.id).in_(case_ids))).all())
@@ -45,4 +45,4 @@ def fired_rungs(runtime: Runtime, timer_ids: list[int]) -> tuple[list[dict[str, 
             "level": rung.level if rung else None,
             "notified": ", ".join(sorted(notified[timer.key])) or "nobody",
         })
-    return rows, len(timers)
+    return rows, count
