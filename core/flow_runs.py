@@ -20,9 +20,8 @@ log = logging.getLogger("caseflow.flow_runs")
 
 CASEFLOW_TAG = "caseflow"
 INSTANCE_PREFIX = "instance:"
-
-
-# Up to this many ids are listed in a run's name; more are counted.
+# Up to this many ids are listed in a run's name; more are counted, never shown as a
+# range, which would suggest the ids between.
 LISTED = 3
 
 
