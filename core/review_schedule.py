@@ -24,6 +24,7 @@ from typing import Protocol
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session, col, select
 
+from core.flow_runs import flow_tags
 from core.models import ReviewRun
 from core.review_publish import publishable
 from core.runtime import Runtime
@@ -142,7 +143,8 @@ class PrefectReviews:
 
         if self.ready.is_set():
             try:
-                asyncio.run(periodic_review(review=name))
+                with flow_tags(self.inline.runtime.settings.instance_id, "reviews", name):
+                    asyncio.run(periodic_review(review=name))
                 return
             except Exception:
                 log.exception("flow run of review %s failed; running it inline", name)

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from core.clock import Clock
 from core.clock_epoch import shared_clock
-from core.db import make_engine, migrate, session_scope
+from core.db import make_engine, migrate, schema_revisions, session_scope
 from core.intake import IntakeWriter
 from core.keys import KeyCache
 from core.limits import Limits
@@ -137,3 +137,40 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("the Caseflow runtime is not configured")
     return _current
+
+
+class MissingSettings(RuntimeError):
+    """A flow run outside the service lacks a setting it cannot safely default."""
+
+
+# What a flow run outside `caseflow serve` (on a Prefect worker) must be told: the
+# defaults (SQLite and a secret generated under the data directory, the checkout's
+# policies) would quietly make a store, a secret and rules of its own.
+FLOW_RUN_NEEDS = {
+    "database_url": "CASEFLOW_DATABASE_URL (the service's store)",
+    "policies": "CASEFLOW_POLICIES (the service's policies directory)",
+    "survey_secret": "CASEFLOW_SURVEY_SECRET (the service's survey-link secret)",
+}
+
+
+def for_flow_run() -> Runtime:
+    """The service's runtime, or, in a flow run outside the service (a Prefect worker),
+    one built from the `CASEFLOW_*` settings; refused, naming them, when any is missing
+    or the store has not the schema of this code."""
+    if _current is not None:
+        return _current
+    settings = Settings()
+    missing = [text for name, text in FLOW_RUN_NEEDS.items()
+               if name not in settings.model_fields_set]
+    if missing:
+        raise MissingSettings("a Caseflow flow run outside `caseflow serve` needs "
+                              + ", ".join(missing))
+    engine = make_engine(settings.resolved_database_url)
+    found, wanted = schema_revisions(engine)
+    if found != wanted:
+        engine.dispose()
+        raise MissingSettings(
+            f"CASEFLOW_DATABASE_URL: the store has schema {found or 'none'}, this code needs "
+            f"{wanted}; point it at the service's store, which `caseflow serve` migrates")
+    # The service migrated the store and synced the teams; a worker does neither.
+    return configure(settings, engine=engine, prepared=True)

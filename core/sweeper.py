@@ -19,6 +19,7 @@ from core.batches import run_batch_timer
 from core.claims import claim_due
 from core.delivery import deliver_messages
 from core.escalations import fire_timers
+from core.flow_runs import crash_orphaned_runs, flow_tags
 from core.heap import freeze_long_lived
 from core.models import OutboxMessage, Timer
 from core.runtime import Runtime
@@ -31,8 +32,8 @@ MAX_BATCHES_PER_TICK = 100
 
 
 class FlowRunner(Protocol):
-    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
-                       ) -> dict[str, int]: ...
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int],
+                       rungs: list[int] | None = None) -> dict[str, int]: ...
     def deliver(self, message_ids: list[int]) -> dict[str, int]: ...
     def run_batch(self, timer_id: int) -> dict[str, int]: ...
 
@@ -43,8 +44,8 @@ class InlineRunner:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
-                       ) -> dict[str, int]:
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int],
+                       rungs: list[int] | None = None) -> dict[str, int]:
         return fire_timers(self.runtime, timer_ids)
 
     def deliver(self, message_ids: list[int]) -> dict[str, int]:
@@ -69,6 +70,7 @@ class PrefectRunner:
 
     def __init__(self, runtime: Runtime, *, warm_up: bool = True) -> None:
         self.inline = InlineRunner(runtime)
+        self.instance_id = runtime.settings.instance_id
         self.ready = threading.Event()
         if warm_up:
             threading.Thread(target=self._warm_up, name="prefect-warm-up", daemon=True).start()
@@ -86,7 +88,7 @@ class PrefectRunner:
             except Exception as exc:
                 error = exc
             if error is None:
-                _run_a_first_flow()
+                _run_a_first_flow(self.instance_id)
                 log.info("Prefect API ready; batches run as flow runs")
                 freeze_long_lived()  # what the warm-up loaded lives as long as the service
                 self.ready.set()
@@ -95,17 +97,16 @@ class PrefectRunner:
         log.warning("Prefect API unavailable after %.0f s (%s); batches run inline",
                     WARM_UP_SECONDS, type(error).__name__)
 
-    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int]
-                       ) -> dict[str, int]:
-        from prefect import tags
-
-        from flows.escalation import process_due_timers
+    def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int],
+                       rungs: list[int] | None = None) -> dict[str, int]:
+        from flows.escalation import batch_tags, process_due_timers
 
         if self.ready.is_set():
             try:
-                with tags(process, "timers"):
+                with flow_tags(self.instance_id, *batch_tags(process, rungs or [])):
                     return asyncio.run(process_due_timers(
-                        process=process, timer_ids=timer_ids, case_ids=case_ids))
+                        process=process, timer_ids=timer_ids, case_ids=case_ids,
+                        rungs=rungs))
             except Exception:
                 log.exception("flow run for %s timers failed; finishing inline", process)
         return self.inline.process_timers(process, timer_ids, case_ids)
@@ -119,21 +120,28 @@ class PrefectRunner:
 
         if self.ready.is_set():
             try:
-                return asyncio.run(deliver_notifications(message_ids=message_ids))
+                with flow_tags(self.instance_id, "notifications"):
+                    return asyncio.run(deliver_notifications(message_ids=message_ids))
             except Exception:
                 log.exception("flow run for notifications failed; finishing inline")
         return self.inline.deliver(message_ids)
 
 
-def _run_a_first_flow() -> None:
-    """Import the flows and run the warm-up flow, so that the first batch, perhaps a
-    storm's, runs on a warm engine; if it fails, the batches' own runs will tell."""
+def _run_a_first_flow(instance_id: str) -> None:
+    """End the runs dead instances left Running, import the flows and run the warm-up
+    flow, so that the first batch, perhaps a storm's, runs on a warm engine; if it
+    fails, the batches' own runs will tell."""
     import flows.escalation  # noqa: F401 - imported now rather than by the first batch
     import flows.notifications  # noqa: F401
     from flows.warm_up import warm_up
 
     try:
-        asyncio.run(warm_up())
+        crash_orphaned_runs(instance_id)
+    except Exception:
+        log.warning("could not end the runs of dead instances", exc_info=True)
+    try:
+        with flow_tags(instance_id, "warm-up"):
+            asyncio.run(warm_up())
     except Exception:
         log.warning("the warm-up flow run failed", exc_info=True)
 
@@ -163,18 +171,21 @@ class Sweeper:
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
                 return report
-            claimed = self._claim(Timer, "fire_at", ("id", "process", "case_id", "kind"))
-            by_process: dict[str, list[tuple[int, int]]] = defaultdict(list)
-            for timer_id, process, case_id, kind in claimed:
+            claimed = self._claim(Timer, "fire_at",
+                                  ("id", "process", "case_id", "kind", "step"))
+            by_process: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
+            for timer_id, process, case_id, kind, step in claimed:
                 if kind == BATCH:  # long work, outside any case's transaction
                     report.add(report.timers, self.runner.run_batch(timer_id))
                     continue
-                by_process[process].append((timer_id, case_id))
+                by_process[process].append((timer_id, case_id, step))
             for process, rows in by_process.items():
-                timer_ids = [timer_id for timer_id, _ in rows]
-                case_ids = sorted({case_id for _, case_id in rows})
+                timer_ids = [timer_id for timer_id, _, _ in rows]
+                case_ids = sorted({case_id for _, case_id, _ in rows})
+                # Escalation rungs, counted from 1, so the run's name says which fired.
+                rungs = sorted({step + 1 for _, _, step in rows if step is not None})
                 report.add(report.timers,
-                           self.runner.process_timers(process, timer_ids, case_ids))
+                           self.runner.process_timers(process, timer_ids, case_ids, rungs))
             if not claimed:
                 break
         # Every notification due now is claimed before any is sent, and handed on as one

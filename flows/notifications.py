@@ -3,12 +3,13 @@
 from prefect import flow
 from prefect.runtime import flow_run
 
+from core.flow_runs import listed
 from tasks.notify import deliver_messages_task
 
 
 def _run_name() -> str:
-    ids = flow_run.parameters["message_ids"]
-    return f"notify-{ids[0]}-{len(ids)}" if ids else "notify-nothing"
+    """`notify-message-2875`, `notify-messages-2875,2880` or `notify-633-messages`."""
+    return f"notify-{listed('message', flow_run.parameters['message_ids'])}"
 
 
 @flow(name="deliver-notifications", flow_run_name=_run_name)

@@ -13,15 +13,14 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from core import crisis_compensation
+from core import crisis_compensation, runtime
 from core.db import session_scope
-from tasks.review import current_runtime
 
 
 @task(name="compensation-progress")
 def compensation_progress_task(crisis_id: int) -> dict[str, Any]:
     """Customers affected and compensated so far."""
-    rt = current_runtime()
+    rt = runtime.for_flow_run()
     with session_scope(rt.engine) as session:
         return crisis_compensation.progress(session, crisis_id).as_dict()
 
@@ -30,14 +29,14 @@ def compensation_progress_task(crisis_id: int) -> dict[str, Any]:
 def compensate_chunk_task(crisis_id: int) -> dict[str, int]:
     """Compensate the next chunk of customers; a retry never compensates one twice.
     Returns how many it compensated and how many still wait."""
-    chunk = crisis_compensation.issue_chunk(current_runtime(), crisis_id)
+    chunk = crisis_compensation.issue_chunk(runtime.for_flow_run(), crisis_id)
     return {"issued": chunk.issued, "pending": chunk.pending}
 
 
 @task(name="finish-compensation", retries=1, retry_delay_seconds=1)
 def finish_compensation_task(crisis_id: int, issued_now: int) -> dict[str, Any]:
     """Record the totals on the crisis once every customer is compensated."""
-    return crisis_compensation.finish(current_runtime(), crisis_id,
+    return crisis_compensation.finish(runtime.for_flow_run(), crisis_id,
                                       issued_now=issued_now).as_dict()
 
 

@@ -9,4 +9,4 @@ from core.delivery import deliver_messages
 @task(name="deliver-messages", retries=1, retry_delay_seconds=1)
 def deliver_messages_task(message_ids: list[int]) -> dict[str, int]:
     """Send a batch of claimed outbox messages."""
-    return deliver_messages(runtime.current(), message_ids)
+    return deliver_messages(runtime.for_flow_run(), message_ids)

@@ -10,23 +10,13 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from core import runtime
 from core.review_publish import publish_due_runs
 from core.review_runs import run_due_review
-from core.runtime import Runtime
-from core.settings import Settings
 from domain.review_reports import Artifact
-
-
-def current_runtime() -> Runtime:
-    """Get the process's runtime; a Prefect worker configures one from its environment."""
-    try:
-        return runtime.current()
-    except RuntimeError:
-        return runtime.configure(Settings())
 
 
 @task(name="run-review")
 def run_review_task(review: str) -> dict[str, Any]:
     """Run the review for its latest due period, unless that period has its run."""
-    outcome = run_due_review(current_runtime(), review)
+    outcome = run_due_review(runtime.for_flow_run(), review)
     run = outcome.run
     return {"run_id": run.id if run else None, "created": outcome.created,
             "status": run.status if run else None, "skipped": outcome.skipped}
@@ -39,7 +29,7 @@ async def publish_review_task(review: str) -> list[int]:
     No task retries: `core.review_publish` spaces and bounds the tries, and a retry
     writes only the artifacts an earlier try did not.
     """
-    return await publish_due_runs(current_runtime(), review, write_artifact)
+    return await publish_due_runs(runtime.for_flow_run(), review, write_artifact)
 
 
 async def write_artifact(artifact: Artifact) -> None:

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from core import crisis_compensation
 from core.crisis_commands import after_open
 from core.crisis_tables import CrisisCompensation, CrisisLink
+from core.flow_runs import flow_tags
 from core.models import Case, CaseEvent, Finding
 from core.processes.pdca import CycleRequest, open_cycle
 from domain.access import ActorKind
@@ -54,12 +55,11 @@ def run_batch(runtime: Runtime, case_id: int, name: str, *,
         raise LookupError(f"crisis has no batch {name!r}")
     result: dict[str, Any] | None = None
     if via_prefect:
-        from prefect import tags
-
         from flows.compensation import compensate_customers
 
         try:
-            with tags(crisis.NAME, "compensation"):  # the flow run's tags, for the UI
+            with flow_tags(runtime.settings.instance_id, crisis.NAME, "compensation",
+                           f"case-{case_id}"):
                 result = asyncio.run(compensate_customers(crisis_id=case_id))
         except Exception:
             # The batch resumes where the flow stopped: nobody is compensated twice.

@@ -78,7 +78,8 @@ def test_the_sweeper_runs_the_batch_as_a_flow_with_progress_and_a_total(rt, cloc
     assert load(rt, crisis_id).stage == "reviewing"
     run, artifacts, tasks = asyncio.run(_run_and_artifacts(
         f"crisis-{crisis_id}-compensation"))
-    assert run.state.is_completed() and {"crisis", "compensation"} <= set(run.tags)
+    assert run.state.is_completed()
+    assert {"caseflow", "crisis", "compensation", f"case-{crisis_id}"} <= set(run.tags)
     assert artifacts[f"crisis-{crisis_id}-compensation"] == ("progress", 100.0)
     kind, total = artifacts[f"crisis-{crisis_id}-compensation-total"]
     assert kind == "markdown" and f"| {CUSTOMERS} | {CUSTOMERS} | {CUSTOMERS} | 18000 |" in total
