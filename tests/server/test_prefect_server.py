@@ -22,6 +22,16 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, make_url, text
 
 from tests.e2e.service import free_port
@@ -81,18 +91,19 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         # The scheduler looks for deployments to schedule every second, not every minute.
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
     }
-    log_path = home / "server.log"
-    with log_path.open("ab") as log:
-        # Its own process group: the server's children go with it on teardown.
-        process = subprocess.Popen(
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = PrefectServer(api_url, env, log_path)
+    server = PrefectServer(api_url, env, home / "server.log")
+    process = None
     try:
+        with server.log_path.open("ab") as log:
+            # Its own process group: the server's children go with it on teardown.
+            process = subprocess.Popen(
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_healthy(process, server)
         yield server
     finally:
-        _stop(process)
+        if process is not None:
+            _stop(process)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
@@ -150,31 +161,23 @@ def test_the_cli_reads_every_deployment_back(deployed: PrefectServer) -> None:
 
 
 def test_cron_schedules_produce_scheduled_runs(deployed: PrefectServer) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    scheduled = {d["name"] for d in _deployments() if d.get("schedules")}
+    scheduled = [d["name"] for d in _deployments() if d.get("schedules")]
     assert "caseflow-sweep" in scheduled
-    only_scheduled = FlowRunFilter(
-        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))
     deadline = time.monotonic() + SCHEDULE_TIMEOUT
     with temporary_settings({PREFECT_API_URL: deployed.api_url}), \
             get_client(sync_client=True) as client:
-        names = {d.id: d.name for d in client.read_deployments()}
         while True:
-            runs = client.read_flow_runs(flow_run_filter=only_scheduled, limit=200)
-            with_runs = {names.get(run.deployment_id) for run in runs}
-            if scheduled <= with_runs or time.monotonic() > deadline:
+            counts = {name: _scheduled_runs(client, name) for name in scheduled}
+            if all(counts.values()) or time.monotonic() > deadline:
                 break
             time.sleep(1)
-    assert scheduled - with_runs == set(), (
-        f"no scheduled run within {SCHEDULE_TIMEOUT}s for {sorted(scheduled - with_runs)}"
-        f"\nserver log:\n{deployed.log()}")
-    sweeps = [run for run in runs if names.get(run.deployment_id) == "caseflow-sweep"]
-    assert len(sweeps) >= 2, "an every-minute cron schedules runs a minute apart"
+    assert all(counts.values()), (
+        f"scheduled runs after {SCHEDULE_TIMEOUT}s: {counts}\nserver log:\n{deployed.log()}")
+    assert counts["caseflow-sweep"] >= 2, "an every-minute cron schedules runs ahead"
+
+
+def _scheduled_runs(client: SyncPrefectClient, deployment: str) -> int:
+    return client.count_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
