@@ -1,9 +1,10 @@
 """The server mode for real: prefect.yaml deployed to a `prefect server` on PostgreSQL.
 
 A lock that lets Prefect's server import is not one that lets it run: with FastAPI
-0.154 the client's filters got 422 (`prefect deploy --all` exited 1), and with
-Prefect 3.8.8 on SQLAlchemy 2.1 the scheduler failed every loop, so cron schedules
-never produced runs. This starts the locked Prefect's own server and checks both.
+0.154 the Prefect 3.8.8 client's null offset/limit filters got 422 (`prefect deploy
+--all` exited 1), and with Prefect 3.8.8 on SQLAlchemy 2.1 the scheduler failed every
+loop, so cron schedules never produced runs. This starts the locked Prefect's own
+server and checks both.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def test_the_cli_reads_every_deployment_back(deployed: PrefectServer) -> None:
     assert listed.returncode == 0, listed.stdout + listed.stderr
     names = {deployment["name"] for deployment in json.loads(listed.stdout)}
     assert names == {deployment["name"] for deployment in _deployments()}
-    for command in (("work-pool", "ls"), ("flow-run", "ls")):
+    for command in (("work-pool", "ls"), ("flow-run", "ls"), ("artifact", "ls")):
         result = deployed.cli(*command)
         assert result.returncode == 0, f"prefect {' '.join(command)}: {result.stderr}"
 
