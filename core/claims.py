@@ -111,4 +111,3 @@ class Leases:
                     .values(claimed_at=now).execution_options(synchronize_session=False))
                 renewed += result.rowcount  # type: ignore[attr-defined]
         return renewed
-

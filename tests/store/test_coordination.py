@@ -105,6 +105,7 @@ def test_a_leader_that_stops_hands_over(two_hosts):
     a = WorkerDuties(rt_a, lambda rt: FakeScheduler(started), poll_seconds=3600).start()
     b = WorkerDuties(rt_b, lambda rt: FakeScheduler(started), poll_seconds=3600).start()
     try:
+        assert b.scheduler is None
         a.stop()
         b.poll()
         assert b.scheduler is started[1]
