@@ -374,3 +374,12 @@ class SurveyAnswer(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     answered_at: datetime = _at(nullable=False)
     recorded_by: str = Field(max_length=120)  # "customer", or the agent who called
+
+
+class Signal(SQLModel, table=True):
+    """A counter the instances on PostgreSQL watch: bumped when something they must all
+    follow happens (a policy reload), so each can tell it happened (core.coordination)."""
+
+    __tablename__ = "signals"
+    name: str = Field(primary_key=True, max_length=40)
+    version: int = 0

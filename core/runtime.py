@@ -32,7 +32,7 @@ from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 
 if TYPE_CHECKING:
-    from core.workers import ReloadStamp
+    from core.coordination import ReloadSignal
 
 
 @dataclass
@@ -49,8 +49,8 @@ class Runtime:
     intake: IntakeWriter = field(init=False, repr=False)  # writes the complaints opened
     keys: KeyCache = field(init=False, repr=False)  # the API keys checked lately
     limits: Limits = field(init=False, repr=False)  # failed authentications, survey links
-    # Set when several workers serve: a reload here tells the others (core.workers).
-    reload_stamp: ReloadStamp | None = field(default=None, repr=False)
+    # Set when other processes share the store: a reload here tells them (core.workers).
+    reload_stamp: ReloadSignal | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.intake = IntakeWriter(self)
@@ -77,12 +77,12 @@ class Runtime:
             with session_scope(self.engine) as session:
                 check_against_store(session, policies, self.settings.policies)
                 sync_team_members(session, policies)
+                if stamp and self.reload_stamp is not None:
+                    self.reload_stamp.write(policies.version, session)
             previous = self.policies.version
             # Calendars first: the new policies may name calendars the old ones lacked.
             self.calendars = {**self.calendars, **build_calendars(policies)}
             self.policies = policies
-            if stamp and self.reload_stamp is not None:
-                self.reload_stamp.write(policies.version)
         log.info("policies reloaded: %s -> %s", previous, policies.version)
         return previous, policies.version
 

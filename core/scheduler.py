@@ -43,6 +43,11 @@ class SweepScheduler:
                                    seconds=runtime.settings.sweep_interval_seconds,
                                    max_instances=1, coalesce=True,
                                    next_run_time=datetime.now(UTC))
+        # A few renewals per lease: a tick's claims outlive the tick's longest batch.
+        self.scheduler.add_job(self.running.guard(self.sweeper.leases.renew), "interval",
+                               id="leases",
+                               seconds=runtime.settings.claim_lease_seconds / 3,
+                               max_instances=1, coalesce=True)
 
     def start(self) -> SweepScheduler:
         self.scheduler.start()

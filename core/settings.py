@@ -36,9 +36,11 @@ class Settings(BaseSettings):
     # In Prefect mode each batch of timers is one flow run, whose overhead (about a second
     # here) is paid per run: a storm of 10,000 breaches was recorded in 28.3 s in batches
     # of 500, 15.5 s in 2,000 and 10.7 s in one of 10,000. A batch is fired in chunks
-    # that commit as they go, well within the claim's lease.
+    # that commit as they go.
     sweep_batch_size: int = Field(default=10_000, ge=1, le=100_000)
-    claim_lease_seconds: float = Field(default=60.0, gt=0)
+    # Claims are renewed while their batch runs (core.claims.Leases), so the lease only
+    # says how soon a dead instance's claims return to the queue.
+    claim_lease_seconds: float = Field(default=10.0, gt=0)
     scheduler_enabled: bool = True
     # False in the server mode, where prefect.yaml's review deployments run the reviews.
     review_scheduler_enabled: bool = True

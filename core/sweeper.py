@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.batches import run_batch_timer
-from core.claims import claim_due
+from core.claims import Leases, claim_due
 from core.delivery import deliver_messages
 from core.escalations import fire_timers
 from core.flow_runs import crash_orphaned_runs, flow_tags
@@ -159,6 +159,7 @@ class TickReport:
 class Sweeper:
     def __init__(self, runtime: Runtime, runner: FlowRunner) -> None:
         self.runtime, self.runner = runtime, runner
+        self.leases = Leases(runtime.engine, runtime.settings.instance_id, runtime.clock)
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -166,7 +167,15 @@ class Sweeper:
         self._stopping.set()
 
     def tick(self) -> TickReport:
-        """Fire every due timer, then deliver every due notification."""
+        """Fire every due timer, then deliver every due notification; the claims taken
+        meanwhile are in hand, for `leases` to renew."""
+        self.leases.begin()
+        try:
+            return self._tick()
+        finally:
+            self.leases.end()
+
+    def _tick(self) -> TickReport:
         report = TickReport()
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():

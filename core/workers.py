@@ -1,13 +1,14 @@
-"""What the server processes of one service coordinate on (`CASEFLOW_WORKERS`): which of
-them runs the scheduler, and policy reloads.
+"""What the server processes of one service coordinate on: which of them runs the
+scheduler, and policy reloads. On PostgreSQL, through PostgreSQL, across hosts
+(core.coordination); on a SQLite file, through files in its data directory, here.
 
 Each worker serves the API with its own runtime and intake writer. The scheduler (the
-sweeper, the reviews and their Prefect runner) runs in one process per data directory:
-the one holding an exclusive lock on `scheduler.lock` there. The others try again every
-second, so when that worker dies, and the kernel drops its lock with it, another takes
-over. A reload of the policies answered by one worker is followed by the others within
-a second: the reload stamps `policies.reloaded` in the data directory, and every other
-worker reloads when the stamp changes.
+sweeper, the reviews and their Prefect runner) runs in one process: on a SQLite file, the
+one holding an exclusive lock on `scheduler.lock` in the data directory. The others try
+again every second, so when that worker dies, and the kernel drops its lock with it,
+another takes over. A reload of the policies answered by one worker is followed by the
+others within a second: the reload stamps `policies.reloaded` in the data directory, and
+every other worker (`CASEFLOW_WORKERS`) reloads when the stamp changes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from sqlmodel import Session
+
+from core.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter
+from core.db import is_postgres
 from core.policy_loader import PolicyError
 from core.runtime import Runtime
 
@@ -41,6 +46,8 @@ class SchedulerLock:
     flock: the kernel releases it when its holder dies however it dies, and the
     descriptor is not inherited, so a subprocess (the Prefect API) cannot keep it.
     """
+
+    can_be_lost = False
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / LOCK_FILE
@@ -80,8 +87,8 @@ class ReloadStamp:
         self._token = uuid.uuid4().hex  # this worker's, to tell its own stamps apart
         self._seen = self._read()
 
-    def write(self, version: str) -> None:
-        """Say that this worker reloaded, to version `version`."""
+    def write(self, version: str, session: Session | None = None) -> None:
+        """Say that this worker reloaded, to version `version` (`session`: unused)."""
         text = f"{version} {self._token} {uuid.uuid4().hex}\n"
         draft = self.path.with_name(f".{self.path.name}.{self._token}")
         draft.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +111,20 @@ class ReloadStamp:
             return ""
 
 
+def coordination_for(runtime: Runtime) -> tuple[Leadership | None, ReloadSignal | None]:
+    """The scheduler's lock (when this process may run it) and the reload signal (when
+    others may share the store): through PostgreSQL when the store is PostgreSQL, which
+    other hosts may share, else through files in the data directory."""
+    settings = runtime.settings
+    if is_postgres(runtime.engine):
+        lock: Leadership | None = AdvisoryLock(runtime.engine)
+        signal: ReloadSignal | None = SignalCounter(runtime.engine)
+    else:
+        lock = SchedulerLock(settings.data_dir)
+        signal = ReloadStamp(settings.data_dir) if settings.workers > 1 else None
+    return (lock if settings.scheduler_enabled else None), signal
+
+
 class WorkerDuties:
     """A worker's background duties: the scheduler while it holds the scheduler lock, and
     following the reloads of the other workers when there are several."""
@@ -113,18 +134,15 @@ class WorkerDuties:
         self.runtime = runtime
         self._start_scheduler = start_scheduler
         self._poll_seconds = poll_seconds
-        data_dir = runtime.settings.data_dir
-        self.lock = SchedulerLock(data_dir) if runtime.settings.scheduler_enabled else None
-        if runtime.settings.workers > 1:
-            runtime.reload_stamp = ReloadStamp(data_dir)
+        self.lock, runtime.reload_stamp = coordination_for(runtime)
         self.scheduler: Stoppable | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> WorkerDuties:
         self._take_the_scheduler()
-        waiting_for_lock = self.lock is not None and not self.lock.held
-        if waiting_for_lock or self.runtime.reload_stamp is not None:
+        watching_lock = self.lock is not None and (not self.lock.held or self.lock.can_be_lost)
+        if watching_lock or self.runtime.reload_stamp is not None:
             self._thread = threading.Thread(target=self._watch, name="caseflow-worker-duties",
                                             daemon=True)
             self._thread.start()
@@ -152,11 +170,18 @@ class WorkerDuties:
                 log.exception("a worker duty failed")
 
     def _take_the_scheduler(self) -> None:
-        if self.lock is None or self.scheduler is not None or self._stopping.is_set():
+        """Start the scheduler on taking the lock; stop it if the lock was lost."""
+        if self.lock is None or self._stopping.is_set():
             return
         if self.lock.acquire():
-            log.info("this worker (pid %d) runs the scheduler", os.getpid())
-            self.scheduler = self._start_scheduler(self.runtime)
+            if self.scheduler is None:
+                log.info("this worker (pid %d) runs the scheduler", os.getpid())
+                self.scheduler = self._start_scheduler(self.runtime)
+        elif self.scheduler is not None:
+            # Its connection to the store broke: another instance may lead already.
+            log.error("this worker lost the scheduler lock; it stops its scheduler")
+            self.scheduler.shutdown()
+            self.scheduler = None
 
     def _follow_reloads(self) -> None:
         stamp = self.runtime.reload_stamp

@@ -1,0 +1,191 @@
+"""Instances of one service on several hosts: two runtimes on one PostgreSQL schema, each
+with its own data directory, coordinate through PostgreSQL (leadership, policy reloads,
+key revocations); and the claims of an instance that stops renewing them are taken over."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+from sqlmodel import Session
+
+from core.claims import Leases, claim_due
+from core.coordination import LEADER_LOCK, lock_key
+from core.keys import Unauthenticated, check_key, revoke_key
+from core.models import Timer
+from core.runtime import Runtime
+from core.sweeper import InlineRunner, Sweeper
+from core.workers import WorkerDuties
+from tests.conftest import _PG, _REQUIRE_PG, build_runtime
+from tests.store.helpers import escalations, open_complaint
+from tests.store.test_workers import FakeScheduler
+from tests.support import POSTGRES_URL, issue_key, postgres_schema, write_policies
+
+FOLLOW_WITHIN = 2.0  # seconds: leadership taken over, a reload followed
+
+
+@pytest.fixture
+def pg_database() -> Iterator[tuple[str, dict]]:
+    if not _PG:
+        if _REQUIRE_PG:
+            pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL not reachable")
+    with postgres_schema() as database:
+        yield database
+
+
+@pytest.fixture
+def two_hosts(pg_database, clock, tmp_path) -> Iterator[tuple[Path, list[Runtime]]]:  # type: ignore[no-untyped-def]
+    """Two instances as on two hosts: one store, a data directory each, one worker each."""
+    policies = write_policies(tmp_path / "policies")
+    runtimes = [build_runtime(pg_database, policies, clock, data_dir=tmp_path / f"host{n}",
+                              scheduler_enabled=True, instance_id=f"host{n}")
+                for n in range(2)]
+    yield policies, runtimes
+    for rt in runtimes:
+        rt.engine.dispose()
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> float:
+    """How long `condition` took to hold, checked every 50 ms; fails after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            pytest.fail(f"not within {seconds} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _kill_the_leaders_connection(rt: Runtime) -> None:
+    """What the server sees when the leader's process or host dies: its session ends."""
+    with rt.engine.connect() as connection:
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    key = lock_key(LEADER_LOCK, schema) & 0xFFFF_FFFF_FFFF_FFFF
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        killed = connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND granted AND classid = :high AND objid = :low"),
+            {"high": key >> 32, "low": key & 0xFFFF_FFFF}).scalars().all()
+    admin.dispose()
+    assert killed == [True]
+
+
+def test_one_instance_leads_and_another_takes_over_when_its_connection_dies(two_hosts):
+    _, (rt_a, rt_b) = two_hosts
+    started: list[FakeScheduler] = []
+    a = WorkerDuties(rt_a, lambda rt: FakeScheduler(started)).start()
+    b = WorkerDuties(rt_b, lambda rt: FakeScheduler(started)).start()
+    try:
+        assert (a.scheduler is not None, b.scheduler is None, len(started)) == (True, True, 1)
+        b.poll()
+        assert b.scheduler is None  # separate data directories, yet one leader
+
+        _kill_the_leaders_connection(rt_a)
+        _within(FOLLOW_WITHIN, lambda: b.scheduler is not None)
+        # The old leader finds its lock gone with its connection, and stops its scheduler.
+        _within(FOLLOW_WITHIN, lambda: a.scheduler is None)
+        assert started[0].stopped and not started[1].stopped
+        a.poll()
+        assert a.scheduler is None  # it waits its turn again
+    finally:
+        a.stop()
+        b.stop()
+    assert started[1].stopped
+
+
+def test_a_leader_that_stops_hands_over(two_hosts):
+    _, (rt_a, rt_b) = two_hosts
+    started: list[FakeScheduler] = []
+    a = WorkerDuties(rt_a, lambda rt: FakeScheduler(started), poll_seconds=3600).start()
+    b = WorkerDuties(rt_b, lambda rt: FakeScheduler(started), poll_seconds=3600).start()
+    try:
+        assert b.scheduler is None
+        a.stop()
+        b.poll()
+        assert b.scheduler is started[1]
+    finally:
+        b.stop()
+
+
+def test_a_policy_reload_on_one_host_reaches_the_other_within_two_seconds(two_hosts):
+    policies, (rt_a, rt_b) = two_hosts
+    a = WorkerDuties(rt_a, lambda rt: FakeScheduler([])).start()
+    b = WorkerDuties(rt_b, lambda rt: FakeScheduler([])).start()
+    try:
+        teams = yaml.safe_load((policies / "teams.yaml").read_text())
+        teams["teams"]["billing"]["members"].append("he.ping")
+        (policies / "teams.yaml").write_text(yaml.safe_dump(teams))
+        previous, version = rt_a.reload_policies()
+        assert previous != version
+        _within(FOLLOW_WITHIN, lambda: rt_b.policies.version == version)
+        assert "he.ping" in rt_b.policies.teams["billing"].members
+        assert rt_a.reload_stamp is not None and not rt_a.reload_stamp.changed()  # its own
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_key_revoked_on_one_host_is_refused_at_once_on_the_other(two_hosts, clock):
+    _, (rt_a, rt_b) = two_hosts
+    secret = issue_key(rt_a, "agent", name="desk")
+    identity, _ = check_key(rt_b.engine, secret, clock.now(), rt_b.keys)
+    with Session(rt_a.engine) as session:
+        revoke_key(session, identity.key_id or 0, by="admin", now=clock.now())
+    with pytest.raises(Unauthenticated, match="revoked"):
+        check_key(rt_b.engine, secret, clock.now(), rt_b.keys)
+
+
+# Claims: on both stores.
+
+def _claim(rt: Runtime, instance: str) -> list[int]:
+    return [row[0] for row in claim_due(rt.engine, Timer, due_column="fire_at",
+                                        now=rt.clock.now(), limit=100, instance=instance,
+                                        lease=rt.lease)]
+
+
+def test_a_claim_renewed_is_kept_and_one_no_longer_renewed_is_taken_over(make_runtime, clock):
+    rt = make_runtime()
+    assert rt.lease == timedelta(seconds=10)  # the default: claims return within 15 s
+    open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    leases = Leases(rt.engine, "a", clock)
+    leases.begin()
+    claimed = _claim(rt, "a")
+    assert len(claimed) == 1
+    for _ in range(3):  # 24 s of work, renewed every 8 s
+        clock.advance(timedelta(seconds=8))
+        assert leases.renew() == 1
+        assert _claim(rt, "b") == []
+    leases.end()  # "a" stops renewing: its work failed, or it died
+    assert leases.renew() == 0
+    clock.advance(timedelta(seconds=9))
+    assert _claim(rt, "b") == []
+    clock.advance(timedelta(seconds=2))
+    assert _claim(rt, "b") == claimed
+
+
+def test_a_sweepers_claims_are_renewed_while_its_batch_runs(make_runtime, clock):
+    rt = make_runtime()
+    case_id = open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    sweeper = Sweeper(rt, InlineRunner(rt))
+    taken_over: list[list[int]] = []
+
+    class SlowRunner(InlineRunner):
+        def process_timers(self, process, timer_ids, case_ids):  # type: ignore[no-untyped-def]
+            for _ in range(2):  # a batch that outlasts the lease, renewed meanwhile
+                clock.advance(rt.lease * 0.6)
+                sweeper.leases.renew()
+                taken_over.append(_claim(rt, "other"))
+            return super().process_timers(process, timer_ids, case_ids)
+
+    sweeper.runner = SlowRunner(rt)
+    report = sweeper.tick()
+    assert taken_over == [[], []] and report.timers == {"fired": 1}
+    assert escalations(rt, case_id) == [("first_response", "warning")]
