@@ -178,12 +178,13 @@ def test_a_sweepers_claims_are_renewed_while_its_batch_runs(make_runtime, clock)
     taken_over: list[list[int]] = []
 
     class SlowRunner(InlineRunner):
-        def process_timers(self, process, timer_ids, case_ids):  # type: ignore[no-untyped-def]
+        def process_timers(self, process, timer_ids, case_ids,  # type: ignore[no-untyped-def]
+                           rungs=None):
             for _ in range(2):  # a batch that outlasts the lease, renewed meanwhile
                 clock.advance(rt.lease * 0.6)
                 sweeper.leases.renew()
                 taken_over.append(_claim(rt, "other"))
-            return super().process_timers(process, timer_ids, case_ids)
+            return super().process_timers(process, timer_ids, case_ids, rungs)
 
     sweeper.runner = SlowRunner(rt)
     report = sweeper.tick()
