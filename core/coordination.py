@@ -53,6 +53,24 @@ class ReloadSignal(Protocol):
     def changed(self) -> bool: ...
 
 
+class Watched:
+    """A mark that an instance moves (`write`) and the others watch (`changed`): a
+    counter in the store, or a stamp file in the data directory."""
+
+    _seen: object
+
+    def _read(self) -> object:
+        raise NotImplementedError
+
+    def changed(self) -> bool:
+        """Whether another instance moved the mark since this one last looked."""
+        current = self._read()
+        if current == self._seen:
+            return False
+        self._seen = current
+        return True
+
+
 def lock_key(name: str, schema: str) -> int:
     """The advisory lock's 64-bit key: one per lock name and schema (a database may hold
     the stores of several services, one per schema)."""
@@ -113,7 +131,7 @@ class AdvisoryLock:
         return self._connection
 
 
-class SignalCounter:
+class SignalCounter(Watched):
     """A counter in `signals` that one instance bumps and the others watch."""
 
     def __init__(self, engine: Engine, name: str = POLICIES_SIGNAL) -> None:
@@ -131,14 +149,6 @@ class SignalCounter:
             return
         with self.engine.begin() as connection:
             self._seen = connection.execute(statement).scalar_one()
-
-    def changed(self) -> bool:
-        """Whether another instance bumped the counter since this one last looked."""
-        current = self._read()
-        if current == self._seen:
-            return False
-        self._seen = current
-        return True
 
     def _read(self) -> int:
         with self.engine.connect() as connection:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from core.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter
+from core.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter, Watched
 from core.db import is_postgres
 from core.policy_loader import PolicyError
 from core.runtime import Runtime
@@ -79,7 +79,7 @@ class SchedulerLock:
             self._fd = None
 
 
-class ReloadStamp:
+class ReloadStamp(Watched):
     """The stamp a policy reload leaves in the data directory for the other workers."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -95,14 +95,6 @@ class ReloadStamp:
         draft.write_text(text, encoding="utf-8")
         os.replace(draft, self.path)  # a reader sees the old stamp or the new, whole
         self._seen = text
-
-    def changed(self) -> bool:
-        """Whether another worker reloaded since this one last looked."""
-        text = self._read()
-        if text == self._seen:
-            return False
-        self._seen = text
-        return True
 
     def _read(self) -> str:
         try:
