@@ -119,12 +119,15 @@ def test_a_replay_answers_with_the_case_as_it_is_now(client):
 
 
 def test_a_replay_shows_only_what_the_caller_may_read_now(client, runtime):
-    agent = bearer(issue_key(runtime, "agent", teams=["complaints"]))
+    # A billing member whose key covers complaints only: a billing case is not theirs
+    # to read until it is assigned to them.
+    agent = bearer(issue_key(runtime, "agent", name="zhou.xin", teams=["complaints"]))
     billing_lead = bearer(issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]))
     body = complaint(category="billing", customer={"ref": "cust-9", "phone": "13912345678"})
     headers = {**agent, "Idempotency-Key": "k-routed-away"}
     first = client.post("/cases", json=body, headers=headers)
     assert first.status_code == 201 and first.json()["team"] == "billing"
+    assert first.json()["assignee"] == "sun.hao"  # round robin's first
     case_id = first.json()["id"]
     assert client.get(f"/cases/{case_id}", headers=agent).status_code == 404
     noted = client.post(f"/cases/{case_id}/events", headers=billing_lead,
@@ -138,10 +141,10 @@ def test_a_replay_shows_only_what_the_caller_may_read_now(client, runtime):
     assert "fraud" not in retry.text and "1391234" not in retry.text
     # Reassigned to the agent, the case is theirs to read again, and so is the replay.
     reassigned = client.post(f"/cases/{case_id}/events", headers=billing_lead,
-                             json={"type": "reassign", "data": {"assignee": "li.wei"}})
+                             json={"type": "reassign", "data": {"assignee": "zhou.xin"}})
     assert reassigned.status_code == 200
     again = client.post("/cases", json=body, headers=headers)
-    assert again.status_code == 200 and again.json()["assignee"] == "li.wei"
+    assert again.status_code == 200 and again.json()["assignee"] == "zhou.xin"
     assert any(e["details"].get("note") == "refund fraud suspected"
                for e in again.json()["timeline"])
 
