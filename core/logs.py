@@ -95,8 +95,9 @@ def configure_logging(level: str) -> None:
     # Through ours, whatever a library imported earlier gave them (Prefect's default
     # logging file gives uvicorn's loggers a handler of their own, unredacted).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.propagate, logger.disabled = [], True, False
+        logger.setLevel(logging.NOTSET)
     for chatty in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # "maximum number of running instances reached" only says a long sweep is still going.
