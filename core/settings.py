@@ -6,6 +6,7 @@ import os
 import socket
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,7 +60,10 @@ class Settings(BaseSettings):
     survey_secret: SecretStr | None = Field(default=None, min_length=32)
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
-        description="where customers reach the service; survey links start with it")
+        description="where customers reach the service; survey and case links start with it")
+    language: Literal["zh-Hans", "en"] = Field(
+        default="zh-Hans", description="the language customers read unless theirs is known; "
+        "staff messages are in Simplified Chinese with English beside it")
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:

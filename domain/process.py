@@ -57,6 +57,7 @@ class CaseSnapshot:
     channel: str | None = None
     clocks: Mapping[str, Clock] = field(default_factory=dict)
     customer: CustomerContact | None = None  # loaded only where a message needs it
+    subject: str | None = None  # what the case is about, as staff read it in messages
     # What a process keeps beyond the common columns (a PDCA cycle's plan and check).
     data: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,102 @@
+"""What people read, in Simplified Chinese and English: catalogues, names, times, links.
+
+English is the catalogues' source text (the msgid); each other language is a catalogue
+read from a .po file at start (core/i18n.py) and handed to the domain inside the
+`PolicySet` (`policies.messages`), so domain code renders text without any I/O.
+Staff read both languages in one message, Simplified Chinese first; a customer reads
+their own language, or the service's (`CASEFLOW_LANGUAGE`, zh-Hans by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, tzinfo
+
+from babel.dates import format_timedelta
+from pydantic import BaseModel, ConfigDict, Field
+
+ZH, EN = "zh-Hans", "en"
+LANGUAGES = (ZH, EN)
+# Babel's locale for each language: durations and plural rules come from it.
+_BABEL_LOCALE = {ZH: "zh_Hans_CN", EN: "en"}
+
+
+def language_of(tag: str | None) -> str | None:
+    """The language we write for a tag (`zh-CN`, `zh_Hans`, `en-US`...), None if neither."""
+    if not tag:
+        return None
+    base = tag.strip().replace("_", "-").lower()
+    if base == "zh" or base.startswith("zh-"):
+        return ZH
+    if base == "en" or base.startswith("en-"):
+        return EN
+    return None
+
+
+def negotiate(accept_language: str | None, default: str) -> str:
+    """The first language of an Accept-Language header we write, else `default`."""
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        ranked.append((-weight, position, tag))
+    for weight, _, tag in sorted(ranked):
+        found = language_of(tag)
+        if found and weight < 0:
+            return found
+    return default
+
+
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """A moment as people read it, to the minute in their zone: `2026-11-20 10:30 (UTC+08:00)`."""
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+class MessageContext(BaseModel):
+    """The catalogues, the service's language and where a case's link starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: str = ZH
+    public_url: str = "http://127.0.0.1:8000"
+    # language -> English source text -> translation; English needs no catalogue.
+    catalogues: Mapping[str, Mapping[str, str]] = Field(default_factory=dict)
+
+    def text(self, language: str, msgid: str, **params: object) -> str:
+        """`msgid` in `language`, its {placeholders} filled."""
+        return self.catalogues.get(language, {}).get(msgid, msgid).format(**params)
+
+    def name(self, language: str, kind: str, value: str | None) -> str:
+        """A code's name for people (`clock`, `first_response` -> 首次响应 / first response)."""
+        if value is None:
+            return self.text(language, "none")
+        found = self.catalogues.get(language, {}).get(f"{kind}:{value}")
+        return found or value.replace("_", " ")
+
+    def duration(self, language: str, span: timedelta) -> str:
+        """A duration as people say it (`4 hours`, `4小时`)."""
+        return format_timedelta(span, threshold=1.5, locale=_BABEL_LOCALE[language])
+
+    def case_link(self, case_id: int) -> str:
+        """Where staff open the case."""
+        return f"{self.public_url.rstrip('/')}/cases/{case_id}"
+
+    def staff(self, render: Callable[[str], str], separator: str = "\n\n") -> str:
+        """One text in both languages, Simplified Chinese first (staff read both)."""
+        return separator.join(render(language) for language in LANGUAGES)
+
+    def staff_subject(self, render: Callable[[str], str]) -> str:
+        return self.staff(render, " / ")
+
+    def plural(self, language: str, count: int, one: str, other: str, **params: object) -> str:
+        """`one` or `other` by `count` (Chinese has one form: its catalogue gives `other`)."""
+        msgid = one if count == 1 and language == EN else other
+        return self.text(language, msgid, count=count, **params)
+
