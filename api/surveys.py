@@ -24,6 +24,7 @@ from api.storable import Unstorable, load_json
 from api.survey_page import HEADERS, form_page, html, message_page
 from core.runtime import Runtime
 from core.surveys import LinkProblem, answer_survey, open_survey
+from domain.messages import language_of, negotiate
 from domain.process import InvalidEvent
 from domain.satisfaction import MAX_TEXT
 from domain.survey_token import MAX_TOKEN_LENGTH
@@ -31,7 +32,7 @@ from domain.survey_token import MAX_TOKEN_LENGTH
 router = APIRouter(tags=["customer survey (public)"])
 Token = Annotated[str, Path(max_length=MAX_TOKEN_LENGTH, description="from the link")]
 MAX_BODY = 16_384
-THANKS = "Thank you! Your answer helps us serve you better. 感謝您的反饋！"
+THANKS = "Thank you! Your answer helps us serve you better."
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "not a link the service sent"},
     409: {"model": Problem, "description": "the survey was answered already"},
@@ -56,23 +57,33 @@ _BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _SCHEMA}}}}
 
 
-def _problem(exc: LinkProblem, as_json: bool) -> Response:
+def page_language(request: Request, rt: Runtime) -> str:
+    """The page's language: `?lang=`, else the browser's (Accept-Language), else the service's."""
+    return (language_of(request.query_params.get("lang"))
+            or negotiate(request.headers.get("accept-language"), rt.policies.messages.language))
+
+
+def _problem(exc: LinkProblem, as_json: bool, rt: Runtime, language: str) -> Response:
+    message = rt.policies.messages.text(language, exc.message)
     if as_json:
-        return JSONResponse({"detail": {"error": exc.code, "message": exc.message}},
+        return JSONResponse({"detail": {"error": exc.code, "message": message}},
                             status_code=exc.status, headers=HEADERS)
-    return html(message_page("Survey", exc.message), exc.status)
+    title = rt.policies.messages.text(language, "Survey")
+    return html(message_page(language, title, message), exc.status)
 
 
 @router.get("/s/{token}", response_class=Response, responses={
     200: {"content": {"text/html": {}}, "description": "the survey page"}, **ERRORS})
-def survey_page(token: Token, rt: RuntimeDep) -> Response:
-    """Show the survey behind a link, or say plainly why it cannot be answered."""
+def survey_page(token: Token, request: Request, rt: RuntimeDep) -> Response:
+    """Show the survey behind a link, or say plainly why it cannot be answered; in Simplified
+    Chinese unless `?lang=en` or the browser prefers English."""
+    language = page_language(request, rt)
     with Session(rt.engine) as session:
         try:
             open_survey(session, token, runtime=rt, now=rt.clock.now())
         except LinkProblem as exc:
-            return _problem(exc, as_json=False)
-    return html(form_page())
+            return _problem(exc, False, rt, language)
+    return html(form_page(rt.policies.messages, language))
 
 
 @router.post("/s/{token}", responses={
@@ -81,6 +92,7 @@ def survey_page(token: Token, rt: RuntimeDep) -> Response:
 async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
     """Answer the survey once: JSON or the page's form (application/x-www-form-urlencoded)."""
     as_json = request.headers.get("content-type", "").startswith("application/json")
+    language = page_language(request, rt)
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return field_error(["body"], f"at most {MAX_BODY} bytes")
@@ -88,16 +100,18 @@ async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
         data: Any = load_json(raw) if as_json else dict(parse_qsl(raw.decode("utf-8")))
         body = SurveyAnswerIn.model_validate(data)
     except (ValueError, ValidationError, Unstorable) as exc:
-        return _invalid(exc, as_json)
+        return _invalid(exc, as_json, rt, language)
     try:
         await run_in_threadpool(_answer, rt, token, body.model_dump())
     except LinkProblem as exc:
-        return _problem(exc, as_json)
+        return _problem(exc, as_json, rt, language)
     except InvalidEvent as exc:
-        return _invalid(exc, as_json)
+        return _invalid(exc, as_json, rt, language)
+    m = rt.policies.messages
     if as_json:
-        return JSONResponse({"status": "answered", "message": THANKS}, headers=HEADERS)
-    return html(message_page("Thank you 感謝", THANKS))
+        return JSONResponse({"status": "answered", "message": m.text(language, THANKS)},
+                            headers=HEADERS)
+    return html(message_page(language, m.text(language, "Thank you"), m.text(language, THANKS)))
 
 
 def _answer(rt: Runtime, token: str, body: dict[str, Any]) -> None:
@@ -105,7 +119,7 @@ def _answer(rt: Runtime, token: str, body: dict[str, Any]) -> None:
         answer_survey(session, token, body, runtime=rt, now=rt.clock.now())
 
 
-def _invalid(exc: Exception, as_json: bool) -> Response:
+def _invalid(exc: Exception, as_json: bool, rt: Runtime, language: str) -> Response:
     """422 naming the fields: as JSON, or the form again with what to fix."""
     if isinstance(exc, ValidationError):
         problems = [([*("body", *e["loc"])], e["msg"]) for e in exc.errors()]
@@ -119,4 +133,6 @@ def _invalid(exc: Exception, as_json: bool) -> Response:
         return JSONResponse(status_code=422, headers=HEADERS, content={"detail": [
             {"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems]})
     fields = ", ".join(str(loc[-1]) for loc, _ in problems)
-    return html(form_page(f"Please check: {fields}. 請檢查: {fields}"), 422)
+    m = rt.policies.messages
+    return html(form_page(m, language, m.text(language, "Please check: {fields}.",
+                                              fields=fields)), 422)
