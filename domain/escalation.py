@@ -16,6 +16,7 @@ from domain.policy import EscalationStep, PolicySet, Role
 from domain.privacy import disclose
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     Decision,
     EventData,
@@ -140,29 +141,34 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
             "rung": m.name(language, "rung", step.name),
             "clock": m.name(language, "clock", clock_name), "percent": step.at_percent,
             "due": due or m.text(language, "not set"),
-            "priority": m.name(language, "priority", case.priority),
-            "tier": case.tier.value if case.tier else m.text(language, "none"),
+            # A process without priorities (a cycle, a follow-up) shows none rather than its
+            # placeholder: "(normal)" reads as a priority someone chose.
+            "ranking": "" if case.priority == UNRANKED else m.text(
+                language, " ({priority})", priority=m.name(language, "priority", case.priority)),
         }
 
     def subject(language: str) -> str:
         return m.text(language, "[{process} #{case}] {rung}: {clock} at {percent}%, due {due}"
-                      " ({priority}): {title}", **names(language))
+                      "{ranking}: {title}", **names(language))
 
     def body(language: str) -> str:
-        n = names(language)
+        n = names(language) | {"ranking": "" if case.priority == UNRANKED else m.text(
+            language, "; priority {priority}", priority=m.name(language, "priority",
+                                                                case.priority))}
         lines = [
             m.text(language, "{process} #{case}: {title}", **n),
             m.text(language, "The {clock} clock reached {percent}% of its target ({target}); "
                    "due {due}.", target=m.duration(language, clock.target), **n),
-            m.text(language, "Rung: {rung}, escalation level {level}; priority {priority}, "
-                   "tier {tier}; stage {stage}; assignee {assignee}.",
+            m.text(language, "Rung: {rung}, escalation level {level}{ranking}; stage {stage}; "
+                   "assignee {assignee}.",
                    level=after.escalation_level, stage=m.name(language, "stage", case.stage),
                    assignee=after.assignee or m.text(language, "none"), **n),
         ]
         if following is None:
             lines.append(m.text(language, "This is the last rung."))
         else:
-            who = ", ".join(m.name(language, "role", r.value) for r in following.notify)
+            who = m.text(language, ", ").join(m.name(language, "role", r.value)
+                                              for r in following.notify)
             lines.append(m.text(language, "Next: {rung} at {percent}% tells {who}.",
                                 rung=m.name(language, "rung", following.name),
                                 percent=following.at_percent, who=who))
@@ -190,4 +196,4 @@ def customer_line(case: CaseSnapshot, policies: PolicySet, language: str | None 
             parts.append(f"{m.text(language, label)} {shown}")
     return "\n" + m.text(language, "Customer: {name} ({details}).",
                          name=case.customer.name or m.text(language, "unnamed"),
-                         details=", ".join(parts))
+                         details=m.text(language, ", ").join(parts))

@@ -167,6 +167,9 @@ class Unavailable(InvalidEvent):
 
 
 SYSTEM_ACTOR = "system"
+# The priority column's value for a process whose cases have no priority (cycles,
+# follow-ups, service requests): messages show no priority for it.
+UNRANKED = "normal"
 # The key of a case's data that names the clocks waived (stopped, owed no more, neither
 # met nor missed), each with who waived it, when and why.
 WAIVED = "waived"

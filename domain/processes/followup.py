@@ -60,6 +60,7 @@ from domain.escalation import (
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     CustomerContact,
     Decision,
@@ -78,7 +79,7 @@ from domain.timers import PROCESS, TimerSpec
 
 NAME = "followup"
 CALL = "call"
-PRIORITY = "normal"  # follow-ups have no priority of their own; the column needs a value
+PRIORITY = UNRANKED  # follow-ups have no priority of their own
 CUSTOMER_ACTOR = "customer"
 OPEN_STAGES = frozenset({"scheduled", "surveyed", "reminded", "calling"})
 WAITING = frozenset({"surveyed", "reminded"})

@@ -64,6 +64,7 @@ from domain.locations import LocationPolicy, check_slot_text
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     ClockOp,
     Decision,
@@ -85,7 +86,7 @@ NAME = "service_request"
 POLICY_FILE = "service_request.yaml"
 POLICY_MODEL = ServiceRequestPolicy
 CONFIRMATION, WAIT, COMPLETION = "confirmation", "wait", "completion"
-PRIORITY = "normal"  # requests have no priority of their own; the column needs a value
+PRIORITY = UNRANKED  # requests have no priority of their own
 OPEN_STAGES = frozenset({"requested", "scheduled", "checked_in", "in_service", "no_show"})
 EXPECTED = frozenset({"requested", "scheduled"})  # booked, not arrived: can be a no-show
 STOP_ALL = ((CONFIRMATION, ClockOp.stop), (WAIT, ClockOp.stop), (COMPLETION, ClockOp.stop))
