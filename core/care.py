@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from core.delivery import CUSTOMER_PREFIX
 from core.models import Customer, OutboxMessage
 from core.review_compute import ReviewContext, ReviewOutput
+from domain.messages import HOLIDAY_LANGUAGE
 
 # 调休 make-up days are days off, not holidays to greet for; the holidays package names
 # them so in en_US whatever language the greeting uses.
@@ -89,9 +90,10 @@ def _leap(year: int) -> bool:
 
 def greetings(ctx: ReviewContext) -> ReviewOutput:
     """Queue the day's birthday and holiday greetings for consenting, reachable customers."""
-    policy = ctx.policies.greetings
+    policy, m = ctx.policies.greetings, ctx.policies.messages
     day = ctx.period.start.astimezone(ctx.zone).date()
-    holiday = holiday_starting(day, policy.holidays, policy.holiday_language)
+    holiday = holiday_starting(day, policy.holidays,
+                               policy.holiday_language or HOLIDAY_LANGUAGE[m.language])
     consenting = [col(Customer.greetings_consent).is_(True)]
     query = select(Customer).where(*consenting, col(Customer.birthday).is_not(None),
                                    _birthday_on(day))
@@ -107,7 +109,7 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["skipped_without_contact"] += 1
             continue
         parts = []
-        values = {"name": customer.name or "customer", "holiday": holiday or ""}
+        values = {"name": customer.name or m.for_customers("customer"), "holiday": holiday or ""}
         if birthday:
             parts.append(policy.birthday)
             sent["birthday"] += 1
@@ -116,8 +118,8 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["holiday"] += 1
         out.messages.append(_message(
             ctx, f"greeting:{day.isoformat()}:{customer.id}", f"{CUSTOMER_PREFIX}{customer.id}",
-            "customer", " / ".join(p.subject.format(**values) for p in parts),
-            "\n\n".join(p.body.format(**values) for p in parts)))
+            "customer", " / ".join(m.for_customers(p.subject, **values) for p in parts),
+            "\n\n".join(m.for_customers(p.body, **values) for p in parts)))
     counts = {"date": day.isoformat(), "holiday_name": holiday, **sent}
     out.tables["greetings"] = [counts]
     out.extra["greetings"] = counts

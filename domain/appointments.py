@@ -50,5 +50,5 @@ def customer_notice(*, customer_id: int | None, message: CustomerMessage, key: s
     filled = {**values, "time": when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
               if isinstance(when, datetime) else ""}
     return (Notice(recipient=f"customer:{customer_id}:{contact}", role="customer",
-                   subject=message.subject.format(**filled),
-                   body=message.body.format(**filled), key=key),)
+                   subject=policies.messages.for_customers(message.subject, **filled),
+                   body=policies.messages.for_customers(message.body, **filled), key=key),)

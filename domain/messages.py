@@ -9,6 +9,7 @@ their own language, or the service's (`CASEFLOW_LANGUAGE`, zh-Hans by default).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
 
@@ -19,6 +20,9 @@ ZH, EN = "zh-Hans", "en"
 LANGUAGES = (ZH, EN)
 # Babel's locale for each language: durations and plural rules come from it.
 _BABEL_LOCALE = {ZH: "zh_Hans_CN", EN: "en"}
+_NUMBERED = re.compile(r"(\w+?)_(\d+)")
+# The holidays package's language for holiday names in each.
+HOLIDAY_LANGUAGE = {ZH: "zh_CN", EN: "en_US"}
 
 
 def language_of(tag: str | None) -> str | None:
@@ -77,7 +81,11 @@ class MessageContext(BaseModel):
         """A code's name for people (`clock`, `first_response` -> 首次响应 / first response)."""
         if value is None:
             return self.text(language, "none")
-        found = self.catalogues.get(language, {}).get(f"{kind}:{value}")
+        catalogue = self.catalogues.get(language, {})
+        found = catalogue.get(f"{kind}:{value}")
+        numbered = _NUMBERED.fullmatch(value)
+        if found is None and numbered:  # a repeating clock: update_2 -> 第 2 次状态更新
+            found = catalogue.get(f"{kind}:{numbered[1]}_{{n}}", "").format(n=numbered[2])
         return found or value.replace("_", " ")
 
     def duration(self, language: str, span: timedelta) -> str:
@@ -87,6 +95,11 @@ class MessageContext(BaseModel):
     def case_link(self, case_id: int) -> str:
         """Where staff open the case."""
         return f"{self.public_url.rstrip('/')}/cases/{case_id}"
+
+    def for_customers(self, template: str, **params: object) -> str:
+        """A customer's message from a policy's template, in the service's language: the
+        shipped templates have translations; an operator's own text is used as written."""
+        return self.text(self.language, template, **params)
 
     def staff(self, render: Callable[[str], str], separator: str = "\n\n") -> str:
         """One text in both languages, Simplified Chinese first (staff read both)."""

@@ -51,12 +51,12 @@ from pydantic import Field
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
-from domain.crisis_notices import local_time
 from domain.escalation import (
     AcknowledgeEscalationData,
     acknowledge_escalation_hook,
     customer_line,
 )
+from domain.messages import local_time
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,

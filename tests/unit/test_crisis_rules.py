@@ -129,9 +129,9 @@ def test_a_notice_is_drafted_from_its_template_approved_by_another_and_published
     case = step(confirmed(), "assemble_team", lead="wang.fang", members=["li.wei"]).after
     drafted = step(case, "draft_notice", channel="website", summary="Deliveries are late.")
     notice = drafted.after.data["notices"][0]
-    assert notice["subject"] == "Service notice: Depot fire"
-    assert notice["body"] == ("Deliveries are late.\nWe will post the next update by "
-                              "2026-11-20 10:30 (UTC+08:00).")
+    assert notice["subject"] == "服务公告：Depot fire"
+    assert notice["body"] == ("Deliveries are late.\n我们将在 2026-11-20 10:30 (UTC+08:00) "
+                              "前发布下一次更新。")
     assert [n.recipient for n in drafted.notices] == ["liu.yang"]  # the manager approves
     with pytest.raises(InvalidEvent, match="someone other"):
         step(drafted.after, "approve_notice", notice=1)

@@ -103,3 +103,23 @@ def test_every_catalogue_entry_keeps_its_placeholders() -> None:
 def test_the_summary_counts_one_detractor_in_the_singular() -> None:
     from core.review_satisfaction import counted
     assert (counted(1, "detractor"), counted(2, "detractor")) == ("1 detractor", "2 detractors")
+
+
+def test_every_stage_clock_rung_role_and_priority_has_a_chinese_name() -> None:
+    """Nothing a message names reads as a code (`first_response`) in Chinese."""
+    from domain.policy import Role
+    from domain.processes import definitions
+
+    names = {("role", r.value) for r in Role}
+    names |= {("priority", p) for p in POLICIES.complaint.priorities}
+    names |= {("clock", c) for c in ("first_response", "resolution", "call", "triage",
+                                     "first_notice", "update_3", "review", "plan", "act",
+                                     "confirmation", "wait", "completion")}
+    for process in definitions().values():
+        names |= {("stage", s) for s in process.TABLE.stages}
+        names |= {("rung", step.name) for step in process.ladder(POLICIES)}
+    missing = [f"{kind}:{code}" for kind, code in names
+               if M.name(ZH, kind, code) == code.replace("_", " ")]
+    assert missing == []
+    assert M.name(ZH, "clock", "update_3") == "第 3 次状态更新"
+    assert M.name(EN, "clock", "first_response") == "first response"
