@@ -173,7 +173,8 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
                                 rung=m.name(language, "rung", following.name),
                                 percent=following.at_percent, who=who))
         lines.append(customer_line(case, policies, language).strip())
-        lines.append(m.text(language, "Open the case: {link}", link=m.case_link(case.id)))
+        lines.append(m.text(language, "Open the case: {link}",
+                            link=m.case_link(case.process, case.id)))
         return "\n".join(line for line in lines if line)
 
     return m.staff_subject(subject), m.staff(body)

@@ -20,6 +20,9 @@ ZH, EN = "zh-Hans", "en"
 LANGUAGES = (ZH, EN)
 # Babel's locale for each language: durations and plural rules come from it.
 _BABEL_LOCALE = {ZH: "zh_Hans_CN", EN: "en"}
+# Where the API serves a case of each process (api/ routers); complaints are at /cases.
+CASE_PATHS = {"complaint": "cases", "followup": "follow-ups", "pdca": "pdca-cycles",
+              "crisis": "crises", "service_request": "service-requests"}
 _NUMBERED = re.compile(r"(\w+?)_(\d+)")
 # The holidays package's language for holiday names in each.
 HOLIDAY_LANGUAGE = {ZH: "zh_CN", EN: "en_US"}
@@ -92,9 +95,9 @@ class MessageContext(BaseModel):
         """A duration as people say it (`4 hours`, `4小时`)."""
         return format_timedelta(span, threshold=1.5, locale=_BABEL_LOCALE[language])
 
-    def case_link(self, case_id: int) -> str:
-        """Where staff open the case."""
-        return f"{self.public_url.rstrip('/')}/cases/{case_id}"
+    def case_link(self, process: str, case_id: int) -> str:
+        """Where staff open the case: its process's address in the API."""
+        return f"{self.public_url.rstrip('/')}/{CASE_PATHS.get(process, 'cases')}/{case_id}"
 
     def for_customers(self, template: str, **params: object) -> str:
         """A customer's message from a policy's template, in the service's language: the

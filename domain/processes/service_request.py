@@ -486,7 +486,11 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
         return decide("offer_expired", {})
     if name == handoffs.ESCALATION_TIMER and handoffs.escalation_due(case, policy.transfers):
         decision = decide("transfer_escalation", {})
-        what = f"Service request {case.id} ({data['service']} at {data['location']})"
+        def what(language: str) -> str:
+            return policies.messages.text(
+                language, "Service request {case} ({service} at {location})", case=case.id,
+                service=data["service"], location=data["location"])
+
         return replace(decision, notices=handoffs.notices(decision.after, policy.transfers,
                                                           policies, what=what))
     return None

@@ -92,8 +92,9 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
     assert (task.stage, task.assignee) == ("calling", agent)
     # The agent hears of the task when it opens, not at the warning hours later.
     [told] = receiver.for_person(agent or "")
-    assert told.body["title"] == (f"[followup #{task.id}] return-visit call task: call by "
-                                  "2026-11-27 12:00 (UTC+08:00)")
+    assert told.body["title"].endswith(f" / [followup #{task.id}] return-visit call task: "
+                                       "call by 2026-11-27 12:00 (UTC+08:00)")
+    assert told.headers["Idempotency-Key"] == f"{task.id}:call_opened:{agent}"
     assert f"follow-up #{task.id} of complaint #{complaint_id}" in told.body["message"]
     assert "Customer: Lin (tier B, phone 138****5678" in told.body["message"]
     clock.set(shanghai(2026, 11, 27, 10, 0))  # 75% of 8 working hours

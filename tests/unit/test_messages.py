@@ -112,7 +112,7 @@ def test_every_stage_clock_rung_role_and_priority_has_a_chinese_name() -> None:
 
     names = {("role", r.value) for r in Role}
     names |= {("priority", p) for p in POLICIES.complaint.priorities}
-    names |= {("clock", c) for c in ("first_response", "resolution", "call", "triage",
+    names |= {("clock", c) for c in ("first_response", "resolution", "call", "triage", "team",
                                      "first_notice", "update_3", "review", "plan", "act",
                                      "confirmation", "wait", "completion")}
     for process in definitions().values():
