@@ -92,8 +92,12 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
     """Queue the day's birthday and holiday greetings for consenting, reachable customers."""
     policy, m = ctx.policies.greetings, ctx.policies.messages
     day = ctx.period.start.astimezone(ctx.zone).date()
-    holiday = holiday_starting(day, policy.holidays,
-                               policy.holiday_language or HOLIDAY_LANGUAGE[m.language])
+
+    def holiday_in(language: str) -> str | None:
+        return holiday_starting(day, policy.holidays,
+                                policy.holiday_language or HOLIDAY_LANGUAGE[language])
+
+    holiday = holiday_in(m.language)
     consenting = [col(Customer.greetings_consent).is_(True)]
     query = select(Customer).where(*consenting, col(Customer.birthday).is_not(None),
                                    _birthday_on(day))
@@ -109,7 +113,9 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["skipped_without_contact"] += 1
             continue
         parts = []
-        values = {"name": customer.name or m.for_customers("customer"), "holiday": holiday or ""}
+        language = customer.language or m.language
+        values = {"name": customer.name or m.for_customers("customer", language=language),
+                  "holiday": (holiday_in(language) if holiday else None) or ""}
         if birthday:
             parts.append(policy.birthday)
             sent["birthday"] += 1
@@ -118,8 +124,9 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["holiday"] += 1
         out.messages.append(_message(
             ctx, f"greeting:{day.isoformat()}:{customer.id}", f"{CUSTOMER_PREFIX}{customer.id}",
-            "customer", " / ".join(m.for_customers(p.subject, **values) for p in parts),
-            "\n\n".join(m.for_customers(p.body, **values) for p in parts)))
+            "customer",
+            " / ".join(m.for_customers(p.subject, language=language, **values) for p in parts),
+            "\n\n".join(m.for_customers(p.body, language=language, **values) for p in parts)))
     counts = {"date": day.isoformat(), "holiday_name": holiday, **sent}
     out.tables["greetings"] = [counts]
     out.extra["greetings"] = counts

@@ -99,10 +99,12 @@ class MessageContext(BaseModel):
         """Where staff open the case: its process's address in the API."""
         return f"{self.public_url.rstrip('/')}/{CASE_PATHS.get(process, 'cases')}/{case_id}"
 
-    def for_customers(self, template: str, **params: object) -> str:
-        """A customer's message from a policy's template, in the service's language: the
-        shipped templates have translations; an operator's own text is used as written."""
-        return self.text(self.language, template, **params)
+    def for_customers(self, template: str, *, language: str | None = None,
+                      **params: object) -> str:
+        """A customer's message from a policy's template, in their `language` (None: the
+        service's): the shipped templates have translations; an operator's own text is
+        used as written."""
+        return self.text(language or self.language, template, **params)
 
     def staff(self, render: Callable[[str], str], separator: str = "\n\n") -> str:
         """One text in both languages, Simplified Chinese first (staff read both)."""

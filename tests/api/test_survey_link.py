@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from core.models import OutboxMessage
+from core.models import Customer, OutboxMessage
 from domain.survey_token import NONCE_BYTES, sign
 from tests.api.helpers import complaint, post_event
 from tests.conftest import TEST_SURVEY_SECRET, sweep
@@ -199,3 +199,20 @@ def test_the_page_is_in_simplified_chinese_unless_english_is_asked_for(
     assert thanks.json()["message"].startswith("Thank you!")
     again = public.post(f"/s/{token}", json={"csat": 5, "nps": 10})
     assert again.json()["detail"]["message"].startswith("此调查已经填写过")
+
+
+def test_a_customer_who_reads_english_gets_the_survey_in_english(
+        client, public, runtime, clock):
+    survey_sent(client, runtime, clock, LIN)
+    survey_sent(client, runtime, clock, {**MA, "language": "en"})
+    with Session(runtime.engine) as session:
+        sent = {row.recipient.split(":")[1]: row for row in session.exec(
+            select(OutboxMessage).where(OutboxMessage.key.like("survey:%:survey")))}
+        customers = {c.name: str(c.id) for c in session.exec(select(Customer))}
+    lin, ma = sent[customers["Lin Xiaoyu"]], sent[customers["Ma Jianguo"]]
+    assert lin.subject == "您对我们的服务满意吗？" and lin.body.startswith("Lin Xiaoyu您好")
+    assert ma.subject == "How did we do?" and ma.body.startswith("Dear Ma Jianguo,")
+    case = client.post("/cases", json=complaint(subject="again", customer={"ref": MA["ref"]}))
+    assert case.json()["customer"]["language"] == "en"  # kept when a case leaves it out
+    refused = client.post("/cases", json=complaint(customer={**MA, "language": "fr"}))
+    assert refused.status_code == 422 and "language" in refused.text
