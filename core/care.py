@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from core.delivery import CUSTOMER_PREFIX
 from core.models import Customer, OutboxMessage
 from core.review_compute import ReviewContext, ReviewOutput
-from domain.messages import HOLIDAY_LANGUAGE
+from domain.messages import HOLIDAY_LANGUAGE, MessageContext
 
 # 调休 make-up days are days off, not holidays to greet for; the holidays package names
 # them so in en_US whatever language the greeting uses.
@@ -36,23 +36,33 @@ def skill_assessment_reminder(ctx: ReviewContext) -> ReviewOutput:
     out = ReviewOutput()
     start = ctx.period.start.astimezone(ctx.zone)
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    rows = []
+    rows, m = [], ctx.policies.messages
     for team in ctx.teams():
         policy = ctx.policies.teams[team]
         row = {"team": team, "supervisor": policy.supervisor, "members": list(policy.members)}
         rows.append(row)
         out.messages.append(_message(
             ctx, f"review:{ctx.name}:{quarter}:{team}", policy.supervisor, "supervisor",
-            f"Staff skill assessment due for team {team} ({quarter})",
-            f"This quarter's skill assessment (seed 002 §4.2) is due for team {team}: "
-            f"{', '.join(policy.members)}. Assess {SKILL_MODULES}, and feed the results back "
-            "to each member."))
+            *_skill_reminder(m, team, quarter, policy.members)))
         out.teams[team] = {"summary": [f"Reminder sent to {policy.supervisor} for {quarter}."],
                            "tables": {"reminders": [row]}}
     out.tables["reminders"] = rows
     out.summary.append(f"Skill-assessment reminders for {quarter} queued to the supervisors "
                        f"of {len(rows)} team(s).")
     return out
+
+
+def _skill_reminder(m: MessageContext, team: str, quarter: str,
+                    members: list[str]) -> tuple[str, str]:
+    """The reminder's subject and body, in both languages."""
+    subject = m.staff_subject(lambda language: m.text(
+        language, "Staff skill assessment due for team {team} ({quarter})", team=team,
+        quarter=quarter))
+    body = m.staff(lambda language: m.text(
+        language, "This quarter's skill assessment (seed 002 §4.2) is due for team {team}: "
+        "{members}. Assess {modules}, and feed the results back to each member.", team=team,
+        members=m.text(language, ", ").join(members), modules=m.text(language, SKILL_MODULES)))
+    return subject, body
 
 
 @lru_cache(maxsize=32)
