@@ -123,3 +123,44 @@ def test_every_stage_clock_rung_role_and_priority_has_a_chinese_name() -> None:
     assert missing == []
     assert M.name(ZH, "clock", "update_3") == "第 3 次状态更新"
     assert M.name(EN, "clock", "first_response") == "first response"
+
+
+def _shipped_templates() -> list[tuple[str, str]]:
+    from domain.crisis_policy import CrisisPolicy
+    from domain.processes.followup import policy_of
+    from domain.service_request_policy import ServiceRequestPolicy
+
+    crisis = POLICIES.process_policy("crisis", CrisisPolicy)
+    service = POLICIES.process_policy("service_request", ServiceRequestPolicy)
+    followup = policy_of(POLICIES)
+    found = {"survey": followup.survey, "survey reminder": followup.reminder,
+             "birthday": POLICIES.greetings.birthday, "holiday": POLICIES.greetings.holiday,
+             "appointment reminder": service.reminder, "no-show offer": service.reschedule_offer,
+             "apology": crisis.compensation,
+             **{f"{name} notice": channel for name, channel in crisis.channels.items()}}
+    return [(f"{kind} {part}", getattr(template, part)) for kind, template in found.items()
+            for part in ("subject", "body")]
+
+
+@pytest.mark.parametrize(("kind", "template"), _shipped_templates())
+def test_each_shipped_customer_message_reads_in_chinese_and_in_english(kind: str,
+                                                                        template: str) -> None:
+    values = {name: f"<{name}>" for name in re.findall(r"{(\w+)}", template)}
+    english = M.for_customers(template, language=EN, **values)
+    chinese = M.for_customers(template, **values)  # the service's language by default
+    assert english == template.format(**values)
+    if not re.sub(r"{\w+}", "", template).strip():
+        return  # only placeholders ("{title}"): nothing to translate
+    assert chinese != english and re.search(r"[\u4e00-\u9fff]", chinese), kind
+    assert not re.search(r"[A-Za-z]{3,}", re.sub(r"<\w+>", "", chinese)), chinese
+
+
+def test_a_webhook_url_carries_the_keys_as_headers_other_urls_stay_as_they_are() -> None:
+    from core.notifier import with_keys
+
+    assert with_keys("json://127.0.0.1:9/hook", "7:first_response:1:li.wei", []) == (
+        "json://127.0.0.1:9/hook?%2BIdempotency-Key=7%3Afirst_response%3A1%3Ali.wei")
+    assert with_keys("jsons://h/x?:extra=1", "digest:ab", ["a:1", "b:2"]) == (
+        "jsons://h/x?:extra=1&%2BIdempotency-Key=digest%3Aab&%2BX-Caseflow-Keys=a%3A1%20b%3A2")
+    assert with_keys("mailto://u:p@example.com", "k", []) == "mailto://u:p@example.com"
+    assert with_keys("json://h/x", None, []) == "json://h/x"
