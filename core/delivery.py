@@ -151,15 +151,11 @@ def compose_digest(messages: list[OutboxMessage], context: MessageContext
         only = messages[0]
         return only.subject, only.body
     # Escalations concern cases; a review's reminder, which concerns none, is a notice.
-    count = len(messages)
-    if all(m.case_id is not None for m in messages):
-        title = context.staff_subject(lambda language: context.plural(
-            language, count, "Caseflow: {count} escalation needs your attention",
-            "Caseflow: {count} escalations need your attention"))
-    else:
-        title = context.staff_subject(lambda language: context.plural(
-            language, count, "Caseflow: {count} notice needs your attention",
-            "Caseflow: {count} notices need your attention"))
+    what = ("Caseflow: {count} escalations need your attention"
+            if all(m.case_id is not None for m in messages)
+            else "Caseflow: {count} notices need your attention")
+    title = context.staff_subject(lambda language: context.text(language, what,
+                                                                count=len(messages)))
     parts = [f"{n}. {m.subject}\n" + textwrap.indent(m.body, "   ")
              for n, m in enumerate(messages, 1)]
     return title, "\n\n".join(parts)

@@ -92,8 +92,14 @@ class MessageContext(BaseModel):
         return found or value.replace("_", " ")
 
     def duration(self, language: str, span: timedelta) -> str:
-        """A duration as people say it (`4 hours`, `4小时`)."""
-        return format_timedelta(span, threshold=1.5, locale=_BABEL_LOCALE[language])
+        """A duration as people say it, to the minute (`1 day 4 hours`, `1天4小时`)."""
+        minutes = int(span.total_seconds() // 60)
+        parts = [timedelta(days=minutes // 1440), timedelta(hours=minutes // 60 % 24),
+                 timedelta(minutes=minutes % 60)]
+        said = [format_timedelta(part, threshold=1, locale=_BABEL_LOCALE[language])
+                for part in parts if part]
+        return ("" if language == ZH else " ").join(said) or format_timedelta(
+            span, locale=_BABEL_LOCALE[language])
 
     def case_link(self, process: str, case_id: int) -> str:
         """Where staff open the case: its process's address in the API."""
@@ -112,9 +118,4 @@ class MessageContext(BaseModel):
 
     def staff_subject(self, render: Callable[[str], str]) -> str:
         return self.staff(render, " / ")
-
-    def plural(self, language: str, count: int, one: str, other: str, **params: object) -> str:
-        """`one` or `other` by `count` (Chinese has one form: its catalogue gives `other`)."""
-        msgid = one if count == 1 and language == EN else other
-        return self.text(language, msgid, count=count, **params)
 

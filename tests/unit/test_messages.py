@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from babel.messages.pofile import read_po
@@ -69,11 +69,16 @@ def test_a_digest_keeps_each_line_s_due_time_customer_and_assignee() -> None:
     for detail in ("截止 2026-11-20 10:20", "Chen Jing", "assignee li.wei", "/cases/7"):
         assert body.count(detail) >= 2, detail
     assert "k1" not in body  # keys travel as headers, not in the text
-    one = compose_digest(messages[:1] * 1, M)
-    assert one == (notice.subject, notice.body)
-    assert M.plural(EN, 1, "Caseflow: {count} notice needs your attention",
-                    "Caseflow: {count} notices need your attention").endswith("1 notice needs "
-                                                                             "your attention")
+    assert compose_digest(messages[:1], M) == (notice.subject, notice.body)
+
+
+@pytest.mark.parametrize(("span", "zh", "en"), [
+    (timedelta(minutes=20), "20分钟", "20 minutes"), (timedelta(hours=1), "1小时", "1 hour"),
+    (timedelta(minutes=90), "1小时30分钟", "1 hour 30 minutes"),
+    (timedelta(days=1, hours=4), "1天4小时", "1 day 4 hours"),
+    (timedelta(0), "0秒钟", "0 seconds")])
+def test_durations_read_as_people_say_them(span: timedelta, zh: str, en: str) -> None:
+    assert (M.duration(ZH, span), M.duration(EN, span)) == (zh, en)
 
 
 def test_times_are_to_the_minute_in_the_zone() -> None:
