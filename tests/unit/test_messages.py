@@ -169,3 +169,17 @@ def test_a_webhook_url_carries_the_keys_as_headers_other_urls_stay_as_they_are()
         "jsons://h/x?:extra=1&%2BIdempotency-Key=digest%3Aab&%2BX-Caseflow-Keys=a%3A1%20b%3A2")
     assert with_keys("mailto://u:p@example.com", "k", []) == "mailto://u:p@example.com"
     assert with_keys("json://h/x", None, []) == "json://h/x"
+
+
+def test_the_settings_choose_the_language_and_where_case_links_start(tmp_path) -> None:
+    from core.policy_loader import load_policies
+    from core.runtime import message_settings
+    from core.settings import Settings
+    from tests.unit.builders import SHIPPED_POLICIES
+
+    settings = Settings(policies=SHIPPED_POLICIES, data_dir=tmp_path, language="en",
+                        public_url="https://caseflow.example.cn/")
+    m = load_policies(SHIPPED_POLICIES, **message_settings(settings)).messages
+    assert m.for_customers("How did we do?") == "How did we do?"
+    assert m.case_link("complaint", 7) == "https://caseflow.example.cn/cases/7"
+    assert Settings(policies=SHIPPED_POLICIES, data_dir=tmp_path).language == ZH
