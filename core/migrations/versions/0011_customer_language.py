@@ -14,11 +14,11 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE (SQLite has both since 3.35): a batch copy of `customers` would need
+# the foreign keys that point at it switched off.
 def upgrade() -> None:
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('language', sa.String(length=10), nullable=True))
+    op.add_column('customers', sa.Column('language', sa.String(length=10), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_column('language')
+    op.drop_column('customers', 'language')
