@@ -134,6 +134,12 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
     due = local_time(due_at, calendar.tz) if due_at else None
     following = ladder[step_index + 1] if step_index + 1 < len(ladder) else None
 
+    def ranking(language: str, msgid: str) -> str:
+        # A process without priorities (a cycle, a follow-up) shows none rather than its
+        # placeholder: "(normal)" reads as a priority someone chose.
+        return "" if case.priority == UNRANKED else m.text(
+            language, msgid, priority=m.name(language, "priority", case.priority))
+
     def names(language: str) -> dict[str, object]:
         return {
             "process": m.name(language, "process", case.process), "case": case.id,
@@ -141,10 +147,7 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
             "rung": m.name(language, "rung", step.name),
             "clock": m.name(language, "clock", clock_name), "percent": step.at_percent,
             "due": due or m.text(language, "not set"),
-            # A process without priorities (a cycle, a follow-up) shows none rather than its
-            # placeholder: "(normal)" reads as a priority someone chose.
-            "ranking": "" if case.priority == UNRANKED else m.text(
-                language, " ({priority})", priority=m.name(language, "priority", case.priority)),
+            "ranking": ranking(language, " ({priority})"),
         }
 
     def subject(language: str) -> str:
@@ -152,9 +155,7 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
                       "{ranking}: {title}", **names(language))
 
     def body(language: str) -> str:
-        n = names(language) | {"ranking": "" if case.priority == UNRANKED else m.text(
-            language, "; priority {priority}", priority=m.name(language, "priority",
-                                                                case.priority))}
+        n = names(language) | {"ranking": ranking(language, "; priority {priority}")}
         lines = [
             m.text(language, "{process} #{case}: {title}", **n),
             m.text(language, "The {clock} clock reached {percent}% of its target ({target}); "
