@@ -99,7 +99,8 @@ async def create_case(
                                email=body.customer.email, birthday=body.customer.birthday,
                                greetings_consent=body.customer.greetings_consent,
                                survey_opt_out=body.customer.survey_opt_out,
-                               preferred_channel=body.customer.preferred_channel),
+                               preferred_channel=body.customer.preferred_channel,
+                               language=body.customer.language),
     )
     # Written by the intake writer with the other complaints waiting, in one commit.
     opened, created = await rt.intake.open(
@@ -227,7 +228,8 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
                                 phone=disclose(view.contact("phone"), "phone", contact),
                                 email=disclose(view.contact("email"), "email", contact),
                                 survey_opt_out=customer.survey_opt_out,
-                                preferred_channel=customer.preferred_channel)
+                                preferred_channel=customer.preferred_channel,
+                                language=customer.language)
         if customer is not None else None,
         allowed_events=view.allowed_events,
         clocks=[ClockPublic(

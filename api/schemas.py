@@ -46,6 +46,9 @@ class CustomerIn(Model):
     preferred_channel: Literal["email", "phone"] | None = Field(
         default=None, description="the contact surveys and greetings go to; omitted: "
                                   "unchanged (any contact the customer has)")
+    language: Literal["zh-Hans", "en"] | None = Field(
+        default=None, description="the language of the customer's messages; omitted: "
+                                  "unchanged (the service's, CASEFLOW_LANGUAGE)")
 
 
 class CaseCreate(Model):
@@ -86,6 +89,8 @@ class CustomerPublic(BaseModel):
     email: str | None = Field(description="like phone")
     survey_opt_out: bool = Field(default=False, description="no surveys or return-visit calls")
     preferred_channel: str | None = Field(default=None, description="email or phone")
+    language: str | None = Field(default=None, description="zh-Hans or en; null: the "
+                                                           "service's language")
 
 
 class NextEscalation(BaseModel):

@@ -6,10 +6,12 @@ them) and posts back to its own address, so the token never appears in the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 from starlette.responses import HTMLResponse
 
+from domain.messages import MessageContext
 from domain.satisfaction import MAX_TEXT
 
 # No scripts, nothing fetched from elsewhere, no referrer: the token is in the address.
@@ -46,48 +48,52 @@ background:#1d5fd1;color:#fff}
 """
 
 
-def _page(title: str, content: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+def _page(language: str, title: str, content: str) -> str:
+    return (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
             f"<body><main>{content}</main></body></html>")
 
 
-def _scale(name: str, question: str, low: int, high: int, ends: tuple[str, str], *,
-           required: bool) -> str:
+def _scale(t: Callable[[str], str], name: str, question: str, low: int, high: int,
+           ends: tuple[str, str], *, required: bool) -> str:
     need = " required" if required else ""
-    optional = "" if required else ' <span class="optional">(optional 可選)</span>'
+    optional = "" if required else f' <span class="optional">{escape(t("(optional)"))}</span>'
     boxes = "".join(f'<label><input type="radio" name="{name}" value="{n}"{need}>'
                     f"<span>{n}</span></label>" for n in range(low, high + 1))
-    return (f"<fieldset><legend>{question}{optional}</legend><div class=\"scale\">{boxes}"
-            f'</div><div class="ends"><span>{ends[0]}</span><span>{ends[1]}</span></div>'
-            "</fieldset>")
+    return (f"<fieldset><legend>{escape(t(question))}{optional}</legend><div class=\"scale\">"
+            f'{boxes}</div><div class="ends"><span>{escape(t(ends[0]))}</span>'
+            f"<span>{escape(t(ends[1]))}</span></div></fieldset>")
 
 
-def form_page(error: str | None = None) -> str:
-    """The survey: CSAT, NPS, the three dimensions, a comment and an opt-out."""
+def form_page(m: MessageContext, language: str, error: str | None = None) -> str:
+    """The survey in `language`: CSAT, NPS, the three dimensions, a comment and an opt-out."""
+    def t(msgid: str) -> str:
+        return m.text(language, msgid)
+
     notice = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    very = ("Very dissatisfied 非常不滿意", "Very satisfied 非常滿意")
-    return _page("How did we do? 服務評價", "".join((
-        "<h1>How did we do? 您對我們的服務滿意嗎？</h1>", notice, '<form method="post">',
-        _scale("csat", "How satisfied are you with how we handled your request? "
-                       "您對本次處理的整體滿意度", 1, 5, very, required=True),
-        _scale("nps", "How likely are you to recommend us to a friend? 您向朋友推薦我們的可能性",
-               0, 10, ("Not at all 完全不會", "Extremely likely 非常願意"), required=True),
-        _scale("speed", "Speed of our response 響應速度", 1, 5, very, required=False),
-        _scale("attitude", "Our staff's attitude 服務態度", 1, 5, very, required=False),
-        _scale("resolution", "How well the problem was solved 解決效率", 1, 5, very,
+    very = ("Very dissatisfied", "Very satisfied")
+    return _page(language, t("How did we do?"), "".join((
+        f"<h1>{escape(t('How did we do?'))}</h1>", notice, '<form method="post">',
+        _scale(t, "csat", "How satisfied are you with how we handled your request?", 1, 5,
+               very, required=True),
+        _scale(t, "nps", "How likely are you to recommend us to a friend?", 0, 10,
+               ("Not at all", "Extremely likely"), required=True),
+        _scale(t, "speed", "Speed of our response", 1, 5, very, required=False),
+        _scale(t, "attitude", "Our staff's attitude", 1, 5, very, required=False),
+        _scale(t, "resolution", "How well the problem was solved", 1, 5, very,
                required=False),
-        '<fieldset><legend>Anything else? 其他意見 <span class="optional">(optional 可選)'
-        f'</span></legend><textarea name="comment" maxlength="{MAX_TEXT}"></textarea>'
-        '</fieldset><fieldset><label><input type="checkbox" name="opt_out" value="true"> '
-        "Please do not send me satisfaction surveys again. 以後請勿再發送滿意度調查。"
-        "</label></fieldset><button type=\"submit\">Send 提交</button></form>")))
+        f'<fieldset><legend>{escape(t("Anything else?"))} <span class="optional">'
+        f'{escape(t("(optional)"))}</span></legend><textarea name="comment" '
+        f'maxlength="{MAX_TEXT}"></textarea></fieldset><fieldset><label><input '
+        'type="checkbox" name="opt_out" value="true"> '
+        f"{escape(t('Please do not send me satisfaction surveys again.'))}</label></fieldset>"
+        f'<button type="submit">{escape(t("Send"))}</button></form>')))
 
 
-def message_page(title: str, message: str) -> str:
+def message_page(language: str, title: str, message: str) -> str:
     """A page that only says something: thanks, or why the link cannot be used."""
-    return _page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
+    return _page(language, title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
 
 
 def html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:

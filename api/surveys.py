@@ -28,6 +28,7 @@ from api.survey_page import HEADERS, form_page, html, message_page
 from core.limits import retry_after
 from core.runtime import Runtime
 from core.surveys import LinkProblem, answer_survey, open_survey
+from domain.messages import language_of, negotiate
 from domain.process import InvalidEvent
 from domain.satisfaction import MAX_TEXT
 from domain.survey_token import MAX_TOKEN_LENGTH
@@ -36,9 +37,8 @@ router = APIRouter(tags=["customer survey (public)"])
 Token = Annotated[str, Path(max_length=MAX_TOKEN_LENGTH, description="from the link")]
 # The page's form with a comment of MAX_TEXT characters, each percent-encoded, fits.
 MAX_BODY = 32_768
-THANKS = "Thank you! Your answer helps us serve you better. 感謝您的反饋！"
-BUSY = ("Too many requests from your network just now. Please try again in a moment. "
-        "請求過於頻繁，請稍後再試。")
+THANKS = "Thank you! Your answer helps us serve you better."
+BUSY = "Too many requests from your network just now. Please try again in a moment."
 
 # What each answer is, documented with the media types it is sent in.
 _HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -87,37 +87,49 @@ _BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _SCHEMA}}}}
 
 
-def _problem(exc: LinkProblem, as_json: bool) -> Response:
+def page_language(request: Request, rt: Runtime) -> str:
+    """The page's language: `?lang=`, else the browser's (Accept-Language), else the service's."""
+    return (language_of(request.query_params.get("lang"))
+            or negotiate(request.headers.get("accept-language"), rt.policies.messages.language))
+
+
+def _problem(exc: LinkProblem, as_json: bool, rt: Runtime, language: str) -> Response:
+    message = rt.policies.messages.text(language, exc.message)
     if as_json:
-        return JSONResponse({"detail": {"error": exc.code, "message": exc.message}},
+        return JSONResponse({"detail": {"error": exc.code, "message": message}},
                             status_code=exc.status, headers=HEADERS)
-    return html(message_page("Survey", exc.message), exc.status)
+    title = rt.policies.messages.text(language, "Survey")
+    return html(message_page(language, title, message), exc.status)
 
 
-def _busy(request: Request, rt: Runtime, as_json: bool) -> Response | None:
+def _busy(request: Request, rt: Runtime, as_json: bool, language: str) -> Response | None:
     """429 if this client address has used up its survey requests; None to go on."""
     wait = rt.limits.survey.spend(client_address(request))
     if not wait:
         return None
     headers = {**HEADERS, "Retry-After": retry_after(wait)}
+    message = rt.policies.messages.text(language, BUSY)
     if as_json:
-        return JSONResponse({"detail": {"error": "too_many_requests", "message": BUSY}},
+        return JSONResponse({"detail": {"error": "too_many_requests", "message": message}},
                             status_code=429, headers=headers)
-    return html(message_page("Survey", BUSY), 429, headers)
+    title = rt.policies.messages.text(language, "Survey")
+    return html(message_page(language, title, message), 429, headers)
 
 
 @router.get("/s/{token}", response_class=Response, responses=PAGE_ANSWERS)
 def survey_page(token: Token, request: Request, rt: RuntimeDep) -> Response:
-    """Show the survey behind a link, or say plainly why it cannot be answered."""
-    busy = _busy(request, rt, as_json=False)
+    """Show the survey behind a link, or say plainly why it cannot be answered; in Simplified
+    Chinese unless `?lang=en` or the browser prefers English."""
+    language = page_language(request, rt)
+    busy = _busy(request, rt, False, language)
     if busy is not None:
         return busy
     with Session(rt.engine) as session:
         try:
             open_survey(session, token, runtime=rt, now=rt.clock.now())
         except LinkProblem as exc:
-            return _problem(exc, as_json=False)
-    return html(form_page())
+            return _problem(exc, False, rt, language)
+    return html(form_page(rt.policies.messages, language))
 
 
 @router.post("/s/{token}", responses=ANSWER_ANSWERS, openapi_extra=_BODY)
@@ -126,7 +138,8 @@ async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
 
     Each answer comes as JSON for a JSON body, and as an HTML page for the form."""
     as_json = request.headers.get("content-type", "").startswith("application/json")
-    busy = _busy(request, rt, as_json)
+    language = page_language(request, rt)
+    busy = _busy(request, rt, as_json, language)
     if busy is not None:
         return busy
     raw = await request.body()
@@ -136,16 +149,18 @@ async def answer(token: Token, request: Request, rt: RuntimeDep) -> Response:
         data: Any = load_json(raw) if as_json else dict(parse_qsl(raw.decode("utf-8")))
         body = SurveyAnswerIn.model_validate(data)
     except (ValueError, ValidationError, Unstorable) as exc:
-        return _invalid(exc, as_json)
+        return _invalid(exc, as_json, rt, language)
     try:
         await run_in_threadpool(_answer, rt, token, body.model_dump())
     except LinkProblem as exc:
-        return _problem(exc, as_json)
+        return _problem(exc, as_json, rt, language)
     except InvalidEvent as exc:
-        return _invalid(exc, as_json)
+        return _invalid(exc, as_json, rt, language)
+    m = rt.policies.messages
     if as_json:
-        return JSONResponse({"status": "answered", "message": THANKS}, headers=HEADERS)
-    return html(message_page("Thank you 感謝", THANKS))
+        return JSONResponse({"status": "answered", "message": m.text(language, THANKS)},
+                            headers=HEADERS)
+    return html(message_page(language, m.text(language, "Thank you"), m.text(language, THANKS)))
 
 
 def _answer(rt: Runtime, token: str, body: dict[str, Any]) -> None:
@@ -153,7 +168,7 @@ def _answer(rt: Runtime, token: str, body: dict[str, Any]) -> None:
         answer_survey(session, token, body, runtime=rt, now=rt.clock.now())
 
 
-def _invalid(exc: Exception, as_json: bool) -> Response:
+def _invalid(exc: Exception, as_json: bool, rt: Runtime, language: str) -> Response:
     """422 naming the fields: as JSON, or the form again with what to fix."""
     if isinstance(exc, ValidationError):
         problems = [([*("body", *e["loc"])], e["msg"]) for e in exc.errors()]
@@ -167,4 +182,6 @@ def _invalid(exc: Exception, as_json: bool) -> Response:
         return JSONResponse(status_code=422, headers=HEADERS, content={"detail": [
             {"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems]})
     fields = ", ".join(str(loc[-1]) for loc, _ in problems)
-    return html(form_page(f"Please check: {fields}. 請檢查: {fields}"), 422)
+    m = rt.policies.messages
+    return html(form_page(m, language, m.text(language, "Please check: {fields}.",
+                                              fields=fields)), 422)

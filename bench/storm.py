@@ -23,7 +23,6 @@ arrived at the receiver (notify), and the posts each recipient got (digests).
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -57,7 +56,6 @@ QUICK_LIVE_LEAD_SECONDS = 20.0  # quick: seeding + start-up only (Prefect may no
 # lead grows with N at a rate below that, so 10,000 breaches still fall due after it.
 SEED_RATE_FLOOR = 75.0
 FIRST_RESPONSE = timedelta(minutes=20)  # ordinary priority, tier B, shipped policies
-KEY = re.compile(r"\[key ([^\]]+)\]")
 
 COLUMNS = [
     ("database", "database"), ("runner", "runner"), ("mode", "mode"), ("n", "N"),
@@ -123,10 +121,7 @@ class StoreProbe:
 
 
 def _arrived_keys(receiver: WebhookReceiver) -> set[str]:
-    keys: set[str] = set()
-    for post in receiver.all():
-        keys.update(KEY.findall(str(post.body.get("message", ""))))
-    return keys
+    return set(receiver.keys())
 
 
 def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,

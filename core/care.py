@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from core.delivery import CUSTOMER_PREFIX
 from core.models import Customer, OutboxMessage
 from core.review_compute import ReviewContext, ReviewOutput
+from domain.messages import HOLIDAY_LANGUAGE, MessageContext
 
 # 调休 make-up days are days off, not holidays to greet for; the holidays package names
 # them so in en_US whatever language the greeting uses.
@@ -35,23 +36,33 @@ def skill_assessment_reminder(ctx: ReviewContext) -> ReviewOutput:
     out = ReviewOutput()
     start = ctx.period.start.astimezone(ctx.zone)
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    rows = []
+    rows, m = [], ctx.policies.messages
     for team in ctx.teams():
         policy = ctx.policies.teams[team]
         row = {"team": team, "supervisor": policy.supervisor, "members": list(policy.members)}
         rows.append(row)
         out.messages.append(_message(
             ctx, f"review:{ctx.name}:{quarter}:{team}", policy.supervisor, "supervisor",
-            f"Staff skill assessment due for team {team} ({quarter})",
-            f"This quarter's skill assessment (seed 002 §4.2) is due for team {team}: "
-            f"{', '.join(policy.members)}. Assess {SKILL_MODULES}, and feed the results back "
-            "to each member."))
+            *_skill_reminder(m, team, quarter, policy.members)))
         out.teams[team] = {"summary": [f"Reminder sent to {policy.supervisor} for {quarter}."],
                            "tables": {"reminders": [row]}}
     out.tables["reminders"] = rows
     out.summary.append(f"Skill-assessment reminders for {quarter} queued to the supervisors "
                        f"of {len(rows)} team(s).")
     return out
+
+
+def _skill_reminder(m: MessageContext, team: str, quarter: str,
+                    members: list[str]) -> tuple[str, str]:
+    """The reminder's subject and body, in both languages."""
+    subject = m.staff_subject(lambda language: m.text(
+        language, "Staff skill assessment due for team {team} ({quarter})", team=team,
+        quarter=quarter))
+    body = m.staff(lambda language: m.text(
+        language, "This quarter's skill assessment (seed 002 §4.2) is due for team {team}: "
+        "{members}. Assess {modules}, and feed the results back to each member.", team=team,
+        members=m.text(language, ", ").join(members), modules=m.text(language, SKILL_MODULES)))
+    return subject, body
 
 
 @lru_cache(maxsize=32)
@@ -89,9 +100,14 @@ def _leap(year: int) -> bool:
 
 def greetings(ctx: ReviewContext) -> ReviewOutput:
     """Queue the day's birthday and holiday greetings for consenting, reachable customers."""
-    policy = ctx.policies.greetings
+    policy, m = ctx.policies.greetings, ctx.policies.messages
     day = ctx.period.start.astimezone(ctx.zone).date()
-    holiday = holiday_starting(day, policy.holidays, policy.holiday_language)
+
+    def holiday_in(language: str) -> str | None:
+        return holiday_starting(day, policy.holidays,
+                                policy.holiday_language or HOLIDAY_LANGUAGE[language])
+
+    holiday = holiday_in(m.language)
     consenting = [col(Customer.greetings_consent).is_(True)]
     query = select(Customer).where(*consenting, col(Customer.birthday).is_not(None),
                                    _birthday_on(day))
@@ -107,7 +123,9 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["skipped_without_contact"] += 1
             continue
         parts = []
-        values = {"name": customer.name or "customer", "holiday": holiday or ""}
+        language = customer.language or m.language
+        values = {"name": customer.name or m.for_customers("customer", language=language),
+                  "holiday": (holiday_in(language) if holiday else None) or ""}
         if birthday:
             parts.append(policy.birthday)
             sent["birthday"] += 1
@@ -116,8 +134,9 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
             sent["holiday"] += 1
         out.messages.append(_message(
             ctx, f"greeting:{day.isoformat()}:{customer.id}", f"{CUSTOMER_PREFIX}{customer.id}",
-            "customer", " / ".join(p.subject.format(**values) for p in parts),
-            "\n\n".join(p.body.format(**values) for p in parts)))
+            "customer",
+            " / ".join(m.for_customers(p.subject, language=language, **values) for p in parts),
+            "\n\n".join(m.for_customers(p.body, language=language, **values) for p in parts)))
     counts = {"date": day.isoformat(), "holiday_name": holiday, **sent}
     out.tables["greetings"] = [counts]
     out.extra["greetings"] = counts

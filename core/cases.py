@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from core.runtime import Runtime
 
 WRITE_ATTEMPTS = 3  # tries at a write that may lose a race to a concurrent one
-CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel")
+CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_channel",
+               "language")
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
 _MEMBER_LOADS = Direct(
@@ -78,6 +79,7 @@ class CustomerInput:
     greetings_consent: bool | None = None  # None: leave as it is
     survey_opt_out: bool | None = None  # None: leave as it is
     preferred_channel: str | None = None  # email | phone; None: leave as it is
+    language: str | None = None  # zh-Hans | en; None: leave as it is
 
     def care(self) -> dict[str, Any]:
         """The consent and preference columns to set: those given."""

@@ -116,19 +116,26 @@ def issue_chunk(runtime: Runtime, crisis_id: int) -> Chunk:
 def _tell_customers(session: Session, case: Case, customer_ids: list[int], *,
                     policies: PolicySet, now: datetime) -> None:
     """Queue each compensated customer's message, in the chunk's transaction."""
-    policy = crisis.policy_of(policies).compensation
+    policy, m = crisis.policy_of(policies).compensation, policies.messages
     offer = case.data["compensation"]
-    names = dict(session.exec(select(Customer.id, Customer.name)
-                              .where(col(Customer.id).in_(customer_ids))).all())
-    values = {"title": case.data.get("title", case.subject),
-              "kind": str(offer["kind"]).replace("_", " "), "value": f"{offer['value']:g}"}
+    found = {row.id: row for row in session.exec(
+        select(Customer.id, Customer.name, Customer.language)
+        .where(col(Customer.id).in_(customer_ids)))}
     rows = []
     for customer_id in customer_ids:
-        text = {**values, "name": names.get(customer_id) or "customer"}
+        customer = found.get(customer_id)
+        language = (customer.language if customer else None) or m.language
+        text = {"title": case.data.get("title", case.subject),
+                "kind": m.name(language, "compensation", str(offer["kind"])),
+                "value": f"{offer['value']:g}",
+                "name": (customer.name if customer else None)
+                or m.for_customers("customer", language=language)}
         rows.append({"key": f"crisis:{case.id}:compensation:{customer_id}",
                      "case_id": case.id, "recipient": f"customer:{customer_id}",
-                     "role": "customer", "subject": policy.subject.format(**text)[:300],
-                     "body": policy.body.format(**text), "status": "pending", "attempts": 0,
+                     "role": "customer",
+                     "subject": m.for_customers(policy.subject, language=language, **text)[:300],
+                     "body": m.for_customers(policy.body, language=language, **text),
+                     "status": "pending", "attempts": 0,
                      "created_at": now, "next_attempt_at": now})
     session.execute(insert(OutboxMessage), rows)
 

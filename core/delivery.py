@@ -12,7 +12,9 @@ written: a public notice is never folded into a digest.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -25,10 +27,15 @@ from core.db import session_scope
 from core.models import Customer, OutboxMessage
 from core.processes import channel_urls
 from core.runtime import Runtime
+from domain.messages import MessageContext
 
 log = logging.getLogger("caseflow.delivery")
 CUSTOMER_PREFIX = "customer:"
 CHANNEL_PREFIX = "channel:"
+# Lines of one digest at most: a crash mid-send re-sends one digest, so this bounds the
+# duplicates (a storm's 883 lines in one digest were all re-sent), and one message stays
+# readable.
+DIGEST_MAX = 50
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
@@ -56,11 +63,12 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
             break
         urls = _urls(runtime, recipient, customers)
         as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
-        for batch in ([[m] for m in group] if as_written else [group]):
+        for batch in ([[m] for m in group] if as_written else digests(group)):
             title, body = ((batch[0].subject, batch[0].body) if as_written
-                           else compose_digest(batch))
+                           else compose_digest(batch, runtime.policies.messages))
+            key, keys = digest_keys(batch)
             result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
-                                           body=body)
+                                           body=body, key=key, keys=keys)
             outcomes["digests"] += 1
             outcome = _record(runtime, batch, ok=result.ok, channel=result.channel,
                               error=result.error)
@@ -117,16 +125,40 @@ def _urls(runtime: Runtime, recipient: str, customers: Mapping[int, Customer]) -
     return list(usable.values())[:1] if named else list(usable.values())
 
 
-def compose_digest(messages: list[OutboxMessage]) -> tuple[str, str]:
-    """One message as it is; several as one digest, most recent last."""
+def digests(group: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """A recipient's messages in digests of at most DIGEST_MAX, oldest first.
+
+    Each digest is marked delivered right after it is sent: a crash between the two
+    sends it again, so its size bounds the duplicates a crash can cause.
+    """
+    return [group[start:start + DIGEST_MAX] for start in range(0, len(group), DIGEST_MAX)]
+
+
+def digest_keys(batch: list[OutboxMessage]) -> tuple[str, list[str]]:
+    """The idempotency key a receiver gets (the message's own; for a digest, one made from
+    its messages' keys, so the same digest sent again has the same key) and its lines' keys."""
+    if len(batch) == 1:
+        return batch[0].key, []
+    keys = [m.key for m in batch]
+    return "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32], keys
+
+
+def compose_digest(messages: list[OutboxMessage], context: MessageContext
+                   ) -> tuple[str, str]:
+    """One message as it is; several as one digest, oldest first, each with its whole text
+    (due time, customer, assignee, link) under its subject."""
     if len(messages) == 1:
         only = messages[0]
-        return only.subject, f"{only.body}\n\n[key {only.key}]"
+        return only.subject, only.body
     # Escalations concern cases; a review's reminder, which concerns none, is a notice.
-    what = "escalations" if all(m.case_id is not None for m in messages) else "notices"
-    title = f"Caseflow: {len(messages)} {what} need your attention"
-    lines = [f"- {m.subject} [key {m.key}]" for m in messages]
-    return title, "\n".join(lines)
+    what = ("Caseflow: {count} escalations need your attention"
+            if all(m.case_id is not None for m in messages)
+            else "Caseflow: {count} notices need your attention")
+    title = context.staff_subject(lambda language: context.text(language, what,
+                                                                count=len(messages)))
+    parts = [f"{n}. {m.subject}\n" + textwrap.indent(m.body, "   ")
+             for n, m in enumerate(messages, 1)]
+    return title, "\n\n".join(parts)
 
 
 def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: str,

@@ -100,6 +100,7 @@ class Customer(SQLModel, table=True):
     survey_opt_out: bool = Field(
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
     preferred_channel: str | None = Field(default=None, max_length=20)  # email | phone
+    language: str | None = Field(default=None, max_length=10)  # zh-Hans | en; None: service's
 
 
 class CustomerIdentity(SQLModel, table=True):

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from core.i18n import message_context
 from domain.calendars import BusinessCalendar
 from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
 from domain.processes import definition, definitions
@@ -23,8 +24,10 @@ class PolicyError(Exception):
     """A policy file that cannot be used; the message names the file and the field."""
 
 
-def load_policies(directory: Path) -> PolicySet:
-    """Read and validate every policy file in `directory`."""
+def load_policies(directory: Path, *, language: str | None = None,
+                  public_url: str | None = None) -> PolicySet:
+    """Read and validate every policy file in `directory`; messages are written in
+    `language` (the service's, zh-Hans unless given) with case links under `public_url`."""
     directory = Path(directory)
     if not directory.is_dir():
         raise PolicyError(f"{directory}: policies directory not found")
@@ -51,7 +54,7 @@ def load_policies(directory: Path) -> PolicySet:
     except ValidationError as exc:
         raise PolicyError(_describe(exc, origin)) from None
     _cross_check(policies, origin)
-    return policies
+    return policies.model_copy(update={"messages": message_context(language, public_url)})
 
 
 def _process_policies(directory: Path, digest: Any, origin: dict[str, Path]) -> dict[str, Any]:

@@ -35,14 +35,21 @@ def _mean_row(average: Average) -> dict[str, Any]:
             "target": None, "meets_target": None}
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 detractor`, `2 detractors`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def kpi_rows(figures: Satisfaction) -> list[dict[str, Any]]:
     """One row per satisfaction KPI: response rate, CSAT, share satisfied, NPS, dimensions."""
     nps = figures.nps
     return [rate_row(figures.response_rate), _mean_row(figures.csat),
             rate_row(figures.satisfied),
             {"kpi": NPS.name, "unit": "nps", "value": nps.value,
-             "basis": f"{nps.promoters} promoters, {nps.passives} passives, "
-                      f"{nps.detractors} detractors", "numerator": None, "denominator": None,
+             "basis": f"{counted(nps.promoters, 'promoter')}, "
+                      f"{counted(nps.passives, 'passive')}, "
+                      f"{counted(nps.detractors, 'detractor')}",
+             "numerator": None, "denominator": None,
              "target": None, "meets_target": None},
             *(_mean_row(average) for average in figures.dimensions.values())]
 
@@ -74,8 +81,9 @@ def summary(figures: Satisfaction) -> list[str]:
         lines.append(f"Average CSAT {figures.csat.value:.2f} of 5 (n={figures.csat.count}); "
                      f"{figures.satisfied.value:.0%} satisfied (CSAT 4 or 5).")
     if figures.nps.count:
-        lines.append(f"NPS {figures.nps.value:+.0f} ({figures.nps.promoters} promoters, "
-                     f"{figures.nps.detractors} detractors of {figures.nps.count}).")
+        nps = figures.nps
+        lines.append(f"NPS {nps.value:+.0f} ({counted(nps.promoters, 'promoter')}, "
+                     f"{counted(nps.detractors, 'detractor')} of {nps.count}).")
     rated = [f"{a.kpi.removesuffix('_average')} {a.value:.2f}"
              for a in figures.dimensions.values() if a.value is not None]
     if rated:

@@ -73,7 +73,7 @@ class Runtime:
         from core.cases import sync_team_members
 
         with self._reloading:
-            policies = load_policies(self.settings.policies)
+            policies = load_policies(self.settings.policies, **message_settings(self.settings))
             with session_scope(self.engine) as session:
                 check_against_store(session, policies, self.settings.policies)
                 sync_team_members(session, policies)
@@ -89,6 +89,11 @@ class Runtime:
 
 log = logging.getLogger("caseflow.runtime")
 _current: Runtime | None = None
+
+
+def message_settings(settings: Settings) -> dict[str, str]:
+    """The settings messages are written with: the service's language, where links start."""
+    return {"language": settings.language, "public_url": settings.resolved_public_url}
 
 
 def check_against_store(session: Session, policies: PolicySet, directory: Path) -> None:
@@ -116,7 +121,8 @@ def configure(
     from core.cases import sync_team_members
 
     global _current
-    policies = load_policies(settings.policies)  # a bad file stops start-up here
+    # A bad file stops start-up here.
+    policies = load_policies(settings.policies, **message_settings(settings))
     engine = engine or make_engine(settings.resolved_database_url)
     if not prepared:
         migrate(engine)

@@ -6,6 +6,7 @@ import os
 import socket
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     survey_secret: SecretStr | None = Field(default=None, min_length=32)
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
-        description="where customers reach the service; survey links start with it")
+        description="where customers reach the service; survey and case links start with it")
     # Larger bodies are refused (413) before they are read. The largest a client needs:
     # a complaint's 20,000 characters, 120 kB even if each is \u-escaped, or the 10,000
     # case ids a crisis links at once, 110 kB.
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     # its limit gets 429 with Retry-After.
     auth_failures_per_minute: int = Field(default=30, ge=0, le=1_000_000)
     survey_requests_per_minute: int = Field(default=120, ge=0, le=1_000_000)
+    language: Literal["zh-Hans", "en"] = Field(
+        default="zh-Hans", description="the language customers read unless theirs is known; "
+        "staff messages are in Simplified Chinese with English beside it")
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:

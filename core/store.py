@@ -64,7 +64,7 @@ def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = 
         clocks={row.name: clock_of(row) for row in clocks},
         customer=CustomerContact(name=customer.name, phone=customer.phone, email=customer.email)
         if customer is not None else None,
-        data=dict(case.data),
+        data=dict(case.data), subject=case.subject,
     )
 
 
@@ -273,7 +273,7 @@ def timeline_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[
 def outbox_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
     """The decision's notices as pending `outbox` rows, due now."""
     return [{"key": notice.key, "case_id": case_id, "recipient": notice.recipient,
-             "role": notice.role, "subject": notice.subject, "body": notice.body,
+             "role": notice.role, "subject": notice.subject[:300], "body": notice.body,
              "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
             for notice in decision.notices]
 

@@ -87,7 +87,9 @@ def _queue(session: Session, case: Case, survey: Survey, kind: str, *, runtime: 
     template = policy.survey if kind == "survey" else policy.reminder
     customer = session.get(Customer, survey.customer_id)
     assert customer is not None
-    values = {"name": customer.name or "customer",
+    m = runtime.policies.messages
+    language = customer.language
+    values = {"name": customer.name or m.for_customers("customer", language=language),
               "link": survey_link(runtime.settings.resolved_public_url, runtime.survey_secret,
                                   survey.nonce, survey.expires_at),
               "expires": followup.last_day(survey.expires_at, policy).isoformat()}
@@ -95,7 +97,8 @@ def _queue(session: Session, case: Case, survey: Survey, kind: str, *, runtime: 
     session.add(OutboxMessage(
         key=f"survey:{survey.id}:{kind}", case_id=case.id,
         recipient=f"{CUSTOMER_PREFIX}{customer.id}:{survey.sent_via}", role="customer",
-        subject=template.subject.format(**values), body=template.body.format(**values),
+        subject=m.for_customers(template.subject, language=language, **values),
+        body=m.for_customers(template.body, language=language, **values),
         status="pending", created_at=now, next_attempt_at=now))
 
 

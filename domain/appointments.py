@@ -46,9 +46,12 @@ def customer_notice(*, customer_id: int | None, message: CustomerMessage, key: s
                if facts else None)
     if customer_id is None or contact is None:
         return ()
+    language = facts.get("language") if facts else None
     when = values.get("time")
     filled = {**values, "time": when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
               if isinstance(when, datetime) else ""}
     return (Notice(recipient=f"customer:{customer_id}:{contact}", role="customer",
-                   subject=message.subject.format(**filled),
-                   body=message.body.format(**filled), key=key),)
+                   subject=policies.messages.for_customers(message.subject, language=language,
+                                                           **filled),
+                   body=policies.messages.for_customers(message.body, language=language,
+                                                        **filled), key=key),)

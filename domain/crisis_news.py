@@ -12,8 +12,8 @@ from typing import Any
 
 from domain import crisis_notices as notices
 from domain.crisis_policy import CrisisPolicy
-from domain.durations import format_duration
 from domain.escalation import resolve_role
+from domain.messages import local_time
 from domain.policy import PolicySet
 from domain.process import CaseSnapshot, Decision, Event, Notice
 
@@ -28,13 +28,21 @@ def _policy(policies: PolicySet) -> CrisisPolicy:
 def candidate(case: CaseSnapshot, spike: Mapping[str, Any],
               policies: PolicySet) -> tuple[Notice, ...]:
     """A detected candidate: the people the spike policy names, asked to triage it."""
-    policy = _policy(policies)
-    subject = (f"[crisis #{case.id}] candidate: {spike['count']} {case.category} complaints "
-               f"within {spike['window']}")
-    body = (f"A spike of {spike['count']} complaints in category {case.category} since "
-            f"{spike['since']} raised crisis candidate #{case.id}. Confirm it with a "
-            f"likelihood and impact, or dismiss it with a reason, within "
-            f"{format_duration(policy.triage_within)}.")
+    policy, m = _policy(policies), policies.messages
+
+    def values(language: str) -> dict[str, object]:
+        return {"case": case.id, "count": spike["count"], "window": spike["window"],
+                "category": m.name(language, "category", case.category),
+                "since": spike["since"], "within": m.duration(language, policy.triage_within)}
+
+    subject = m.staff_subject(lambda language: m.text(
+        language, "[crisis #{case}] candidate: {count} {category} complaints within {window}",
+        **values(language)))
+    body = m.staff(lambda language: m.text(
+        language, "A spike of {count} complaints in category {category} since {since} raised "
+        "crisis candidate #{case}. Confirm it with a likelihood and impact, or dismiss it with "
+        "a reason, within {within}.", **values(language)) + "\n" + m.text(
+        language, "Open the case: {link}", link=m.case_link(case.process, case.id)))
     people = {p: role.value for role in reversed(policy.spike.notify)
               if (p := resolve_role(case, role, policies))}
     return tuple(Notice(recipient=p, role=r, subject=subject, body=body,
@@ -63,15 +71,29 @@ def of_event(decision: Decision, event: Event, policies: PolicySet,
     if not roles or team is None:
         return ()
     people = sorted({getattr(team, role) for role in roles})
+    m = policies.messages
+    link = m.case_link(after.process, case_id)
     if kind == "confirm":
-        due = ", ".join(f"{k} by {notices.local_time(datetime.fromisoformat(v), zone)}"
-                        for k, v in entry.details["due"].items())
-        subject = (f"[{after.data['severity']}] crisis #{case_id} confirmed: "
-                   f"{after.data['title']}")
-        body = f"Crisis #{case_id} is {after.data['severity']}. Due: {due}."
+        def due(language: str) -> str:
+            return m.text(language, ", ").join(
+                m.text(language, "{clock} by {due}", clock=m.name(language, "clock", k),
+                       due=local_time(datetime.fromisoformat(v), zone))
+                for k, v in entry.details["due"].items())
+        values = {"severity": after.data["severity"], "case": case_id,
+                  "title": after.data["title"]}
+        subject = m.staff_subject(lambda language: m.text(
+            language, "[{severity}] crisis #{case} confirmed: {title}", **values))
+        body = m.staff(lambda language: m.text(
+            language, "Crisis #{case} is {severity}. Due: {due}.", due=due(language),
+            **values) + "\n" + m.text(language, "Open the case: {link}", link=link))
     else:
-        subject = f"[crisis #{case_id}] notice {entry.details['notice']} awaits approval"
-        body = f"A {entry.details['channel']} notice of crisis #{case_id} awaits approval."
+        subject = m.staff_subject(lambda language: m.text(
+            language, "[crisis #{case}] notice {notice} awaits approval", case=case_id,
+            notice=entry.details["notice"]))
+        body = m.staff(lambda language: m.text(
+            language, "A {channel} notice of crisis #{case} awaits approval.", case=case_id,
+            channel=m.name(language, "channel", entry.details["channel"])) + "\n" + m.text(
+            language, "Open the case: {link}", link=link))
     return tuple(Notice(recipient=p, role="lead", subject=subject[:200], body=body,
                         key=f"crisis:{case_id}:{kind}:{entry.details.get('notice', 0)}:{p}")
                  for p in people)

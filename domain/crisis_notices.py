@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from domain.crisis_policy import CrisisPolicy
+from domain.messages import MessageContext, local_time
 from domain.process import CaseSnapshot, InvalidEvent, Notice
 
 CHANNEL_RECIPIENT = "channel:crisis:{channel}"
@@ -31,21 +32,9 @@ def text_field(data: Mapping[str, Any], name: str, *, required: bool = True,
     return value.strip()
 
 
-def render(template: str, values: Mapping[str, Any]) -> str:
-    """Fill a template whose placeholders the policy model has checked."""
-    return template.format(**values)
-
-
-def local_time(moment: datetime, zone: tzinfo) -> str:
-    """A moment as the public reads it: `2026-11-20 10:30 (UTC+08:00)`."""
-    local = moment.astimezone(zone)
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
-
-
 def draft(case: CaseSnapshot, data: Mapping[str, Any], policy: CrisisPolicy, *,
           next_update: datetime | None, zone: tzinfo, actor: str,
-          now: datetime) -> dict[str, Any]:
+          now: datetime, messages: MessageContext) -> dict[str, Any]:
     """A new notice for `data.channel`, from its template unless subject and body are given."""
     channel = data.get("channel")
     if channel not in policy.channels:
@@ -53,13 +42,15 @@ def draft(case: CaseSnapshot, data: Mapping[str, Any], policy: CrisisPolicy, *,
     template = policy.channels[channel]
     summary = text_field(data, "summary", required="body" not in data)
     values = {"title": case.data.get("title", ""), "severity": case.data.get("severity", ""),
-              "category": case.category or "none", "summary": summary or "",
+              "category": messages.name(messages.language, "category", case.category),
+              "summary": summary or "",
               "crisis_id": case.id,
               "next_update": local_time(next_update, zone) if next_update
-              else "further notice"}
-    subject = text_field(data, "subject", required=False, limit=200) or render(
-        template.subject, values)
-    body = text_field(data, "body", required=False) or render(template.body, values)
+              else messages.for_customers("further notice")}
+    subject = text_field(data, "subject", required=False, limit=200) or messages.for_customers(
+        template.subject, **values)
+    body = text_field(data, "body", required=False) or messages.for_customers(
+        template.body, **values)
     number = len(case.data.get("notices", [])) + 1
     drafted = {"id": number, "channel": channel, "public": template.public,
                "subject": subject[:200], "body": body, "status": "drafted",

@@ -11,10 +11,12 @@ from pydantic import Field
 from domain.access import ActorKind, OwnEscalation
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
+from domain.messages import local_time
 from domain.policy import EscalationStep, PolicySet, Role
 from domain.privacy import disclose
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     Decision,
     EventData,
@@ -108,18 +110,9 @@ def step_due(
     }
     if assignee != case.assignee:
         details["reassigned_from"], details["reassigned_to"] = case.assignee, assignee
-    tier = f", tier {case.tier.value}" if case.tier else ""
-    subject = (
-        f"[{case.process} #{case.id}] {step.name}: {clock_name} at {step.at_percent}% "
-        f"({case.priority}{tier})"
-    )
-    body = (
-        f"Case {case.id} ({case.process}, {case.priority}) in stage {case.stage}: the "
-        f"{clock_name} clock reached {step.at_percent}% of its target"
-        + (f", due {due_at.isoformat()}" if due_at else "")
-        + f". Escalation level {after.escalation_level}; assignee {assignee or 'none'}."
-        + customer_line(case, policies)
-    )
+    subject, body = escalation_text(case, after, clock_name=clock_name, ladder=ladder,
+                                    step_index=step_index, due_at=due_at,
+                                    calendar=calendar, policies=policies)
     notices = tuple(
         Notice(recipient=person, role=role, subject=subject, body=body,
                key=f"{timer_key}:{person}")
@@ -130,15 +123,79 @@ def step_due(
     return Decision(before=case, after=after, timeline=(entry,), notices=notices)
 
 
-def customer_line(case: CaseSnapshot, policies: PolicySet) -> str:
-    """The customer's name and contact details, as the privacy policy lets staff see them."""
+def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
+                    ladder: Sequence[EscalationStep], step_index: int, due_at: datetime | None,
+                    calendar: BusinessCalendar, policies: PolicySet) -> tuple[str, str]:
+    """An escalation's subject and body, Simplified Chinese then English: the case, its
+    due time in the team's zone to the minute, the rung and who is next, and its link."""
+    m = policies.messages
+    step = ladder[step_index]
+    clock = case.clocks[clock_name]
+    due = local_time(due_at, calendar.tz) if due_at else None
+    following = ladder[step_index + 1] if step_index + 1 < len(ladder) else None
+
+    def ranking(language: str, msgid: str) -> str:
+        # A process without priorities (a cycle, a follow-up) shows none rather than its
+        # placeholder: "(normal)" reads as a priority someone chose.
+        return "" if case.priority == UNRANKED else m.text(
+            language, msgid, priority=m.name(language, "priority", case.priority))
+
+    def names(language: str) -> dict[str, object]:
+        return {
+            "process": m.name(language, "process", case.process), "case": case.id,
+            "title": case.subject or m.name(language, "stage", case.stage),
+            "rung": m.name(language, "rung", step.name),
+            "clock": m.name(language, "clock", clock_name), "percent": step.at_percent,
+            "due": due or m.text(language, "not set"),
+            "ranking": ranking(language, " ({priority})"),
+        }
+
+    def subject(language: str) -> str:
+        return m.text(language, "[{process} #{case}] {rung}: {clock} at {percent}%, due {due}"
+                      "{ranking}: {title}", **names(language))
+
+    def body(language: str) -> str:
+        n = names(language) | {"ranking": ranking(language, "; priority {priority}")}
+        lines = [
+            m.text(language, "{process} #{case}: {title}", **n),
+            m.text(language, "The {clock} clock reached {percent}% of its target ({target}); "
+                   "due {due}.", target=m.duration(language, clock.target), **n),
+            m.text(language, "Rung: {rung}, escalation level {level}{ranking}; stage {stage}; "
+                   "assignee {assignee}.",
+                   level=after.escalation_level, stage=m.name(language, "stage", case.stage),
+                   assignee=after.assignee or m.text(language, "none"), **n),
+        ]
+        if following is None:
+            lines.append(m.text(language, "This is the last rung."))
+        else:
+            who = m.text(language, ", ").join(m.name(language, "role", r.value)
+                                              for r in following.notify)
+            lines.append(m.text(language, "Next: {rung} at {percent}% tells {who}.",
+                                rung=m.name(language, "rung", following.name),
+                                percent=following.at_percent, who=who))
+        lines.append(customer_line(case, policies, language).strip())
+        lines.append(m.text(language, "Open the case: {link}",
+                            link=m.case_link(case.process, case.id)))
+        return "\n".join(line for line in lines if line)
+
+    return m.staff_subject(subject), m.staff(body)
+
+
+def customer_line(case: CaseSnapshot, policies: PolicySet, language: str | None = None) -> str:
+    """The customer's name and contact details, as the privacy policy lets staff see them
+    (in `language`; in both, Simplified Chinese first, when not given)."""
     if case.customer is None:
         return ""
+    m = policies.messages
+    if language is None:
+        return "\n" + m.staff(lambda each: customer_line(case, policies, each).strip(), "\n")
     how = policies.privacy.notifications
-    parts = [f"tier {case.tier.value}"] if case.tier else []
+    parts = [m.text(language, "tier {tier}", tier=case.tier.value)] if case.tier else []
     for label, kind, value in (("phone", "phone", case.customer.phone),
                                ("e-mail", "email", case.customer.email)):
         shown = disclose(value, kind, how)
         if shown:
-            parts.append(f"{label} {shown}")
-    return f"\nCustomer: {case.customer.name or 'unnamed'} ({', '.join(parts)})."
+            parts.append(f"{m.text(language, label)} {shown}")
+    return "\n" + m.text(language, "Customer: {name} ({details}).",
+                         name=case.customer.name or m.text(language, "unnamed"),
+                         details=m.text(language, ", ").join(parts))

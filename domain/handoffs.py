@@ -10,7 +10,7 @@ process can use these pieces; service requests do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,8 +101,9 @@ def escalate(case: CaseSnapshot, rule: TransferPolicy, policies: PolicySet
 
 
 def notices(after: CaseSnapshot, rule: TransferPolicy, policies: PolicySet, *,
-            what: str) -> tuple[Notice, ...]:
-    """Tell the people `rule.notify` names that `what` (the case) was handed on too often."""
+            what: Callable[[str], str]) -> tuple[Notice, ...]:
+    """Tell the people `rule.notify` names that `what` (the case, named in a language) was
+    handed on too often."""
     count = _count(after)
     hops = " -> ".join(f"{t['to'].get('team')}/{t['to'].get('channel')} ({t['reason']})"
                        for t in after.data["transfers"])
@@ -111,9 +112,20 @@ def notices(after: CaseSnapshot, rule: TransferPolicy, policies: PolicySet, *,
         person = resolve_role(after, role, policies)
         if person:
             recipients.setdefault(person, role.value)
-    subject = (f"[{after.process} #{after.id}] transferred {count} times "
-               f"(more than {rule.max_transfers})")
-    body = (f"{what} was handed on {count} times: {hops}. Escalation level "
-            f"{after.escalation_level}; assignee {after.assignee or 'none'}.")
+    m = policies.messages
+
+    def values(language: str) -> dict[str, object]:
+        return {"process": m.name(language, "process", after.process), "case": after.id,
+                "count": count, "most": rule.max_transfers, "what": what(language), "hops": hops,
+                "level": after.escalation_level,
+                "assignee": after.assignee or m.text(language, "none")}
+
+    subject = m.staff_subject(lambda language: m.text(
+        language, "[{process} #{case}] transferred {count} times (more than {most})",
+        **values(language)))
+    body = m.staff(lambda language: m.text(
+        language, "{what} was handed on {count} times: {hops}. Escalation level {level}; "
+        "assignee {assignee}.", **values(language)) + "\n" + m.text(
+        language, "Open the case: {link}", link=m.case_link(after.process, after.id)))
     return tuple(Notice(person, role, subject, body, f"{after.id}:transfers:{count}:{person}")
                  for person, role in sorted(recipients.items()))

@@ -21,6 +21,7 @@ from pydantic import (
 
 from domain.access import AccessRole
 from domain.durations import parse_duration
+from domain.messages import MessageContext
 from domain.policy_types import CountryCode, TimezoneName, placeholders
 from domain.quiet_hours import QuietHours
 from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
@@ -291,6 +292,8 @@ class PolicySet(Strict):
     # Policies of process modules that bring their own file (`POLICY_FILE`), by process
     # name, each already validated by the module's `POLICY_MODEL`.
     processes: dict[str, BaseModel] = Field(default_factory=dict)
+    # Not from a file: the catalogues and settings messages are written with (core/i18n.py).
+    messages: MessageContext = Field(default_factory=MessageContext)
 
     def unknown(self, kind: Literal["calendar", "team"], name: str, where: str) -> list[str]:
         """The problem with a reference to a calendar or team that does not exist, if any;

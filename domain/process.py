@@ -57,6 +57,7 @@ class CaseSnapshot:
     channel: str | None = None
     clocks: Mapping[str, Clock] = field(default_factory=dict)
     customer: CustomerContact | None = None  # loaded only where a message needs it
+    subject: str | None = None  # what the case is about, as staff read it in messages
     # What a process keeps beyond the common columns (a PDCA cycle's plan and check).
     data: Mapping[str, Any] = field(default_factory=dict)
 
@@ -166,6 +167,9 @@ class Unavailable(InvalidEvent):
 
 
 SYSTEM_ACTOR = "system"
+# The priority column's value for a process whose cases have no priority (cycles,
+# follow-ups, service requests): messages show no priority for it.
+UNRANKED = "normal"
 # The key of a case's data that names the clocks waived (stopped, owed no more, neither
 # met nor missed), each with who waived it, when and why.
 WAIVED = "waived"

@@ -115,7 +115,8 @@ class GreetingsPolicy(_Strict):
     """Birthday and holiday greetings (seed 001 §1.1.32), for customers who consented."""
 
     holidays: CountryCode = Field(default="CN", description="ISO country code; None: none")
-    holiday_language: str = "en_US"
+    # The holidays package's language for holiday names; None: the service's language's.
+    holiday_language: str | None = None
     birthday: Greeting = Greeting(subject="Happy birthday", body="Happy birthday, {name}!")
     holiday: Greeting = Greeting(subject="{holiday}", body="Best wishes for {holiday}, {name}!")
     customer_channels: dict[str, str] = Field(

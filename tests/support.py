@@ -35,6 +35,16 @@ def shanghai(*args: int) -> datetime:
 class Received:
     path: str
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        """The idempotency keys of what this post carries: a digest's lines, or its own."""
+        lines = self.headers.get("X-Caseflow-Keys")
+        if lines:
+            return lines.split(" ")
+        own = self.headers.get("Idempotency-Key")
+        return [own] if own else []
 
 
 @dataclass
@@ -57,6 +67,11 @@ class WebhookReceiver:
         with self._lock:
             return list(self.received)
 
+    def keys(self, person: str | None = None) -> list[str]:
+        """Every idempotency key received (for one person, if named), repeats included."""
+        posts = self.for_person(person) if person else self.all()
+        return [key for post in posts for key in post.keys]
+
 
 @contextmanager
 def webhook_receiver() -> Iterator[WebhookReceiver]:
@@ -72,7 +87,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                     self.send_response(503)
                     self.end_headers()
                     return
-                receiver.received.append(Received(self.path, json.loads(raw or b"{}")))
+                receiver.received.append(Received(self.path, json.loads(raw or b"{}"),
+                                                  dict(self.headers.items())))
             self.send_response(200)
             self.end_headers()
 

@@ -187,7 +187,7 @@ def timer_facts(session: Session, case: CaseSnapshot, timer_name: str,
     if customer is None:
         return None
     return {"contacts": [kind for kind in CONTACTS if getattr(customer, kind)],
-            "preferred": customer.preferred_channel}
+            "preferred": customer.preferred_channel, "language": customer.language}
 
 
 def after_decision(session: Session, case: Case, decision: Decision, *,

@@ -212,7 +212,8 @@ def _draft(case, event, policies, calendars, now):
     policy = policy_of(policies)
     notice = notices.draft(case, event.data, policy,
                            next_update=promised_update(case, calendars, now),
-                           zone=calendars[policy.calendar].tz, actor=event.actor, now=now)
+                           zone=calendars[policy.calendar].tz, actor=event.actor, now=now,
+                           messages=policies.messages)
     data = {**case.data, "notices": [*case.data.get("notices", []), notice]}
     return replace(case, data=data), {"notice": notice["id"], "channel": notice["channel"]}
 

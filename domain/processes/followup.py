@@ -51,15 +51,16 @@ from pydantic import Field
 from domain import clocks as clock_ops
 from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, ActorKind
 from domain.calendars import BusinessCalendar
-from domain.crisis_notices import local_time
 from domain.escalation import (
     AcknowledgeEscalationData,
     acknowledge_escalation_hook,
     customer_line,
 )
+from domain.messages import local_time
 from domain.policy import EscalationStep, FollowUpPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     CustomerContact,
     Decision,
@@ -78,7 +79,7 @@ from domain.timers import PROCESS, TimerSpec
 
 NAME = "followup"
 CALL = "call"
-PRIORITY = "normal"  # follow-ups have no priority of their own; the column needs a value
+PRIORITY = UNRANKED  # follow-ups have no priority of their own
 CUSTOMER_ACTOR = "customer"
 OPEN_STAGES = frozenset({"scheduled", "surveyed", "reminded", "calling"})
 WAITING = frozenset({"surveyed", "reminded"})
@@ -378,16 +379,27 @@ def call_notice(decision: Decision, customer: CustomerContact | None, policies: 
         return ()
     clock = case.clocks[CALL]
     calendar = calendars[clock.calendar]
+    m = policies.messages
     due = local_time(clock.due_at(calendar) or clock.started_at, calendar.tz)
     why = ("the customer's tier is always called, answered or not"
            if decision.timeline[0].details.get("reason") == "always_call_tier"
            else "no answer to the survey")
     data = case.data
-    subject = f"[followup #{case.id}] return-visit call task: call by {due}"
-    body = (f"A return-visit call task is yours: follow-up #{case.id} of "
-            f"{data['source_process']} #{data['source_case']} ({why}). Call the customer by "
-            f"{due} and record each attempt (record_call, at most "
-            f"{policy_of(policies).call.max_attempts}); GET /follow-ups/{case.id} shows "
-            "the number." + customer_line(replace(case, customer=customer), policies))
+
+    def values(language: str) -> dict[str, object]:
+        return {"case": case.id, "due": due, "why": m.text(language, why),
+                "source": m.name(language, "process", data["source_process"]),
+                "source_case": data["source_case"],
+                "attempts": policy_of(policies).call.max_attempts}
+
+    subject = m.staff_subject(lambda language: m.text(
+        language, "[followup #{case}] return-visit call task: call by {due}",
+        **values(language)))
+    body = m.staff(lambda language: m.text(
+        language, "A return-visit call task is yours: follow-up #{case} of {source} "
+        "#{source_case} ({why}). Call the customer by {due} and record each attempt "
+        "(record_call, at most {attempts}); the follow-up shows the number: {link}",
+        link=m.case_link(case.process, case.id), **values(language))
+        + customer_line(replace(case, customer=customer), policies, language))
     return (Notice(recipient=case.assignee, role="assignee", subject=subject, body=body,
                    key=f"{case.id}:call_opened:{case.assignee}"),)

@@ -42,6 +42,7 @@ from domain.kpi_definitions import DEFINITIONS
 from domain.policy import EscalationStep, PdcaPolicy, PolicySet
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     ClockOp,
     Decision,
@@ -56,7 +57,7 @@ from domain.timers import PROCESS, TimerSpec
 
 NAME = "pdca"
 PLAN, ACT = "plan", "act"
-PRIORITY = "normal"  # cycles have no priority of their own; the column needs a value
+PRIORITY = UNRANKED  # cycles have no priority of their own
 OPEN_STAGES = frozenset({"planning", "doing", "acting"})
 RUNNERS = frozenset({AccessRole.supervisor, AccessRole.manager, AccessRole.director})
 SCOPE_FIELDS = ("team", "category", "channel", "priority", "tier")

@@ -64,6 +64,7 @@ from domain.locations import LocationPolicy, check_slot_text
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
+    UNRANKED,
     CaseSnapshot,
     ClockOp,
     Decision,
@@ -85,7 +86,7 @@ NAME = "service_request"
 POLICY_FILE = "service_request.yaml"
 POLICY_MODEL = ServiceRequestPolicy
 CONFIRMATION, WAIT, COMPLETION = "confirmation", "wait", "completion"
-PRIORITY = "normal"  # requests have no priority of their own; the column needs a value
+PRIORITY = UNRANKED  # requests have no priority of their own
 OPEN_STAGES = frozenset({"requested", "scheduled", "checked_in", "in_service", "no_show"})
 EXPECTED = frozenset({"requested", "scheduled"})  # booked, not arrived: can be a no-show
 STOP_ALL = ((CONFIRMATION, ClockOp.stop), (WAIT, ClockOp.stop), (COMPLETION, ClockOp.stop))
@@ -485,7 +486,11 @@ def on_timer(case: CaseSnapshot, name: str, policies: PolicySet,
         return decide("offer_expired", {})
     if name == handoffs.ESCALATION_TIMER and handoffs.escalation_due(case, policy.transfers):
         decision = decide("transfer_escalation", {})
-        what = f"Service request {case.id} ({data['service']} at {data['location']})"
+        def what(language: str) -> str:
+            return policies.messages.text(
+                language, "Service request {case} ({service} at {location})", case=case.id,
+                service=data["service"], location=data["location"])
+
         return replace(decision, notices=handoffs.notices(decision.after, policy.transfers,
                                                           policies, what=what))
     return None

@@ -64,4 +64,4 @@ def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(sqlite_
 def test_the_survey_link_needs_no_credentials_and_ignores_any(sqlite_client):
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer cf_nobodysKey"}):
         answer = sqlite_client.get("/s/not-a-real-token", headers=headers)
-        assert answer.status_code == 400 and "not valid" in answer.text
+        assert answer.status_code == 400 and "此链接无效" in answer.text

@@ -196,7 +196,7 @@ def test_survey_links_are_limited_per_address(make_runtime):
         page = phone.get("/s/not-a-link")
         assert page.status_code == 429 and page.headers["retry-after"] == "20"
         assert page.headers["content-type"].startswith("text/html")
-        assert "try again" in page.text and page.headers["cache-control"] == "no-store"
+        assert "请稍后再试" in page.text and page.headers["cache-control"] == "no-store"
         answer = phone.post("/s/not-a-link", json={"csat": 5, "nps": 10})
         assert answer.status_code == 429 and answer.headers["retry-after"] == "20"
         assert answer.json()["detail"]["error"] == "too_many_requests"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from core.models import OutboxMessage
+from core.models import Customer, OutboxMessage
 from domain.survey_token import NONCE_BYTES, sign
 from tests.api.helpers import complaint, documented, post_event
 from tests.conftest import TEST_SURVEY_SECRET, sweep
@@ -66,7 +66,7 @@ def test_a_low_score_on_the_page_opens_a_recovery_complaint_and_a_finding(
 
     answered = public.post(f"/s/{token}", data={"csat": "2", "nps": "4", "speed": "1",
                                                 "comment": "Nobody called me back"})
-    assert answered.status_code == 200 and "Thank you" in answered.text
+    assert answered.status_code == 200 and "谢谢您的反馈" in answered.text
 
     case = client.get(f"/cases/{case_id}").json()
     [follow_id] = [e["details"]["followup"] for e in case["timeline"]
@@ -111,7 +111,8 @@ def test_a_link_answers_once_and_refuses_reuse_tampering_and_expiry(
     expired = public.post(f"/s/{other}", json={"csat": 5, "nps": 10})
     assert expired.status_code == 410 and expired.json()["detail"]["error"] == "expired_link"
     page = public.get(f"/s/{other}")
-    assert page.status_code == 410 and "expired" in page.text
+    assert page.status_code == 410 and "已过期" in page.text
+    assert "has expired" in public.get(f"/s/{other}?lang=en").text
 
 
 def test_the_link_reveals_nothing_about_this_or_any_other_customer_or_case(
@@ -146,7 +147,7 @@ def test_a_wrong_answer_is_422_naming_the_field_and_leaves_the_link_usable(
     missing = public.post(f"/s/{token}", json={"csat": 4})
     assert missing.json()["detail"][0]["loc"] == ["body", "nps"]
     form = public.post(f"/s/{token}", data={"csat": "4", "nps": "eleven"})
-    assert form.status_code == 422 and "Please check: nps" in form.text
+    assert form.status_code == 422 and "请检查：nps" in form.text
     assert public.post(f"/s/{token}", content=b"{not json",
                        headers={"content-type": "application/json"}).status_code == 422
     assert public.post(f"/s/{token}", data={"csat": "4", "nps": "7"}).status_code == 200
@@ -200,3 +201,38 @@ def test_a_customer_s_survey_preferences_come_with_a_complaint(client, runtime, 
     [follow] = client.get("/follow-ups").json()["items"]
     assert (follow["stage"], follow["outcome"], follow["sent_at"]) == (
         "closed", "opted_out", None)
+
+
+def test_the_page_is_in_simplified_chinese_unless_english_is_asked_for(
+        client, public, runtime, clock):
+    _, token = survey_sent(client, runtime, clock, LIN)
+    default = public.get(f"/s/{token}")
+    assert '<html lang="zh-Hans">' in default.text and "您对我们的服务满意吗" in default.text
+    assert "滿意" not in default.text and "How did we do" not in default.text  # no Traditional
+    for english in (public.get(f"/s/{token}?lang=en"),
+                    public.get(f"/s/{token}", headers={"Accept-Language": "en-US,en;q=0.9"})):
+        assert '<html lang="en">' in english.text and "How did we do?" in english.text
+        assert "您" not in english.text
+    chinese_first = public.get(f"/s/{token}", headers={"Accept-Language": "zh-CN,en;q=0.5"})
+    assert '<html lang="zh-Hans">' in chinese_first.text
+    thanks = public.post(f"/s/{token}?lang=en", json={"csat": 5, "nps": 10})
+    assert thanks.json()["message"].startswith("Thank you!")
+    again = public.post(f"/s/{token}", json={"csat": 5, "nps": 10})
+    assert again.json()["detail"]["message"].startswith("此调查已经填写过")
+
+
+def test_a_customer_who_reads_english_gets_the_survey_in_english(
+        client, public, runtime, clock):
+    survey_sent(client, runtime, clock, LIN)
+    survey_sent(client, runtime, clock, {**MA, "language": "en"})
+    with Session(runtime.engine) as session:
+        sent = {row.recipient.split(":")[1]: row for row in session.exec(
+            select(OutboxMessage).where(OutboxMessage.key.like("survey:%:survey")))}
+        customers = {c.name: str(c.id) for c in session.exec(select(Customer))}
+    lin, ma = sent[customers["Lin Xiaoyu"]], sent[customers["Ma Jianguo"]]
+    assert lin.subject == "您对我们的服务满意吗？" and lin.body.startswith("Lin Xiaoyu您好")
+    assert ma.subject == "How did we do?" and ma.body.startswith("Dear Ma Jianguo,")
+    case = client.post("/cases", json=complaint(subject="again", customer={"ref": MA["ref"]}))
+    assert case.json()["customer"]["language"] == "en"  # kept when a case leaves it out
+    refused = client.post("/cases", json=complaint(customer={**MA, "language": "fr"}))
+    assert refused.status_code == 422 and "language" in refused.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections import Counter
@@ -71,9 +70,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, svc: ServiceP
 
 def keys_received(receiver: WebhookReceiver, person: str | None = None) -> list[str]:
     """The notice keys in every post received (for one person, if named)."""
-    posts = receiver.for_person(person) if person else receiver.all()
-    return [k for r in posts for k in re.findall(r"\[key ([^\]]+)\]",
-                                                 r.body.get("message", ""))]
+    return receiver.keys(person)
 
 
 def test_silence_climbs_the_ladder_in_order_once_each(service, receiver):

@@ -62,11 +62,11 @@ def test_birthday_greetings_reach_consenting_customers_with_a_contact_only(
     [message] = outbox(care, role="customer")
     assert (message.recipient, message.key) == (f"customer:{ids['lin']}",
                                                 f"greeting:2026-11-20:{ids['lin']}")
-    assert message.body == "Dear Lin, happy birthday! Thank you for staying with us."
+    assert message.body == "Lin您好，祝您生日快乐！感谢您一直以来的支持。"
     sweep(care)
     [post] = receiver.all()
     assert post.path == "/sms/13812345678"  # the phone template of the greetings policy
-    assert post.body["title"] == "Happy birthday from our service team"
+    assert post.body["title"] == "服务团队祝您生日快乐"
     assert "[key" not in post.body["message"]  # customers get the message, not our keys
     # The same day again: no second run, no second greeting.
     clock.advance(timedelta(hours=2))
@@ -85,11 +85,11 @@ def test_a_29_february_birthday_is_greeted_on_28_february_in_other_years(care, c
 def test_holiday_greetings_on_the_first_day_of_a_public_holiday(care, clock):
     ids = _customers(care)
     national_day = _greet(care, clock, 2026, 10, 1)
-    assert national_day == {"date": "2026-10-01", "holiday_name": "National Day",
+    assert national_day == {"date": "2026-10-01", "holiday_name": "国庆节",
                             "birthday": 0, "holiday": 2, "skipped_without_contact": 1}
     assert {m.recipient for m in outbox(care, role="customer")} == {
         f"customer:{ids['lin']}", f"customer:{ids['leap']}"}
-    assert outbox(care, role="customer")[0].subject == "Season's greetings: National Day"
+    assert outbox(care, role="customer")[0].subject == "节日问候：国庆节"
     # Its second day, a make-up day off (调休) and an ordinary day greet nobody.
     for day in ((2026, 10, 2), (2026, 10, 7), (2026, 10, 12)):
         assert _greet(care, clock, *day)["holiday"] == 0
@@ -107,7 +107,8 @@ def test_the_quarterly_reminder_reaches_each_teams_supervisor(care, clock, recei
     assert "li.wei, zhang.min, chen.jing" in messages[1].body
     sweep(care)
     [digest] = receiver.for_person("wang.fang")  # both teams' reminders in one message
-    assert digest.body["title"] == "Caseflow: 2 notices need your attention"
+    assert digest.body["title"] == ("Caseflow：2 条通知需要您处理 / "
+                                    "Caseflow: 2 notices need your attention")
 
 
 def test_the_daily_digest_lists_yesterdays_breaches_and_todays_risk_per_team(care, clock):

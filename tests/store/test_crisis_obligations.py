@@ -37,13 +37,13 @@ def test_a_published_notice_never_promises_an_update_time_already_past(rt, clock
     clock.set(shanghai(2026, 11, 20, 13, 50))
     by_lead(rt, crisis_id, "draft_notice", channel="website", summary="Parcels are late.")
     early = _notice(rt, crisis_id, 1)
-    assert early["body"].endswith("by 2026-11-20 13:55 (UTC+08:00).")
+    assert "在 2026-11-20 13:55 (UTC+08:00) 前发布" in early["body"]
     by_lead(rt, crisis_id, "approve_notice", actor="liu.yang", notice=1)
     # Drafted after it was due (13:55:01): the update a post now would owe, 14:25:01.
     clock.set(shanghai(2026, 11, 20, 13, 55, 1))
     by_lead(rt, crisis_id, "draft_notice", channel="website", summary="Parcels are late.")
     late = _notice(rt, crisis_id, 2)
-    assert late["body"].endswith("by 2026-11-20 14:26 (UTC+08:00).")
+    assert "在 2026-11-20 14:26 (UTC+08:00) 前发布" in late["body"]
     # The early notice, approved, would now promise a past time: refused, unpublished.
     with pytest.raises(InvalidEvent, match="13:55 .*which has passed") as refused:
         by_lead(rt, crisis_id, "publish_notice", notice=1)

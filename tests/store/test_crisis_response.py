@@ -96,7 +96,7 @@ def test_an_s1_crisis_from_spike_to_review(rt, clock, receiver, monkeypatch):
     by_lead(rt, crisis_id, "publish_notice", notice=1)  # 20 minutes in: on time
     sweep(rt)
     [website] = receiver.for_person("channel-website")
-    assert website.body["title"].startswith("Service notice: Spike of delivery complaints")
+    assert website.body["title"].startswith("服务公告：Spike of delivery complaints")
     assert "depot fire" in website.body["message"]
     assert "[key" not in website.body["message"]  # published as written, not a digest
 
@@ -105,7 +105,7 @@ def test_an_s1_crisis_from_spike_to_review(rt, clock, receiver, monkeypatch):
     sweep(rt)
     assert escalations(rt, crisis_id) == [("update_1", "warning"), ("update_1", "missed")]
     assert load(rt, crisis_id).escalation_level == 1
-    assert heard("liu.yang", f"[crisis #{crisis_id}] missed: update_1 at 100%") == 1
+    assert heard("liu.yang", f"[crisis #{crisis_id}] missed: update 1 at 100%") == 1
     by_lead(rt, crisis_id, "post_update", summary="Depot back up; deliveries resume.")
     clock.advance(timedelta(minutes=29))
     sweep(rt)  # the next update is due 30 minutes after this one, not before

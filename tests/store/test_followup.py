@@ -74,7 +74,7 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
     assert to_customers(receiver) == [] and followup_of(rt, complaint_id).stage == "scheduled"
     clock.set(shanghai(2026, 11, 21, 12, 0))
     sweep(rt)
-    assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
+    assert to_customers(receiver) == [("/email/lin@example.com", "您对我们的服务满意吗？")]
     survey = survey_of(rt, follow.id)
     assert survey is not None and survey.sent_via == "email" and survey.agent == agent
     assert survey.expires_at == shanghai(2026, 12, 6, 0, 0)  # P14D, to the day's end
@@ -82,7 +82,7 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
 
     clock.set(shanghai(2026, 11, 23, 12, 0))
     sweep(rt)
-    assert to_customers(receiver)[-1] == ("/email/lin@example.com", "Reminder: how did we do?")
+    assert to_customers(receiver)[-1] == ("/email/lin@example.com", "提醒：您对我们的服务满意吗？")
     assert token_in(receiver.all()[-1].body["message"]) == link  # the same link again
     assert followup_of(rt, complaint_id).stage == "reminded"
 
@@ -92,14 +92,18 @@ def test_a_closed_complaint_gets_survey_reminder_call_task_and_a_recorded_call(
     assert (task.stage, task.assignee) == ("calling", agent)
     # The agent hears of the task when it opens, not at the warning hours later.
     [told] = receiver.for_person(agent or "")
-    assert told.body["title"] == (f"[followup #{task.id}] return-visit call task: call by "
-                                  "2026-11-27 12:00 (UTC+08:00)")
+    assert told.body["title"].endswith(f" / [followup #{task.id}] return-visit call task: "
+                                       "call by 2026-11-27 12:00 (UTC+08:00)")
+    assert told.headers["Idempotency-Key"] == f"{task.id}:call_opened:{agent}"
     assert f"follow-up #{task.id} of complaint #{complaint_id}" in told.body["message"]
     assert "Customer: Lin (tier B, phone 138****5678" in told.body["message"]
     clock.set(shanghai(2026, 11, 27, 10, 0))  # 75% of 8 working hours
     sweep(rt)
     assert [r.body["title"] for r in receiver.for_person(agent or "")][1:] == [
-        f"[followup #{task.id}] warning: call at 75% (normal, tier B)"]
+        f"[回访 #{task.id}] 预警：回访电话已达 75%，截止 2026-11-27 12:00 (UTC+08:00)："
+        f"Follow-up of #{complaint_id}: parcel arrived broken / [followup #{task.id}] warning: "
+        f"call at 75%, due 2026-11-27 12:00 (UTC+08:00): Follow-up of #{complaint_id}: parcel "
+        "arrived broken"]
 
     clock.set(shanghai(2026, 11, 27, 10, 30))
     send(rt, task.id, "record_call", actor=agent or "", reached=False)
@@ -157,7 +161,7 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
     assert live_timers(rt, follow.id or 0) == []
     clock.set(shanghai(2026, 11, 26, 12, 0))
     sweep(rt)
-    assert [t for _, t in to_customers(receiver)] == ["How did we do?"]
+    assert [t for _, t in to_customers(receiver)] == ["您对我们的服务满意吗？"]
 
 
 def test_a_recovery_case_goes_to_someone_other_than_the_agent_rated_low(rt, clock, receiver):
@@ -183,7 +187,7 @@ def test_with_no_phone_the_link_answers_until_the_day_its_message_promised(
     clock.set(shanghai(2026, 11, 21, 12, 0))
     sweep(rt)
     message = receiver.all()[-1].body["message"]
-    assert "(valid until 2026-12-05)" in message
+    assert "（2026-12-05 前有效）" in message
     # The day the call task would open: no call (no phone), and no closing either.
     clock.set(shanghai(2026, 11, 26, 12, 0))
     sweep(rt)
@@ -225,7 +229,7 @@ def test_after_downtime_a_reminder_goes_only_with_a_link_that_still_answers(
     # Down from Saturday until the next Friday: reminder and call task are due together.
     clock.set(shanghai(2026, 11, 27, 10, 0))
     sweep(rt)
-    assert to_customers(receiver)[-1] == ("/email/lin@example.com", "Reminder: how did we do?")
+    assert to_customers(receiver)[-1] == ("/email/lin@example.com", "提醒：您对我们的服务满意吗？")
     answer_link(rt, token_in(receiver.all()[-1].body["message"]), csat=5, nps=10)
     assert followup_of(rt, complaint_id).data["outcome"] == "answered"
 
@@ -236,7 +240,7 @@ def test_after_downtime_past_the_link_s_end_no_reminder_goes(rt, clock, receiver
     sweep(rt)
     clock.set(shanghai(2026, 12, 7, 10, 0))  # reminder, call and the link's end all due
     sweep(rt)
-    assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
+    assert to_customers(receiver) == [("/email/lin@example.com", "您对我们的服务满意吗？")]
     follow = followup_of(rt, complaint_id)
     assert (follow.stage, follow.data["outcome"]) == ("closed", "no_phone")
 
@@ -254,7 +258,7 @@ def test_a_survey_due_at_22_00_is_delivered_at_09_00(rt, clock, receiver):
         assert to_customers(receiver) == []
     clock.set(shanghai(2026, 11, 22, 9, 0))
     sweep(rt)
-    assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
+    assert to_customers(receiver) == [("/email/lin@example.com", "您对我们的服务满意吗？")]
     assert survey_of(rt, followup_of(rt, complaint_id).id or 0).issued_at == shanghai(
         2026, 11, 22, 9, 0)
 
@@ -272,7 +276,7 @@ def test_a_survey_due_while_the_service_was_down_waits_for_the_morning(rt, clock
     clock.set(shanghai(2026, 11, 22, 9, 0))
     sweep(rt)
     sweep(rt)
-    assert to_customers(receiver) == [("/email/lin@example.com", "How did we do?")]
+    assert to_customers(receiver) == [("/email/lin@example.com", "您对我们的服务满意吗？")]
 
 
 def test_opted_out_unreachable_and_recently_surveyed_customers_get_no_survey(
@@ -292,7 +296,7 @@ def test_opted_out_unreachable_and_recently_surveyed_customers_get_no_survey(
     assert outcomes == {"opted": ("closed", "opted_out"), "silent": ("closed", "no_contact"),
                         "first": ("surveyed", None),
                         "second": ("closed", "surveyed_recently")}
-    assert to_customers(receiver) == [("/email/hu@example.com", "How did we do?")]
+    assert to_customers(receiver) == [("/email/hu@example.com", "您对我们的服务满意吗？")]
 
 
 def test_the_preferred_channel_is_used_and_an_opt_out_on_the_form_is_kept(
@@ -300,7 +304,7 @@ def test_the_preferred_channel_is_used_and_an_opt_out_on_the_form_is_kept(
     closed_at_noon(rt, clock, preferred="phone")
     clock.set(shanghai(2026, 11, 21, 12, 0))
     sweep(rt)
-    assert to_customers(receiver) == [("/sms/13812345678", "How did we do?")]
+    assert to_customers(receiver) == [("/sms/13812345678", "您对我们的服务满意吗？")]
     answer_link(rt, token_in(receiver.all()[-1].body["message"]), csat=4, nps=8,
                 opt_out=True)
     assert customer(rt, "lin").survey_opt_out is True
@@ -331,4 +335,4 @@ def test_an_auto_closed_complaint_is_followed_up_and_tier_a_is_called_after_answ
     assert task.stage == "calling"
     send(rt, task.id or 0, "record_call", actor="li.wei", reached=True, notes="thanked")
     assert followup_of(rt, complaint_id).stage == "answered"
-    assert [t for _, t in to_customers(receiver)] == ["How did we do?"]  # no reminder
+    assert [t for _, t in to_customers(receiver)] == ["您对我们的服务满意吗？"]  # no reminder

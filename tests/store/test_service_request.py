@@ -65,7 +65,7 @@ def test_booked_online_reminded_checked_in_served_completed_and_followed_up(
     assert to_customer(receiver) == []
     clock.set(shanghai(2026, 11, 20, 15, 0))
     sweep(rt)
-    assert to_customer(receiver) == ["Reminder: your appointment at Xuhui flagship store"]
+    assert to_customer(receiver) == ["提醒：您在Xuhui flagship store的预约"]
     assert "2026-11-21 15:00" in receiver.all()[-1].body["message"]
     clock.set(shanghai(2026, 11, 21, 13, 0))
     sweep(rt)
@@ -129,7 +129,7 @@ def test_a_no_show_frees_the_seat_is_offered_a_new_time_and_comes_then(rt, clock
     missed = load(rt, case_id)
     assert missed.stage == "no_show"
     assert seats(rt, "xuhui-store", SAT_15) == 0
-    assert to_customer(receiver)[-1] == "We missed you at Xuhui flagship store"
+    assert to_customer(receiver)[-1] == "您错过了在Xuhui flagship store的预约"
     with pytest.raises(IllegalTransition):
         send(rt, case_id, "check_in")
 
@@ -242,7 +242,7 @@ def test_a_booking_never_accepted_is_still_a_no_show(rt, clock, receiver):
     missed = load(rt, case_id)
     assert missed.stage == "no_show"
     assert seats(rt, "xuhui-store", SAT_15) == 0
-    assert to_customer(receiver)[-1] == "We missed you at Xuhui flagship store"
+    assert to_customer(receiver)[-1] == "您错过了在Xuhui flagship store的预约"
     assert {c.name: c.state for c in _clocks(rt, case_id)} == {"confirmation": "stopped"}
     sunday = shanghai(2026, 11, 22, 11, 0)
     send(rt, case_id, "reschedule", slot=sunday.isoformat())
@@ -289,16 +289,16 @@ def test_the_we_missed_you_offer_waits_for_the_end_of_quiet_hours(late_rt, clock
     sweep(rt)
     missed = load(rt, case_id)
     assert missed.stage == "no_show" and seats(rt, "xuhui-store", late) == 0
-    assert "We missed you at Xuhui flagship store" not in to_customer(receiver)
+    assert "您错过了在Xuhui flagship store的预约" not in to_customer(receiver)
     morning = shanghai(2026, 11, 22, 9, 0)
     assert datetime.fromisoformat(missed.data["offer_expires_at"]) == morning + timedelta(days=3)
     clock.set(morning - timedelta(seconds=1))
     sweep(rt)
-    assert "We missed you at Xuhui flagship store" not in to_customer(receiver)
+    assert "您错过了在Xuhui flagship store的预约" not in to_customer(receiver)
     clock.set(morning)
     sweep(rt)
     sweep(rt)
-    assert to_customer(receiver).count("We missed you at Xuhui flagship store") == 1
+    assert to_customer(receiver).count("您错过了在Xuhui flagship store的预约") == 1
     assert kinds(rt, case_id)[-1] == "offer"
 
 
@@ -313,7 +313,7 @@ def test_a_reminder_fired_late_into_quiet_hours_waits_for_the_morning(
     assert to_customer(receiver) == []
     clock.set(shanghai(2026, 11, 22, 9, 0))
     sweep(rt)
-    assert to_customer(receiver) == ["Reminder: your appointment at Xuhui flagship store"]
+    assert to_customer(receiver) == ["提醒：您在Xuhui flagship store的预约"]
     # PT2H before, at 13:00, was never in quiet hours.
     clock.set(shanghai(2026, 11, 22, 13, 0))
     sweep(rt)

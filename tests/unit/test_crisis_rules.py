@@ -129,9 +129,9 @@ def test_a_notice_is_drafted_from_its_template_approved_by_another_and_published
     case = step(confirmed(), "assemble_team", lead="wang.fang", members=["li.wei"]).after
     drafted = step(case, "draft_notice", channel="website", summary="Deliveries are late.")
     notice = drafted.after.data["notices"][0]
-    assert notice["subject"] == "Service notice: Depot fire"
-    assert notice["body"] == ("Deliveries are late.\nWe will post the next update by "
-                              "2026-11-20 10:30 (UTC+08:00).")
+    assert notice["subject"] == "服务公告：Depot fire"
+    assert notice["body"] == ("Deliveries are late.\n我们将在 2026-11-20 10:30 (UTC+08:00) "
+                              "前发布下一次更新。")
     assert [n.recipient for n in drafted.notices] == ["liu.yang"]  # the manager approves
     with pytest.raises(InvalidEvent, match="someone other"):
         step(drafted.after, "approve_notice", notice=1)
@@ -261,9 +261,14 @@ def test_a_confirmation_tells_the_team_s_line_what_is_due_in_local_time():
     assert sorted(n.recipient for n in decision.notices) == ["liu.yang", "wang.fang",
                                                              "zhao.lei"]
     body = decision.notices[0].body
-    assert body == ("Crisis #9 is S1. Due: team by 2026-11-20 10:15 (UTC+08:00), "
-                    "first_notice by 2026-11-20 11:00 (UTC+08:00), "
-                    "update_1 by 2026-11-20 10:30 (UTC+08:00).")
+    zh, en = body.split("\n\n")
+    assert zh.startswith("危机 #9 级别为 S1。截止：组建团队截止 2026-11-20 10:15 (UTC+08:00)、"
+                         "首次公告截止 2026-11-20 11:00 (UTC+08:00)、"
+                         "第 1 次状态更新截止 2026-11-20 10:30 (UTC+08:00)。")
+    assert en == ("Crisis #9 is S1. Due: team by 2026-11-20 10:15 (UTC+08:00), "
+                  "first notice by 2026-11-20 11:00 (UTC+08:00), "
+                  "update 1 by 2026-11-20 10:30 (UTC+08:00).\n"
+                  "Open the case: http://127.0.0.1:8000/crises/9")
 
 
 def published_public_notice(case: CaseSnapshot) -> CaseSnapshot:

@@ -72,7 +72,7 @@ def test_each_rung_of_the_shipped_ladder(
         (person, role, f"{key}:{person}") for person, role in sorted(recipients.items())]
     for notice in decision.notices:
         assert "#7" in notice.subject and f"{LADDER[index].at_percent}%" in notice.subject
-        assert f"Escalation level {level}" in notice.body
+        assert f"escalation level {level}" in notice.body and f"升级级别 {level}" in notice.body
 
 
 def test_breach_keeps_an_earlier_breached_at() -> None:

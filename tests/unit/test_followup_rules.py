@@ -157,12 +157,16 @@ def test_the_assignee_is_told_whom_to_call_and_by_when_in_the_team_s_time() -> N
     [notice] = task.notices
     assert (notice.recipient, notice.role, notice.key) == ("li.wei", "assignee",
                                                            "8:call_opened:li.wei")
-    assert notice.subject == ("[followup #8] return-visit call task: call by "
+    assert notice.subject == ("[回访 #8] 回访电话任务：请于 2026-11-27 12:00 (UTC+08:00) 前致电 / "
+                              "[followup #8] return-visit call task: call by "
                               "2026-11-27 12:00 (UTC+08:00)")
-    assert notice.body == (
+    zh, en = notice.body.split("\n\n")
+    assert zh.startswith("您有一项回访电话任务：投诉 #7 的回访 #8（客户未答复调查）。")
+    assert en == (
         "A return-visit call task is yours: follow-up #8 of complaint #7 (no answer to the "
         "survey). Call the customer by 2026-11-27 12:00 (UTC+08:00) and record each attempt "
-        "(record_call, at most 3); GET /follow-ups/8 shows the number.\n"
+        "(record_call, at most 3); the follow-up shows the number: "
+        "http://127.0.0.1:8000/follow-ups/8\n"
         "Customer: Lin (tier B, phone 138****5678, e-mail l***@example.com).")
 
 

@@ -147,7 +147,7 @@ def test_an_offer_fired_late_into_quiet_hours_is_postponed_to_a_new_timer() -> N
     assert (again.key, again.fire_at) == ("5:offer:1:1", sh(2026, 11, 22, 9, 0))
     sent = sr.on_timer(postponed.after, "offer", POLICIES, CALS, again.fire_at, facts)
     assert sent is not None and [n.subject for n in sent.notices] == [
-        "We missed you at Xuhui flagship store"]
+        "您错过了在Xuhui flagship store的预约"]
     assert "offer_at" not in sent.after.data
     assert not [t for t in sr.process_timers(sent.after, POLICIES) if t.name == "offer"]
 
