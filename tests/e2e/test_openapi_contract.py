@@ -108,7 +108,7 @@ def test_every_operation_keeps_its_contract(service: ServiceProcess, role: str,
          "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
          "--workers", "1", "--request-timeout", "20", "--no-shrink",
          "--warnings", "off"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache goes there
     report.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, (
         f"schemathesis found contract failures as {role}:\n{result.stdout[-8000:]}\n"
