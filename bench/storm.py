@@ -139,8 +139,9 @@ def _swept(sweepers: list[ServerProcess]) -> dict[str, dict[str, int]]:
             if line.startswith("sweep: "):
                 total.setdefault("sweeps", {"runs": 0})["runs"] += 1
                 for kind, counts in json.loads(line.removeprefix("sweep: ")).items():
+                    bucket = total.setdefault(kind, {})
                     for key, value in counts.items():
-                        total.setdefault(kind, {})[key] = total.get(kind, {}).get(key, 0) + value
+                        bucket[key] = bucket.get(key, 0) + value
     return total
 
 

@@ -49,7 +49,7 @@ class PrefectServer:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def require_postgres() -> None:
+def _require_postgres() -> None:
     if postgres_available():
         return
     if os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1":
@@ -60,7 +60,7 @@ def require_postgres() -> None:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """`prefect server start` on a database of its own, stopped and dropped afterwards."""
-    require_postgres()
+    _require_postgres()
     database = f"prefect_ci_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -113,6 +113,7 @@ def _wait_healthy(process: subprocess.Popen[bytes], server: PrefectServer) -> No
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process and its group, SIGKILL after 20 s."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
@@ -124,6 +125,7 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def deployments() -> list[dict]:
+    """prefect.yaml's deployments."""
     return yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
 
 
