@@ -307,7 +307,7 @@ class ServerProcess:
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int,
                  log_path: Path) -> None:
-        self.name, self.port, self.log_path = name, port, log_path
+        self.name, self.port, self.log_path, self.env = name, port, log_path, env
         self.base_url = f"http://127.0.0.1:{port}"
         self.ready_after: float | None = None
         self.headers: dict[str, str] = {}  # credentials for calls that need them

@@ -75,6 +75,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-runners", default="prefect",
                         help="flow runner(s) of the storm server: prefect, inline or both "
                              "comma-separated (inline shows what Prefect adds)")
+    parser.add_argument("--storm-sweepers", type=int, default=1,
+                        help="sweeping processes: the service, and N-1 running the sweep "
+                             "flow every second beside it (bench/sweeper.py)")
     parser.add_argument("--storm-modes", default="restart",
                         help="restart (all overdue when the server starts), live (due "
                              "together once it has been up a while) or restart,live")
@@ -237,7 +240,8 @@ def _run(args: argparse.Namespace) -> int:
 
                     def one(db: str = db, runner: str = runner, mode: str = mode) -> Any:
                         return storm.run(db, quick=args.quick, postgres_url=args.postgres_url,
-                                         n=args.storm_n, runner=runner, mode=mode, log=log)
+                                         n=args.storm_n, runner=runner, mode=mode,
+                                         sweepers=args.storm_sweepers, log=log)
 
                     row = attempt(name, lambda name=name, one=one: calm.measure(name, one, log))
                     if row:
@@ -274,6 +278,8 @@ def _run(args: argparse.Namespace) -> int:
         for row in results["storm"]:
             print(f"  {row['database']}/{row['target']}/{row['runner']}/{row['mode']}: posts "
                   f"per recipient {row['posts_by_recipient']}")
+            if row.get("extra_sweeps"):
+                print(f"    the extra sweepers did {row['extra_sweeps']}")
         print()
     elapsed = time.perf_counter() - started
     for failure in failures:

@@ -23,8 +23,12 @@ arrived at the receiver (notify), and the posts each recipient got (digests).
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,9 +60,12 @@ QUICK_LIVE_LEAD_SECONDS = 20.0  # quick: seeding + start-up only (Prefect may no
 # lead grows with N at a rate below that, so 10,000 breaches still fall due after it.
 SEED_RATE_FLOOR = 75.0
 FIRST_RESPONSE = timedelta(minutes=20)  # ordinary priority, tier B, shipped policies
+# Shared by the service and the extra sweepers: a flow run outside the service needs it.
+SURVEY_SECRET = "storm-bench-survey-secret-0123456789abcdef"
 
 COLUMNS = [
-    ("database", "database"), ("runner", "runner"), ("mode", "mode"), ("n", "N"),
+    ("database", "database"), ("runner", "runner"), ("mode", "mode"), ("sweepers", "sweepers"),
+    ("n", "N"),
     ("seed_s", "seed s"), ("ready_s", "ready s"), ("prefect_ready_s", "prefect s"),
     ("first_s", "first s"), ("record_s", "record s"), ("notify_s", "notify s"),
     ("records_per_s", "breaches/s"), ("timers_per_s", "timers/s"),
@@ -120,19 +127,36 @@ class StoreProbe:
         self.engine.dispose()
 
 
+def _swept(sweepers: list[ServerProcess]) -> dict[str, dict[str, int]]:
+    """What the extra sweepers did (their sweeps, timers and messages), from their logs."""
+    total: dict[str, dict[str, int]] = {}
+    for sweeper in sweepers:
+        if not sweeper.alive():
+            raise BenchError(f"{sweeper.name} died during the storm:\n{sweeper.log_tail()}")
+        for line in sweeper.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("sweep: "):
+                total.setdefault("sweeps", {"runs": 0})["runs"] += 1
+                for kind, counts in json.loads(line.removeprefix("sweep: ")).items():
+                    bucket = total.setdefault(kind, {})
+                    for key, value in counts.items():
+                        bucket[key] = bucket.get(key, 0) + value
+    return total
+
+
 def _arrived_keys(receiver: WebhookReceiver) -> set[str]:
     return set(receiver.keys())
 
 
 def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
         runner: str = "prefect", mode: str = "restart", timeout: float | None = None,
-        log: Any = print) -> dict[str, Any]:
-    """Seed the storm, start the server, and time recording and notification."""
+        sweepers: int = 1, log: Any = print) -> dict[str, Any]:
+    """Seed the storm, start the server (and `sweepers - 1` sweeping processes beside it,
+    bench/sweeper.py), and time recording and notification."""
     if mode not in ("restart", "live"):
         raise ValueError(f"unknown storm mode {mode!r}")
     n = n or (QUICK_N if quick else FULL_N)
     timeout = timeout or (120.0 if quick else 900.0)
-    name = f"{db_kind}/{runner}/{mode}"
+    name = f"{db_kind}/{runner}/{mode}" + (f"/{sweepers} sweepers" if sweepers > 1 else "")
     with temp_dir("storm") as work, webhook_receiver() as receiver, \
             database(db_kind, work, postgres_url) as db:
         policies = write_policies(work / "policies", receiver=receiver)
@@ -149,7 +173,9 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
         probe = StoreProbe(db)
         try:
             with caseflow_server(data_dir=data_dir, db=db, policies=policies,
-                                 flow_runner=runner, wait=False) as server:
+                                 flow_runner=runner, wait=False,
+                                 env={"CASEFLOW_SURVEY_SECRET": SURVEY_SECRET}) as server, \
+                    extra_sweepers(server, sweepers - 1, work, timeout) as extra:
                 if mode == "restart":
                     origin = server.started_at
                 else:
@@ -158,10 +184,35 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
                         raise BenchError(f"storm {name}: the breaches fell due before the "
                                          f"server started; raise LIVE_LEAD_SECONDS")
                 row = _watch(server, probe, receiver, n, origin, mode, timeout, log, name)
+                if extra:
+                    row["extra_sweeps"] = _swept(extra)
         finally:
             probe.close()
     return {"database": db_kind, "runner": runner, "mode": mode, "n": n, "seed_s": seed_s,
-            **row}
+            "sweepers": sweepers, **row}
+
+
+@contextmanager
+def extra_sweepers(server: ServerProcess, count: int, work: Path,
+                   timeout: float) -> Iterator[list[ServerProcess]]:
+    """`count` processes running the `sweep` flow every second on the server's store and
+    its Prefect API, as workers would; stopped afterwards."""
+    env = server.env
+    api = f"http://127.0.0.1:{env['CASEFLOW_PREFECT_PORT']}/api"
+    started = []
+    try:
+        for i in range(count):
+            home = work / f"sweeper-{i}"
+            home.mkdir()
+            started.append(ServerProcess(
+                f"sweeper {i}", [sys.executable, "-m", "bench.sweeper", "--api", api,
+                                 "--seconds", str(timeout)],
+                env | {"PREFECT_API_URL": api, "PREFECT_HOME": str(home)},
+                0, home / "sweeper.log"))  # no port: it serves nothing
+        yield started
+    finally:
+        for sweeper in started:
+            sweeper.stop()
 
 
 def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, n: int,

@@ -10,165 +10,37 @@ server and checks both.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
-import yaml
-from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-)
-from prefect.client.schemas.objects import StateType
+from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import create_engine, make_url, text
 
-from tests.e2e.service import free_port
-from tests.support import POSTGRES_URL, REPO, postgres_available
+from tests.server.conftest import PrefectServer, deployments, scheduled_runs
 
 pytestmark = pytest.mark.server
 
-PREFECT = str(Path(sys.executable).parent / "prefect")
-STARTUP_TIMEOUT = 90
 SCHEDULE_TIMEOUT = 60
-
-
-@dataclass
-class PrefectServer:
-    """A running `prefect server`, and the environment that points the CLI at it."""
-
-    api_url: str
-    env: dict[str, str]
-    log_path: Path
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PREFECT, "--no-prompt", *args], cwd=REPO, env=self.env,
-                              capture_output=True, text=True, timeout=120)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def _require_postgres() -> None:
-    if postgres_available():
-        return
-    if os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1":
-        pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
-    pytest.skip("PostgreSQL not reachable")
-
-
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """`prefect server start` on a database of its own, stopped and dropped afterwards."""
-    _require_postgres()
-    database = f"prefect_ci_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    db_url = make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=database)
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_API_DATABASE_CONNECTION_URL": db_url.render_as_string(hide_password=False),
-        # No network here: the server's telemetry would only fail.
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        # The scheduler looks for deployments to schedule every second, not every minute.
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
-    }
-    server = PrefectServer(api_url, env, home / "server.log")
-    process = None
-    try:
-        with server.log_path.open("ab") as log:
-            # Its own process group: the server's children go with it on teardown.
-            process = subprocess.Popen(
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_healthy(process, server)
-        yield server
-    finally:
-        if process is not None:
-            _stop(process)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], server: PrefectServer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prefect server exited early:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"prefect server did not answer /health in {STARTUP_TIMEOUT}s:\n{server.log()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _deployments() -> list[dict]:
-    return yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
-
-
-@pytest.fixture(scope="session")
-def deployed(prefect_server: PrefectServer) -> PrefectServer:
-    """prefect.yaml's deployments on the server, as an operator deploys them."""
-    pool = prefect_server.cli("work-pool", "create", "caseflow", "--type", "process")
-    assert pool.returncode == 0, pool.stdout + pool.stderr
-    deploy = prefect_server.cli("deploy", "--all")
-    assert deploy.returncode == 0, (
-        f"prefect deploy --all exited {deploy.returncode}:\n{deploy.stdout[-3000:]}"
-        f"\n{deploy.stderr[-3000:]}\nserver log:\n{prefect_server.log()}")
-    return prefect_server
 
 
 def test_the_cli_reads_every_deployment_back(deployed: PrefectServer) -> None:
     listed = deployed.cli("deployment", "ls", "--output", "json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     names = {deployment["name"] for deployment in json.loads(listed.stdout)}
-    assert names == {deployment["name"] for deployment in _deployments()}
+    assert names == {deployment["name"] for deployment in deployments()}
     for command in (("work-pool", "ls"), ("flow-run", "ls"), ("artifact", "ls")):
         result = deployed.cli(*command)
         assert result.returncode == 0, f"prefect {' '.join(command)}: {result.stderr}"
 
 
-def test_cron_schedules_produce_scheduled_runs(deployed: PrefectServer) -> None:
-    scheduled = [d["name"] for d in _deployments() if d.get("schedules")]
+def test_cron_schedules_producescheduled_runs(deployed: PrefectServer) -> None:
+    scheduled = [d["name"] for d in deployments() if d.get("schedules")]
     assert "caseflow-sweep" in scheduled
     deadline = time.monotonic() + SCHEDULE_TIMEOUT
     with temporary_settings({PREFECT_API_URL: deployed.api_url}), \
             get_client(sync_client=True) as client:
         while True:
-            counts = {name: _scheduled_runs(client, name) for name in scheduled}
+            counts = {name: scheduled_runs(client, name) for name in scheduled}
             if all(counts.values()) or time.monotonic() > deadline:
                 break
             time.sleep(1)
@@ -176,9 +48,3 @@ def test_cron_schedules_produce_scheduled_runs(deployed: PrefectServer) -> None:
         f"scheduled runs after {SCHEDULE_TIMEOUT}s: {counts}\nserver log:\n{deployed.log()}")
     assert counts["caseflow-sweep"] >= 2, "an every-minute cron schedules runs ahead"
 
-
-def _scheduled_runs(client: SyncPrefectClient, deployment: str) -> int:
-    return client.count_flow_runs(
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
