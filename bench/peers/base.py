@@ -93,23 +93,26 @@ def assignee(complaint_id: int) -> str:
 
 
 def escalation_posts(notify_url: str, complaint_id: int, subject: str
-                     ) -> list[tuple[str, dict[str, Any]]]:
-    """The two posts of one escalation: to the assignee and to the supervisor."""
+                     ) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """The two posts of one escalation, to the assignee and to the supervisor, each with
+    its idempotency key in a header, as Caseflow sends it."""
     body = {"title": f"complaint {complaint_id} breached its first-response target",
-            "message": f"{subject} [key esc-{complaint_id}]", "type": "warning"}
-    return [(f"{notify_url}/{person}", body) for person in (assignee(complaint_id), SUPERVISOR)]
+            "message": subject, "type": "warning"}
+    headers = {"Idempotency-Key": f"esc-{complaint_id}"}
+    return [(f"{notify_url}/{person}", body, headers)
+            for person in (assignee(complaint_id), SUPERVISOR)]
 
 
 def notify_sync(client: httpx.Client, notify_url: str, complaint_id: int, subject: str) -> None:
     """POST the escalation to both people; an error status raises (the step is retried)."""
-    for url, body in escalation_posts(notify_url, complaint_id, subject):
-        client.post(url, json=body).raise_for_status()
+    for url, body, headers in escalation_posts(notify_url, complaint_id, subject):
+        client.post(url, json=body, headers=headers).raise_for_status()
 
 
 async def notify_async(client: httpx.AsyncClient, notify_url: str, complaint_id: int,
                        subject: str) -> None:
-    for url, body in escalation_posts(notify_url, complaint_id, subject):
-        (await client.post(url, json=body)).raise_for_status()
+    for url, body, headers in escalation_posts(notify_url, complaint_id, subject):
+        (await client.post(url, json=body, headers=headers)).raise_for_status()
 
 
 def parse_args(description: str) -> argparse.Namespace:
