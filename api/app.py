@@ -7,35 +7,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from api import (
-    admin,
-    cases,
-    customers,
-    errors,
-    findings,
-    followups,
-    health,
-    pdca,
-    reports,
-    surveys,
-)
+from api import admin, cases, customers, errors, health
 from api.body_limit import BodyLimit
 from api.parameters import RefuseUnstorableParameters
-from api.processes import routers as process_routers
 from core import runtime as runtime_module
-from core.heap import freeze_long_lived
 from core.keys import ensure_first_admin_key
 from core.logs import configure_logging
 from core.runtime import Runtime
 from core.settings import Settings
 from core.workers import WorkerDuties
+from engine.heap import freeze_long_lived
+from processes.crisis import api as crisis_api
+from processes.followup import api as followup_api
+from processes.followup import survey_api
+from processes.pdca import api as pdca_api
+from processes.reviews import api as reviews_api
+from processes.reviews import findings_api
+from processes.service_request import api as service_request_api
 
 if TYPE_CHECKING:
     from core.scheduler import SweepScheduler
 
 log = logging.getLogger("caseflow")
+
+# Each process's own endpoints, beyond the generic `/cases` ones, in the order the API
+# docs list them.
+PROCESS_ROUTERS: tuple[APIRouter, ...] = (
+    pdca_api.router, followup_api.router, survey_api.router, findings_api.router,
+    reviews_api.router, reviews_api.reviews_router, crisis_api.router,
+    service_request_api.router,
+)
 
 
 def announce_first_admin_key(rt: Runtime) -> None:
@@ -92,16 +95,10 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     )
     app.include_router(cases.router)
     app.include_router(admin.router)
-    app.include_router(pdca.router)
-    app.include_router(followups.router)
     app.include_router(customers.router)
-    app.include_router(surveys.router)
-    app.include_router(findings.router)
-    app.include_router(reports.router)
-    app.include_router(reports.reviews_router)
-    app.include_router(health.router)
-    for router in process_routers():
+    for router in PROCESS_ROUTERS:
         app.include_router(router)
+    app.include_router(health.router)
     errors.install(app)
     app.add_middleware(RefuseUnstorableParameters, service=app)
     app.add_middleware(BodyLimit)  # outermost: refuses before anything reads the body

@@ -20,12 +20,12 @@ from starlette.requests import HTTPConnection
 from api.body_limit import TOO_LARGE
 from api.schemas import Problem
 from core import runtime as runtime_module
-from core.db import is_postgres
 from core.keys import KEY_PREFIX, Unauthenticated, authenticate_key, check_key, touch_key
 from core.limits import retry_after
 from core.oidc import Forbidden
 from core.runtime import Runtime
 from domain.access import ROLE_PERMISSIONS, Identity, NotPermitted, Permission
+from engine.db import is_postgres
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # Where an operation that takes a body keeps its caller, checked before the body is read.

@@ -30,8 +30,6 @@ from api.schemas import (
 )
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
-from core.intake import Intake
-from core.models import Case, CaseEvent
 from core.queries import (
     CaseFilter,
     CaseView,
@@ -42,11 +40,13 @@ from core.queries import (
 )
 from core.runtime import Runtime
 from domain.access import Identity
+from domain.complaint import rules as complaint
 from domain.durations import format_duration
 from domain.policy import Disclosure, Tier
 from domain.privacy import disclose
 from domain.process import Event
-from domain.processes import complaint
+from engine.models import Case, CaseEvent
+from processes.complaint.intake import Intake
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=CheckedFirst)
 MAX_IDEMPOTENCY_KEY = 200

@@ -20,12 +20,12 @@ from api.auth import AUTH_ERRORS, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CaseSummary, Problem
 from core.customers import CustomerClaim, find_by_identity, identities_of
-from core.models import Case, Customer
 from core.queries import in_scope, known_contacts, newest_first
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.policy import Disclosure
 from domain.privacy import disclose
+from engine.models import Case, Customer
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 NOT_FOUND = {**AUTH_ERRORS, 404: {"model": Problem, "description": "no such customer with "

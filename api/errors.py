@@ -8,13 +8,13 @@ from starlette.exceptions import HTTPException
 
 from api.storable import Unstorable
 from core.cases import CaseNotFound, IdempotencyConflict
-from core.findings import FindingNotFound
 from core.keys import KeyNotFound, KeyProblem
 from core.policy_loader import PolicyError
-from core.review_runs import ReportNotFound, ReviewNotFound
 from domain.access import NotPermitted
 from domain.process import IllegalTransition, InvalidEvent, Unavailable
-from domain.reviews import FindingClosed
+from domain.reviews.model import FindingClosed
+from processes.reviews.findings import FindingNotFound
+from processes.reviews.runs import ReportNotFound, ReviewNotFound
 
 
 def field_error(loc: list[str | int], msg: str, kind: str = "value_error") -> JSONResponse:

@@ -62,7 +62,7 @@ class CaseCreate(Model):
 
 def _document_event_data(schema: dict[str, Any]) -> None:
     """Show each process's event data models (titled `process.event`) in the API docs."""
-    from domain.processes import definitions  # every process module: only when documented
+    from domain.catalogue import definitions  # every process module: only when documented
 
     schema["anyOf"] = [{**model.model_json_schema(), "title": f"{name}.{event}"}
                        for name, process in sorted(definitions().items())

@@ -425,7 +425,7 @@ def caseflow_command() -> list[str]:
     script = Path(sys.executable).parent / "caseflow"
     if script.exists():
         return [str(script), "serve"]
-    return [sys.executable, "-m", "core.cli", "serve"]
+    return [sys.executable, "-m", "caseflow.cli", "serve"]
 
 
 @contextmanager

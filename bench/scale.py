@@ -48,7 +48,7 @@ CATEGORIES = ("delivery", "billing", "quality", "refund", None)
 
 def fill(engine: Any, n: int, log: Any = print) -> float:
     """Insert `n` cases with their clocks, events and timers; return the seconds it took."""
-    from core.models import Case, CaseEvent, Customer, SlaClock, Timer
+    from engine.models import Case, CaseEvent, Customer, SlaClock, Timer
 
     started = time.perf_counter()
     customers = max(1, n // 3)
@@ -133,11 +133,11 @@ def measure(url: str, *, repeat: int) -> dict[str, float]:
     from sqlmodel import Session
 
     from core import runtime as runtime_module
-    from core.clock import FrozenClock
     from core.kpis import KpiFilter, on_time_rate
     from core.queries import CaseFilter, list_cases
     from core.settings import Settings
-    from core.sweeper import InlineRunner, Sweeper
+    from engine.clock import FrozenClock
+    from engine.sweeper import InlineRunner, Sweeper
 
     settings = Settings(database_url=url, scheduler_enabled=False, flow_runner="inline")
     rt = runtime_module.configure(settings, clock=FrozenClock(NOW))
@@ -213,7 +213,7 @@ def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
     """Fill a fresh store of kind `db_kind` with `n` cases and measure it."""
     from sqlalchemy import create_engine
 
-    from core.db import make_engine, migrate
+    from engine.db import make_engine, migrate
 
     with temp_dir("scale") as work, database(db_kind, work, postgres_url) as db:
         engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \

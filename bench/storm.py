@@ -46,9 +46,9 @@ from bench.common import (
     temp_dir,
 )
 from core.cases import CustomerInput, OpenCase, open_case
-from core.db import make_engine
-from core.models import CaseEvent, OutboxMessage
 from domain.policy import Tier
+from engine.db import make_engine
+from engine.models import CaseEvent, OutboxMessage
 from tests.support import WebhookReceiver, webhook_receiver, write_policies
 
 FULL_N = 1000
@@ -77,8 +77,8 @@ COLUMNS = [
 def seed(db: Database, policies: Path, data_dir: Path, n: int, opened_at: datetime) -> float:
     """Open `n` complaints at `opened_at` through the command, with the server stopped."""
     from core import runtime as runtime_module
-    from core.clock import FrozenClock
     from core.settings import Settings
+    from engine.clock import FrozenClock
 
     settings = Settings(data_dir=data_dir, database_url=db.url, policies=policies,
                         scheduler_enabled=False, flow_runner="inline")

@@ -14,11 +14,19 @@ from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, given_in, recognise_row
-from core.db import begin_writing, commit_retrying
-from core.direct import Direct
-from core.models import Case, Customer, TeamMember
-from core.processes import after_decision, after_open
-from core.store import (
+from domain.access import ActorKind, Identity
+from domain.calendars import BusinessCalendar
+from domain.catalogue import definition
+from domain.complaint import rules as complaint
+from domain.complaint.classification import classify
+from domain.complaint.routing import MemberLoad, pick_assignee
+from domain.policy import PolicySet, Tier
+from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
+from engine.db import begin_writing, commit_retrying
+from engine.direct import Direct
+from engine.hooks import after_decision, after_open
+from engine.models import Case, Customer, TeamMember
+from engine.store import (
     CASES,
     MEMBERS,
     Opening,
@@ -29,13 +37,6 @@ from core.store import (
     persist_opening,
     snapshot_of,
 )
-from domain.access import ActorKind, Identity
-from domain.calendars import BusinessCalendar
-from domain.classification import classify
-from domain.policy import PolicySet, Tier
-from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
-from domain.processes import complaint, definition
-from domain.routing import MemberLoad, pick_assignee
 
 if TYPE_CHECKING:
     from core.runtime import Runtime

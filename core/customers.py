@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, sql
 from sqlmodel import Session, col, select
 
-from core.direct import Direct
-from core.models import Customer, CustomerIdentity
 from domain.policy import Tier
 from domain.process import Decision
+from engine.direct import Direct
+from engine.models import Customer, CustomerIdentity
 
 MESSAGING = ("wecom", "wechat", "app")
 GIVEN = "contact_given"  # in a case's data: [kind, contact_key] its opening request gave

@@ -8,13 +8,13 @@ import sys
 
 from sqlmodel import Session
 
-from core.clock_epoch import shared_clock
-from core.db import make_engine, migrate
 from core.keys import KeyNotFound, KeyProblem, create_key, list_keys, revoke_key
 from core.settings import Settings
 from domain.access import AccessRole, ActorKind
 from domain.durations import parse_duration
 from domain.policy import PolicySet
+from engine.clock_epoch import shared_clock
+from engine.db import make_engine, migrate
 
 
 def run_key_command(args: argparse.Namespace, settings: Settings, policies: PolicySet) -> int:

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import Engine, Row, Table, sql, update
 from sqlmodel import Session, col, func, select
 
-from core.db import sqlite_file
-from core.direct import Direct
-from core.models import ApiKey
 from domain.access import AccessRole, ActorKind, Identity, role_problem
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR
+from engine.db import sqlite_file
+from engine.direct import Direct
+from engine.models import ApiKey
 
 KEY_PREFIX = "cf_"
 SHOWN_PREFIX = 11  # "cf_" and 8 characters: enough to tell keys apart, useless to guess

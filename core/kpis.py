@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_
 from sqlmodel import Session, col, select
 
-from core.models import Case, CaseEvent, SlaClock
+from domain.catalogue import definition
 from domain.clocks import ClockState
 from domain.kpi_definitions import (
     AGE_BUCKETS,
@@ -38,7 +38,7 @@ from domain.kpi_definitions import (
     Transfers,
     nearest_rank,
 )
-from domain.processes import definition
+from engine.models import Case, CaseEvent, SlaClock
 
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 ON_TIME_CLOCKS = (FIRST_RESPONSE, RESOLUTION)

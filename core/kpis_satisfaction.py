@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func
 from sqlmodel import Session, col, select
 
-from core.models import Case, Survey, SurveyAnswer
 from domain.kpi_definitions import (
     CSAT_AVERAGE,
     CSAT_SATISFIED,
@@ -33,6 +32,7 @@ from domain.kpi_definitions import (
     Rate,
     Satisfaction,
 )
+from engine.models import Case, Survey, SurveyAnswer
 
 
 class SurveyDimension(StrEnum):

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from core.i18n import message_context
 from domain.calendars import BusinessCalendar
+from domain.catalogue import definition, definitions
 from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
-from domain.processes import definition, definitions
 
 # Which file holds which top-level section.
 SECTIONS = {"calendars.yaml": ("calendars",), "teams.yaml": ("teams", "people"),

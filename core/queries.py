@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, exists, or_
 from sqlmodel import Session, col, select
 
 from core.cases import Opened
 from core.customers import GIVEN, contact_key
-from core.models import Case, CaseEvent, Customer, SlaClock
-from core.runtime import Runtime
-from core.store import clock_of
 from domain.access import Identity
+from domain.catalogue import definition
+from domain.complaint import rules as complaint
 from domain.process import WAIVED
-from domain.processes import complaint, definition, service_request
+from domain.service_request import rules as service_request
+from engine.models import Case, CaseEvent, Customer, SlaClock
+from engine.store import clock_of
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
 
 CONTACT_KINDS = ("phone", "email")  # a customer's contacts shown on a case
 # The processes whose cases are opened with what a customer gave (and keep it in GIVEN).

@@ -16,23 +16,25 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from core.clock import Clock
-from core.clock_epoch import shared_clock
-from core.db import make_engine, migrate, schema_revisions, session_scope
-from core.intake import IntakeWriter
 from core.keys import KeyCache
 from core.limits import Limits
-from core.models import SlaClock
-from core.notifier import AppriseNotifier, Notifier
 from core.oidc import OidcVerifier
 from core.policy_loader import PolicyError, build_calendars, load_policies
 from core.settings import Settings
-from core.survey_links import resolve_secret
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
+from engine import hooks
+from engine.clock import Clock
+from engine.clock_epoch import shared_clock
+from engine.db import make_engine, migrate, schema_revisions, session_scope
+from engine.models import SlaClock
+from engine.notifier import AppriseNotifier, Notifier
+from processes.complaint.intake import IntakeWriter
+from processes.followup.survey_links import resolve_secret
+from processes.registry import HOOKS
 
 if TYPE_CHECKING:
-    from core.coordination import ReloadSignal
+    from engine.coordination import ReloadSignal
 
 
 @dataclass
@@ -121,6 +123,7 @@ def configure(
     from core.cases import sync_team_members
 
     global _current
+    hooks.install(HOOKS)  # what each process adds to the engine's work (processes/registry)
     # A bad file stops start-up here.
     policies = load_policies(settings.policies, **message_settings(settings))
     engine = engine or make_engine(settings.resolved_database_url)

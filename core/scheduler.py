@@ -1,6 +1,6 @@
 """The in-process scheduler (APScheduler): ticks the sweeper and the periodic reviews.
 
-Reviews come from the registry in `policies/reviews.yaml`; `core.review_schedule` says
+Reviews come from the registry in `policies/reviews.yaml`; `processes.reviews.schedule` says
 why APScheduler ticks them rather than holding one cron trigger per review.
 """
 
@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core.review_schedule import InlineReviews, PrefectReviews, ReviewRunner, ReviewTicker
 from core.runtime import Runtime
-from core.sweeper import PrefectRunner, Sweeper, make_runner
+from engine.sweeper import Sweeper
+from flows.runner import PrefectRunner, make_runner
+from processes.reviews.runners import InlineReviews, PrefectReviews
+from processes.reviews.schedule import ReviewRunner, ReviewTicker
 
 log = logging.getLogger("caseflow.scheduler")
 # How long a stop waits for the ticks in hand. A flow run whose Prefect API went away

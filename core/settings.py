@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # of 500, 15.5 s in 2,000 and 10.7 s in one of 10,000. A batch is fired in chunks
     # that commit as they go.
     sweep_batch_size: int = Field(default=10_000, ge=1, le=100_000)
-    # Claims are renewed while their batch runs (core.claims.Leases), so the lease only
+    # Claims are renewed while their batch runs (engine.claims.Leases), so the lease only
     # says how soon a dead instance's claims return to the queue.
     claim_lease_seconds: float = Field(default=10.0, gt=0)
     scheduler_enabled: bool = True

@@ -1,6 +1,6 @@
 """What the server processes of one service coordinate on: which of them runs the
 scheduler, and policy reloads. On PostgreSQL, through PostgreSQL, across hosts
-(core.coordination); on a SQLite file, through files in its data directory, here.
+(engine.coordination); on a SQLite file, through files in its data directory, here.
 
 Each worker serves the API with its own runtime and intake writer. The scheduler (the
 sweeper, the reviews and their Prefect runner) runs in one process: on a SQLite file, the
@@ -24,10 +24,10 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from core.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter, Watched
-from core.db import is_postgres
 from core.policy_loader import PolicyError
 from core.runtime import Runtime
+from engine.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter, Watched
+from engine.db import is_postgres
 
 LOCK_FILE = "scheduler.lock"
 RELOAD_STAMP = "policies.reloaded"

@@ -24,7 +24,7 @@ from domain.durations import parse_duration
 from domain.messages import MessageContext
 from domain.policy_types import CountryCode, TimezoneName, placeholders
 from domain.quiet_hours import QuietHours
-from domain.review_policy import GreetingsPolicy, ReviewPolicy, review_name_problem
+from domain.reviews.policy import GreetingsPolicy, ReviewPolicy, review_name_problem
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -3,7 +3,7 @@
 from prefect import flow
 from prefect.runtime import flow_run
 
-from core.flow_runs import listed
+from engine.flow_runs import listed
 from tasks.escalate import fire_timers_task, publish_fired_task
 
 

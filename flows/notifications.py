@@ -3,7 +3,7 @@
 from prefect import flow
 from prefect.runtime import flow_run
 
-from core.flow_runs import listed
+from engine.flow_runs import listed
 from tasks.notify import deliver_messages_task
 
 

@@ -11,7 +11,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from core import runtime
-from core.sweeper import PrefectRunner, Sweeper
+from engine.sweeper import Sweeper
+from flows.runner import PrefectRunner
 
 
 def _run_name() -> str:

@@ -4,8 +4,8 @@ from prefect import task
 from prefect.artifacts import acreate_table_artifact
 
 from core import runtime
-from core.escalation_report import fired_rungs
-from core.escalations import fire_timers
+from engine.escalation_report import fired_rungs
+from engine.escalations import fire_timers
 
 
 @task(name="fire-timers", retries=2, retry_delay_seconds=1)

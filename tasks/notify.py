@@ -3,7 +3,7 @@
 from prefect import task
 
 from core import runtime
-from core.delivery import deliver_messages
+from engine.delivery import deliver_messages
 
 
 @task(name="deliver-messages", retries=1, retry_delay_seconds=1)

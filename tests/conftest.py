@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from core import runtime as runtime_module
-from core.clock import FrozenClock
-from core.db import make_engine
 from core.runtime import Runtime
 from core.settings import Settings
-from core.sweeper import InlineRunner, Sweeper, TickReport
+from engine.clock import FrozenClock
+from engine.db import make_engine
+from engine.sweeper import InlineRunner, Sweeper, TickReport
 from tests.support import (
     WebhookReceiver,
     postgres_available,

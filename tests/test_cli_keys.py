@@ -9,7 +9,7 @@ from tests.support import REPO
 
 def _caseflow(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "CASEFLOW_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "caseflow.cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 

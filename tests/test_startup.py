@@ -13,7 +13,7 @@ from tests.support import REPO, write_policies
 def _serve(policies, tmp_path):
     env = {"CASEFLOW_POLICIES": str(policies), "CASEFLOW_DATA_DIR": str(tmp_path / "data"),
            "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "caseflow.cli", "serve"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -60,7 +60,7 @@ def test_a_bad_setting_stops_start_up_without_echoing_secrets(tmp_path):
     for bad, says in [({"CASEFLOW_PORT": "eighty"}, "CASEFLOW_PORT: Input should be a valid "
                                                    "integer"),
                       ({"CASEFLOW_OIDC_ISSUER": "https://id.test"}, "CASEFLOW_OIDC_AUDIENCE")]:
-        result = subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO,
+        result = subprocess.run([sys.executable, "-m", "caseflow.cli", "serve"], cwd=REPO,
                                 env={**base, **bad}, capture_output=True, text=True, timeout=60)
         assert result.returncode == 2
         assert says in result.stderr
@@ -96,8 +96,8 @@ def test_start_up_puts_what_it_loaded_out_of_the_collectors_full_passes(tmp_path
 
 
 def test_a_start_at_another_speed_than_the_store_s_clock_is_refused_plainly(tmp_path):
-    from core.clock_epoch import shared_clock
-    from core.db import make_engine, migrate
+    from engine.clock_epoch import shared_clock
+    from engine.db import make_engine, migrate
 
     url = f"sqlite:///{tmp_path / 'caseflow.db'}"
     engine = make_engine(url)
@@ -107,7 +107,7 @@ def test_a_start_at_another_speed_than_the_store_s_clock_is_refused_plainly(tmp_
     env = {"CASEFLOW_POLICIES": str(write_policies(tmp_path / "policies")),
            "CASEFLOW_DATA_DIR": str(tmp_path / "data"), "CASEFLOW_DATABASE_URL": url,
            "CASEFLOW_CLOCK_SPEED": "30", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "core.cli", "serve"], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-m", "caseflow.cli", "serve"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith(

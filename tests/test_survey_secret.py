@@ -9,7 +9,7 @@ import pytest
 
 from core.logs import redact
 from core.settings import Settings
-from core.survey_links import SECRET_FILE, resolve_secret, survey_link
+from processes.followup.survey_links import SECRET_FILE, resolve_secret, survey_link
 from tests.conftest import build_runtime
 from tests.support import write_policies
 

@@ -5,7 +5,7 @@ process: record the complaint, wait for an acknowledgement until the first-respo
 target, escalate on timeout (an escalation row, then a POST to the assignee and to the
 supervisor). They run as their own server processes (`python -m bench.peers.<name>`),
 take the same `POST /cases` body as Caseflow, and keep their rows in a store of the
-same kind (SQLite with the same pragmas, or PostgreSQL), made by `core.db.make_engine`.
+same kind (SQLite with the same pragmas, or PostgreSQL), made by `engine.db.make_engine`.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from bench.common import (
     temp_dir,
 )
 from bench.peers.base import escalations
-from core.db import make_engine
+from engine.db import make_engine
 from tests.support import WebhookReceiver, webhook_receiver
 
 PEERS = {"prefect": "prefect-native", "spiff": "SpiffWorkflow"}  # --peers name: target

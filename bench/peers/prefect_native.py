@@ -63,7 +63,7 @@ from bench.peers.base import (
     parse_duration,
     utcnow,
 )
-from core.db import make_engine
+from engine.db import make_engine
 
 ACCEPT_TIMEOUT = 60.0  # seconds a POST waits for its flow run to record the complaint
 PAUSE_POLL_SECONDS = 10  # Prefect's default poll_interval for pause_flow_run

@@ -64,7 +64,7 @@ from bench.peers.base import (
     utcnow,
     workflows,
 )
-from core.db import is_postgres, make_engine
+from engine.db import is_postgres, make_engine
 
 BPMN = Path(__file__).with_name("complaint.bpmn")
 PROCESS_ID = "complaint"

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.clock import FrozenClock
 from core.runtime import Runtime
+from engine.clock import FrozenClock
 from tests.conftest import build_runtime
 from tests.support import bearer, issue_key, write_policies
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.processes import crisis
+from domain.crisis import rules as crisis
 from tests.api.test_robustness import GENERATED, JSON_VALUES, TEXT
 from tests.support import bearer, issue_key
 

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
-from core.models import Customer
-from core.review_runs import run_due_review
+from engine.models import Customer
+from processes.reviews.runs import run_due_review
 from tests.api.helpers import complaint, open_case, post_event
 from tests.support import bearer, issue_key, shanghai
 

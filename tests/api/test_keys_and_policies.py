@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from core.models import ApiKey
+from engine.models import ApiKey
 from tests.api.helpers import complaint, error_locs
 from tests.support import bearer, issue_key
 

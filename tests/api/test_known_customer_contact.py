@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from core.customers import GIVEN
-from core.models import Case
+from engine.models import Case
 from tests.api.helpers import complaint, post_event
 from tests.support import bearer, issue_key
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from core.models import Customer, OutboxMessage
 from domain.survey_token import NONCE_BYTES, sign
+from engine.models import Customer, OutboxMessage
 from tests.api.helpers import complaint, documented, post_event
 from tests.conftest import TEST_SURVEY_SECRET, sweep
 from tests.store.followup_helpers import token_in

@@ -45,7 +45,7 @@ class ServiceProcess:
     def start(self, timeout: float = 60) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve"], cwd=REPO, env=self.env,
+            [sys.executable, "-m", "caseflow.cli", "serve"], cwd=REPO, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

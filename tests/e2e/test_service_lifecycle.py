@@ -141,7 +141,7 @@ def test_a_taken_prefect_port_stops_start_up_before_touching_the_store(tmp_path)
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "core.cli", "serve"], cwd=REPO, capture_output=True,
+            [sys.executable, "-m", "caseflow.cli", "serve"], cwd=REPO, capture_output=True,
             text=True, timeout=60,
             env={"PATH": os.environ["PATH"], "CASEFLOW_POLICIES": str(policies),
                  "CASEFLOW_DATA_DIR": str(tmp_path / "data"), "CASEFLOW_PORT": str(free_port()),

@@ -16,8 +16,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from sqlmodel import Session, select
 
-from core.models import OutboxMessage
-from core.sweeper import PrefectRunner, Sweeper
+from engine.models import OutboxMessage
+from engine.sweeper import Sweeper
+from flows.runner import PrefectRunner
 from tests.store.helpers import escalations, open_complaint
 
 

@@ -18,7 +18,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
 
-from core.sweeper import PrefectRunner, Sweeper
+from engine.sweeper import Sweeper
+from flows.runner import PrefectRunner
 from tests.store.crisis_helpers import (
     compensation_counts,
     crisis_runtime,
@@ -89,14 +90,14 @@ def test_the_sweeper_runs_the_batch_as_a_flow_with_progress_and_a_total(rt, cloc
 
 
 def test_a_failed_flow_run_is_finished_inline(rt, clock, monkeypatch):
-    import flows.compensation
+    import processes.crisis.flows
 
     crisis_id = compensating_crisis(rt, clock)
 
     def broken(crisis_id: int) -> dict:  # type: ignore[type-arg]
         raise ConnectionError("the Prefect task runner went away")
 
-    monkeypatch.setattr(flows.compensation, "compensate_chunk_task", broken)
+    monkeypatch.setattr(processes.crisis.flows, "compensate_chunk_task", broken)
     runner = PrefectRunner(rt)
     assert runner.ready.wait(60), "the Prefect API did not answer"
 

@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Running
 
-from core.flow_runs import crash_orphaned_runs, flow_tags
+from engine.flow_runs import crash_orphaned_runs, flow_tags
 from tests.support import REPO
 
 # An instance (default id: host-pid) in the middle of a flow run, until it is killed.
@@ -22,7 +22,7 @@ STUCK = """
 import os, socket, time
 from prefect import flow
 from prefect.runtime import flow_run
-from core.flow_runs import flow_tags
+from engine.flow_runs import flow_tags
 
 @flow(name="stuck-batch")
 def stuck():

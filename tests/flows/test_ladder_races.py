@@ -2,7 +2,7 @@
 
 import random
 
-from core.sweeper import PrefectRunner
+from flows.runner import PrefectRunner
 from tests.store.ladder_race import drive, ladder_problems, script
 
 

@@ -38,7 +38,7 @@ from prefect.client.schemas.sorting import ArtifactSort
 
 from api.app import create_app
 from core.runtime import Runtime
-from flows.reviews import periodic_review
+from processes.reviews.flows import periodic_review
 from tests.store.helpers import open_complaint, send
 from tests.store.review_helpers import findings, runs
 from tests.support import bearer, issue_key, shanghai

@@ -11,13 +11,13 @@ import yaml
 from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
-from core.clock import FrozenClock
-from core.crisis_commands import raise_candidate
-from core.crisis_links import LinkFilter, link
-from core.crisis_tables import CrisisCompensation, CrisisLink
-from core.models import Case, Customer
 from core.runtime import Runtime
 from domain.access import ActorKind
+from engine.clock import FrozenClock
+from engine.models import Case, Customer
+from processes.crisis.commands import raise_candidate
+from processes.crisis.links import LinkFilter, link
+from processes.crisis.tables import CrisisCompensation, CrisisLink
 from tests.conftest import build_runtime
 from tests.store.helpers import open_complaint, send
 from tests.support import WebhookReceiver, write_policies

@@ -10,10 +10,10 @@ import yaml
 from sqlmodel import Session, col, select
 
 from core.cases import CustomerInput, OpenCase, open_case
-from core.clock import FrozenClock
-from core.models import Case, Customer, Finding, Survey, SurveyAnswer, Timer
 from core.runtime import Runtime
 from domain.policy import Tier
+from engine.clock import FrozenClock
+from engine.models import Case, Customer, Finding, Survey, SurveyAnswer, Timer
 from tests.conftest import build_runtime
 from tests.store.helpers import send
 from tests.support import WebhookReceiver, write_policies

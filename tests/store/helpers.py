@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from core.cases import CustomerInput, OpenCase, open_case, post_event
-from core.claims import claim_due
-from core.models import Case, CaseEvent, Timer
 from core.runtime import Runtime
 from domain.policy import Tier
 from domain.process import Event
+from engine.claims import claim_due
+from engine.models import Case, CaseEvent, Timer
 
 
 def open_complaint(rt: Runtime, *, tier: str = "B", priority: str | None = None,

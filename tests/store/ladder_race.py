@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.runtime import Runtime
-from core.sweeper import FlowRunner, Sweeper
 from domain import clocks as clock_ops
 from domain.clocks import ClockState
+from engine.sweeper import FlowRunner, Sweeper
 from tests.store.helpers import claim, open_complaint, send, timeline
 
 RESOLUTION = "resolution"

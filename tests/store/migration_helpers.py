@@ -14,11 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlmodel import SQLModel
 
-import core.models  # noqa: F401  (registers the tables)
-from core.db import MIGRATIONS, make_engine
-from core.processes import import_all
-
-import_all()  # the tables process modules declare
+import engine.models  # noqa: F401  (registers the tables)
+import processes.registry  # noqa: F401  (its TABLES: the tables processes declare)
+from engine.db import MIGRATIONS, make_engine
 
 
 @contextmanager

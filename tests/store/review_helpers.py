@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 from sqlmodel import Session, col, select
 
-from core.clock import FrozenClock
-from core.models import Finding, OutboxMessage, ReviewRun
 from core.runtime import Runtime
+from engine.clock import FrozenClock
+from engine.models import Finding, OutboxMessage, ReviewRun
 from tests.conftest import build_runtime
 from tests.support import WebhookReceiver, write_policies
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from core.customers import CustomerClaim
-from core.processes.service_request import ServiceSlot, open_request
 from core.runtime import Runtime
 from domain.access import ActorKind
 from domain.policy import Tier
+from processes.service_request.commands import ServiceSlot, open_request
 
 
 def book_online(rt: Runtime, *, slot: datetime | None, location: str = "xuhui-store",

@@ -3,7 +3,7 @@
 
 from sqlmodel import Session, select
 
-from core.models import SlaClock
+from engine.models import SlaClock
 from tests.conftest import sweep
 from tests.store.helpers import escalations, open_complaint
 from tests.support import shanghai

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session
 
-from core.models import Customer
-from core.review_runs import run_due_review
 from core.runtime import Runtime
-from domain.reviews import Trigger
+from domain.reviews.model import Trigger
+from engine.models import Customer
+from processes.reviews.runs import run_due_review
 from tests.conftest import sweep
 from tests.store.helpers import open_complaint, send
 from tests.store.review_helpers import outbox, reviews_runtime, runs

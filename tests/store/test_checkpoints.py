@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from core import checkpoints
-from core.checkpoints import Checkpointer
-from core.db import make_engine
+from engine import checkpoints
+from engine.checkpoints import Checkpointer
+from engine.db import make_engine
 
 
 def _log_generation(database: Path) -> int:
@@ -58,7 +58,7 @@ def test_after_a_poke_the_next_commit_begins_the_log_again(tmp_path):
 
 
 def test_without_one_the_commits_keep_the_log_growing(tmp_path):
-    # SQLite's own checkpoint waits for 40 MB of log (core.db.AUTOCHECKPOINT_PAGES).
+    # SQLite's own checkpoint waits for 40 MB of log (engine.db.AUTOCHECKPOINT_PAGES).
     database, engine = _store(tmp_path)
     first = _log_generation(database)
     for _ in range(20):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import core.clock
-from core.clock_epoch import ClockConflict, shared_clock, stored_epoch
+import engine.clock
+from engine.clock_epoch import ClockConflict, shared_clock, stored_epoch
 from tests.conftest import build_runtime
 from tests.support import write_policies
 
@@ -16,7 +16,7 @@ START = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 def wall(monkeypatch):  # type: ignore[no-untyped-def]
     """The system's clock, moved by the test: seconds since the Unix epoch."""
     now = [START.timestamp()]
-    monkeypatch.setattr(core.clock, "wall_time", lambda: now[0])
+    monkeypatch.setattr(engine.clock, "wall_time", lambda: now[0])
     return now
 
 
@@ -57,7 +57,7 @@ def test_real_time_leaves_no_epoch_and_two_starting_together_share_the_first(
     assert stored_epoch(rt.engine) is None
     assert rt.clock.now() == START
     # Two instances recording the epoch at once: the one that lost reads the winner's.
-    from core.clock_epoch import _start
+    from engine.clock_epoch import _start
 
     won = _start(rt.engine, 60)
     wall[0] += 5

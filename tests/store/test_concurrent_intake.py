@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from core import cases as cases_module
-from core.models import Case, Customer
 from domain.process import IllegalTransition
+from engine.models import Case, Customer
 from tests.store.helpers import open_complaint, send, timeline
 
 

@@ -14,13 +14,13 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from core.claims import Leases, claim_due
-from core.coordination import LEADER_LOCK, lock_key
 from core.keys import Unauthenticated, check_key, revoke_key
-from core.models import Timer
 from core.runtime import Runtime
-from core.sweeper import InlineRunner, Sweeper
 from core.workers import WorkerDuties
+from engine.claims import Leases, claim_due
+from engine.coordination import LEADER_LOCK, lock_key
+from engine.models import Timer
+from engine.sweeper import InlineRunner, Sweeper
 from tests.conftest import _PG, _REQUIRE_PG, build_runtime
 from tests.store.helpers import escalations, open_complaint
 from tests.store.test_workers import FakeScheduler

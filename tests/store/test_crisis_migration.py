@@ -2,7 +2,7 @@
 
 from sqlalchemy import inspect
 
-from core.db import migrate
+from engine.db import migrate
 from tests.store.migration_helpers import (
     alembic_store,
     assert_at_head_matching_models,

@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, col, select
 
-from core import crisis_compensation
-from core.crisis_links import LinkFilter, link
-from core.models import Case, Finding, OutboxMessage, Timer
+from engine.models import Case, Finding, OutboxMessage, Timer
+from processes.crisis import compensation as crisis_compensation
+from processes.crisis.links import LinkFilter, link
 from tests.conftest import sweep
 from tests.store.crisis_helpers import (
     by_lead,
@@ -196,7 +196,7 @@ def test_an_s1_crisis_from_spike_to_review(rt, clock, receiver, monkeypatch):
 
 
 def load_clocks(rt, case_id):  # type: ignore[no-untyped-def]
-    from core.store import load_clocks as stored
+    from engine.store import load_clocks as stored
 
     with Session(rt.engine) as session:
         return stored(session, case_id)

@@ -13,14 +13,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import crisis_compensation
-from core.batches import run_batch_timer
-from core.claims import claim_due
-from core.crisis_commands import raise_candidate, submit_candidate
-from core.crisis_links import LinkFilter, link
-from core.crisis_tables import CrisisLink
-from core.models import Case, Customer, Timer
 from domain.access import ActorKind
+from engine.batches import run_batch_timer
+from engine.claims import claim_due
+from engine.models import Case, Customer, Timer
+from processes.crisis import compensation as crisis_compensation
+from processes.crisis.commands import raise_candidate, submit_candidate
+from processes.crisis.links import LinkFilter, link
+from processes.crisis.tables import CrisisLink
 from tests.store.crisis_helpers import (
     by_lead,
     compensation_counts,

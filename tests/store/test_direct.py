@@ -7,10 +7,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, inse
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoResultFound
 from sqlmodel import Session
 
-from core.db import make_engine
-from core.direct import Direct
-from core.models import Customer
-from core.store import CASES, EVENTS
+from engine.db import make_engine
+from engine.direct import Direct
+from engine.models import Customer
+from engine.store import CASES, EVENTS
 
 OPENED_AT = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 NEW_CASE = {"process": "complaint", "stage": "new", "priority": "P2", "tier": "B",

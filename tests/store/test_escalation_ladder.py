@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from core.escalations import fire_timers
+from engine.escalations import fire_timers
 from tests.conftest import sweep
 from tests.store.helpers import claim, escalations, load, open_complaint, send
 

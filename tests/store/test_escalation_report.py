@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from core import escalation_report
-from core.escalation_report import fired_rungs
-from core.models import Timer
+from engine import escalation_report
+from engine.escalation_report import fired_rungs
+from engine.models import Timer
 from tests.conftest import sweep
 from tests.store.helpers import open_complaint
 

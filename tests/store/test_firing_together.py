@@ -1,6 +1,6 @@
 """Escalation rungs fired together, a chunk per transaction, on SQLite and PostgreSQL.
 
-A storm's rungs share transactions (`core.escalations.CHUNK`); what each case gets must
+A storm's rungs share transactions (`engine.escalations.CHUNK`); what each case gets must
 be what it would get alone: rungs of one case in order, none twice, a timer held by
 another instance left alone, and one case that fails never holding back the others.
 """
@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from core import escalations as firing
-from core.claims import claim_due
-from core.models import Timer
 from domain import escalation
+from engine import escalations as firing
+from engine.claims import claim_due
+from engine.models import Timer
 from tests.conftest import sweep
 from tests.store.helpers import escalations, open_complaint
 

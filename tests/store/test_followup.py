@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import Session
 
 from core.runtime import Runtime
-from core.surveys import AlreadyAnswered, LinkExpired, answer_survey
+from processes.followup.surveys import AlreadyAnswered, LinkExpired, answer_survey
 from tests.conftest import sweep
 from tests.store.followup_helpers import (
     answer_of,

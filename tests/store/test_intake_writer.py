@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from api.app import create_app
-from core import intake as intake_module
 from core.cases import CustomerInput, IdempotencyConflict, OpenCase, Opened
-from core.db import WriteBaton
-from core.intake import Intake, IntakeResult, IntakeWriter, _Waiting
-from core.models import Case, CaseEvent, Customer, SlaClock, Timer
 from domain.access import ActorKind
 from domain.policy import Tier
+from engine.db import WriteBaton
+from engine.models import Case, CaseEvent, Customer, SlaClock, Timer
+from processes.complaint import intake as intake_module
+from processes.complaint.intake import Intake, IntakeResult, IntakeWriter, _Waiting
 from tests.conftest import build_runtime
 from tests.support import bearer, issue_key, write_policies
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from core.db import json_text
-from core.direct import Direct
-from core.store import CASES
+from engine.db import json_text
+from engine.direct import Direct
+from engine.store import CASES
 from tests.store.test_direct import NEW_CASE
 
 VALUES = [

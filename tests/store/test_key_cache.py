@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlmodel import Session
 
 from core.keys import CACHED_FOR, Unauthenticated, check_key, hash_key, revoke_key
-from core.models import ApiKey
+from engine.models import ApiKey
 from tests.conftest import build_runtime
 from tests.support import issue_key, write_policies
 

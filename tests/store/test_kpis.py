@@ -32,7 +32,6 @@ import pytest
 from sqlmodel import Session
 
 from core.cases import CustomerInput, OpenCase, open_case
-from core.clock import FrozenClock
 from core.kpis import (
     Dimension,
     KpiFilter,
@@ -50,6 +49,7 @@ from core.kpis import (
 from core.runtime import Runtime
 from domain.kpi_definitions import Rate, nearest_rank
 from domain.policy import Tier
+from engine.clock import FrozenClock
 from tests.conftest import build_runtime, sweep
 from tests.store.helpers import send
 from tests.support import postgres_available, postgres_schema, shanghai, write_policies

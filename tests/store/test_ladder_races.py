@@ -2,7 +2,7 @@
 
 import random
 
-from core.sweeper import InlineRunner
+from engine.sweeper import InlineRunner
 from tests.store.ladder_race import drive, ladder_problems, script
 
 

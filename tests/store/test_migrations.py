@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from core.db import migrate
+from engine.db import migrate
 from tests.store.migration_helpers import (
     alembic_store,
     assert_at_head_matching_models,

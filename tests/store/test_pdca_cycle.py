@@ -13,13 +13,13 @@ import pytest
 from sqlmodel import Session
 
 from core.cases import CustomerInput, OpenCase, open_case, post_event
-from core.clock import FrozenClock
-from core.processes.pdca import CycleRequest, open_cycle
 from core.queries import get_case
 from core.runtime import Runtime
 from domain.access import AccessRole, ActorKind, Identity
 from domain.policy import Tier
 from domain.process import Event, IllegalTransition
+from engine.clock import FrozenClock
+from processes.pdca.cycles import CycleRequest, open_cycle
 from tests.conftest import sweep
 from tests.store.helpers import escalations, load, send, timeline
 

@@ -17,12 +17,13 @@ from fastapi.testclient import TestClient
 from prefect.client.schemas.actions import ArtifactCreate
 
 from api.app import create_app
-from core.review_publish import publish_due_runs
-from core.review_runs import run_due_review
-from core.review_schedule import InlineReviews, ReviewTicker, next_slot
 from core.runtime import Runtime
-from domain.review_reports import Artifact, artifact_key
-from domain.reviews import PUBLISH_ATTEMPTS
+from domain.reviews.model import PUBLISH_ATTEMPTS
+from domain.reviews.reports import Artifact, artifact_key
+from processes.reviews.publish import publish_due_runs
+from processes.reviews.runners import InlineReviews
+from processes.reviews.runs import run_due_review
+from processes.reviews.schedule import ReviewTicker, next_slot
 from tests.store.review_helpers import reviews_runtime, runs
 from tests.support import bearer, issue_key, shanghai
 

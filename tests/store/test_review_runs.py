@@ -13,13 +13,14 @@ from datetime import timedelta
 
 import pytest
 
-from core import review_runs
-from core.review_runs import run_due_review
-from core.review_schedule import InlineReviews, ReviewTicker
 from core.runtime import Runtime
 from core.scheduler import SweepScheduler
-from domain.review_policy import Computes
-from domain.reviews import Trigger
+from domain.reviews.model import Trigger
+from domain.reviews.policy import Computes
+from processes.reviews import runs as review_runs
+from processes.reviews.runners import InlineReviews
+from processes.reviews.runs import run_due_review
+from processes.reviews.schedule import ReviewTicker
 from tests.store.helpers import open_complaint, send
 from tests.store.review_helpers import findings, reviews_runtime, runs
 from tests.support import shanghai
@@ -215,7 +216,7 @@ def test_the_embedded_scheduler_ticks_the_reviews_unless_prefect_runs_them(rt):
 
 
 def test_ticks_between_slots_do_no_cron_arithmetic(rt, clock, monkeypatch):
-    from core import review_schedule
+    from processes.reviews import schedule as review_schedule
 
     clock.set(shanghai(2026, 11, 16, 9, 0, 1))
     ticker = _start(rt)

@@ -37,9 +37,9 @@ from core.kpis_satisfaction import (
     satisfaction,
     satisfaction_breakdown,
 )
-from core.models import Case, Customer, Survey, SurveyAnswer
-from core.review_runs import run_due_review
 from core.runtime import Runtime
+from engine.models import Case, Customer, Survey, SurveyAnswer
+from processes.reviews.runs import run_due_review
 from tests.conftest import build_runtime
 from tests.support import shanghai, write_policies
 

@@ -112,7 +112,7 @@ def test_clocks_run_on_the_store_hours_and_the_wait_breaches(rt, clock):
 def _clocks(rt: Runtime, case_id: int):  # type: ignore[no-untyped-def]
     from sqlmodel import Session, select
 
-    from core.models import SlaClock
+    from engine.models import SlaClock
 
     with Session(rt.engine) as session:
         return list(session.exec(select(SlaClock).where(SlaClock.case_id == case_id)))

@@ -53,7 +53,7 @@ def test_no_cases_have_no_figure(rt):
 
 
 def test_the_weekly_review_reports_hand_offs_overall_and_per_team(rt, clock):
-    from core.review_runs import run_due_review
+    from processes.reviews.runs import run_due_review
     from tests.support import shanghai
 
     clock.set(shanghai(2026, 11, 18, 10, 0))

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import inspect, text
 
-from core.db import migrate
+from engine.db import migrate
 from tests.store.migration_helpers import alembic_store, downgrade_to, upgraded_to
 
 

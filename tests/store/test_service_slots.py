@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from core.models import Case, Customer
 from domain.process import Unavailable
+from engine.models import Case, Customer
 from tests.store.helpers import send
 from tests.store.service_request_helpers import book_online, seats
 from tests.support import shanghai
@@ -185,8 +185,8 @@ def test_requests_swapping_slots_at_once_queue_instead_of_deadlocking(rt):
 
 def test_racing_retries_with_one_idempotency_key_open_one_request(rt):
     from core.customers import CustomerClaim
-    from core.processes.service_request import submit_request
     from domain.access import ActorKind
+    from processes.service_request.commands import submit_request
 
     def attempt(_: int) -> tuple[int | None, bool]:
         with Session(rt.engine, expire_on_commit=False) as session:

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from core.claims import claim_due
-from core.delivery import DIGEST_MAX
-from core.escalations import fire_timer
-from core.models import OutboxMessage, Timer
-from core.sweeper import InlineRunner, Sweeper
+from engine.claims import claim_due
+from engine.delivery import DIGEST_MAX
+from engine.escalations import fire_timer
+from engine.models import OutboxMessage, Timer
+from engine.sweeper import InlineRunner, Sweeper
 from tests.conftest import sweep
 from tests.store.helpers import escalations, open_complaint
 

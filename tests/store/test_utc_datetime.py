@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from core.models import UtcDateTime
+from engine.models import UtcDateTime
 
 SHANGHAI = timezone(timedelta(hours=8))
 DIALECT = sqlite.dialect()

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from sqlalchemy import create_engine
 
-from core.db import WriteBaton, make_engine
 from core.workers import ReloadStamp, SchedulerLock, WorkerDuties
+from engine.db import WriteBaton, make_engine
 from tests.conftest import build_runtime
 from tests.support import write_policies
 

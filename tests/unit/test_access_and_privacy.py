@@ -6,9 +6,10 @@ import pytest
 
 from core.logs import RedactingFilter, redact
 from domain.access import AccessRole, ActorKind, Identity, NotPermitted, role_problem
+from domain.catalogue import definitions
+from domain.complaint import rules as complaint
 from domain.policy import Disclosure, PrivacyPolicy
 from domain.privacy import disclose, mask_email, mask_phone
-from domain.processes import complaint, definitions
 
 PROCESSES = list(definitions().values())
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.classification import Classification, classify
+from domain.complaint.classification import Classification, classify
+from domain.complaint.routing import MemberLoad, pick_assignee
 from domain.policy import ComplaintPolicy, Tier
-from domain.routing import MemberLoad, pick_assignee
 from tests.unit.builders import POLICIES, SHANGHAI, policies_with, sh
 
 POLICY = POLICIES.complaint

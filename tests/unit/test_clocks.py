@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.classification import Classification
 from domain.clocks import ClockState, pause, resume, retarget, start_clock, stop
+from domain.complaint import rules as complaint
+from domain.complaint.classification import Classification
 from domain.policy import Tier
-from domain.processes import complaint
 from tests.unit.builders import calendars, clock, hours, minutes, mixed_policies, sh
 
 CALS = calendars()

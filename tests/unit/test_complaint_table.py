@@ -8,8 +8,15 @@ from datetime import timedelta
 import pytest
 
 from domain.access import NotPermitted
-from domain.classification import Classification
 from domain.clocks import Clock, ClockState, pause, stop
+from domain.complaint.classification import Classification
+from domain.complaint.rules import (
+    TABLE,
+    on_timer,
+    open_case,
+    process_timers,
+    targets_for,
+)
 from domain.policy import PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
@@ -18,13 +25,6 @@ from domain.process import (
     IllegalTransition,
     InvalidEvent,
     TransitionTable,
-)
-from domain.processes.complaint import (
-    TABLE,
-    on_timer,
-    open_case,
-    process_timers,
-    targets_for,
 )
 from domain.timers import PROCESS
 from tests.unit.builders import POLICIES, calendars, case, clock, hours, minutes, sh

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.policy_loader import load_policies
-from domain.processes import crisis
+from domain.crisis import rules as crisis
 from tests.unit.builders import SHIPPED_POLICIES, hours, minutes
 from tests.unit.test_policies import copy_policies, edit, error_for
 

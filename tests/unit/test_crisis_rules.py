@@ -10,8 +10,8 @@ import pytest
 
 from domain.access import AccessRole, ActorKind, NotPermitted
 from domain.clocks import ClockState
+from domain.crisis import rules as crisis
 from domain.process import CaseSnapshot, Decision, Event, IllegalTransition, InvalidEvent
-from domain.processes import crisis
 from domain.timers import BATCH, plan_escalation_timers
 from tests.unit.builders import POLICIES, calendars, minutes, sh
 

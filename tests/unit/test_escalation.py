@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.clocks import ClockState, pause, stop
+from domain.complaint.rules import TABLE
 from domain.escalation import step_due
 from domain.policy import EscalationStep, Role
 from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, Event
-from domain.processes.complaint import TABLE
 from domain.timers import ESCALATION, escalation_key, plan_escalation_timers
 from tests.unit.builders import LADDER, POLICIES, calendars, case, clock, hours, minutes, sh
 

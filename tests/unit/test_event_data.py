@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from api.app import create_app
+from domain.catalogue import definitions
 from domain.process import EventData, InvalidEvent, TransitionTable, check_data
-from domain.processes import definitions
 
 MODELS = [(name, event, model) for name, process in sorted(definitions().items())
           for event, model in sorted(process.TABLE.data.items())]

@@ -1,6 +1,6 @@
 """Flow run names list the cases or messages a batch holds while few, else count them."""
 
-from core.flow_runs import listed
+from engine.flow_runs import listed
 from flows.escalation import batch_tags, rung_label
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.access import AccessRole, NotPermitted
+from domain.followup import rules as followup
 from domain.policy import PolicySet, Tier
 from domain.process import (
     CaseSnapshot,
@@ -19,7 +20,6 @@ from domain.process import (
     Transition,
     TransitionTable,
 )
-from domain.processes import followup
 from domain.satisfaction import choose_channel, is_low
 from tests.unit.builders import POLICIES, calendars, case, sh
 

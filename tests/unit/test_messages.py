@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from babel.messages.pofile import read_po
 
-from core.delivery import compose_digest
 from core.i18n import LOCALE_DIR
-from core.models import OutboxMessage
 from domain.messages import EN, ZH, local_time, negotiate
 from domain.process import UNRANKED, CustomerContact
+from engine.delivery import compose_digest
+from engine.models import OutboxMessage
 from tests.unit.builders import POLICIES, sh
 from tests.unit.test_escalation import fire, with_steps
 
@@ -106,14 +106,14 @@ def test_every_catalogue_entry_keeps_its_placeholders() -> None:
 
 
 def test_the_summary_counts_one_detractor_in_the_singular() -> None:
-    from core.review_satisfaction import counted
+    from processes.reviews.satisfaction import counted
     assert (counted(1, "detractor"), counted(2, "detractor")) == ("1 detractor", "2 detractors")
 
 
 def test_every_stage_clock_rung_role_and_priority_has_a_chinese_name() -> None:
     """Nothing a message names reads as a code (`first_response`) in Chinese."""
+    from domain.catalogue import definitions
     from domain.policy import Role
-    from domain.processes import definitions
 
     names = {("role", r.value) for r in Role}
     names |= {("priority", p) for p in POLICIES.complaint.priorities}
@@ -131,9 +131,9 @@ def test_every_stage_clock_rung_role_and_priority_has_a_chinese_name() -> None:
 
 
 def _shipped_templates() -> list[tuple[str, str]]:
-    from domain.crisis_policy import CrisisPolicy
-    from domain.processes.followup import policy_of
-    from domain.service_request_policy import ServiceRequestPolicy
+    from domain.crisis.policy import CrisisPolicy
+    from domain.followup.rules import policy_of
+    from domain.service_request.policy import ServiceRequestPolicy
 
     crisis = POLICIES.process_policy("crisis", CrisisPolicy)
     service = POLICIES.process_policy("service_request", ServiceRequestPolicy)
@@ -161,7 +161,7 @@ def test_each_shipped_customer_message_reads_in_chinese_and_in_english(kind: str
 
 
 def test_a_webhook_url_carries_the_keys_as_headers_other_urls_stay_as_they_are() -> None:
-    from core.notifier import with_keys
+    from engine.notifier import with_keys
 
     assert with_keys("json://127.0.0.1:9/hook", "7:first_response:1:li.wei", []) == (
         "json://127.0.0.1:9/hook?%2BIdempotency-Key=7%3Afirst_response%3A1%3Ali.wei")

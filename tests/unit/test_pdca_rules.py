@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 
 from domain.access import ActorKind
+from domain.pdca import rules as pdca
 from domain.process import Event, InvalidEvent
-from domain.processes import pdca
 from tests.unit.builders import POLICIES, calendars, sh
 
 NOW = sh(2026, 11, 20, 10, 0)

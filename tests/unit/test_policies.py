@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from core import policy_loader
 from core.policy_loader import SECTIONS, PolicyError, build_calendars, load_policies
+from domain.catalogue import definitions
 from domain.policy import Duration, PolicySet
-from domain.processes import definitions
 from tests.unit.builders import SHIPPED_POLICIES, hours, sh
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.policy_loader import load_policies
-from domain.review_policy import Computes, Covers, PeriodKind, cron_problem
+from domain.reviews.policy import Computes, Covers, PeriodKind, cron_problem
 from tests.unit.builders import SHIPPED_POLICIES
 from tests.unit.test_policies import copy_policies, edit, error_for
 
@@ -100,7 +100,7 @@ def test_cron_problem_accepts_what_both_schedulers_read_alike() -> None:
 
 
 def test_free_text_stays_inside_its_markdown_cell():
-    from domain.review_reports import markdown_table
+    from domain.reviews.reports import markdown_table
 
     table = markdown_table([{"category": "late\ndelivery | box", "cases": 2}])
     assert table.count("\n") == 2  # header, rule, one row

@@ -10,7 +10,7 @@ import yaml
 from prefect.client.schemas.schedules import CronSchedule
 
 from core.policy_loader import load_policies
-from core.review_deployments import (
+from processes.reviews.deployments import (
     ENTRYPOINT,
     deployment_name,
     differences,
@@ -27,7 +27,7 @@ def _review_deployments() -> dict[str, dict]:
 
 
 def test_prefect_yaml_matches_the_registry() -> None:
-    assert differences() == [], "run `python -m core.review_deployments write`"
+    assert differences() == [], "run `python -m processes.reviews.deployments write`"
     assert main(["check"]) == 0
 
 
@@ -68,4 +68,4 @@ def test_a_prefect_yaml_without_the_markers_is_refused() -> None:
 
 def test_the_command_refuses_unknown_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deploy"]) == 2
-    assert "python -m core.review_deployments write" in capsys.readouterr().err
+    assert "python -m processes.reviews.deployments write" in capsys.readouterr().err

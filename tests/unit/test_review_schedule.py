@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prefect._vendor.croniter import croniter  # what Prefect's CronSchedule runs on
 
-from core.review_schedule import due_at, latest_slot, next_slot
-from domain.review_policy import Covers, PeriodKind, ReviewPolicy
-from domain.reviews import period_for
+from domain.reviews.model import period_for
+from domain.reviews.policy import Covers, PeriodKind, ReviewPolicy
+from processes.reviews.schedule import due_at, latest_slot, next_slot
 from tests.unit.builders import POLICIES, sh
 
 REVIEWS = POLICIES.reviews

@@ -12,10 +12,10 @@ import yaml
 
 from core.policy_loader import PolicyError, load_policies
 from domain.access import AccessRole, ActorKind, NotPermitted
-from domain.locations import day_slots, is_slot, nearest_free, refuse
 from domain.policy import Tier
 from domain.process import Event, IllegalTransition, InvalidEvent
-from domain.processes import service_request as sr
+from domain.service_request import rules as sr
+from domain.service_request.locations import day_slots, is_slot, nearest_free, refuse
 from tests.unit.builders import POLICIES, SHIPPED_POLICIES, calendars, sh
 
 POLICY = sr.policy_of(POLICIES)

@@ -1,0 +1,5 @@
+"""`python -m caseflow ...`: the same as the `caseflow` command."""
+
+from caseflow.cli import main
+
+raise SystemExit(main())

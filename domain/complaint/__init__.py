@@ -1,0 +1,2 @@
+"""Complaints: classification, routing to a team member, and the transition table.
+"""

@@ -1,0 +1,2 @@
+"""PDCA improvement cycles: plan checks, the transition table and the verdict.
+"""

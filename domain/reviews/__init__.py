@@ -1,0 +1,2 @@
+"""Periodic reviews: periods and statuses, the review policy and the report layout.
+"""

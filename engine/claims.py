@@ -1,0 +1,113 @@
+"""Claim due rows (timers, outbox messages) in due order, so no two instances take the same.
+
+PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite has a single writer, so its
+UPDATE is already exclusive. A claim is a lease, short (`claim_lease_seconds`) and
+renewed while its holder works on it (`Leases`): if its holder dies, the renewals stop
+and the rows return to the queue once the lease has run out, and the `claimed_by` check
+on the way out makes a late holder's work a no-op.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from engine.clock import Clock
+from engine.db import session_scope
+from engine.models import OutboxMessage, Timer
+
+
+def claim_due(
+    engine: Engine,
+    model: Any,
+    *,
+    due_column: str,
+    now: datetime,
+    limit: int,
+    instance: str,
+    lease: timedelta,
+    returning: tuple[str, ...] = ("id",),
+) -> list[Any]:
+    """Claim up to `limit` rows that are due, oldest first; return their `returning` columns."""
+    due = getattr(model, due_column)
+    with session_scope(engine) as session:
+        _release_expired(session, model, now - lease)
+        candidates = (
+            select(model.id)
+            .where(model.status == "pending", col(due) <= now)
+            .order_by(due)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = session.execute(
+            update(model)
+            .where(col(model.id).in_(candidates.scalar_subquery()))
+            .values(status="claimed", claimed_by=instance, claimed_at=now)
+            .returning(*(getattr(model, name) for name in returning))
+            .execution_options(synchronize_session=False)
+        )
+        rows = result.all()
+    return sorted(rows, key=lambda r: r[0])
+
+
+def held_by(row: Any, instance: str) -> bool:
+    """Whether `instance` still holds its claim on `row`: a lease that ran out may have
+    passed the row to another instance, whose work it then is."""
+    return row.status == "claimed" and row.claimed_by == instance
+
+
+def _release_expired(session: Session, model: Any, stale_before: datetime) -> None:
+    """Put rows whose claim outlived its lease back in the queue."""
+    session.execute(
+        update(model)
+        .where(model.status == "claimed", col(model.claimed_at) < stale_before)
+        .values(status="pending", claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+class Leases:
+    """Renew the leases of the claims an instance has in hand, while work on them goes on.
+
+    Between `begin` and `end` (a sweeper's tick), every row this instance claims is in
+    hand, and `renew` (on a timer, a few times per lease) moves its claim to now, so a
+    batch that outlasts the lease is never taken over. Rows left claimed after the tick
+    (work that failed) are not renewed, and return to the queue after the lease.
+    """
+
+    def __init__(self, engine: Engine, instance: str, clock: Clock) -> None:
+        self.engine, self.instance, self.clock = engine, instance, clock
+        self._since: datetime | None = None  # when the work in hand began
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._since = self.clock.now()
+
+    def end(self) -> None:
+        with self._lock:
+            self._since = None
+
+    def renew(self) -> int:
+        """Move the claims in hand to now; how many rows were renewed."""
+        with self._lock:
+            since = self._since
+        if since is None:
+            return 0
+        now, renewed = self.clock.now(), 0
+        with session_scope(self.engine) as session:
+            for model in (Timer, OutboxMessage):
+                # Rows locked by the work itself are skipped: they are being finished.
+                in_hand = (select(model.id)
+                           .where(model.status == "claimed", model.claimed_by == self.instance,
+                                  col(model.claimed_at) >= since)
+                           .with_for_update(skip_locked=True))
+                result = session.execute(
+                    update(model).where(col(model.id).in_(in_hand.scalar_subquery()))
+                    .values(claimed_at=now).execution_options(synchronize_session=False))
+                renewed += result.rowcount  # type: ignore[attr-defined]
+        return renewed

@@ -1,0 +1,188 @@
+"""Deliver claimed outbox messages: one digest per recipient, with retries.
+
+Staff are reached through their apprise URLs in teams.yaml. Customers (recipient
+`customer:<id>`) are reached through the greetings policy's URL templates filled with
+their contact, one message at a time: a digest of escalations is for staff only. A
+customer with a preferred contact is reached there only (when a template serves it);
+`customer:<id>:<contact>` names the contact (a survey goes where it was decided to go).
+A process's publication channel (`channel:<process>:<channel>`, a crisis's website
+notice) is reached through the URLs its adapter names, one message at a time and as
+written: a public notice is never folded into a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from domain.messages import MessageContext
+from engine.db import session_scope
+from engine.hooks import channel_urls
+from engine.models import Customer, OutboxMessage
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+log = logging.getLogger("caseflow.delivery")
+CUSTOMER_PREFIX = "customer:"
+CHANNEL_PREFIX = "channel:"
+# Lines of one digest at most: a crash mid-send re-sends one digest, so this bounds the
+# duplicates (a storm's 883 lines in one digest were all re-sent), and one message stays
+# readable.
+DIGEST_MAX = 50
+
+
+def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
+    """Send the claimed messages grouped per recipient; return counts by outcome."""
+    me = runtime.settings.instance_id
+    with session_scope(runtime.engine) as session:
+        messages = list(session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(message_ids), OutboxMessage.status == "claimed",
+                   OutboxMessage.claimed_by == me)
+            .order_by(col(OutboxMessage.id))))
+    by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
+    for message in messages:
+        by_recipient[message.recipient].append(message)
+    customers = _customers(runtime, by_recipient)
+    outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
+    # Claims last a lease; past it, another tick or instance may claim these rows again.
+    # So sending stops at half the lease, and what is left goes back to the queue.
+    send_until = runtime.clock.now() + runtime.lease / 2
+    for position, (recipient, group) in enumerate(by_recipient.items()):
+        if runtime.clock.now() >= send_until:
+            left = [m for _, rest in list(by_recipient.items())[position:] for m in rest]
+            _release(runtime, left)
+            outcomes["released"] = len(left)
+            break
+        urls = _urls(runtime, recipient, customers)
+        as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
+        for batch in ([[m] for m in group] if as_written else digests(group)):
+            title, body = ((batch[0].subject, batch[0].body) if as_written
+                           else compose_digest(batch, runtime.policies.messages))
+            key, keys = digest_keys(batch)
+            result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
+                                           body=body, key=key, keys=keys)
+            outcomes["digests"] += 1
+            outcome = _record(runtime, batch, ok=result.ok, channel=result.channel,
+                              error=result.error)
+            outcomes[outcome] += len(batch)
+    return outcomes
+
+
+def _release(runtime: Runtime, messages: list[OutboxMessage]) -> None:
+    """Put claimed messages back in the queue, due now, for the next tick."""
+    with session_scope(runtime.engine) as session:
+        session.execute(update(OutboxMessage)
+                        .where(col(OutboxMessage.id).in_([m.id for m in messages]),
+                               OutboxMessage.status == "claimed")
+                        .values(status="pending", claimed_by=None, claimed_at=None)
+                        .execution_options(synchronize_session=False))
+
+
+def _customer_id(recipient: str) -> int:
+    return int(recipient.removeprefix(CUSTOMER_PREFIX).partition(":")[0])
+
+
+def _customers(runtime: Runtime, recipients: Iterable[str]) -> dict[int, Customer]:
+    """The customers among `recipients`, read in one query (a compensation batch's
+    messages are thousands of customers, one message each)."""
+    wanted = {_customer_id(r) for r in recipients if r.startswith(CUSTOMER_PREFIX)}
+    if not wanted:
+        return {}
+    with session_scope(runtime.engine) as session:
+        found = session.exec(select(Customer).where(col(Customer.id).in_(wanted)))
+        return {customer.id: customer for customer in found if customer.id is not None}
+
+
+def _urls(runtime: Runtime, recipient: str, customers: Mapping[int, Customer]) -> list[str]:
+    """A person's apprise URLs, a channel's, or a customer's from the greetings templates."""
+    if recipient.startswith(CHANNEL_PREFIX):
+        process, _, channel = recipient.removeprefix(CHANNEL_PREFIX).partition(":")
+        return channel_urls(runtime.policies, process, channel)
+    if not recipient.startswith(CUSTOMER_PREFIX):
+        person = runtime.policies.people.get(recipient)
+        return person.notify if person else []
+    templates = runtime.policies.greetings.customer_channels
+    named = recipient.removeprefix(CUSTOMER_PREFIX).partition(":")[2]
+    customer = customers.get(_customer_id(recipient))
+    if customer is None:
+        return []
+    # The contact is read at delivery, not copied into the outbox: a changed address is used.
+    contacts = {"email": customer.email, "phone": customer.phone}
+    usable = {kind: template.format(**{kind: quote(value, safe="@+")})
+              for kind, template in templates.items() if (value := contacts.get(kind))}
+    for wanted in (named, customer.preferred_channel):
+        if wanted in usable:
+            return [usable[wanted]]
+    # A named contact gone since: one other way in, rather than none or every one.
+    return list(usable.values())[:1] if named else list(usable.values())
+
+
+def digests(group: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """A recipient's messages in digests of at most DIGEST_MAX, oldest first.
+
+    Each digest is marked delivered right after it is sent: a crash between the two
+    sends it again, so its size bounds the duplicates a crash can cause.
+    """
+    return [group[start:start + DIGEST_MAX] for start in range(0, len(group), DIGEST_MAX)]
+
+
+def digest_keys(batch: list[OutboxMessage]) -> tuple[str, list[str]]:
+    """The idempotency key a receiver gets (the message's own; for a digest, one made from
+    its messages' keys, so the same digest sent again has the same key) and its lines' keys."""
+    if len(batch) == 1:
+        return batch[0].key, []
+    keys = [m.key for m in batch]
+    return "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32], keys
+
+
+def compose_digest(messages: list[OutboxMessage], context: MessageContext
+                   ) -> tuple[str, str]:
+    """One message as it is; several as one digest, oldest first, each with its whole text
+    (due time, customer, assignee, link) under its subject."""
+    if len(messages) == 1:
+        only = messages[0]
+        return only.subject, only.body
+    # Escalations concern cases; a review's reminder, which concerns none, is a notice.
+    what = ("Caseflow: {count} escalations need your attention"
+            if all(m.case_id is not None for m in messages)
+            else "Caseflow: {count} notices need your attention")
+    title = context.staff_subject(lambda language: context.text(language, what,
+                                                                count=len(messages)))
+    parts = [f"{n}. {m.subject}\n" + textwrap.indent(m.body, "   ")
+             for n, m in enumerate(messages, 1)]
+    return title, "\n\n".join(parts)
+
+
+def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: str,
+            error: str | None) -> str:
+    now = runtime.clock.now()
+    ids = [m.id for m in group]
+    if ok:
+        values: dict[str, object] = {"status": "delivered", "delivered_at": now,
+                                     "channel": channel}
+        outcome = "delivered"
+    else:
+        attempts = max(m.attempts for m in group) + 1
+        dead = attempts >= runtime.settings.notify_max_attempts
+        backoff = timedelta(seconds=runtime.settings.notify_retry_seconds * 2 ** (attempts - 1))
+        values = {"status": "dead" if dead else "pending", "attempts": attempts,
+                  "last_error": error, "next_attempt_at": now + backoff,
+                  "claimed_by": None, "claimed_at": None}
+        outcome = "dead" if dead else "retrying"
+        log.warning("delivery to %s failed (%s), attempt %s", group[0].recipient, error,
+                    attempts)
+    with session_scope(runtime.engine) as session:
+        session.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
+                        .values(**values).execution_options(synchronize_session=False))
+    return outcome

@@ -1,0 +1,190 @@
+"""Fire claimed timers, at most once each: escalation rungs together, the others alone.
+
+A storm of breaches is many escalation rungs due at once. Those are fired a chunk at a
+time in one transaction, with the chunk's cases, clocks, customers and timers read in
+a few queries: per rung, what is left is the decision and its writes. If anything in a
+chunk fails, the chunk is rolled back and each of its timers is fired alone, so one bad
+case never holds back the rest. Other timers (process timers: survey sends, PDCA checks)
+read store facts that an earlier timer of the same chunk could change, so each is fired
+in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, col, select
+
+from domain.catalogue import definition
+from domain.escalation import step_due
+from domain.process import CaseSnapshot
+from domain.timers import ESCALATION
+from engine.claims import held_by
+from engine.db import is_retryable, session_scope
+from engine.hooks import after_decision, timer_facts
+from engine.models import Case, Customer, SlaClock, Timer
+from engine.store import (
+    Appends,
+    NewTimer,
+    load_case,
+    load_clocks,
+    persist_decision,
+    snapshot_of,
+    sync_timers,
+    timers_wanted,
+)
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+log = logging.getLogger("caseflow.timers")
+
+# Rungs fired in one transaction: big enough that per-transaction costs fade, small
+# enough that the cases it locks are released within a fraction of a second.
+CHUNK = 200
+
+
+def fire_timers(runtime: Runtime, timer_ids: list[int]) -> dict[str, int]:
+    """Fire each claimed timer; return how many fired, were obsolete or were skipped."""
+    outcomes: Counter[str] = Counter()
+    with session_scope(runtime.engine) as session:
+        kinds = dict(session.exec(select(col(Timer.id), col(Timer.kind))
+                                  .where(col(Timer.id).in_(timer_ids))).all())
+    rungs = [timer_id for timer_id in timer_ids if kinds.get(timer_id) == ESCALATION]
+    for start in range(0, len(rungs), CHUNK):
+        chunk = rungs[start:start + CHUNK]
+        try:
+            outcomes.update(_fire_together(runtime, chunk))
+        except Exception:
+            log.warning("firing %s escalation timers together failed; firing each alone",
+                        len(chunk), exc_info=True)
+            outcomes.update(_fire_alone(runtime, chunk))
+    outcomes.update(_fire_alone(runtime, [t for t in timer_ids if kinds.get(t) != ESCALATION]))
+    return dict(outcomes)
+
+
+def _fire_alone(runtime: Runtime, timer_ids: Iterable[int]) -> Counter[str]:
+    return Counter(_fire_with_retry(runtime, timer_id) for timer_id in timer_ids)
+
+
+def _fire_with_retry(runtime: Runtime, timer_id: int) -> str:
+    for attempt in (1, 2):
+        try:
+            return fire_timer(runtime, timer_id)
+        except Exception as exc:
+            if attempt == 1 and is_retryable(exc):
+                continue  # a deadlock the database broke: the transaction was rolled back
+            # Left claimed: the lease runs out and the timer is retried, never lost.
+            log.exception("timer %s failed; it will be retried", timer_id)
+    return "failed"
+
+
+def fire_timer(runtime: Runtime, timer_id: int) -> str:
+    """Fire one timer this instance holds; 'skipped' if it is not ours any more."""
+    now = runtime.clock.now()
+    with session_scope(runtime.engine) as session:
+        timer = session.exec(
+            select(Timer).where(Timer.id == timer_id).with_for_update()).first()
+        if timer is None or not held_by(timer, runtime.settings.instance_id):
+            return "skipped"
+        case = load_case(session, timer.case_id, for_update=True)
+        assert case is not None
+        # The customer only matters to the messages an escalation sends.
+        customer = (session.get(Customer, case.customer_id)
+                    if timer.kind == ESCALATION and case.customer_id else None)
+        return _fire(session, runtime, timer, case, load_clocks(session, timer.case_id),
+                     customer, now=now)
+
+
+def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
+    """Fire escalation timers in one transaction, their rows read in a few queries."""
+    outcomes: Counter[str] = Counter()
+    now = runtime.clock.now()
+    with session_scope(runtime.engine) as session:
+        # Rows are locked in id order, as single firings and commands lock one case:
+        # two instances or an API call never wait on each other in a cycle.
+        timers = {t.id: t for t in session.exec(
+            select(Timer).where(col(Timer.id).in_(timer_ids)).order_by(col(Timer.id))
+            .with_for_update())}
+        me = runtime.settings.instance_id
+        mine = [timers[i] for i in timer_ids if i in timers and held_by(timers[i], me)]
+        if len(mine) < len(timer_ids):
+            outcomes["skipped"] += len(timer_ids) - len(mine)
+        case_ids = sorted({timer.case_id for timer in mine})
+        cases = {c.id: c for c in session.exec(
+            select(Case).where(col(Case.id).in_(case_ids)).order_by(col(Case.id))
+            .with_for_update())}
+        clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
+        for row in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(case_ids))):
+            clocks[row.case_id].append(row)
+        case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
+        for row in session.exec(select(Timer).where(col(Timer.case_id).in_(case_ids))):
+            case_timers[row.case_id].append(row)
+        customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
+        customers = {c.id: c for c in session.exec(
+            select(Customer).where(col(Customer.id).in_(customer_ids)))}
+        appends = Appends()
+        for timer in mine:
+            case = cases[timer.case_id]
+            # Two rungs of one case in a chunk see each other: the rows are shared.
+            outcomes[_fire(session, runtime, timer, case, clocks[case.id],
+                           customers.get(case.customer_id), now=now,
+                           case_timers=case_timers[case.id], appends=appends)] += 1
+        appends.insert(session)
+    return outcomes
+
+
+def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
+          clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
+          case_timers: list[Timer | NewTimer] | None = None, appends: Appends | None = None
+          ) -> str:
+    """Decide what the timer means for the case at `now`, and write it: 'fired', or
+    'obsolete' when it means nothing now (it is then planned again)."""
+    snapshot = snapshot_of(case, clocks, customer)
+    process = definition(case.process)
+    if timer.kind == ESCALATION:
+        decision = step_due(
+            snapshot, clock_name=timer.name, step_index=timer.step or 0,
+            ladder=process.ladder(runtime.policies), policies=runtime.policies,
+            calendars=runtime.calendars, timer_key=timer.key, now=now)
+    else:
+        facts = timer_facts(session, snapshot, timer.name, now)
+        decision = process.on_timer(snapshot, timer.name, runtime.policies,
+                                    runtime.calendars, now, facts)
+    if decision is None:
+        _plan_again(session, runtime, timer, snapshot, now=now, case_timers=case_timers,
+                    appends=appends)
+        return "obsolete"
+    persist_decision(session, case, clocks, decision, policies=runtime.policies,
+                     calendars=runtime.calendars, now=now, case_timers=case_timers,
+                     appends=appends)
+    after_decision(session, case, decision, policies=runtime.policies,
+                   calendars=runtime.calendars, now=now, runtime=runtime)
+    timer.status, timer.fired_at = "fired", now
+    session.add(timer)
+    return "fired"
+
+
+def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnapshot, *,
+                now: datetime, case_timers: list[Timer | NewTimer] | None,
+                appends: Appends | None) -> None:
+    """Give back a timer that came due for nothing, to wait as the case now needs.
+
+    An event that paused, stopped or pushed back its clock while the timer was claimed
+    could not reschedule it (a claimed timer is its holder's): the case's timers are
+    planned again here, so this one waits for its clock to run again, moves to the new
+    due time, or is cancelled, and a resumed clock's rung still fires. One whose
+    handler declined it though its plan still wants it now stays obsolete for good,
+    lest it be claimed again and again.
+    """
+    timer.status, timer.claimed_by, timer.claimed_at = "cancelled", None, None
+    sync_timers(session, case.id, case.process,
+                timers_wanted(case, runtime.policies, runtime.calendars),
+                loaded=case_timers, appends=appends)
+    if timer.status == "pending" and timer.fire_at is not None and timer.fire_at <= now:
+        timer.status, timer.fired_at = "obsolete", now
+    session.add(timer)

@@ -1,0 +1,38 @@
+"""Every process in the service, listed explicitly: the hooks it lends the engine and the
+tables it adds to the store. (Its endpoints are listed in `api/app.py`.)
+
+A new process adds its line to each list below; nothing is found by module name.
+"""
+
+from __future__ import annotations
+
+from engine.hooks import Hooks, ProcessHooks
+from processes.crisis import commands as crisis_commands
+from processes.crisis import hooks as crisis_hooks
+from processes.crisis.tables import CrisisCompensation, CrisisLink
+from processes.followup import commands as followup_commands
+from processes.followup import hooks as followup_hooks
+from processes.pdca import cycles as pdca_cycles
+from processes.service_request import commands as service_request_commands
+
+HOOKS = Hooks(
+    by_process={
+        # A complaint that closes opens its satisfaction follow-up.
+        "complaint": ProcessHooks(after_decision=followup_commands.after_closure),
+        "crisis": ProcessHooks(after_decision=crisis_hooks.after_decision,
+                               run_batch=crisis_hooks.run_batch,
+                               channel_urls=crisis_hooks.channel_urls),
+        "followup": ProcessHooks(timer_facts=followup_hooks.timer_facts,
+                                 after_decision=followup_hooks.after_decision),
+        "pdca": ProcessHooks(timer_facts=pdca_cycles.timer_facts,
+                             after_decision=pdca_cycles.after_decision),
+        "service_request": ProcessHooks(timer_facts=service_request_commands.timer_facts,
+                                        after_decision=service_request_commands.after_decision),
+    },
+    # A complaint opened is linked to the open crisis of its category, or counted towards
+    # a spike that raises a crisis candidate.
+    case_opened=(crisis_commands.after_open,),
+)
+
+# The process's own tables, registered on the metadata Alembic and the schema test use.
+TABLES = (CrisisLink, CrisisCompensation)

@@ -1,0 +1,3 @@
+"""Service requests across channels in the service: bookings, hand-offs and their
+endpoints. The rules are in `domain/service_request/`.
+"""
