@@ -272,6 +272,8 @@ def write_complaint(
         "policy_version": policies.version, "idempotency_key": stored_key,
         "request_hash": request.fingerprint if stored_key else None,
     }, policies=policies, calendars=calendars, now=now)
+    # The processes that watch cases opened act in this transaction (processes/registry.py):
+    # a crisis links the complaint to itself, or counts it towards a spike.
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
     return Opened(opening=opening, customer=who)
 

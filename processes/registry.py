@@ -14,6 +14,7 @@ from processes.followup import commands as followup_commands
 from processes.followup import hooks as followup_hooks
 from processes.pdca import cycles as pdca_cycles
 from processes.service_request import commands as service_request_commands
+from processes.service_request.commands import ServiceSlot
 
 HOOKS = Hooks(
     by_process={
@@ -34,5 +35,5 @@ HOOKS = Hooks(
     case_opened=(crisis_commands.after_open,),
 )
 
-# The process's own tables, registered on the metadata Alembic and the schema test use.
-TABLES = (CrisisLink, CrisisCompensation)
+# The processes' own tables, registered on the metadata Alembic and the schema test use.
+TABLES = (CrisisLink, CrisisCompensation, ServiceSlot)
