@@ -18,10 +18,12 @@ from api import (
     followups,
     health,
     pdca,
+    probes,
     reports,
     surveys,
 )
 from api.body_limit import BodyLimit
+from api.observability import Observe
 from api.parameters import RefuseUnstorableParameters
 from api.processes import routers as process_routers
 from core import runtime as runtime_module
@@ -53,7 +55,7 @@ def worker_app() -> FastAPI:
     """The app of one of several server processes (`CASEFLOW_WORKERS`), made in it: each
     reads its settings, sets up its log and configures its own runtime."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, prepared=True)
 
 
@@ -100,9 +102,11 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     app.include_router(reports.router)
     app.include_router(reports.reviews_router)
     app.include_router(health.router)
+    app.include_router(probes.router)
     for router in process_routers():
         app.include_router(router)
     errors.install(app)
     app.add_middleware(RefuseUnstorableParameters, service=app)
-    app.add_middleware(BodyLimit)  # outermost: refuses before anything reads the body
+    app.add_middleware(BodyLimit)  # refuses before anything reads the body
+    app.add_middleware(Observe, service=app)  # outermost: request ids, request metrics
     return app

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from core import processes
+from core import processes, request_context
 from core.claims import held_by
 from core.db import session_scope
-from core.models import Timer
+from core.models import CaseEvent, Timer
 from core.runtime import Runtime
 
 log = logging.getLogger("caseflow.batches")
@@ -30,8 +30,16 @@ def run_batch_timer(runtime: Runtime, timer_id: int, *, via_prefect: bool = Fals
         if timer is None or not held_by(timer, me):
             return {"skipped": 1}
         process, case_id, name = timer.process, timer.case_id, timer.name
+        # The request that asked for the batch (the event that started a compensation):
+        # its flow run is tagged with it, and its log lines carry it.
+        asked_by = session.exec(
+            select(CaseEvent.request_id)
+            .where(CaseEvent.case_id == case_id, col(CaseEvent.request_id).is_not(None))
+            .order_by(col(CaseEvent.id).desc()).limit(1)).first()
     try:
-        outcome = processes.run_batch(runtime, process, case_id, name, via_prefect=via_prefect)
+        with request_context.using(asked_by):
+            outcome = processes.run_batch(runtime, process, case_id, name,
+                                          via_prefect=via_prefect)
     except Exception:
         log.exception("batch %s of %s #%s failed; it resumes when its claim runs out",
                       name, process, case_id)

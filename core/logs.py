@@ -84,10 +84,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr through the redacting filter, and quiet the chatty libraries."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr through the redacting filter, as text or JSON lines
+    (`core.log_format`), and quiet the chatty libraries."""
+    from core.log_format import ContextFilter, formatter
+
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
+    handler.addFilter(ContextFilter())  # first: it reads the arguments the next one drops
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -111,7 +115,11 @@ def configure_logging(level: str) -> None:
 _PREFECT_LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"api": {"level": 0, "class": "prefect.logging.handlers.APILogHandler"}},
+    # Flow-run lines carry the request id of the request a run works for (a crisis's
+    # compensation, asked for by the event that started it).
+    "formatters": {"caseflow": {"()": "core.log_format.FlowRunFormatter"}},
+    "handlers": {"api": {"level": 0, "class": "prefect.logging.handlers.APILogHandler",
+                         "formatter": "caseflow"}},
     "loggers": {
         "prefect": {"level": "${PREFECT_LOGGING_LEVEL}"},
         "prefect.flow_runs": {"level": "NOTSET", "handlers": ["api"]},

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core import metrics
 from core.batches import run_batch_timer
 from core.claims import Leases, claim_due
 from core.delivery import deliver_messages
@@ -170,10 +171,12 @@ class Sweeper:
         """Fire every due timer, then deliver every due notification; the claims taken
         meanwhile are in hand, for `leases` to renew."""
         self.leases.begin()
+        started = time.perf_counter()
         try:
             return self._tick()
         finally:
             self.leases.end()
+            metrics.SWEEP_TICK.observe(time.perf_counter() - started)
 
     def _tick(self) -> TickReport:
         report = TickReport()
