@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
-from api import admin, cases, customers, errors, health
+from api import admin, cases, customers, errors, health, probes
 from api.body_limit import BodyLimit
+from api.observability import Observe
 from api.parameters import RefuseUnstorableParameters
 from core import runtime as runtime_module
 from core.keys import ensure_first_admin_key
@@ -56,7 +57,7 @@ def worker_app() -> FastAPI:
     """The app of one of several server processes (`CASEFLOW_WORKERS`), made in it: each
     reads its settings, sets up its log and configures its own runtime."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, prepared=True)
 
 
@@ -99,7 +100,9 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     for router in PROCESS_ROUTERS:
         app.include_router(router)
     app.include_router(health.router)
+    app.include_router(probes.router)
     errors.install(app)
     app.add_middleware(RefuseUnstorableParameters, service=app)
-    app.add_middleware(BodyLimit)  # outermost: refuses before anything reads the body
+    app.add_middleware(BodyLimit)  # refuses before anything reads the body
+    app.add_middleware(Observe, service=app)  # outermost: request ids, request metrics
     return app

@@ -241,7 +241,8 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         ) for c in view.clocks],
         timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor,
                               actor_kind=e.actor_kind,  # type: ignore[arg-type]
-                              at=e.at, details=e.details) for e in view.timeline],
+                              at=e.at, details=e.details, request_id=e.request_id)
+                  for e in view.timeline],
     )
 
 

@@ -128,6 +128,9 @@ class EventPublic(BaseModel):
     actor_kind: Literal["person", "integration", "system"]
     at: datetime
     details: dict[str, Any]
+    request_id: str | None = Field(
+        default=None, description="the X-Request-ID of the request that wrote it; "
+                                  "null for what the service did by itself (an escalation)")
 
 
 class CaseSummary(BaseModel):

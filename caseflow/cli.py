@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = "\n".join(f"  {_setting_problem(error)}" for error in exc.errors())
         print(f"caseflow: bad setting:\n{problems}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from core.policy_loader import PolicyError, load_policies
 
     try:
@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     """Run the service, and the embedded Prefect server unless another was named, until
     SIGTERM or Ctrl-C; then stop both."""
+    from core.metrics_dir import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(settings)  # before anything imports prometheus_client
     from core.prefect_server import PortTaken, needs_embedded_server, start_prefect_server
     from engine.clock_epoch import ClockConflict
 
@@ -147,11 +150,11 @@ def _run_uvicorn(settings: Settings, prefect_ui: str | None) -> None:
     from api.app import create_app
     from api.http_protocol import HeadWithBodyProtocol
 
-    print(f"Caseflow on http://{settings.host}:{settings.port}  (API docs: /docs, "
-          f"data: {settings.data_dir}, policies: {settings.policies}, "
-          f"clock speed: {settings.clock_speed}x, workers: {settings.workers})", flush=True)
+    _announce(settings, f"Caseflow on http://{settings.host}:{settings.port}  (API docs: "
+              f"/docs, data: {settings.data_dir}, policies: {settings.policies}, "
+              f"clock speed: {settings.clock_speed}x, workers: {settings.workers})")
     if prefect_ui:
-        print(f"Prefect UI on {prefect_ui}  (flow runs, review reports)", flush=True)
+        _announce(settings, f"Prefect UI on {prefect_ui}  (flow runs, review reports)")
     # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
     serving = {"host": settings.host, "port": settings.port, "http": HeadWithBodyProtocol,
                "log_level": settings.log_level.lower(), "log_config": None,
@@ -161,6 +164,14 @@ def _run_uvicorn(settings: Settings, prefect_ui: str | None) -> None:
         return
     _prepare_for_workers(settings)
     uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, **serving)
+
+
+def _announce(settings: Settings, line: str) -> None:
+    """A start-up line: printed, or in the JSON log format a log line like the others."""
+    if settings.log_format == "json":
+        log.info("%s", line)
+    else:
+        print(line, flush=True)
 
 
 def _prefect_ui_elsewhere() -> str | None:

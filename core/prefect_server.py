@@ -76,6 +76,7 @@ def start_prefect_server(settings: Settings) -> PrefectServer:
     # The service's logging file for Prefect routes to the service's log; the server
     # keeps Prefect's own console logging.
     env.pop("PREFECT_LOGGING_SETTINGS_PATH", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # its metrics are not the service's
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
          "--port", str(port)],

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     notify_retry_seconds: float = Field(default=30.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "INFO"
+    # json: one JSON object a line (time in UTC, level, logger, message, request id...).
+    log_format: Literal["text", "json"] = "text"
+    # When set, GET /metrics wants it as a bearer token; unset, /metrics is open, as
+    # /health is (docs/operations.md).
+    metrics_key: SecretStr | None = Field(default=None, min_length=16)
     # Bearer tokens from the organisation's OpenID Connect provider (optional).
     oidc_issuer: str | None = Field(default=None, description="the `iss` tokens must carry")
     oidc_audience: str | None = Field(default=None, description="the `aud` tokens must carry")

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from engine import hooks
+from engine import hooks, request_context
 from engine.claims import held_by
 from engine.db import session_scope
-from engine.models import Timer
+from engine.models import CaseEvent, Timer
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -38,8 +38,15 @@ def run_batch_timer(runtime: Runtime, timer_id: int, *, run: BatchRun = hooks.ru
         if timer is None or not held_by(timer, me):
             return {"skipped": 1}
         process, case_id, name = timer.process, timer.case_id, timer.name
+        # The request that asked for the batch (the event that started a compensation):
+        # its flow run is tagged with it, and its log lines carry it.
+        asked_by = session.exec(
+            select(CaseEvent.request_id)
+            .where(CaseEvent.case_id == case_id, col(CaseEvent.request_id).is_not(None))
+            .order_by(col(CaseEvent.id).desc()).limit(1)).first()
     try:
-        outcome = run(runtime, process, case_id, name)
+        with request_context.using(asked_by):
+            outcome = run(runtime, process, case_id, name)
     except Exception:
         log.exception("batch %s of %s #%s failed; it resumes when its claim runs out",
                       name, process, case_id)

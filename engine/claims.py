@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from engine import metrics
 from engine.clock import Clock
 from engine.db import session_scope
 from engine.models import OutboxMessage, Timer
@@ -35,7 +36,7 @@ def claim_due(
     """Claim up to `limit` rows that are due, oldest first; return their `returning` columns."""
     due = getattr(model, due_column)
     with session_scope(engine) as session:
-        _release_expired(session, model, now - lease)
+        _release_expired(session, model, now - lease, instance)
         candidates = (
             select(model.id)
             .where(model.status == "pending", col(due) <= now)
@@ -60,14 +61,20 @@ def held_by(row: Any, instance: str) -> bool:
     return row.status == "claimed" and row.claimed_by == instance
 
 
-def _release_expired(session: Session, model: Any, stale_before: datetime) -> None:
-    """Put rows whose claim outlived its lease back in the queue."""
-    session.execute(
-        update(model)
-        .where(model.status == "claimed", col(model.claimed_at) < stale_before)
-        .values(status="pending", claimed_by=None, claimed_at=None)
-        .execution_options(synchronize_session=False)
-    )
+def _release_expired(session: Session, model: Any, stale_before: datetime,
+                     instance: str) -> None:
+    """Put rows whose claim outlived its lease back in the queue, to be claimed again:
+    another instance's first (counted as taken over), then this one's own."""
+    expired = (model.status == "claimed", col(model.claimed_at) < stale_before)
+    release = dict(status="pending", claimed_by=None, claimed_at=None)
+    taken = session.execute(
+        update(model).where(*expired, model.claimed_by != instance).values(**release)
+        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    session.execute(update(model).where(*expired).values(**release)
+                    .execution_options(synchronize_session=False))
+    if taken:
+        counter = metrics.CLAIMS_TAKEN_OVER.labels("timer" if model is Timer else "outbox")
+        metrics.after_commit(session, lambda: counter.inc(taken))
 
 
 class Leases:

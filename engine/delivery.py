@@ -25,6 +25,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from domain.messages import MessageContext
+from engine import metrics
 from engine.db import session_scope
 from engine.hooks import channel_urls
 from engine.models import Customer, OutboxMessage
@@ -185,4 +186,11 @@ def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: 
     with session_scope(runtime.engine) as session:
         session.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
                         .values(**values).execution_options(synchronize_session=False))
+    kind = metrics.recipient_kind(group[0].recipient)
+    if ok:
+        metrics.DELIVERIES_DONE.labels(kind).inc(len(group))
+    else:
+        metrics.DELIVERIES_FAILED.labels(kind).inc(len(group))
+        if outcome == "dead":
+            metrics.DELIVERIES_DEAD.labels(kind).inc(len(group))
     return outcome

@@ -23,6 +23,7 @@ from domain.catalogue import definition
 from domain.escalation import step_due
 from domain.process import CaseSnapshot
 from domain.timers import ESCALATION
+from engine import metrics
 from engine.claims import held_by
 from engine.db import is_retryable, session_scope
 from engine.hooks import after_decision, timer_facts
@@ -146,10 +147,11 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
     'obsolete' when it means nothing now (it is then planned again)."""
     snapshot = snapshot_of(case, clocks, customer)
     process = definition(case.process)
+    ladder = process.ladder(runtime.policies) if timer.kind == ESCALATION else []
     if timer.kind == ESCALATION:
         decision = step_due(
             snapshot, clock_name=timer.name, step_index=timer.step or 0,
-            ladder=process.ladder(runtime.policies), policies=runtime.policies,
+            ladder=ladder, policies=runtime.policies,
             calendars=runtime.calendars, timer_key=timer.key, now=now)
     else:
         facts = timer_facts(session, snapshot, timer.name, now)
@@ -164,6 +166,9 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
                      appends=appends)
     after_decision(session, case, decision, policies=runtime.policies,
                    calendars=runtime.calendars, now=now, runtime=runtime)
+    if ladder:
+        rung = ladder[min(timer.step or 0, len(ladder) - 1)]
+        metrics.rung_fired(session, case.process, rung.level, timer.fire_at, now)
     timer.status, timer.fired_at = "fired", now
     session.add(timer)
     return "fired"

@@ -20,6 +20,7 @@ log = logging.getLogger("caseflow.flow_runs")
 
 CASEFLOW_TAG = "caseflow"
 INSTANCE_PREFIX = "instance:"
+REQUEST_PREFIX = "request:"
 # Up to this many ids are listed in a run's name; more are counted, never shown as a
 # range, which would suggest the ids between.
 LISTED = 3
@@ -36,10 +37,15 @@ def listed(noun: str, ids: list[int]) -> str:
 
 @contextmanager
 def flow_tags(instance_id: str, *tags: str) -> Iterator[None]:
-    """Tag the flow runs started inside: `caseflow`, the instance, and `tags`."""
+    """Tag the flow runs started inside: `caseflow`, the instance, and `tags`; and
+    `request:<id>` when they work for a request (`engine.request_context`)."""
     from prefect import tags as prefect_tags
 
-    with prefect_tags(CASEFLOW_TAG, INSTANCE_PREFIX + instance_id, *tags):
+    from engine import request_context
+
+    request_id = request_context.current()
+    asked = (REQUEST_PREFIX + request_id,) if request_id else ()
+    with prefect_tags(CASEFLOW_TAG, INSTANCE_PREFIX + instance_id, *tags, *asked):
         yield
 
 

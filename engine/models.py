@@ -163,6 +163,8 @@ class CaseEvent(SQLModel, table=True):
     actor_kind: str = Field(default="person", max_length=12)  # person | integration | system
     at: datetime = _at(nullable=False)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The X-Request-ID of the request that wrote it; None for the sweeper's (migration 0013).
+    request_id: str | None = Field(default=None, max_length=64)
 
 
 class SlaClock(SQLModel, table=True):

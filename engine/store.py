@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, Table, bindparam, event, func, insert, update
 from sqlmodel import Session, select
 
 from domain.calendars import BusinessCalendar
@@ -22,6 +22,7 @@ from domain.clocks import Clock, ClockState
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.timers import TimerSpec, plan_escalation_timers
+from engine import metrics, request_context
 from engine.direct import Direct, connection_of
 from engine.models import (
     Case,
@@ -119,6 +120,9 @@ def persist_decision(
     closing = after.stage in process.TABLE.final_stages
     if closing and case.closed_at is None:
         case.closed_at = now
+        metrics.case_closed(session, case.process)
+    if new_case:
+        metrics.case_opened(session, case.process)
     session.add(case)
     _adjust_load(session, before, after, process.TABLE.final_stages)
 
@@ -192,6 +196,7 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
     _INSERT[CASES.name].execute(db, values)
+    metrics.case_opened(db, after.process, closed="closed_at" in values)
     case = _WRITTEN[CASES.name].row(values, after.id)
     _adjust_load(db, before, after, process.TABLE.final_stages)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
@@ -264,10 +269,21 @@ def case_columns(case: CaseSnapshot) -> dict[str, Any]:
 
 
 def timeline_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
-    """The decision's timeline entries as `case_events` rows."""
+    """The decision's timeline entries as `case_events` rows, with the id of the request
+    that writes them, if a request does."""
+    request_id = request_context.current()
     return [{"case_id": case_id, "type": entry.type, "actor": entry.actor,
-             "actor_kind": entry.actor_kind.value, "at": now, "details": dict(entry.details)}
+             "actor_kind": entry.actor_kind.value, "at": now, "details": dict(entry.details),
+             "request_id": request_id}
             for entry in decision.timeline]
+
+
+@event.listens_for(CaseEvent, "before_insert")
+def _stamp_request_id(mapper: Any, connection: Any, target: CaseEvent) -> None:
+    """A timeline event a command adds as a model (not through `timeline_rows`) records
+    the request that writes it too."""
+    if target.request_id is None:
+        target.request_id = request_context.current()
 
 
 def outbox_rows(case_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:

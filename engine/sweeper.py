@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from domain.timers import BATCH
+from engine import metrics
 from engine.batches import run_batch_timer
 from engine.claims import Leases, claim_due
 from engine.delivery import deliver_messages
@@ -78,10 +80,12 @@ class Sweeper:
         """Fire every due timer, then deliver every due notification; the claims taken
         meanwhile are in hand, for `leases` to renew."""
         self.leases.begin()
+        started = time.perf_counter()
         try:
             return self._tick()
         finally:
             self.leases.end()
+            metrics.SWEEP_TICK.observe(time.perf_counter() - started)
 
     def _tick(self) -> TickReport:
         report = TickReport()

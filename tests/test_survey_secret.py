@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from core.logs import redact
+from core.redaction import redact
 from core.settings import Settings
 from processes.followup.survey_links import SECRET_FILE, resolve_secret, survey_link
 from tests.conftest import build_runtime

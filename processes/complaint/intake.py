@@ -20,12 +20,13 @@ retries, so one bad complaint or a race lost to another instance fails no other.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from core.cases import (
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
+from engine import request_context
 from engine.checkpoints import Checkpointer
 from engine.db import WriteBaton, begin_writing
 from engine.models import Case
@@ -70,6 +72,8 @@ class Intake:
     actor: str
     actor_kind: ActorKind
     now: datetime
+    # The request's id, for the timeline and the log: the writer writes for many requests.
+    request_id: str | None = field(default_factory=request_context.current)
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,10 @@ class IntakeWriter:
             answer: asyncio.Future[IntakeResult | None] = loop.create_future()
             self._loop_waiting.append((intake, answer))
             if self._loop_writing is None:
-                self._loop_writing = loop.create_task(self._write_on_loop())
+                # In a context of its own: the writer writes for every request, not the
+                # first one's (each complaint sets its own request id, `_open_in_batch`).
+                self._loop_writing = loop.create_task(self._write_on_loop(),
+                                                      context=contextvars.Context())
             result = await answer
             if result is not None:
                 return result
@@ -272,8 +279,9 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     # Only a replay under a key compares the request's fingerprint: none made without one.
     fingerprint = request.fingerprint if stored_key else ""
     try:
-        return replay_or_open(session, stored_key, fingerprint,
-                              _writer(session, intake, policies, calendars))
+        with request_context.using(intake.request_id):
+            return replay_or_open(session, stored_key, fingerprint,
+                                  _writer(session, intake, policies, calendars))
     except IdempotencyConflict as exc:
         return exc
 
@@ -283,7 +291,8 @@ def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
     """Write one complaint in its own transaction, retrying lost races; or its error."""
     request = intake.request
     try:
-        with Session(rt.engine, expire_on_commit=False) as session:
+        with request_context.using(intake.request_id), \
+                Session(rt.engine, expire_on_commit=False) as session:
             return open_once(
                 session, idempotency_key=request.idempotency_key, actor=intake.actor,
                 actor_kind=intake.actor_kind, fingerprint=request.fingerprint,

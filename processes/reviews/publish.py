@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from core.logs import redact
+from core.redaction import redact
 from domain.reviews.model import PUBLISH_ATTEMPTS, RunStatus, next_publish_at
 from domain.reviews.reports import Artifact, run_artifacts
 from engine.db import session_scope

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.logs import redact
+from core.redaction import redact
 from domain.reviews.model import Period, RunStatus, Trigger, retry_due
 from domain.reviews.policy import Computes
 from engine.db import session_scope

@@ -45,6 +45,11 @@ MATRIX = {
     "revoke key":      [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
     "reload policies": [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 200, 403, 403],
     "health":          [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+    "live":            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+    "ready":           [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+    # Open unless CASEFLOW_METRICS_KEY is set (tests/api/test_metrics.py): no API key
+    # counts, and none is needed.
+    "metrics":         [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
     "list findings":   [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403, 403, 403],
     "read finding":    [401, 401, 401, 401, 403, 403, 200, 404, 200, 200, 403, 403, 403],
     "add finding":     [401, 401, 401, 401, 403, 403, 201, 422, 201, 201, 403, 403, 403],
@@ -217,6 +222,9 @@ REQUESTS: dict[str, Callable[[World, dict[str, str]], httpx.Response]] = {
                                              headers=h),
     "reload policies": lambda w, h: w.client.post("/admin/policies/reload", headers=h),
     "health": lambda w, h: w.client.get("/health", headers=h),
+    "live": lambda w, h: w.client.get("/livez", headers=h),
+    "ready": lambda w, h: w.client.get("/readyz", headers=h),
+    "metrics": lambda w, h: w.client.get("/metrics", headers=h),
     "list findings": lambda w, h: w.client.get("/findings", headers=h),
     "read finding": lambda w, h: w.client.get(f"/findings/{w.finding()}", headers=h),
     "add finding": lambda w, h: w.client.post(

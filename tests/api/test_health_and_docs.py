@@ -47,8 +47,9 @@ def test_the_interactive_docs_answer(sqlite_client):
     assert "swagger" in response.text.lower()
 
 
-# Reachable without credentials: the health probe, and the survey link customers open.
-PUBLIC_PATHS = {"/health", "/s/{token}"}
+# Reachable without an API key: the health probes, the survey link customers open, and
+# the metrics (open, or behind CASEFLOW_METRICS_KEY).
+PUBLIC_PATHS = {"/health", "/livez", "/readyz", "/metrics", "/s/{token}"}
 
 
 def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(sqlite_client):

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from core.logs import RedactingFilter, redact
+from core.redaction import RedactingFilter, redact
 from domain.access import AccessRole, ActorKind, Identity, NotPermitted, role_problem
 from domain.catalogue import definitions
 from domain.complaint import rules as complaint
