@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -25,8 +24,9 @@ LIVEZ_CALLS = 20
 def lines(service: ServiceProcess) -> list[dict]:
     """Every log line, parsed: a line that is not JSON fails the test."""
     text = service.log_path.read_text()
+    whole = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
     parsed = []
-    for line in text.splitlines():
+    for line in whole:  # a line being written is left for the next look
         try:
             parsed.append(json.loads(line))
         except ValueError:
@@ -73,17 +73,25 @@ def test_two_workers_in_prefect_mode_count_together_and_log_json(tmp_path: Path)
             rungs = [e for e in timeline if e["type"] in ("sla_warning", "escalated")]
             assert rungs and all(e["request_id"] is None for e in rungs)
 
-        # After the flow runs: requests spread over both workers, each one logged.
-        answered_by = Counter()
-        for _ in range(LIVEZ_CALLS):
-            answer = httpx.get(f"{service.url}/livez", timeout=10)  # a new connection each
-            assert answer.status_code == 200
-            answered_by[answer.headers["x-request-id"]] += 1
+        # After the flow runs: requests spread over both workers (the kernel hands each
+        # new connection to either), each one logged and counted.
+        answered: list[str] = []
+
+        def both_workers_answered() -> bool:
+            for _ in range(LIVEZ_CALLS):
+                answer = httpx.get(f"{service.url}/livez", timeout=10)
+                assert answer.status_code == 200
+                answered.append(answer.headers["x-request-id"])
+            pids = {line["pid"] for line in lines(service)
+                    if line["logger"] == "uvicorn.access" and line.get("path") == "/livez"}
+            return len(pids) == 2
+
+        wait_for(both_workers_answered, 60, "/livez answered by both workers", service)
         assert httpx.get(f"{service.url}/readyz", timeout=10).status_code == 200
 
         counted = samples(service)
         livez = frozenset({"method": "GET", "route": "/livez", "status": "200"}.items())
-        assert counted[("caseflow_http_requests_total", livez)] == LIVEZ_CALLS
+        assert counted[("caseflow_http_requests_total", livez)] == len(answered)
         assert counted[("caseflow_cases_opened_total",
                         frozenset({"process": "complaint"}.items()))] == 3
         assert counted[("caseflow_escalation_rungs_fired_total",
@@ -93,12 +101,9 @@ def test_two_workers_in_prefect_mode_count_together_and_log_json(tmp_path: Path)
         def every_livez_logged() -> bool:
             logged = {line.get("request_id") for line in lines(service)
                       if line["logger"] == "uvicorn.access" and line.get("path") == "/livez"}
-            return set(answered_by) <= logged
+            return set(answered) <= logged
 
         wait_for(every_livez_logged, 10, "an access line for each /livez", service)
-        workers = {line["pid"] for line in lines(service)
-                   if line["logger"] == "uvicorn.access"}
-        assert len(workers) == 2, workers  # both workers logged, and were counted
     finally:
         code, _ = service.terminate()
     assert code == 0
