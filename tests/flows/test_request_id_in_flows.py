@@ -20,7 +20,8 @@ from prefect.settings import PREFECT_LOGGING_SETTINGS_PATH
 from api.app import create_app
 from core.log_format import FlowRunFormatter
 from core.logs import write_prefect_logging_config
-from engine.sweeper import PrefectRunner, Sweeper
+from engine.sweeper import Sweeper
+from flows.runner import PrefectRunner
 from tests.store.crisis_helpers import (
     by_lead,
     crisis_runtime,
