@@ -48,6 +48,7 @@ from domain.process import (
     Decision,
     Event,
     EventData,
+    Hook,
     InvalidEvent,
     TimelineEntry,
     Transition,
@@ -181,7 +182,7 @@ def _only_when_met(data: Mapping[str, Any]) -> str | None:
             "follow-up cycle, or abandon")
 
 
-def _closing(outcome: str):  # type: ignore[no-untyped-def]
+def _closing(outcome: str) -> Hook:
     def hook(case, event, policies, calendars, now):
         return replace(case, data={**case.data, "outcome": outcome}), {}
     return hook

@@ -151,10 +151,10 @@ def finish(runtime: Runtime, crisis_id: int, *, issued_now: int) -> Progress:
     with Session(runtime.engine, expire_on_commit=False) as session:
         # Take the crisis's row (PostgreSQL) or the write lock (SQLite) before reading its
         # stage, so of two runs finishing at once only one records the totals.
-        claimed = session.execute(
-            update(Case).where(col(Case.id) == crisis_id, Case.stage == "compensating")
+        claimed = session.exec(
+            update(Case).where(col(Case.id) == crisis_id, col(Case.stage) == "compensating")
             .values(version=Case.version).execution_options(synchronize_session=False))
-        if claimed.rowcount == 0:  # type: ignore[attr-defined]
+        if claimed.rowcount == 0:
             session.rollback()
             with session_scope(runtime.engine) as fresh:
                 return progress(fresh, crisis_id)
