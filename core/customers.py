@@ -105,7 +105,7 @@ def normalise(kind: str, value: str) -> str | None:
         return digits if usable else None
     if kind == "email":
         local, at, domain = value.lower().partition("@")
-        usable = at and "." in domain.strip(".") and not is_placeholder(local)
+        usable = bool(at) and "." in domain.strip(".") and not is_placeholder(local)
         return f"{local}@{domain}" if usable else None
     return None if is_placeholder(value) else value
 

@@ -126,7 +126,7 @@ def revoke_key(session: Session, key_id: int, *, by: str, now: datetime) -> ApiK
         record.revoked_at, record.revoked_by = now, by
         session.add(record)
         session.commit()
-        KeyStamp.for_engine(session.get_bind()).bump()  # every process's cache lets go
+        KeyStamp.for_engine(session.get_bind().engine).bump()  # every process's cache lets go
         log.info("API key %s (%s, %s) revoked by %s", record.id, record.name, record.role, by)
     return record
 

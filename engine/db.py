@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
+from sqlmodel.sql.expression import Select
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite statement waits for another's write lock
@@ -178,6 +179,12 @@ def sqlite_driver(connection: Connection) -> sqlite3.Connection:
     # None only once the connection is closed or invalidated; this one is in use.
     assert driver is not None, "a connection in use has its driver's"
     return driver
+
+
+def select_rows(*columns: Any) -> Select[*tuple[Any, ...]]:
+    """SQLModel's `select` of several columns, typed as rows: its overloads type up to
+    four columns given one by one, not a list spread into it."""
+    return Select(*columns)
 
 
 def is_postgres(engine: Engine) -> bool:
