@@ -6,8 +6,9 @@ SQLite, which has no timezone type, and PostgreSQL behave the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -98,6 +99,13 @@ def stored_id(row: _Row) -> int:
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has no id until it is flushed")
     return row.id
+
+
+def stored_ids(ids: Iterable[int | None]) -> list[int]:
+    """Primary keys read from the store, which has no row without one."""
+    # SQLModel types a primary key `int | None` (None until the INSERT); read back, it is
+    # set, which no type says: hence the cast, not a check of each.
+    return cast(list[int], list(ids))
 
 
 def _at(nullable: bool = True, index: bool = False) -> Any:
