@@ -38,7 +38,7 @@ class Strict(BaseModel):
 def _duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    return parse_duration(value)  # type: ignore[arg-type]
+    return parse_duration(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
