@@ -112,9 +112,9 @@ class WriteBaton:
     def release(self) -> None:
         if self.path is None:
             return
-        # The turn is held: acquire opened the file, and close waits for _local.
-        assert self._fd is not None, "release without acquire"
         try:
+            # The turn is held: acquire opened the file, and close waits for _local.
+            assert self._fd is not None, "release without acquire"
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._local.release()

@@ -396,10 +396,10 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
     else:
         existing = {t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))}
     wanted_keys = {spec.key for spec in wanted}
-    for key, stale in existing.items():
-        if key not in wanted_keys and stale.status in LIVE_TIMER_STATES:
-            stale.status = "cancelled"
-            _keep(session, stale)
+    for key, old in existing.items():
+        if key not in wanted_keys and old.status in LIVE_TIMER_STATES:
+            old.status = "cancelled"
+            _keep(session, old)
     for spec in wanted:
         timer = existing.get(spec.key)
         if timer is None:
