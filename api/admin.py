@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Response, status
 
 from api.auth import AUTH_ERRORS, AdminDep, CheckedFirst, IdentityDep, PolicyAdminDep
 from api.deps import RuntimeDep, SessionDep
@@ -34,10 +34,10 @@ def who_am_i(caller: IdentityDep) -> IdentityPublic:
 @router.post("/admin/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated,
              responses={**AUTH_ERRORS, 422: {"model": Problem}})
 def create_api_key(body: KeyCreate, session: SessionDep, rt: RuntimeDep,
-                   admin: AdminDep) -> KeyCreated:
+                   admin: AdminDep) -> KeyCreated | Response:
     """Create an API key for a person or an integration; the key is shown this once."""
     if body.expires_at is not None and body.expires_at.tzinfo is None:
-        return field_error(["body", "expires_at"], "needs a timezone")  # type: ignore[return-value]
+        return field_error(["body", "expires_at"], "needs a timezone")
     new = create_key(session, name=body.name, role=AccessRole(body.role), teams=body.teams,
                      kind=ActorKind(body.kind), expires_at=body.expires_at,
                      created_by=admin.name, policies=rt.policies, now=rt.clock.now())

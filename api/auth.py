@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -51,7 +52,7 @@ def client_address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-class Caller(HTTPBearer):
+class Caller(SecurityBase):
     """A dependency that answers the identity behind the request's bearer credentials,
     letting through only callers whose role grants `permission` (any caller without one).
 
@@ -62,12 +63,16 @@ class Caller(HTTPBearer):
     """
 
     def __init__(self, permission: Permission | None = None) -> None:
-        super().__init__(auto_error=False, scheme_name=SCHEME, description=SCHEME_DESCRIPTION)
+        # The bearer scheme reads the credentials; its model and name, shown as this
+        # scheme's, are what the OpenAPI document and the docs' Authorize show.
+        self._bearer = HTTPBearer(auto_error=False, scheme_name=SCHEME,
+                                  description=SCHEME_DESCRIPTION)
+        self.model, self.scheme_name = self._bearer.model, self._bearer.scheme_name
         self.permission = permission
         self.allowed = frozenset(role for role, granted in ROLE_PERMISSIONS.items()
                                  if permission in granted)
 
-    async def __call__(self, request: HTTPConnection) -> Identity:  # type: ignore[override]
+    async def __call__(self, request: HTTPConnection) -> Identity:
         checked = request.scope.get(CHECKED)
         if checked is not None and checked[0] is self:
             return checked[1]
@@ -75,7 +80,7 @@ class Caller(HTTPBearer):
 
     async def check(self, request: HTTPConnection) -> Identity:
         """The caller, or 401, 403 or 429."""
-        credentials = await super().__call__(request)
+        credentials = await self._bearer(request)
         identity = await identify(runtime_module.current(), credentials,
                                   client_address(request))
         if self.permission is not None and not identity.can(self.permission):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -15,6 +15,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
     MAX_ID,
+    ActorKindName,
     CaseCreate,
     CaseId,
     CasePage,
@@ -22,6 +23,7 @@ from api.schemas import (
     CaseReceipt,
     CaseSummary,
     ClockPublic,
+    ClockStateName,
     CustomerPublic,
     EventCreate,
     EventPublic,
@@ -90,7 +92,7 @@ async def create_case(
     priorities = complaint.policy_of(rt.policies).priorities
     if body.priority is not None and body.priority not in priorities:
         return field_error(["body", "priority"], f"must be one of {priorities}")
-    request = OpenCase(
+    opening = OpenCase(
         subject=body.subject, description=body.description, channel=body.channel,
         category=body.category, priority=body.priority, idempotency_key=idempotency_key,
         customer=CustomerInput(ref=body.customer.ref, name=body.customer.name,
@@ -104,13 +106,13 @@ async def create_case(
     )
     # Written by the intake writer with the other complaints waiting, in one commit.
     opened, created = await rt.intake.open(
-        Intake(request, caller.name, caller.kind, rt.clock.now()))
+        Intake(opening, caller.name, caller.kind, rt.clock.now()))
     if isinstance(opened, Opened):
         case_id = opened.opening.case.id
         view = opened_view(opened, rt, rt.clock.now(), caller)
         if view.withholds_contact:  # a known customer: what else may the caller see?
             view = await run_in_threadpool(_with_known_contacts, view, rt, caller)
-        answer = case_public(view, rt, caller)
+        answer: CasePublic | Response = case_public(view, rt, caller)
     else:  # an Idempotency-Key seen before: its case, as the caller may read it now
         case_id = opened.id
         response.status_code = status.HTTP_200_OK
@@ -233,14 +235,17 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         if customer is not None else None,
         allowed_events=view.allowed_events,
         clocks=[ClockPublic(
-            name=c.name, calendar=c.calendar, state=c.state, target=format_duration(c.target),
+            # The view's state is a ClockState's value.
+            name=c.name, calendar=c.calendar, state=cast(ClockStateName, c.state),
+            target=format_duration(c.target),
             started_at=c.started_at, due_at=c.due_at, remaining=_signed(c.remaining),
             remaining_seconds=c.remaining.total_seconds(), paused=c.state == "paused",
             breached=c.breached, breached_at=c.breached_at, met=c.met, waived=c.waived,
             next_escalation=NextEscalation(**c.next_escalation) if c.next_escalation else None,
         ) for c in view.clocks],
         timeline=[EventPublic(id=e.id or 0, type=e.type, actor=e.actor,
-                              actor_kind=e.actor_kind,  # type: ignore[arg-type]
+                              # A stored event's actor_kind is an ActorKind's value.
+                              actor_kind=cast(ActorKindName, e.actor_kind),
                               at=e.at, details=e.details, request_id=e.request_id)
                   for e in view.timeline],
     )

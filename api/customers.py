@@ -74,8 +74,12 @@ def find_customer(
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> CustomerCases:
     """The customer a phone number, e-mail address or messaging id belongs to."""
-    claim = CustomerClaim(**({kind: value} if kind in ("phone", "email")
-                             else {"messaging": {kind: value}}))
+    if kind == "phone":
+        claim = CustomerClaim(phone=value)
+    elif kind == "email":
+        claim = CustomerClaim(email=value)
+    else:
+        claim = CustomerClaim(messaging={kind: value})
     customer = find_by_identity(session, claim)
     if customer is None or customer.id is None:
         raise HTTPException(404, detail=f"no customer with that {kind}")

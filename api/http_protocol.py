@@ -12,7 +12,7 @@ sent by itself at the end of that turn, so nothing waits on it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
@@ -21,7 +21,9 @@ class HeadWithBodyProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` whose answers go out head and body together."""
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        cycle.transport = _HeadHeldTransport(cycle, self.transport, self.loop)
+        # A proxy, not a subclass: what it does not define, the transport does (__getattr__).
+        cycle.transport = cast(asyncio.Transport,
+                               _HeadHeldTransport(cycle, self.transport, self.loop))
         super()._start_asgi_task(cycle, app)
 
 

@@ -101,10 +101,14 @@ class NextEscalation(BaseModel):
     fire_at: datetime | None = Field(description="None while the clock is paused")
 
 
+ClockStateName = Literal["running", "paused", "stopped"]
+ActorKindName = Literal["person", "integration", "system"]
+
+
 class ClockPublic(BaseModel):
     name: str
     calendar: str
-    state: Literal["running", "paused", "stopped"]
+    state: ClockStateName
     target: str = Field(description="ISO 8601 duration of business time")
     started_at: datetime
     due_at: datetime | None = Field(description="None while paused or stopped")
@@ -125,7 +129,7 @@ class EventPublic(BaseModel):
     id: int
     type: str
     actor: str
-    actor_kind: Literal["person", "integration", "system"]
+    actor_kind: ActorKindName
     at: datetime
     details: dict[str, Any]
     request_id: str | None = Field(

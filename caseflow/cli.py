@@ -4,6 +4,7 @@ and manage API keys."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -156,14 +157,15 @@ def _run_uvicorn(settings: Settings, prefect_ui: str | None) -> None:
     if prefect_ui:
         _announce(settings, f"Prefect UI on {prefect_ui}  (flow runs, review reports)")
     # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
-    serving = {"host": settings.host, "port": settings.port, "http": HeadWithBodyProtocol,
-               "log_level": settings.log_level.lower(), "log_config": None,
-               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS}
+    serve = functools.partial(
+        uvicorn.run, host=settings.host, port=settings.port, http=HeadWithBodyProtocol,
+        log_level=settings.log_level.lower(), log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **serving)
+        serve(create_app(settings))
         return
     _prepare_for_workers(settings)
-    uvicorn.run("api.app:worker_app", factory=True, workers=settings.workers, **serving)
+    serve("api.app:worker_app", factory=True, workers=settings.workers)
 
 
 def _announce(settings: Settings, line: str) -> None:

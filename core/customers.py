@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, sql
+from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, select
 
 from domain.policy import Tier
 from domain.process import Decision
 from engine.direct import Direct
-from engine.models import Customer, CustomerIdentity
+from engine.models import Customer, CustomerIdentity, table_of
 
 MESSAGING = ("wecom", "wechat", "app")
 GIVEN = "contact_given"  # in a case's data: [kind, contact_key] its opening request gave
@@ -36,8 +36,8 @@ MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
 # What people type when a form insists on a value they do not have (punctuation dropped).
 PLACEHOLDER_WORDS = frozenset({"na", "none", "null", "nil", "no", "nothing", "unknown",
                                "undefined", "tbd", "test", "void", "empty", "missing"})
-CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
-IDENTITIES: Table = CustomerIdentity.__table__  # type: ignore[attr-defined]
+CUSTOMERS = table_of(Customer)
+IDENTITIES = table_of(CustomerIdentity)
 # Built once: building a statement costs more than running it (every intake runs these).
 _BY_REF = Direct(sql.select(CUSTOMERS)
                  .where(CUSTOMERS.c.external_ref == sql.bindparam("ref")))
@@ -105,7 +105,7 @@ def normalise(kind: str, value: str) -> str | None:
         return digits if usable else None
     if kind == "email":
         local, at, domain = value.lower().partition("@")
-        usable = at and "." in domain.strip(".") and not is_placeholder(local)
+        usable = bool(at) and "." in domain.strip(".") and not is_placeholder(local)
         return f"{local}@{domain}" if usable else None
     return None if is_placeholder(value) else value
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, sql, update
+from sqlalchemy import Engine, Row, sql, update
 from sqlmodel import Session, col, func, select
 
 from domain.access import AccessRole, ActorKind, Identity, role_problem
@@ -28,7 +28,7 @@ from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR
 from engine.db import sqlite_file
 from engine.direct import Direct
-from engine.models import ApiKey
+from engine.models import ApiKey, table_of
 
 KEY_PREFIX = "cf_"
 SHOWN_PREFIX = 11  # "cf_" and 8 characters: enough to tell keys apart, useless to guess
@@ -39,7 +39,7 @@ LAST_USED_RESOLUTION = timedelta(hours=1)
 # revocation and stamping it (see `KeyCache`) leaves the others trusting it no longer.
 CACHED_FOR = timedelta(seconds=30)
 STAMP_BYTES = 32  # a stamp is a uuid4's hex
-_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
+_KEYS = table_of(ApiKey)
 _BY_HASH = Direct(sql.select(_KEYS).where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
 
 log = logging.getLogger("caseflow.keys")
@@ -126,7 +126,7 @@ def revoke_key(session: Session, key_id: int, *, by: str, now: datetime) -> ApiK
         record.revoked_at, record.revoked_by = now, by
         session.add(record)
         session.commit()
-        KeyStamp.for_engine(session.get_bind()).bump()  # every process's cache lets go
+        KeyStamp.for_engine(session.get_bind().engine).bump()  # every process's cache lets go
         log.info("API key %s (%s, %s) revoked by %s", record.id, record.name, record.role, by)
     return record
 

@@ -38,6 +38,7 @@ from domain.kpi_definitions import (
     Transfers,
     nearest_rank,
 )
+from engine.db import select_rows
 from engine.models import Case, CaseEvent, SlaClock
 
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
@@ -118,13 +119,13 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 def _clock_met() -> ColumnElement[bool]:
     # Stopping a clock past its target records breached_at (domain.clocks.pause), so a
     # stopped clock without breached_at stopped within its target.
-    return and_(SlaClock.state == "stopped", col(SlaClock.breached_at).is_(None))
+    return and_(col(SlaClock.state) == "stopped", col(SlaClock.breached_at).is_(None))
 
 
 def _clock_missed(now: datetime) -> ColumnElement[bool]:
     # A running clock past due counts even before the sweeper fires its breach rung.
     return or_(col(SlaClock.breached_at).is_not(None),
-               and_(SlaClock.state == "running", col(SlaClock.due_at) <= now))
+               and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ def _rate_sql(kpi: RateKpi, now: datetime | None) -> _RateSql:
     if kpi is RateKpi.reopen:
         # A rejection sends the case back to in_progress without a second resolve yet,
         # so resolved_count > 1 would miss every case that is reopened right now.
-        rejected = exists().where(CaseEvent.case_id == Case.id, CaseEvent.type == "reject")
+        rejected = exists().where(col(CaseEvent.case_id) == Case.id,
+                                  col(CaseEvent.type) == "reject")
         resolved = col(Case.resolved_count) > 0
         return _RateSql(_count_if(and_(resolved, rejected)), _count_if(resolved))
     return _RateSql(_count_if(_escalated(_LEVEL[kpi])), cases)
@@ -195,7 +197,7 @@ def _counted_in_index(session: Session, process: str | None, clock: str, now: da
     a range steps through index entries without evaluating an expression for each,
     several times faster than one pass of CASE sums over a million clocks.
     """
-    scope = [SlaClock.name == clock] + ([SlaClock.process == process] if process else [])
+    scope = [col(SlaClock.name) == clock] + ([col(SlaClock.process) == process] if process else [])
 
     def count(*conditions: ColumnElement[bool]) -> int:
         return int(session.exec(select(func.count()).select_from(SlaClock)
@@ -203,9 +205,9 @@ def _counted_in_index(session: Session, process: str | None, clock: str, now: da
 
     unbreached, breached = col(SlaClock.breached_at).is_(None), \
         col(SlaClock.breached_at).is_not(None)
-    met = count(SlaClock.state == ClockState.stopped, unbreached)
-    missed = sum(count(SlaClock.state == state, breached) for state in ClockState) + count(
-        SlaClock.state == ClockState.running, unbreached, col(SlaClock.due_at) <= now)
+    met = count(col(SlaClock.state) == ClockState.stopped, unbreached)
+    missed = sum(count(col(SlaClock.state) == state, breached) for state in ClockState) + count(
+        col(SlaClock.state) == ClockState.running, unbreached, col(SlaClock.due_at) <= now)
     return met, met + missed, count() - met - missed
 
 
@@ -254,7 +256,7 @@ def escalation_rates(session: Session, flt: KpiFilter) -> dict[int, Rate]:
     """Measure the share of cases that reached escalation level 1, 2 and 3 or more."""
     levels = sorted(ESCALATION_RATES)
     counts = [_count_if(_escalated(level)) for level in levels]
-    query = select(func.count(col(Case.id)), *counts).select_from(Case).where(
+    query = select_rows(func.count(col(Case.id)), *counts).select_from(Case).where(
         *flt.conditions())
     total, *reached = session.exec(query).one()
     return {level: Rate(ESCALATION_RATES[level].name, int(n), int(total))
@@ -301,7 +303,7 @@ def backlog(session: Session, flt: KpiFilter, *, now: datetime) -> list[TeamBack
     # One SUM(CASE) column per bucket, not GROUP BY a CASE: PostgreSQL cannot match a
     # GROUP BY expression holding bound parameters with the same one in SELECT.
     buckets = [_count_if(_age_condition(now, low, high)) for _, low, high in AGE_BUCKETS]
-    age_rows = session.exec(select(team, func.count(col(Case.id)), *buckets)
+    age_rows = session.exec(select_rows(team, func.count(col(Case.id)), *buckets)
                             .where(*open_cases).group_by(team).order_by(team))
     order = _stage_order(flt.process)
     return [

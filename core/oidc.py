@@ -46,7 +46,7 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid bearer token: {exc}") from None
         _check_lifetime(claims, now)
-        role_claim = claims.get(s.oidc_role_claim)
+        role_claim = claims.get(s.oidc_role_claim, "")  # missing: "", which names no role
         try:
             role = AccessRole(role_claim)
         except ValueError:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from core.i18n import message_context
 from domain.calendars import BusinessCalendar
-from domain.catalogue import definition, definitions
+from domain.catalogue import brings_policy_file, definition, definitions
 from domain.policy import WEEKDAYS, CalendarPolicy, PolicySet
 
 # Which file holds which top-level section.
@@ -61,9 +61,9 @@ def _process_policies(directory: Path, digest: Any, origin: dict[str, Path]) -> 
     """The files process modules bring (`POLICY_FILE`), each validated by its model."""
     loaded = {}
     for name, process in sorted(definitions().items()):
-        filename = getattr(process, "POLICY_FILE", None)
-        if filename is None:
+        if not brings_policy_file(process):
             continue
+        filename = process.POLICY_FILE
         path = directory / filename
         origin[name] = path
         if not path.is_file():

@@ -17,7 +17,7 @@ from domain.catalogue import definition
 from domain.complaint import rules as complaint
 from domain.process import WAIVED
 from domain.service_request import rules as service_request
-from engine.models import Case, CaseEvent, Customer, SlaClock
+from engine.models import Case, CaseEvent, Customer, SlaClock, stored_id
 from engine.store import clock_of
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def with_known_contacts(session: Session, view: CaseView, reader: Identity | Non
     case's request did not give them all."""
     if reader is None or view.customer is None or not view.withholds_contact:
         return view
-    return replace(view, known=known_contacts(session, view.customer.id, reader))
+    return replace(view, known=known_contacts(session, stored_id(view.customer), reader))
 
 
 def known_contacts(session: Session, customer_id: int, reader: Identity
@@ -174,7 +174,7 @@ def known_contacts(session: Session, customer_id: int, reader: Identity
     return frozenset(known)
 
 
-def _given(process: str, data: dict[str, Any]) -> frozenset[tuple[str, str]] | None:
+def _given(process: str, data: Mapping[str, Any]) -> frozenset[tuple[str, str]] | None:
     """The contacts a case was given when it was opened; None: all its customer's.
 
     A complaint or service request opened before cases kept them (`GIVEN`) shows every
@@ -220,10 +220,10 @@ def list_cases(
     if flt.opened_to is not None:
         query = query.where(col(Case.opened_at) < flt.opened_to)
     if flt.breached is not None:
-        condition = exists().where(SlaClock.case_id == Case.id, _breached(now))
+        condition = exists().where(col(SlaClock.case_id) == Case.id, _breached(now))
         query = query.where(condition if flt.breached else ~condition)
     if flt.at_risk is not None:
-        condition = exists().where(SlaClock.case_id == Case.id, _at_risk(now))
+        condition = exists().where(col(SlaClock.case_id) == Case.id, _at_risk(now))
         query = query.where(condition if flt.at_risk else ~condition)
     return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
 
@@ -233,7 +233,7 @@ def in_scope(reader: Identity | None) -> list[Any]:
     assigned to them); none for a reader of every team, or for no reader."""
     if reader is None or not reader.team_scoped:
         return []
-    return [or_(col(Case.team).in_(sorted(reader.teams)), Case.assignee == reader.name)]
+    return [or_(col(Case.team).in_(sorted(reader.teams)), col(Case.assignee) == reader.name)]
 
 
 def unreadable_cases(session: Session, case_ids: Iterable[int], reader: Identity
@@ -262,9 +262,9 @@ def newest_first(session: Session, query: Any, id_column: Any, *, limit: int,
 
 def _breached(now: datetime) -> Any:
     return or_(col(SlaClock.breached_at).is_not(None),
-               and_(SlaClock.state == "running", col(SlaClock.due_at) <= now))
+               and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
 
 
 def _at_risk(now: datetime) -> Any:
-    return and_(SlaClock.state == "running", col(SlaClock.breached_at).is_(None),
+    return and_(col(SlaClock.state) == "running", col(SlaClock.breached_at).is_(None),
                 col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now)

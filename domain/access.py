@@ -86,7 +86,8 @@ class NotPermitted(Exception):
     def __init__(self, action: str, role: AccessRole, allowed: frozenset[AccessRole]) -> None:
         super().__init__(f"role {role} may not {action}; that needs one of the roles "
                          f"{sorted(r.value for r in allowed)}")
-        self.action, self.role, self.allowed = action, role, allowed
+        self.action, self.allowed = action, allowed
+        self.role: AccessRole | None = role  # None: refused for who the caller is, not the role
 
 
 class OwnEscalation(NotPermitted):

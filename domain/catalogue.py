@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
+
+from pydantic import BaseModel
 
 from domain.calendars import BusinessCalendar
 from domain.complaint import rules as complaint
@@ -38,8 +40,11 @@ from domain.timers import TimerSpec
 
 
 class ProcessDefinition(Protocol):
-    NAME: str
-    TABLE: TransitionTable
+    # Read-only, so a module's TABLE may be a subclass (the crisis's CrisisTable).
+    @property
+    def NAME(self) -> str: ...
+    @property
+    def TABLE(self) -> TransitionTable: ...
 
     def ladder(self, policies: PolicySet) -> list[EscalationStep]: ...
 
@@ -48,6 +53,20 @@ class ProcessDefinition(Protocol):
     def on_timer(self, case: CaseSnapshot, name: str, policies: PolicySet,
                  calendars: Mapping[str, BusinessCalendar], now: datetime,
                  facts: Mapping[str, Any] | None = None) -> Decision | None: ...
+
+
+class OwnPolicyFile(ProcessDefinition, Protocol):
+    """A process that brings its own policy file: `POLICY_FILE` and `POLICY_MODEL` go together."""
+
+    @property
+    def POLICY_FILE(self) -> str: ...
+    @property
+    def POLICY_MODEL(self) -> type[BaseModel]: ...
+
+
+def brings_policy_file(process: ProcessDefinition) -> TypeGuard[OwnPolicyFile]:
+    """Whether the process has a policy file of its own (and so a `POLICY_MODEL`)."""
+    return getattr(process, "POLICY_FILE", None) is not None
 
 
 def _catalogue() -> dict[str, ProcessDefinition]:

@@ -5,8 +5,9 @@ from datetime import timedelta
 import isodate
 
 
-def parse_duration(text: str) -> timedelta:
-    """Parse an ISO 8601 duration into a timedelta; years and months are refused."""
+def parse_duration(text: object) -> timedelta:
+    """Parse an ISO 8601 duration into a timedelta; years and months are refused, and so
+    is anything but a text (a policy's validators hand it what the file holds)."""
     if not isinstance(text, str) or not text.startswith("P"):
         raise ValueError(f"{text!r} is not an ISO 8601 duration such as PT20M or P3D")
     try:

@@ -38,7 +38,7 @@ class Strict(BaseModel):
 def _duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    return parse_duration(value)  # type: ignore[arg-type]
+    return parse_duration(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -62,6 +62,7 @@ class Role(StrEnum):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class CalendarPolicy(Strict):
@@ -69,7 +70,7 @@ class CalendarPolicy(Strict):
 
     timezone: TimezoneName = "Asia/Shanghai"
     hours: list[tuple[time, time]] | None = None
-    workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    workdays: list[Weekday] = Field(default_factory=lambda: list(WORKWEEK))
     holidays: CountryCode = Field(default=None, description="ISO country code, e.g. CN")
 
     # Field validators, so an error names the field (calendars.x.hours), not the calendar.

@@ -20,6 +20,7 @@ import logging
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -51,11 +52,11 @@ class Checkpointer:
         with self._lock:
             self._wake.set()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="caseflow-checkpoint",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, args=(self.path,),
+                                                name="caseflow-checkpoint", daemon=True)
                 self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, path: Path) -> None:
         connection = None
         try:
             while True:
@@ -66,8 +67,8 @@ class Checkpointer:
                             return
                 self._wake.clear()
                 # Its own connection: the driver lets go of the GIL while SQLite copies.
-                connection = connection or sqlite3.connect(self.path,  # type: ignore[arg-type]
-                                                           timeout=0, isolation_level=None)
+                connection = connection or sqlite3.connect(path, timeout=0,
+                                                           isolation_level=None)
                 _checkpoint(connection, "PASSIVE")
                 # A log copied back begins again only at a commit that began after it was
                 # all copied, which under a steady intake never happens: one commit or

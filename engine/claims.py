@@ -113,8 +113,8 @@ class Leases:
                            .where(model.status == "claimed", model.claimed_by == self.instance,
                                   col(model.claimed_at) >= since)
                            .with_for_update(skip_locked=True))
-                result = session.execute(
+                result = session.exec(
                     update(model).where(col(model.id).in_(in_hand.scalar_subquery()))
                     .values(claimed_at=now).execution_options(synchronize_session=False))
-                renewed += result.rowcount  # type: ignore[attr-defined]
+                renewed += result.rowcount
         return renewed

@@ -140,10 +140,9 @@ class SignalCounter(Watched):
 
     def write(self, version: str, session: Session | None = None) -> None:
         """Say that this instance reloaded (to `version`), in `session`'s transaction."""
-        statement = insert(Signal).values(name=self.name, version=1)
-        statement = statement.on_conflict_do_update(
+        statement = insert(Signal).values(name=self.name, version=1).on_conflict_do_update(
             index_elements=[Signal.name], set_={"version": col(Signal.version) + 1},
-        ).returning(Signal.version)
+        ).returning(col(Signal.version))
         if session is not None:
             self._seen = session.execute(statement).scalar_one()
             return

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
+from sqlmodel.sql.expression import Select
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite statement waits for another's write lock
@@ -112,7 +113,9 @@ class WriteBaton:
         if self.path is None:
             return
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            # The turn is held: acquire opened the file, and close waits for _local.
+            assert self._fd is not None, "release without acquire"
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._local.release()
 
@@ -151,7 +154,7 @@ def begin_writing(session: Session, *, wait: bool = True) -> bool:
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         return True
-    driver = connection.connection.driver_connection
+    driver = sqlite_driver(connection)
     if driver.in_transaction:
         return True
     if wait:
@@ -168,6 +171,20 @@ def begin_writing(session: Session, *, wait: bool = True) -> bool:
     finally:
         driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     return True
+
+
+def sqlite_driver(connection: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under `connection`, a SQLite one."""
+    driver = connection.connection.driver_connection
+    # None only once the connection is closed or invalidated; this one is in use.
+    assert driver is not None, "a connection in use has its driver's"
+    return driver
+
+
+def select_rows(*columns: Any) -> Select[*tuple[Any, ...]]:
+    """SQLModel's `select` of several columns, typed as rows: its overloads type up to
+    four columns given one by one, not a list spread into it."""
+    return Select(*columns)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -85,7 +85,7 @@ def _release(runtime: Runtime, messages: list[OutboxMessage]) -> None:
     with session_scope(runtime.engine) as session:
         session.execute(update(OutboxMessage)
                         .where(col(OutboxMessage.id).in_([m.id for m in messages]),
-                               OutboxMessage.status == "claimed")
+                               col(OutboxMessage.status) == "claimed")
                         .values(status="pending", claimed_by=None, claimed_at=None)
                         .execution_options(synchronize_session=False))
 

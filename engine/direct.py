@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import ArgumentError, DBAPIError, MultipleResultsFound, NoResultFound
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Executable, Insert
 from sqlmodel import Session
+
+from engine.db import sqlite_driver
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any] | None
@@ -108,8 +110,10 @@ class Direct:
         connection = connection_of(db)
         if connection.dialect.name != "sqlite":
             if self._returning_ids is None:
-                table: Any = self.statement.table  # type: ignore[attr-defined]
-                self._returning_ids = self.statement.returning(  # type: ignore[attr-defined]
+                assert isinstance(self.statement, Insert), "inserted_ids needs an INSERT"
+                table = self.statement.table
+                assert isinstance(table, Table), "into a table, which has a primary key"
+                self._returning_ids = self.statement.returning(
                     *table.primary_key.columns, sort_by_parameter_order=True)
             return list(connection.execute(self._returning_ids, list(rows)).scalars())
         return self._on_cursor(connection, rows, _new_ids)
@@ -121,7 +125,8 @@ class Direct:
         off SQLite."""
         connection = connection_of(db)
         if connection.dialect.name != "sqlite":
-            return connection.execute(self.statement, params)  # type: ignore[arg-type]
+            assert isinstance(self.statement, Executable)  # a statement, not a clause
+            return connection.execute(self.statement, params)
         many = params if isinstance(params, Sequence) else [params or {}]
         if not many:
             return DirectResult([])
@@ -133,7 +138,7 @@ class Direct:
         if not connection.in_transaction():
             connection.begin()  # as SQLAlchemy's own first statement would
         plan = self._plan(connection.dialect, many[0])
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = sqlite_driver(connection).cursor()
         try:
             return work(cursor, plan, many)
         except connection.dialect.loaded_dbapi.Error as exc:

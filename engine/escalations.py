@@ -120,8 +120,8 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
             select(Case).where(col(Case.id).in_(case_ids)).order_by(col(Case.id))
             .with_for_update())}
         clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
-        for row in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(case_ids))):
-            clocks[row.case_id].append(row)
+        for clock in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(case_ids))):
+            clocks[clock.case_id].append(clock)
         case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
         for row in session.exec(select(Timer).where(col(Timer.case_id).in_(case_ids))):
             case_timers[row.case_id].append(row)
@@ -132,9 +132,9 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
         for timer in mine:
             case = cases[timer.case_id]
             # Two rungs of one case in a chunk see each other: the rows are shared.
-            outcomes[_fire(session, runtime, timer, case, clocks[case.id],
+            outcomes[_fire(session, runtime, timer, case, clocks[timer.case_id],
                            customers.get(case.customer_id), now=now,
-                           case_timers=case_timers[case.id], appends=appends)] += 1
+                           case_timers=case_timers[timer.case_id], appends=appends)] += 1
         appends.insert(session)
     return outcomes
 

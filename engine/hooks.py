@@ -56,7 +56,7 @@ class RunBatch(Protocol):
     resumable, since an interrupted run runs again when its claim runs out. (The flows'
     runner runs it as the process's Prefect flow where it has one: `flows/runner.py`.)"""
 
-    def __call__(self, runtime: Runtime, case_id: int, timer_name: str
+    def __call__(self, runtime: Runtime, case_id: int, timer_name: str, /
                  ) -> Mapping[str, Any]: ...
 
 

@@ -6,8 +6,9 @@ SQLite, which has no timezone type, and PostgreSQL behave the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -15,10 +16,12 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
+    inspect,
 )
 from sqlmodel import Field, SQLModel
 
@@ -75,6 +78,34 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None if value is None else datetime.fromisoformat(value + "+00:00")
 
         return process
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class (its `__table__`, which SQLModel's types
+    do not declare)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), f"{model.__name__} is not a table class"
+    return table
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(row: _Row) -> int:
+    """The primary key of a row read from the store, or added and flushed: SQLModel types
+    it `int | None`, since it is None until the row is inserted."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id until it is flushed")
+    return row.id
+
+
+def stored_ids(ids: Iterable[int | None]) -> list[int]:
+    """Primary keys read from the store, which has no row without one."""
+    # SQLModel types a primary key `int | None` (None until the INSERT); read back, it is
+    # set, which no type says: hence the cast, not a check of each.
+    return cast(list[int], list(ids))
 
 
 def _at(nullable: bool = True, index: bool = False) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, event, func, insert, update
+from sqlalchemy import ColumnDefault, Connection, Table, bindparam, event, func, insert, update
 from sqlmodel import Session, select
 
 from domain.calendars import BusinessCalendar
@@ -33,15 +33,16 @@ from engine.models import (
     TeamMember,
     Timer,
     UtcDateTime,
+    table_of,
 )
 
 LIVE_TIMER_STATES = ("pending", "paused")
-CASES: Table = Case.__table__  # type: ignore[attr-defined]
-CLOCKS: Table = SlaClock.__table__  # type: ignore[attr-defined]
-EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
-TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
-OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
+CASES = table_of(Case)
+CLOCKS = table_of(SlaClock)
+EVENTS = table_of(CaseEvent)
+TIMERS = table_of(Timer)
+OUTBOX = table_of(OutboxMessage)
+MEMBERS = table_of(TeamMember)
 # Built once: building a statement costs more than running it (every intake runs these).
 _LAST_CASE_ID = Direct(select(func.max(CASES.c.id).label("last_id")))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
@@ -229,6 +230,10 @@ def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[st
     return [written.row(row, new_id) for new_id, row in zip(ids, rows, strict=True)]
 
 
+# A named tuple whose fields are a table's columns: known at run time only, so not typed.
+_row_type: Callable[[str, list[str]], Callable[..., tuple[Any, ...]]] = namedtuple
+
+
 class _Written:
     """A table's rows as an insert wrote them, made from the values given, not read back:
     reading back, and converting, what an opening had just written cost a tenth of a
@@ -239,8 +244,8 @@ class _Written:
             # A default that SQL or a function computes could not be made up here.
             assert column.server_default is None, column
             assert column.default is None or column.default.is_scalar, column
-        self._make = namedtuple(f"{table.name}_row", [c.key for c in table.c])  # type: ignore[misc]  # noqa: PYI024
-        self._defaults = {c.key: c.default.arg if c.default is not None else None  # type: ignore[attr-defined]
+        self._make = _row_type(f"{table.name}_row", [c.key for c in table.c])
+        self._defaults = {c.key: c.default.arg if isinstance(c.default, ColumnDefault) else None
                           for c in table.c}
         self._times = [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
 
@@ -407,10 +412,10 @@ def sync_timers(session: Session, case_id: int, process: str, wanted: list[Timer
     else:
         existing = {t.key: t for t in session.exec(select(Timer).where(Timer.case_id == case_id))}
     wanted_keys = {spec.key for spec in wanted}
-    for key, timer in existing.items():
-        if key not in wanted_keys and timer.status in LIVE_TIMER_STATES:
-            timer.status = "cancelled"
-            _keep(session, timer)
+    for key, old in existing.items():
+        if key not in wanted_keys and old.status in LIVE_TIMER_STATES:
+            old.status = "cancelled"
+            _keep(session, old)
     for spec in wanted:
         timer = existing.get(spec.key)
         if timer is None:

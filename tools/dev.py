@@ -3,7 +3,7 @@
 
     python3 tools/dev.py up      # install (once) and start the service on embedded defaults
     python3 tools/dev.py test    # install (once) and run the whole test suite
-    python3 tools/dev.py lint    # ruff
+    python3 tools/dev.py lint    # ruff, the import contracts (lint-imports), then mypy
     python3 tools/dev.py bench   # the benchmarks in bench/ (see bench/README.md)
 
 Only the Python standard library is used here, so this runs on a machine that has
@@ -52,6 +52,21 @@ def run(*argv: str) -> int:
     return subprocess.run(list(argv), cwd=ROOT).returncode
 
 
+def lint(extra: list[str]) -> int:
+    """Run every linter, each whatever the others found; fail if any fails. `extra`
+    goes to ruff (`lint --fix`)."""
+    checks = [
+        ("ruff", [str(BIN / "python"), "-m", "ruff", "check", ".", *extra]),
+        ("lint-imports", [str(BIN / "lint-imports")]),
+        ("mypy", [str(BIN / "python"), "-m", "mypy"]),  # its files are in pyproject.toml
+    ]
+    failed = [name for name, argv in checks if run(*argv) != 0]
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
@@ -65,7 +80,7 @@ def main() -> int:
     if command == "test":
         return run(python, "-m", "pytest", *extra)
     if command == "lint":
-        return run(python, "-m", "ruff", "check", ".", *extra)
+        return lint(extra)
     return run(python, "bench/run.py", *extra)
 
 

@@ -32,7 +32,7 @@ def classify(
         if _matches(rule, tier=tier, channel=channel, category=category, text=text):
             priority, reason = rule.priority, f"rule {rule.name!r}"
             break
-    raise_by = policy.tiers.get(tier).raise_priority if tier in policy.tiers else 0
+    raise_by = policy.tiers[tier].raise_priority if tier in policy.tiers else 0
     if raise_by:
         index = max(policy.priorities.index(priority) - raise_by, 0)
         if policy.priorities[index] != priority:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Literal, overload
 
 from domain.crisis.policy import CrisisPolicy
 from domain.messages import MessageContext, local_time
@@ -19,6 +19,12 @@ CHANNEL_RECIPIENT = "channel:crisis:{channel}"
 MAX_TEXT = 4000
 
 
+@overload
+def text_field(data: Mapping[str, Any], name: str, *, required: Literal[True] = True,
+               limit: int = MAX_TEXT) -> str: ...
+@overload
+def text_field(data: Mapping[str, Any], name: str, *, required: bool,
+               limit: int = MAX_TEXT) -> str | None: ...
 def text_field(data: Mapping[str, Any], name: str, *, required: bool = True,
                limit: int = MAX_TEXT) -> str | None:
     """A non-empty text of at most `limit` characters from an event's data."""

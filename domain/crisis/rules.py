@@ -63,6 +63,7 @@ from domain.process import (
     CaseSnapshot,
     ClockOp,
     Decision,
+    Event,
     EventData,
     InvalidEvent,
     TimelineEntry,
@@ -194,6 +195,8 @@ def _post_update(case, event, policies, calendars, now):
     summary = notices.text_field(event.data, "summary")
     policy = policy_of(policies)
     name, clock = current_update(case)
+    # post_update is sent in confirmed and responding only, and confirm starts update_1.
+    assert clock is not None, "an active crisis has a status update clock"
     seq = case.data["update_seq"] + 1
     nxt = clock_ops.start_clock(name=f"update_{seq}", calendar=policy.calendar,
                                 target=policy.targets(case.data["severity"]).update_every,
@@ -344,7 +347,8 @@ class ReviewData(EventData):
 class CrisisTable(TransitionTable):
     """The crisis table: `decide` also says whom each event's news goes to."""
 
-    def decide(self, case, event, policies, calendars, now):  # type: ignore[no-untyped-def]
+    def decide(self, case: CaseSnapshot, event: Event, policies: PolicySet,
+               calendars: Mapping[str, BusinessCalendar], now: datetime) -> Decision:
         decision = super().decide(case, event, policies, calendars, now)
         zone = calendars[policy_of(policies).calendar].tz
         return replace(decision, notices=news.of_event(decision, event, policies, zone))

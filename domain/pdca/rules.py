@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
@@ -48,6 +48,7 @@ from domain.process import (
     Decision,
     Event,
     EventData,
+    Hook,
     InvalidEvent,
     TimelineEntry,
     Transition,
@@ -64,8 +65,9 @@ SCOPE_FIELDS = ("team", "category", "channel", "priority", "tier")
 PLAN_FIELDS = ("problem", "kpi", "target", "scope", "pilot_period")
 EDITABLE_FIELDS = ("problem", "target", "pilot_period")
 # The rate KPIs a cycle can be measured by (the store computes them over any scope).
-TARGETABLE_KPIS = ("complaint_on_time_rate", "resolution_rate", "reopen_rate",
-                   "escalation_rate_l1", "escalation_rate_l2", "escalation_rate_l3")
+TargetableKpi = Literal["complaint_on_time_rate", "resolution_rate", "reopen_rate",
+                        "escalation_rate_l1", "escalation_rate_l2", "escalation_rate_l3"]
+TARGETABLE_KPIS: tuple[TargetableKpi, ...] = get_args(TargetableKpi)
 
 
 def policy_of(policies: PolicySet) -> PdcaPolicy:
@@ -181,7 +183,7 @@ def _only_when_met(data: Mapping[str, Any]) -> str | None:
             "follow-up cycle, or abandon")
 
 
-def _closing(outcome: str):  # type: ignore[no-untyped-def]
+def _closing(outcome: str) -> Hook:
     def hook(case, event, policies, calendars, now):
         return replace(case, data={**case.data, "outcome": outcome}), {}
     return hook

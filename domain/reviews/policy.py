@@ -34,7 +34,7 @@ class _Strict(BaseModel):
 def _optional_duration(value: object) -> timedelta | None:
     if value is None or isinstance(value, timedelta):
         return value
-    return parse_duration(value)  # type: ignore[arg-type]
+    return parse_duration(value)
 
 
 class Computes(StrEnum):

@@ -87,7 +87,7 @@ def scoped_result(result: Mapping[str, Any], teams: frozenset[str] | None
     if teams is None or not result.get("teams"):
         return dict(result)
     visible = {t: s for t, s in result["teams"].items() if t in teams}
-    hidden = {"summary": [], "tables": {}, "recurrence": None}
+    hidden = {"summary", "tables", "recurrence"}
     return {**{k: v for k, v in result.items() if k not in hidden}, "summary": [],
             "tables": {}, "teams": visible, "scope": sorted(teams)}
 

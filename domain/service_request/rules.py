@@ -69,6 +69,7 @@ from domain.process import (
     Decision,
     Event,
     EventData,
+    Hook,
     InvalidEvent,
     Notice,
     TimelineEntry,
@@ -201,7 +202,7 @@ def _start_service(case, event, policies, calendars, now):
     return replace(case, clocks=clocks, data={**case.data, "served_at": now.isoformat()}), {}
 
 
-def _outcome(outcome: str, *, reason: bool = False):  # type: ignore[no-untyped-def]
+def _outcome(outcome: str, *, reason: bool = False) -> Hook:
     def hook(case, event, policies, calendars, now):
         data, details = {**case.data, "outcome": outcome}, {}
         if reason:

@@ -15,7 +15,10 @@ def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         # `alembic revision --autogenerate` from the command line.
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError(f"{config.config_file_name}: no sqlalchemy.url")
+        engine = create_engine(url)
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata,
                               render_as_batch=True)

@@ -20,7 +20,7 @@ from domain.crisis import rules as crisis
 from domain.durations import format_duration
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR
-from engine.models import Case
+from engine.models import Case, stored_id, stored_ids, table_of
 from engine.store import persist_new_case
 from processes.crisis.links import latest_crisis, mark_linked, open_crisis_for
 from processes.crisis.tables import CrisisLink
@@ -81,10 +81,11 @@ def after_open(session: Session, case: Case | Row[Any], *, policies: PolicySet,
         return
     current = open_crisis_for(session, case.category)
     if current is not None:
-        session.add(CrisisLink(crisis_id=current.id, case_id=case.id,
+        crisis_id = stored_id(current)
+        session.add(CrisisLink(crisis_id=crisis_id, case_id=case.id,
                                customer_id=case.customer_id, linked_at=now,
                                linked_by=SYSTEM_ACTOR, how="arrival"))
-        mark_linked(session, current.id or 0, [case.id], how="arrival", now=now)
+        mark_linked(session, crisis_id, [case.id], how="arrival", now=now)
         return
     spike = crisis.policy_of(policies).spike
     if spike.categories and case.category not in spike.categories:
@@ -104,7 +105,7 @@ def _detect_spike(session: Session, case: Case | Row[Any], *, policies: PolicySe
     spike = crisis.policy_of(policies).spike
     category = case.category or ""
     previous = latest_crisis(session, category)
-    covered = exists().where(CrisisLink.case_id == Case.id)
+    covered = exists().where(col(CrisisLink.case_id) == Case.id)
     window = select(Case.id, Case.customer_id, Case.opened_at).where(
         Case.process == complaint.NAME, Case.category == category,
         col(Case.opened_at) >= now - spike.window, ~covered)
@@ -113,7 +114,7 @@ def _detect_spike(session: Session, case: Case | Row[Any], *, policies: PolicySe
             window.limit(spike.count).subquery())).one() < spike.count:
         return
     rows = session.exec(window.order_by(col(Case.id)).limit(MAX_SPIKE_LINKS)).all()
-    counted = [case_id for case_id, _, _ in rows]
+    counted = stored_ids(case_id for case_id, _, _ in rows)
     details = {"count": len(counted), "window": format_duration(spike.window),
                "since": min(at for _, _, at in rows).isoformat(),
                "complaints": counted[:100]}
@@ -124,7 +125,7 @@ def _detect_spike(session: Session, case: Case | Row[Any], *, policies: PolicySe
         actor=SYSTEM_ACTOR, actor_kind=ActorKind.system, policies=policies,
         calendars=calendars, now=now, spike=details,
         key=f"crisis-spike:{category}:after:{previous.id if previous else 0}")
-    session.execute(CrisisLink.__table__.insert(), [  # type: ignore[attr-defined]
+    session.execute(table_of(CrisisLink).insert(), [
         {"crisis_id": candidate.id, "case_id": case_id, "customer_id": customer,
          "linked_at": now, "linked_by": SYSTEM_ACTOR, "how": "spike"}
         for case_id, customer, _ in rows])

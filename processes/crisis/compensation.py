@@ -23,7 +23,7 @@ from domain.crisis import rules as crisis
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR, Event
 from domain.timers import BATCH
-from engine.db import session_scope
+from engine.db import select_rows, session_scope
 from engine.models import Case, Customer, OutboxMessage, Timer, UtcDateTime
 from processes.crisis.links import insert_ignoring_duplicates
 from processes.crisis.tables import CrisisCompensation, CrisisLink
@@ -77,12 +77,12 @@ class Chunk:
 
 def _pending(session: Session, crisis_id: int) -> Any:
     """Affected customers of the crisis who have no compensation row yet."""
-    done = exists().where(CrisisCompensation.crisis_id == crisis_id,
-                          CrisisCompensation.customer_id == CrisisLink.customer_id)
+    done = exists().where(col(CrisisCompensation.crisis_id) == crisis_id,
+                          col(CrisisCompensation.customer_id) == CrisisLink.customer_id)
     return (select(CrisisLink.customer_id)
             .where(CrisisLink.crisis_id == crisis_id,
                    col(CrisisLink.customer_id).is_not(None), ~done)
-            .group_by(CrisisLink.customer_id))
+            .group_by(col(CrisisLink.customer_id)))
 
 
 def issue_chunk(runtime: Runtime, crisis_id: int) -> Chunk:
@@ -96,13 +96,13 @@ def issue_chunk(runtime: Runtime, crisis_id: int) -> Chunk:
         offer = case.data["compensation"]
         nxt = (_pending(session, crisis_id).order_by(CrisisLink.customer_id)
                .limit(policy.chunk_size).subquery())
-        rows = select(literal(crisis_id), nxt.c.customer_id, literal(offer["kind"]),
-                      literal(float(offer["value"])), literal(offer["run"]),
-                      literal(now, UtcDateTime())).where(nxt.c.customer_id.is_not(None))
+        rows = select_rows(literal(crisis_id), nxt.c.customer_id, literal(offer["kind"]),
+                           literal(float(offer["value"])), literal(offer["run"]),
+                           literal(now, UtcDateTime())).where(nxt.c.customer_id.is_not(None))
         statement = insert_ignoring_duplicates(session, CrisisCompensation).from_select(
             ["crisis_id", "customer_id", "kind", "value", "run", "issued_at"], rows)
         issued = [row[0] for row in session.execute(
-            statement.returning(CrisisCompensation.customer_id))]
+            statement.returning(col(CrisisCompensation.customer_id)))]
         if issued and policy.notify_customers:
             _tell_customers(session, case, issued, policies=runtime.policies, now=now)
         pending = session.exec(select(func.count()).select_from(
@@ -110,7 +110,8 @@ def issue_chunk(runtime: Runtime, crisis_id: int) -> Chunk:
         # Renew the batch timer's claim: a long batch that makes progress keeps its lease,
         # while one whose runner died stops renewing it and is taken over.
         session.execute(update(Timer).where(
-            col(Timer.case_id) == crisis_id, Timer.kind == BATCH, Timer.status == "claimed")
+            col(Timer.case_id) == crisis_id, col(Timer.kind) == BATCH,
+            col(Timer.status) == "claimed")
             .values(claimed_at=now).execution_options(synchronize_session=False))
     return Chunk(issued=len(issued), pending=pending)
 
@@ -120,18 +121,17 @@ def _tell_customers(session: Session, case: Case, customer_ids: list[int], *,
     """Queue each compensated customer's message, in the chunk's transaction."""
     policy, m = crisis.policy_of(policies).compensation, policies.messages
     offer = case.data["compensation"]
-    found = {row.id: row for row in session.exec(
+    found = {found_id: (name, language) for found_id, name, language in session.exec(
         select(Customer.id, Customer.name, Customer.language)
         .where(col(Customer.id).in_(customer_ids)))}
     rows = []
     for customer_id in customer_ids:
-        customer = found.get(customer_id)
-        language = (customer.language if customer else None) or m.language
+        name, language = found.get(customer_id, (None, None))
+        language = language or m.language
         text = {"title": case.data.get("title", case.subject),
                 "kind": m.name(language, "compensation", str(offer["kind"])),
                 "value": f"{offer['value']:g}",
-                "name": (customer.name if customer else None)
-                or m.for_customers("customer", language=language)}
+                "name": name or m.for_customers("customer", language=language)}
         rows.append({"key": f"crisis:{case.id}:compensation:{customer_id}",
                      "case_id": case.id, "recipient": f"customer:{customer_id}",
                      "role": "customer",
@@ -151,10 +151,10 @@ def finish(runtime: Runtime, crisis_id: int, *, issued_now: int) -> Progress:
     with Session(runtime.engine, expire_on_commit=False) as session:
         # Take the crisis's row (PostgreSQL) or the write lock (SQLite) before reading its
         # stage, so of two runs finishing at once only one records the totals.
-        claimed = session.execute(
-            update(Case).where(col(Case.id) == crisis_id, Case.stage == "compensating")
+        claimed = session.exec(
+            update(Case).where(col(Case.id) == crisis_id, col(Case.stage) == "compensating")
             .values(version=Case.version).execution_options(synchronize_session=False))
-        if claimed.rowcount == 0:  # type: ignore[attr-defined]
+        if claimed.rowcount == 0:
             session.rollback()
             with session_scope(runtime.engine) as fresh:
                 return progress(fresh, crisis_id)

@@ -22,7 +22,7 @@ from domain.crisis import rules as crisis
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR, Decision
 from domain.reviews.model import FindingSource, FindingStatus
-from engine.models import Case, CaseEvent, Finding
+from engine.models import Case, CaseEvent, Finding, stored_id
 from processes.crisis import compensation as crisis_compensation
 from processes.pdca.cycles import CycleRequest, open_cycle
 
@@ -87,6 +87,6 @@ def after_decision(session: Session, case: Case, decision: Decision, *,
     case.data = {**case.data, "review": {**review, "findings": finding_ids,
                                          "pdca_cycle": cycle_id}}
     session.add(case)
-    session.add(CaseEvent(case_id=case.id, type="review_recorded", actor=SYSTEM_ACTOR,
+    session.add(CaseEvent(case_id=stored_id(case), type="review_recorded", actor=SYSTEM_ACTOR,
                           actor_kind=ActorKind.system.value, at=now,
                           details={"findings": finding_ids, "pdca_cycle": cycle_id}))

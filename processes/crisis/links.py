@@ -19,6 +19,7 @@ from domain.complaint import rules as complaint
 from domain.crisis import rules as crisis
 from domain.durations import format_duration
 from domain.process import SYSTEM_ACTOR, InvalidEvent
+from engine.db import select_rows
 from engine.models import Case, CaseEvent, UtcDateTime
 from processes.crisis.tables import CrisisLink
 
@@ -41,7 +42,7 @@ def insert_ignoring_duplicates(session: Session, model: Any) -> Insert:
     """An INSERT that skips rows whose unique key exists (PostgreSQL and SQLite)."""
     dialect = session.get_bind().dialect.name
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return make(model).on_conflict_do_nothing()  # type: ignore[no-any-return]
+    return make(model).on_conflict_do_nothing()
 
 
 def _complaints(flt: LinkFilter, crisis_case: Case, max_window: timedelta) -> Any:
@@ -49,7 +50,7 @@ def _complaints(flt: LinkFilter, crisis_case: Case, max_window: timedelta) -> An
     query = select(Case.id, Case.customer_id).where(Case.process == complaint.NAME)
     if flt.teams is not None:
         query = query.where(or_(col(Case.team).in_(sorted(flt.teams)),
-                                Case.assignee == flt.assignee))
+                                col(Case.assignee) == flt.assignee))
     if flt.case_ids:
         return query.where(col(Case.id).in_(sorted(set(flt.case_ids))))
     if flt.opened_from is None or flt.opened_to is None:
@@ -75,13 +76,13 @@ def link(session: Session, crisis_case: Case, flt: LinkFilter, *, by: str, how: 
         raise InvalidEvent("crisis", f"a {stage} crisis takes no more complaints; "
                                      f"link while it is {sorted(crisis.LINKING_STAGES)}")
     source = _complaints(flt, crisis_case, max_window).subquery()
-    rows = select(literal(crisis_case.id), source.c.id, source.c.customer_id,
-                  literal(now, UtcDateTime()), literal(by), literal(how)
-                  # SQLite parses INSERT ... SELECT ... ON CONFLICT only with a WHERE here.
-                  ).where(source.c.id.is_not(None))
+    rows = select_rows(literal(crisis_case.id), source.c.id, source.c.customer_id,
+                       literal(now, UtcDateTime()), literal(by), literal(how)
+                       # SQLite parses INSERT ... SELECT ... ON CONFLICT only with a WHERE.
+                       ).where(source.c.id.is_not(None))
     statement = insert_ignoring_duplicates(session, CrisisLink).from_select(
         ["crisis_id", "case_id", "customer_id", "linked_at", "linked_by", "how"], rows)
-    added = [row[0] for row in session.execute(statement.returning(CrisisLink.case_id))]
+    added = [row[0] for row in session.execute(statement.returning(col(CrisisLink.case_id)))]
     mark_linked(session, crisis_case.id or 0, added, how=how, now=now)
     return {"linked": len(added), **totals(session, crisis_case.id or 0)}
 

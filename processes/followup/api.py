@@ -7,7 +7,7 @@ Events (`record_call`, `reassign`, `add_note`, `acknowledge_escalation`) go to
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -109,7 +109,8 @@ def followup_public(session: SessionDep, followup_id: int, rt: RuntimeDep,
     if view is None or view.case.process != followup.NAME:
         raise CaseNotFound(followup_id)
     data = view.case.data
-    fields = {name: data.get(name) for name in FollowUpPublic.model_fields
-              if name not in ("id", "stage", "case") and name in data}
-    return FollowUpPublic(id=followup_id, stage=view.case.stage,  # type: ignore[arg-type]
+    fields: dict[str, Any] = {name: data.get(name) for name in FollowUpPublic.model_fields
+                              if name not in ("id", "stage", "case") and name in data}
+    # A stored follow-up's stage is one of its table's (and the model validates it).
+    return FollowUpPublic(id=followup_id, stage=cast(Stage, view.case.stage),
                           case=case_public(view, rt, reader), **fields)

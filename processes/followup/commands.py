@@ -21,12 +21,12 @@ from domain.followup import rules as followup
 from domain.policy import PolicySet, Tier
 from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision
 from domain.satisfaction import SCORES
-from engine.models import Case, CaseEvent, Customer
+from engine.models import Case, CaseEvent, Customer, stored_id
 from engine.store import persist_new_case
 from processes.reviews.findings import add_satisfaction_finding
 
 
-def _note(session: Session, case_id: int | None, kind: str, now: datetime,
+def _note(session: Session, case_id: int, kind: str, now: datetime,
           **details: Any) -> None:
     """Add a link between cases to a timeline (the cases' own decisions are elsewhere)."""
     session.add(CaseEvent(case_id=case_id, type=kind, actor=SYSTEM_ACTOR,
@@ -50,7 +50,7 @@ def open_followup(session: Session, *, source: Case, closed: CaseSnapshot, close
         policies=policies, calendars=calendars, now=now)
     source.data = {**source.data, "followup": case.id}
     session.add(source)
-    _note(session, source.id, "followup_opened", now, followup=case.id,
+    _note(session, stored_id(source), "followup_opened", now, followup=case.id,
           send_at=case.data["send_at"])
     return case
 
@@ -95,11 +95,11 @@ def recover(session: Session, *, case: Case, answer: Mapping[str, Any], policies
         calendars=calendars, now=now, avoid=case.data.get("agent"))  # not the agent rated
     assert recovery.id is not None and source.id is not None
     finding = add_satisfaction_finding(
-        session, source=source, recovery_id=recovery.id, followup_id=case.id,
+        session, source=source, recovery_id=recovery.id, followup_id=stored_id(case),
         agent=case.data.get("agent"), answer=answer, scores=scores, now=now)
     case.data = {**case.data, "recovery_case": recovery.id, "finding": finding.id}
     session.add(case)
-    _note(session, case.id, "recovery_opened", now, recovery_case=recovery.id,
+    _note(session, stored_id(case), "recovery_opened", now, recovery_case=recovery.id,
           finding=finding.id)
     _note(session, source.id, "recovery_opened", now, recovery_case=recovery.id,
           followup=case.id)

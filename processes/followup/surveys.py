@@ -145,10 +145,10 @@ def answer_survey(session: Session, token: str, answer: Mapping[str, Any], *,
     """Take the customer's answer and commit; `InvalidEvent` names a wrong field."""
     survey, case = open_survey(session, token, runtime=runtime, now=now, for_update=True)
     # Consume first, conditionally: of two racing submissions exactly one updates a row.
-    used = session.execute(update(Survey).where(col(Survey.id) == survey.id,
-                                                col(Survey.consumed_at).is_(None))
-                           .values(consumed_at=now))
-    if used.rowcount != 1:  # type: ignore[attr-defined]
+    used = session.exec(update(Survey).where(col(Survey.id) == survey.id,
+                                             col(Survey.consumed_at).is_(None))
+                        .values(consumed_at=now))
+    if used.rowcount != 1:
         raise AlreadyAnswered
     clocks = load_clocks(session, survey.followup_case_id)
     decision = followup.answer(snapshot_of(case, clocks), scores=answer,

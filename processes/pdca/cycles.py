@@ -17,7 +17,7 @@ from domain.calendars import BusinessCalendar
 from domain.pdca import rules as pdca
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, InvalidEvent
-from engine.models import Case, CaseEvent
+from engine.models import Case, CaseEvent, stored_id
 from engine.store import persist_new_case
 
 LINK_KINDS = ("cases", "findings", "review_runs")
@@ -114,6 +114,6 @@ def after_decision(session: Session, case: Case, decision: Decision, *,
         calendars=calendars, now=now, parent=case.id, baseline=after.data.get("measured"))
     case.data = {**case.data, "follow_up_cycle": follow_up.id}
     session.add(case)
-    session.add(CaseEvent(case_id=case.id, type="follow_up_opened", actor=SYSTEM_ACTOR,
+    session.add(CaseEvent(case_id=stored_id(case), type="follow_up_opened", actor=SYSTEM_ACTOR,
                           actor_kind=ActorKind.system.value, at=now,
                           details={"cycle": follow_up.id}))

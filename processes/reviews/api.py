@@ -3,7 +3,7 @@ and the scheduler's manual trigger of a review."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlmodel import col, select
@@ -38,7 +38,8 @@ from processes.reviews.trends import MAX_BUCKETS, TrendPoint, trend
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 reviews_router = APIRouter(prefix="/reviews", tags=["reports"], route_class=CheckedFirst)
-NOT_FOUND = {404: {"model": Problem, "description": "no such review or run"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such review or run"}}
 ReviewName = Annotated[str, Path(min_length=1, max_length=60)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -103,10 +103,16 @@ def _kpi_sections(ctx: ReviewContext, out: ReviewOutput) -> dict[str, Rate]:
     return rates
 
 
+class _Window(TypedDict):
+    start: datetime
+    end: datetime
+    now: datetime
+
+
 def sla_digest(ctx: ReviewContext) -> ReviewOutput:
     """Report yesterday's breaches and what is at risk now, per team."""
     out = ReviewOutput()
-    window = {"start": ctx.period.start, "end": ctx.period.end, "now": ctx.now}
+    window = _Window(start=ctx.period.start, end=ctx.period.end, now=ctx.now)
     counts = digest_counts(ctx.session, **window)
     teams = sorted(set(ctx.teams()) | set(counts))
     zero = {"breached_in_period": 0, "at_risk_now": 0, "overdue_now": 0}

@@ -35,7 +35,8 @@ from domain.kpi_definitions import (
     Rate,
 )
 from domain.reviews.model import rate_row
-from engine.models import Case, Customer, SlaClock
+from engine.db import select_rows
+from engine.models import Case, Customer, SlaClock, stored_ids
 
 LIST_LIMIT = 200  # rows of case lists in one result; the counts stay exact
 _TIMES = {"first_response": (FIRST_RESPONSE_AVG.name, FIRST_RESPONSE_P90.name),
@@ -95,8 +96,8 @@ def recurrence(session: Session, flt: KpiFilter) -> tuple[list[dict[str, Any]], 
         .group_by(col(Case.customer_id), col(Case.category)).having(count >= 2)
         .order_by(count.desc(), col(Case.customer_id), col(Case.category))))
     total = session.exec(select(func.count(col(Case.id))).where(*flt.conditions())).one()
-    ids: dict[tuple[int, str], list[int]] = {}
-    refs: dict[int, str | None] = {}
+    ids: dict[tuple[int | None, str | None], list[int | None]] = {}
+    refs: dict[int | None, str | None] = {}
     if groups:
         pairs = [(customer, category) for customer, category, _ in groups]
         for customer, category, case_id in session.exec(
@@ -107,10 +108,10 @@ def recurrence(session: Session, flt: KpiFilter) -> tuple[list[dict[str, Any]], 
             ids.setdefault((customer, category), []).append(case_id)
         refs = dict(session.exec(select(col(Customer.id), col(Customer.external_ref))
                                  .where(col(Customer.id).in_({p[0] for p in pairs}))).all())
-    rows = [{"customer_id": customer, "customer_ref": refs.get(customer),
-             "category": category, "cases": int(n),
-             "case_ids": ids.get((customer, category), [])}
-            for customer, category, n in groups]
+    rows: list[dict[str, Any]] = [
+        {"customer_id": customer, "customer_ref": refs.get(customer), "category": category,
+         "cases": int(n), "case_ids": ids.get((customer, category), [])}
+        for customer, category, n in groups]
     repeats = sum(row["cases"] - 1 for row in rows)
     summary = {"cases": int(total), "recurring_customers": len({r["customer_id"] for r in rows}),
                "repeat_cases": repeats, "repeat_share": repeats / total if total else None}
@@ -120,7 +121,7 @@ def recurrence(session: Session, flt: KpiFilter) -> tuple[list[dict[str, Any]], 
 def missed_case_ids(session: Session, flt: KpiFilter, now: datetime, limit: int = 100
                     ) -> list[int]:
     """List the cases in `flt` with a first-response or resolution clock missed at `now`."""
-    return list(session.exec(
+    return stored_ids(session.exec(
         select(col(Case.id)).distinct().join(SlaClock, col(SlaClock.case_id) == col(Case.id))
         .where(*flt.conditions(), col(SlaClock.name).in_(ON_TIME_CLOCKS), _missed(now))
         .order_by(col(Case.id)).limit(limit)))
@@ -128,13 +129,13 @@ def missed_case_ids(session: Session, flt: KpiFilter, now: datetime, limit: int 
 
 def _missed(now: datetime) -> Any:
     return or_(col(SlaClock.breached_at).is_not(None),
-               and_(SlaClock.state == "running", col(SlaClock.due_at) <= now))
+               and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
 
 
 def _clock_rows(session: Session, condition: Any, team: str | None, zone: ZoneInfo,
                 moment: Any) -> list[dict[str, Any]]:
-    query = (select(col(Case.id), col(Case.team), col(SlaClock.name), col(Case.priority),
-                    col(Case.assignee), moment)
+    query = (select_rows(col(Case.id), col(Case.team), col(SlaClock.name), col(Case.priority),
+                         col(Case.assignee), moment)
              .join(SlaClock, col(SlaClock.case_id) == col(Case.id)).where(condition)
              .order_by(moment, col(Case.id)).limit(LIST_LIMIT))
     if team is not None:
@@ -151,13 +152,13 @@ def breached_between(start: datetime, end: datetime) -> Any:
 
 def at_risk(now: datetime) -> Any:
     """Select running clocks past their warning and not yet due."""
-    return and_(SlaClock.state == "running", col(SlaClock.breached_at).is_(None),
+    return and_(col(SlaClock.state) == "running", col(SlaClock.breached_at).is_(None),
                 col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now)
 
 
 def overdue_open(now: datetime) -> Any:
     """Select clocks of open cases that are past their target and not stopped."""
-    return and_(col(Case.closed_at).is_(None), SlaClock.state != "stopped",
+    return and_(col(Case.closed_at).is_(None), col(SlaClock.state) != "stopped",
                 or_(col(SlaClock.breached_at).is_not(None), col(SlaClock.due_at) <= now))
 
 

@@ -33,10 +33,10 @@ ArtifactWriter = Callable[[Artifact], Awaitable[object]]
 def publishable(now: datetime, review: str | None = None) -> list[ColumnElement[bool]]:
     """Conditions selecting the succeeded, unpublished runs (of `review`, if given) whose
     try is due at `now`; a run given up has no next try."""
-    conditions = [ReviewRun.status == RunStatus.succeeded,
+    conditions = [col(ReviewRun.status) == RunStatus.succeeded,
                   col(ReviewRun.published_at).is_(None), col(ReviewRun.publish_after) <= now]
     if review is not None:
-        conditions.append(ReviewRun.review == review)
+        conditions.append(col(ReviewRun.review) == review)
     return conditions
 
 

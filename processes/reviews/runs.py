@@ -119,7 +119,7 @@ def _claim(runtime: Runtime, name: str, computes: str, due: Due, trigger: Trigge
         if not retake:
             return existing, False
         # Compare and set: of two retries at once, one wins.
-        taken = session.execute(
+        taken = session.exec(
             update(ReviewRun).where(col(ReviewRun.id) == existing.id,
                                     col(ReviewRun.attempts) == existing.attempts)
             .values(status=RunStatus.running, attempts=existing.attempts + 1, started_at=now,

@@ -100,7 +100,9 @@ def due_at(review: ReviewPolicy, now: datetime) -> Due | None:
 
 
 class ReviewRunner(Protocol):
-    publishes: bool  # whether runs get their Prefect artifacts this way
+    @property
+    def publishes(self) -> bool:
+        """Whether runs get their Prefect artifacts this way."""
 
     def review(self, name: str) -> None:
         """Run review `name` for its due period, if it has no run yet."""

@@ -38,5 +38,6 @@ async def write_artifact(artifact: Artifact) -> None:
         await acreate_markdown_artifact(markdown=str(artifact.content), key=artifact.key,
                                         description=artifact.description)
     else:
+        assert isinstance(artifact.content, list), "a table artifact holds its rows"
         await acreate_table_artifact(table=artifact.content, key=artifact.key,
                                      description=artifact.description)

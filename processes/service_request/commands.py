@@ -36,7 +36,7 @@ from domain.satisfaction import CONTACTS
 from domain.service_request import rules as sr
 from domain.service_request.locations import refuse
 from engine import hooks
-from engine.models import Case, Customer, UtcDateTime
+from engine.models import Case, Customer, UtcDateTime, stored_id
 from engine.store import load_clocks, persist_decision, persist_new_case
 from processes.followup.commands import after_closure
 
@@ -50,7 +50,7 @@ class ServiceSlot(SQLModel, table=True):
     __tablename__ = "service_slots"
     __table_args__ = (PrimaryKeyConstraint("location", "starts_at", name="pk_service_slots"),)
     location: str = Field(max_length=80)
-    starts_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    starts_at: datetime = Field(sa_type=UtcDateTime)
     booked: int = 0
 
 
@@ -118,9 +118,9 @@ def open_request(session: Session, *, claim: CustomerClaim, location: str, chann
                 description=description, customer_id=customer.id, team=place.team,
                 policy_version=policies.version, idempotency_key=stored_key,
                 request_hash=fingerprint, opened_at=now, stage_entered_at=now, updated_at=now)
-    assert customer.id is not None
+    customer_id = stored_id(customer)
     decision = persist_new_case(session, case, lambda case_id: given_in(sr.open_request(
-        case_id=case_id, customer_id=customer.id, tier=Tier(customer.tier), location=location,
+        case_id=case_id, customer_id=customer_id, tier=Tier(customer.tier), location=location,
         channel=channel, service=service, slot=slot, team=place.team, assignee=assignee,
         actor=actor, actor_kind=actor_kind, policies=policies, calendars=calendars, now=now),
         claim), policies=policies, calendars=calendars, now=now)
