@@ -30,7 +30,6 @@ from core.review_runs import ReportNotFound, ReviewNotFound, run_due_review
 from core.review_schedule import next_slot
 from core.trends import MAX_BUCKETS, TrendPoint, trend
 from domain.access import Identity
-from domain.durations import format_duration
 from domain.policy_types import zone_problem
 from domain.review_policy import PeriodKind
 from domain.review_reports import scoped_result
@@ -49,7 +48,7 @@ def list_reviews(rt: RuntimeDep, _: ReportReaderDep) -> list[ReviewPublic]:
     return [ReviewPublic(
         name=name, title=r.title, computes=r.computes, cron=r.cron, timezone=r.timezone,
         period=r.period, covers=r.covers, findings=list(r.findings),
-        catch_up_within=format_duration(r.catch_up_within) if r.catch_up_within else None,
+        catch_up_within=r.catch_up_within,
         next_slot=next_slot(r, now)) for name, r in rt.policies.reviews.items()]
 
 
