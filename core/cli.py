@@ -177,6 +177,10 @@ def init_policies(directory: Path) -> int:
     """Copy the default policies into `directory`, never over a file already there."""
     source = default_policies()
     files = sorted(source.glob("*.yaml"))
+    if not files:
+        print(f"caseflow: no policy files in {source}: is the package installed whole?",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     taken = [f.name for f in files if (directory / f.name).exists()]
     if taken:
         print(f"caseflow: {directory} has {', '.join(taken)} already; nothing was written",
