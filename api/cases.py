@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -43,7 +43,6 @@ from core.queries import (
 from core.runtime import Runtime
 from domain.access import Identity
 from domain.complaint import rules as complaint
-from domain.durations import format_duration
 from domain.policy import Disclosure, Tier
 from domain.privacy import disclose
 from domain.process import Event
@@ -237,8 +236,7 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
         clocks=[ClockPublic(
             # The view's state is a ClockState's value.
             name=c.name, calendar=c.calendar, state=cast(ClockStateName, c.state),
-            target=format_duration(c.target),
-            started_at=c.started_at, due_at=c.due_at, remaining=_signed(c.remaining),
+            target=c.target, started_at=c.started_at, due_at=c.due_at, remaining=c.remaining,
             remaining_seconds=c.remaining.total_seconds(), paused=c.state == "paused",
             breached=c.breached, breached_at=c.breached_at, met=c.met, waived=c.waived,
             next_escalation=NextEscalation(**c.next_escalation) if c.next_escalation else None,
@@ -257,9 +255,3 @@ def _in_utc_range(value: datetime) -> bool:
     except OverflowError:
         return False
     return True
-
-
-def _signed(value: timedelta) -> str:
-    if value < timedelta(0):
-        return "-" + format_duration(-value)
-    return format_duration(value)

@@ -9,7 +9,6 @@ supervisor sees their teams' cases only, and a customer with none of those is no
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -19,6 +18,7 @@ from sqlmodel import Session, col, func, select
 from api.auth import AUTH_ERRORS, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CaseSummary, Problem
+from api.times import UtcDatetime
 from core.customers import CustomerClaim, find_by_identity, identities_of
 from core.queries import in_scope, known_contacts, newest_first
 from core.runtime import Runtime
@@ -37,7 +37,7 @@ class IdentityOut(BaseModel):
     value: str | None = Field(description="phone and e-mail disclosed as the privacy policy "
                                           "lets the caller see them; messaging ids in full")
     channel: str | None = Field(description="where it was first seen")
-    first_seen_at: datetime
+    first_seen_at: UtcDatetime
 
 
 class CustomerCases(BaseModel):

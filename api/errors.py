@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from api.storable import Unstorable
+from api.times import utc_json
 from core.cases import CaseNotFound, IdempotencyConflict
 from core.keys import KeyNotFound, KeyProblem
 from core.policy_loader import PolicyError
@@ -101,12 +102,12 @@ def install(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
         # The field and the reason, as for any refusal, and what could be had instead.
         loc = ["body", *exc.field.split(".")]
+        alternatives = utc_json(exc.alternatives)
         if exc.taken:
             return JSONResponse(status_code=409, content={"detail": {
-                "error": "unavailable", "message": exc.reason, "loc": loc,
-                **exc.alternatives}})
+                "error": "unavailable", "message": exc.reason, "loc": loc, **alternatives}})
         return JSONResponse(status_code=422, content={"detail": [{
-            "loc": loc, "msg": exc.reason, "type": "unavailable", **exc.alternatives}]})
+            "loc": loc, "msg": exc.reason, "type": "unavailable", **alternatives}]})
 
     @app.exception_handler(FindingClosed)
     async def _closed(_: Request, exc: FindingClosed) -> JSONResponse:

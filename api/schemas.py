@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.storable import check_storable
+from api.times import IsoDuration, UtcDatetime, UtcJson
 
 # Ids are 32-bit integers in the store; anything larger cannot name a case.
 MAX_ID = 2**31 - 1
@@ -98,7 +99,7 @@ class NextEscalation(BaseModel):
     at_percent: int
     level: int
     notify: list[str]
-    fire_at: datetime | None = Field(description="None while the clock is paused")
+    fire_at: UtcDatetime | None = Field(description="None while the clock is paused")
 
 
 ClockStateName = Literal["running", "paused", "stopped"]
@@ -109,18 +110,19 @@ class ClockPublic(BaseModel):
     name: str
     calendar: str
     state: ClockStateName
-    target: str = Field(description="ISO 8601 duration of business time")
-    started_at: datetime
-    due_at: datetime | None = Field(description="None while paused or stopped")
-    remaining: str = Field(description="business time left, ISO 8601; negative once breached")
+    target: IsoDuration = Field(description="ISO 8601 duration of business time")
+    started_at: UtcDatetime
+    due_at: UtcDatetime | None = Field(description="None while paused or stopped")
+    remaining: IsoDuration = Field(description="business time left, ISO 8601; negative once "
+                                               "breached")
     remaining_seconds: float
     paused: bool
     breached: bool
-    breached_at: datetime | None
+    breached_at: UtcDatetime | None
     met: bool | None = Field(description="for a stopped clock: whether it met its target; "
                                          "null while it runs, or when it was waived")
     next_escalation: NextEscalation | None
-    waived: dict[str, Any] | None = Field(
+    waived: UtcJson[dict[str, Any]] | None = Field(
         default=None, description="an obligation no longer owed, neither met nor missed: "
                                   "`by`, `at`, `reason` (a crisis resolved before it was due)")
 
@@ -130,8 +132,8 @@ class EventPublic(BaseModel):
     type: str
     actor: str
     actor_kind: ActorKindName
-    at: datetime
-    details: dict[str, Any]
+    at: UtcDatetime
+    details: UtcJson[dict[str, Any]]
     request_id: str | None = Field(
         default=None, description="the X-Request-ID of the request that wrote it; "
                                   "null for what the service did by itself (an escalation)")
@@ -149,9 +151,9 @@ class CaseSummary(BaseModel):
     team: str
     assignee: str | None
     escalation_level: int
-    opened_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
+    opened_at: UtcDatetime
+    updated_at: UtcDatetime
+    closed_at: UtcDatetime | None
 
 
 class CasePublic(CaseSummary):
@@ -188,7 +190,7 @@ class CasePage(BaseModel):
 class Problem(BaseModel):
     """An error the client can act on."""
 
-    detail: Any
+    detail: UtcJson[Any]
 
 
 class KeyCreate(Model):
@@ -210,12 +212,12 @@ class KeyPublic(BaseModel):
     role: str
     teams: list[str]
     prefix: str = Field(description="the key's first characters, to tell keys apart")
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    expires_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
     revoked_by: str | None
-    last_used_at: datetime | None = Field(description="to within an hour")
+    last_used_at: UtcDatetime | None = Field(description="to within an hour")
 
 
 class KeyCreated(KeyPublic):

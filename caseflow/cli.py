@@ -1,5 +1,5 @@
-"""`caseflow serve | migrate | check-policies | keys`: run the service, check its inputs,
-and manage API keys."""
+"""`caseflow serve | migrate | check-policies | init | keys`: run the service, check its
+inputs, and manage API keys."""
 
 from __future__ import annotations
 
@@ -7,16 +7,26 @@ import argparse
 import functools
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from core.logs import configure_logging, write_prefect_logging_config
-from core.settings import Settings
+from core.preflight import (
+    EXIT_BAD_INPUT,
+    NotReady,
+    StoreUnreachable,
+    check_port,
+    check_store,
+)
+from core.settings import Settings, default_policies
 from domain.access import AccessRole
 
 log = logging.getLogger("caseflow")
@@ -46,12 +56,58 @@ def _setting_problem(error: Any) -> str:
     return f"CASEFLOW_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
 
 
+EXIT_CODES = """exit codes:
+  0  stopped by SIGTERM or Ctrl-C (serve), or done
+  1  an unexpected error (the traceback says where)
+  2  a bad flag, setting or policy file, or a store whose clock runs at another speed
+  3  the store cannot be reached (the line names it, password masked, and why)
+  4  a port is in use (the line names host:port)"""
+
+# The flags of `caseflow serve`, and the settings they override for this start.
+SERVE_FLAGS = {"host": "CASEFLOW_HOST", "port": "CASEFLOW_PORT", "workers": "CASEFLOW_WORKERS"}
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="caseflow", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="caseflow", description=__doc__, epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the API, the sweeper and the schedules")
-    commands.add_parser("migrate", help="bring the database schema up to date")
+    serve = commands.add_parser(
+        "serve", help="run the API, the sweeper and the schedules",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the API, the sweeper and the schedules until SIGTERM or Ctrl-C.\n"
+                    "Before it writes anything (data directory, store, admin key), it checks\n"
+                    "that the store answers and that the ports are free.",
+        epilog="Its settings come from CASEFLOW_* environment variables (CASEFLOW_DATA_DIR,\n"
+               "CASEFLOW_DATABASE_URL, CASEFLOW_POLICIES, ...), which docs/configuration.md\n"
+               "lists; a flag overrides its variable for this start.\n\n" + EXIT_CODES)
+    serve.add_argument("--host", help="the address the API listens on; overrides "
+                                      "CASEFLOW_HOST (default 127.0.0.1)")
+    serve.add_argument("--port", type=_bounded(1, 65535),
+                       help="the API's port; overrides CASEFLOW_PORT (default 8000)")
+    serve.add_argument("--workers", type=_bounded(1, 64),
+                       help="server processes on that port; overrides CASEFLOW_WORKERS "
+                            "(default 1)")
+    commands.add_parser("migrate", help="bring the database schema up to date, naming the "
+                                        "revisions applied")
     commands.add_parser("check-policies", help="validate the policy files and exit")
+    init = commands.add_parser(
+        "init", help="write the default policies into DIRECTORY, to edit them",
+        description="Write the policies the service starts on by default into DIRECTORY, "
+                    "to edit them; then start it with CASEFLOW_POLICIES=DIRECTORY.")
+    init.add_argument("directory", type=Path)
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key; it is printed once")
@@ -72,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        return init_policies(args.directory)
+    if args.command == "serve":
+        # Through the environment, so that the workers (CASEFLOW_WORKERS) read them too.
+        for flag, variable in SERVE_FLAGS.items():
+            if getattr(args, flag) is not None:
+                os.environ[variable] = str(getattr(args, flag))
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -89,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-policies":
         print(f"policies OK: {settings.policies} (version {policies.version})")
         return 0
+    if args.command == "serve":
+        return serve(settings)
+    try:
+        check_store(settings.resolved_database_url, settings.database_url)
+    except StoreUnreachable as exc:
+        print(f"caseflow: {exc}", file=sys.stderr)
+        return exc.code
     if args.command == "migrate":
-        from engine.db import make_engine, migrate
-
-        migrate(make_engine(settings.resolved_database_url))
-        print("schema is up to date")
-        return 0
+        return run_migrate(settings)
     from engine.clock_epoch import ClockConflict
 
     if args.command == "keys":
@@ -105,7 +171,58 @@ def main(argv: list[str] | None = None) -> int:
         except ClockConflict as exc:
             print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
             return 2
-    return serve(settings)
+    raise AssertionError(f"unknown command {args.command}")
+
+
+def init_policies(directory: Path) -> int:
+    """Copy the default policies into `directory`, never over a file already there."""
+    source = default_policies()
+    files = sorted(source.glob("*.yaml"))
+    if not files:
+        print(f"caseflow: no policy files in {source}: is the package installed whole?",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    taken = [f.name for f in files if (directory / f.name).exists()]
+    if taken:
+        print(f"caseflow: {directory} has {', '.join(taken)} already; nothing was written",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    directory.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copyfile(file, directory / file.name)
+    print(f"wrote {len(files)} policy files to {directory.absolute()}; edit them, then start "
+          f"with CASEFLOW_POLICIES={directory.absolute()} caseflow serve")
+    return 0
+
+
+def run_migrate(settings: Settings) -> int:
+    """Migrate the store, naming each revision applied, or the one it was at already."""
+    from engine.db import make_engine, migrate, migration_scripts
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        applied = migrate(engine)
+    finally:
+        engine.dispose()
+    for script in applied:
+        print(f"applied {script.revision}: {script.doc}")
+    head = migration_scripts().get_revision("heads")
+    if applied:
+        print(f"now at {head.revision}")
+    else:
+        print(f"already at {head.revision} ({head.doc}): nothing to apply")
+    return 0
+
+
+def preflight(settings: Settings) -> None:
+    """What must hold before `serve` writes anything: the ports free, the store answers.
+    Raises `NotReady`."""
+    from core.prefect_server import needs_embedded_server, wait_until_free
+
+    check_port(settings.host, settings.port)
+    if needs_embedded_server(settings):
+        wait_until_free(settings.prefect_port)
+    check_store(settings.resolved_database_url, settings.database_url)
 
 
 def serve(settings: Settings) -> int:
@@ -117,6 +234,11 @@ def serve(settings: Settings) -> int:
     from core.prefect_server import PortTaken, needs_embedded_server, start_prefect_server
     from engine.clock_epoch import ClockConflict
 
+    try:
+        preflight(settings)
+    except NotReady as exc:
+        print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
+        return exc.code
     prepare_prefect_env(settings)
     # Set now, so that a SIGTERM before uvicorn takes over (and after, which uvicorn
     # raises again once it has shut down) still stops the Prefect server below.
@@ -125,9 +247,9 @@ def serve(settings: Settings) -> int:
     if needs_embedded_server(settings):
         try:
             prefect = start_prefect_server(settings)
-        except PortTaken as exc:
+        except PortTaken as exc:  # taken since the check
             print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
-            return 2
+            return exc.code
     try:
         _check_clock(settings)  # after the port check: it opens (and so creates) the store
     except ClockConflict as exc:

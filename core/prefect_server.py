@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.preflight import PortInUse
 from core.settings import Settings
 
 HOST = "127.0.0.1"
@@ -28,7 +29,7 @@ STOP_WAIT_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-class PortTaken(Exception):
+class PortTaken(PortInUse):
     """The Prefect port is in use by another program."""
 
 
@@ -69,7 +70,7 @@ def start_prefect_server(settings: Settings) -> PrefectServer:
     Raises `PortTaken` when something else listens on the port.
     """
     port = settings.prefect_port
-    _wait_until_free(port)
+    wait_until_free(port)
     api_url = f"http://{HOST}:{port}/api"
     env = {"PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_UI_API_URL": api_url,
            "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", **os.environ}
@@ -88,7 +89,8 @@ def start_prefect_server(settings: Settings) -> PrefectServer:
     return PrefectServer(process, port)
 
 
-def _wait_until_free(port: int) -> None:
+def wait_until_free(port: int) -> None:
+    """Return once the Prefect port is free; `PortTaken` if it is not within a few seconds."""
     deadline = time.monotonic() + PORT_FREE_WAIT_SECONDS
     while True:
         with socket.socket() as probe:
@@ -100,9 +102,9 @@ def _wait_until_free(port: int) -> None:
             except OSError:
                 if time.monotonic() >= deadline:
                     raise PortTaken(
-                        f"port {port} on {HOST}, where the Prefect API and UI should "
-                        f"listen, is in use; stop what uses it or set CASEFLOW_PREFECT_PORT "
-                        f"to a free port") from None
+                        f"{HOST}:{port}, where the Prefect API and UI should listen, is in "
+                        f"use by another program; stop it or set CASEFLOW_PREFECT_PORT to a "
+                        f"free port") from None
         time.sleep(0.2)
 
 

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import os
 import socket
-from functools import cached_property
+import sys
+from functools import cache, cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Where the wheel puts the default policies, below the environment's data directory
+# (pyproject.toml's data-files): policies/ stays at the repository's root, where it is edited.
+SHIPPED_POLICIES = Path("share", "caseflow", "policies")
+
+
+@cache
+def default_policies() -> Path:
+    """The checkout's policies/, or, in an installed package, the copy shipped with it."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "policies").is_dir():
+        return REPO_ROOT / "policies"
+    try:
+        files = metadata.distribution("caseflow").files or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.parts[-4:-1] == SHIPPED_POLICIES.parts:
+            return Path(str(file.locate())).parent.resolve()
+    return Path(sys.prefix) / SHIPPED_POLICIES
 
 
 class Settings(BaseSettings):
@@ -19,10 +39,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CASEFLOW_", extra="ignore")
 
-    data_dir: Path = REPO_ROOT / ".data"
+    # `.data` in the directory the service starts in (`tools/dev.py up`: the checkout's).
+    data_dir: Path = Field(default=Path(".data"), validate_default=True)
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite under data_dir when unset")
-    policies: Path = REPO_ROOT / "policies"
+    policies: Path = Field(default_factory=default_policies)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # The embedded mode's Prefect API and UI, on 127.0.0.1 (core.prefect_server).
@@ -82,6 +103,12 @@ class Settings(BaseSettings):
     language: Literal["zh-Hans", "en"] = Field(
         default="zh-Hans", description="the language customers read unless theirs is known; "
         "staff messages are in Simplified Chinese with English beside it")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """What the start-up line shows, and what a later change of directory keeps."""
+        return path.expanduser().absolute()
 
     @model_validator(mode="after")
     def _check_policies_dir(self) -> Settings:

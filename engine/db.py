@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
@@ -191,22 +193,29 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migration_scripts() -> ScriptDirectory:
+    """The migrations shipped with this code."""
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def schema_revisions(engine: Engine) -> tuple[str | None, str]:
     """The store's Alembic revision (None: no Caseflow schema) and the newest one."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-    return current, ScriptDirectory.from_config(config).get_current_head() or ""
+    return current, migration_scripts().get_current_head() or ""
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+def migrate(engine: Engine) -> list[Script]:
+    """Bring the schema to the newest Alembic revision; the revisions applied, oldest first
+    (none when the store had it already)."""
+    config = _alembic_config()
+    scripts = migration_scripts()
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
@@ -217,6 +226,7 @@ def migrate(engine: Engine) -> None:
             connection.commit()
         try:
             with connection.begin():
+                before = MigrationContext.configure(connection).get_current_revision()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 if sqlite:
@@ -227,6 +237,7 @@ def migrate(engine: Engine) -> None:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
+    return list(reversed(list(scripts.iterate_revisions("heads", before or "base"))))
 
 
 def commit_retrying(session: Session, write: Callable[[], T], *, attempts: int = 3) -> T:

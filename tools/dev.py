@@ -22,11 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".caseflow-installed"
+# What the service runs on, then what its tests, linters and benchmarks add (tools/lock.py).
+LOCKS = ("requirements.lock", "requirements-dev.lock")
 
 
 def _inputs_digest() -> str:
     digest = hashlib.sha256()
-    for name in ("requirements.lock", "pyproject.toml"):
+    for name in (*LOCKS, "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
@@ -43,7 +45,8 @@ def ensure_venv() -> None:
         return
     print("installing locked dependencies into .venv (first run takes a minute) ...", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True, cwd=ROOT)
+    locks = [arg for lock in LOCKS for arg in ("-r", str(ROOT / lock))]
+    subprocess.run([*pip, "--require-hashes", *locks], check=True, cwd=ROOT)
     subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
     STAMP.write_text(wanted)
 
@@ -72,10 +75,11 @@ def main() -> int:
     extra = sys.argv[2:]
     if command not in {"up", "test", "lint", "bench"}:
         print(__doc__)
-        return 0 if command == "help" else 2
+        return 0 if command in {"help", "-h", "--help"} else 2
     ensure_venv()
     python = str(BIN / "python")
     if command == "up":
+        os.chdir(ROOT)  # the data directory is .data in the directory it starts in
         os.execv(str(BIN / "caseflow"), [str(BIN / "caseflow"), "serve", *extra])
     if command == "test":
         return run(python, "-m", "pytest", *extra)

@@ -47,6 +47,7 @@ from domain.access import ESCALATION_TARGETS, LADDER_STOPPERS, SUPERVISORS, Acto
 from domain.calendars import BusinessCalendar
 from domain.complaint.classification import Classification
 from domain.complaint.routing import assignable
+from domain.durations import format_duration
 from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
 from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
 from domain.process import (
@@ -202,7 +203,7 @@ def open_case(
     after = replace(assigned.after, assignee=assignee)
     opened = TimelineEntry("opened", actor, {
         "channel": channel, "category": category, "tier": tier.value,
-        "targets": {name: str(t) for name, t in targets.items()}, **(data or {}),
+        "targets": {name: format_duration(t) for name, t in targets.items()}, **(data or {}),
     }, actor_kind)
     return Decision(before=new, after=after,
                     timeline=(opened, *classified.timeline, *assigned.timeline))
@@ -228,6 +229,6 @@ def on_timer(
     """A process timer came due: auto-close a resolved complaint the customer left silent."""
     if name != "auto_close" or case.stage != "resolved":
         return None
-    silence: dict[str, Any] = {"silent_for": str(policy_of(policies).auto_close_after)}
+    silence: dict[str, Any] = {"silent_for": format_duration(policy_of(policies).auto_close_after)}
     return TABLE.decide(case, Event("auto_close", SYSTEM_ACTOR, silence, by_system=True),
                         policies, calendars, now)

@@ -14,6 +14,7 @@ from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
+from api.times import UtcJson
 from core.cases import CaseNotFound
 from core.queries import CaseFilter, get_case, list_cases
 from core.runtime import Runtime
@@ -85,13 +86,13 @@ class CrisisPublic(BaseModel):
     likelihood: str | None
     impact: str | None
     matrix_severity: str | None
-    overrides: list[dict[str, Any]]
-    team: dict[str, Any] | None
-    notices: list[dict[str, Any]]
-    spike: dict[str, Any] | None
+    overrides: UtcJson[list[dict[str, Any]]]
+    team: UtcJson[dict[str, Any]] | None
+    notices: UtcJson[list[dict[str, Any]]]
+    spike: UtcJson[dict[str, Any]] | None
     affected: dict[str, int]
-    compensation: dict[str, Any] | None
-    review: dict[str, Any] | None
+    compensation: UtcJson[dict[str, Any]] | None
+    review: UtcJson[dict[str, Any]] | None
     case: CasePublic = Field(description="clocks (the obligations), timeline, allowed events")
 
 

@@ -6,7 +6,6 @@ Events (`record_call`, `reassign`, `add_note`, `acknowledge_escalation`) go to
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query
@@ -16,6 +15,7 @@ from api.auth import AUTH_ERRORS, ReaderDep
 from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CasePublic, Problem
+from api.times import UtcDatetime
 from core.cases import CaseNotFound
 from core.queries import CaseFilter, get_case, list_cases
 from domain.access import Identity
@@ -33,12 +33,12 @@ class AnswerPublic(BaseModel):
     resolution: int | None = None
     comment: str | None = None
     via: Literal["link", "call"]
-    at: datetime
+    at: UtcDatetime
     by: str = Field(description="'customer', or the agent who recorded it on a call")
 
 
 class CallAttempt(BaseModel):
-    at: datetime
+    at: UtcDatetime
     by: str
     reached: bool
 
@@ -51,14 +51,14 @@ class FollowUpPublic(BaseModel):
     source_case: int = Field(description="the case it follows")
     agent: str | None = Field(description="who handled that case")
     closed_by: str = Field(description="the event that closed it: confirm, auto_close...")
-    send_at: datetime = Field(description="when the survey goes (out of quiet hours)")
-    sent_at: datetime | None = None
+    send_at: UtcDatetime = Field(description="when the survey goes (out of quiet hours)")
+    sent_at: UtcDatetime | None = None
     channel: Literal["email", "phone"] | None = None
-    expires_at: datetime | None = Field(default=None, description="the link's end")
-    remind_at: datetime | None = None
-    reminded_at: datetime | None = None
-    call_at: datetime | None = Field(default=None, description="when a call task opens")
-    call_opened_at: datetime | None = None
+    expires_at: UtcDatetime | None = Field(default=None, description="the link's end")
+    remind_at: UtcDatetime | None = None
+    reminded_at: UtcDatetime | None = None
+    call_at: UtcDatetime | None = Field(default=None, description="when a call task opens")
+    call_opened_at: UtcDatetime | None = None
     no_call: str | None = Field(default=None, description="why no call task comes "
                                 "(no_phone): the survey stays open until the link's end")
     attempts: list[CallAttempt] = Field(default_factory=list)

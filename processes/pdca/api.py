@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -13,6 +12,7 @@ from api.cases import case_public
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
+from api.times import UtcDatetime, UtcJson
 from core.cases import CaseNotFound
 from core.queries import CaseFilter, get_case, list_cases, unreadable_cases
 from domain.access import Identity, Permission
@@ -75,11 +75,12 @@ class CyclePublic(BaseModel):
 
     id: int
     stage: Stage
-    plan: dict[str, Any] = Field(description="problem, kpi, target, scope, pilot_period")
-    baseline: dict[str, Any] | None
-    pilot_from: datetime | None
-    pilot_to: datetime | None
-    measured: dict[str, Any] | None
+    plan: UtcJson[dict[str, Any]] = Field(description="problem, kpi, target, scope, "
+                                                      "pilot_period")
+    baseline: UtcJson[dict[str, Any]] | None
+    pilot_from: UtcDatetime | None
+    pilot_to: UtcDatetime | None
+    measured: UtcJson[dict[str, Any]] | None
     verdict: Literal["met", "not_met", "inconclusive"] | None
     outcome: Literal["standardised", "revised", "abandoned"] | None
     parent_cycle: int | None

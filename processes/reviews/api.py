@@ -14,7 +14,6 @@ from api.errors import field_error
 from api.schemas import MAX_ID, Problem
 from core.queries import newest_first
 from domain.access import Identity
-from domain.durations import format_duration
 from domain.policy_types import zone_problem
 from domain.reviews.model import RunStatus, Trigger
 from domain.reviews.policy import PeriodKind
@@ -50,7 +49,7 @@ def list_reviews(rt: RuntimeDep, _: ReportReaderDep) -> list[ReviewPublic]:
     return [ReviewPublic(
         name=name, title=r.title, computes=r.computes, cron=r.cron, timezone=r.timezone,
         period=r.period, covers=r.covers, findings=list(r.findings),
-        catch_up_within=format_duration(r.catch_up_within) if r.catch_up_within else None,
+        catch_up_within=r.catch_up_within,
         next_slot=next_slot(r, now)) for name, r in rt.policies.reviews.items()]
 
 

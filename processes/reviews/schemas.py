@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from api.schemas import MAX_ID, Model
+from api.times import IsoDuration, UtcDatetime, UtcJson
 
 FindingStatusName = Literal["open", "dismissed", "promoted"]
 FindingSourceName = Literal["review", "crisis_review", "satisfaction", "manual"]
@@ -51,16 +51,16 @@ class FindingPublic(BaseModel):
     title: str
     description: str
     kpi: str | None
-    figures: dict[str, Any]
+    figures: UtcJson[dict[str, Any]]
     team: str | None
     review_run_id: int | None
     case_ids: list[int]
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
-    dismissed_at: datetime | None
+    dismissed_at: UtcDatetime | None
     dismissed_by: str | None
     dismiss_reason: str | None
-    promoted_at: datetime | None
+    promoted_at: UtcDatetime | None
     pdca_cycle_id: int | None
 
 
@@ -73,26 +73,26 @@ class ReviewRunSummary(BaseModel):
     id: int
     review: str
     computes: str
-    period_start: datetime
-    period_end: datetime
-    slot_at: datetime = Field(description="the cron slot this run stands for")
+    period_start: UtcDatetime
+    period_end: UtcDatetime
+    slot_at: UtcDatetime = Field(description="the cron slot this run stands for")
     trigger: str
     status: Literal["running", "succeeded", "failed"]
     attempts: int
-    started_at: datetime
-    finished_at: datetime | None
-    published_at: datetime | None = Field(description="when its Prefect artifacts were made")
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None
+    published_at: UtcDatetime | None = Field(description="when its Prefect artifacts were made")
     error: str | None
     published_artifacts: list[str] = Field(description="keys of the artifacts written so far")
     publish_attempts: int = Field(description="failed tries to publish (at most 5, then "
                                               "none until the cause is fixed)")
     publish_error: str | None = Field(description="why the last try to publish failed")
-    publish_after: datetime | None = Field(description="the next try to publish; null once "
+    publish_after: UtcDatetime | None = Field(description="the next try to publish; null once "
                                                        "published or given up")
 
 
 class ReviewRunPublic(ReviewRunSummary):
-    result: dict[str, Any] = Field(description="summary and tables, overall and per team; "
+    result: UtcJson[dict[str, Any]] = Field(description="summary and tables, overall and per team; "
                                                "supervisors see their teams' sections only")
 
 
@@ -115,8 +115,8 @@ class ReviewPublic(BaseModel):
     period: str
     covers: str
     findings: list[str]
-    catch_up_within: str | None
-    next_slot: datetime | None
+    catch_up_within: IsoDuration | None
+    next_slot: UtcDatetime | None
 
 
 class RatePoint(BaseModel):
@@ -127,8 +127,8 @@ class RatePoint(BaseModel):
 
 
 class TrendPointPublic(BaseModel):
-    start: datetime
-    end: datetime
+    start: UtcDatetime
+    end: UtcDatetime
     opened: int
     on_time: RatePoint
 

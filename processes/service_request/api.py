@@ -19,12 +19,12 @@ from api.auth import AUTH_ERRORS, CheckedFirst, OpenerDep, ReaderDep
 from api.cases import case_public, receipt
 from api.deps import RuntimeDep, SessionDep
 from api.schemas import MAX_ID, CaseId, CasePublic, CaseReceipt, Model, Problem
+from api.times import IsoDuration, UtcDatetime, UtcJson
 from core.cases import CaseNotFound
 from core.customers import MESSAGING, CustomerClaim
 from core.queries import CaseFilter, get_case, list_cases
 from core.runtime import Runtime
 from domain.access import Identity
-from domain.durations import format_duration
 from domain.policy import Tier
 from domain.service_request import rules as sr
 from domain.service_request.locations import as_utc, day_slots
@@ -68,15 +68,16 @@ class ServiceRequestPublic(BaseModel):
     location: str
     service: str
     origin_channel: str = Field(description="the channel it came in on")
-    booking: dict[str, Any] | None = Field(description="location, slot, seq, booked_at")
-    checked_in_at: datetime | None = None
-    served_at: datetime | None = None
-    offer_expires_at: datetime | None = Field(default=None, description="a no-show's "
+    booking: UtcJson[dict[str, Any]] | None = Field(
+        description="location, slot, seq, booked_at")
+    checked_in_at: UtcDatetime | None = None
+    served_at: UtcDatetime | None = None
+    offer_expires_at: UtcDatetime | None = Field(default=None, description="a no-show's "
                                               "offer to reschedule lasts until then")
-    offer_at: datetime | None = Field(default=None, description="a no-show's offer waiting "
+    offer_at: UtcDatetime | None = Field(default=None, description="a no-show's offer waiting "
                                       "for the end of quiet hours goes then")
-    missed: list[dict[str, Any]] = Field(default_factory=list, description="no-shows")
-    transfers: list[dict[str, Any]] = Field(default_factory=list, description="hand-offs: "
+    missed: UtcJson[list[dict[str, Any]]] = Field(default_factory=list, description="no-shows")
+    transfers: UtcJson[list[dict[str, Any]]] = Field(default_factory=list, description="hand-offs: "
                                             "at, by, from, to, reason, held_for")
     outcome: str | None = None
     followup: int | None = Field(default=None, description="the satisfaction follow-up")
@@ -94,12 +95,12 @@ class LocationPublic(BaseModel):
     kind: str
     team: str
     calendar: str
-    slot_length: str
+    slot_length: IsoDuration
     capacity: int
 
 
 class SlotPublic(BaseModel):
-    starts_at: datetime
+    starts_at: UtcDatetime
     booked: int
     free: int
 
@@ -173,7 +174,7 @@ def search_requests(
 def list_locations(rt: RuntimeDep, reader: ReaderDep) -> list[LocationPublic]:
     """Stores and service centres: their team, opening calendar, slots and capacity."""
     return [LocationPublic(key=key, name=loc.name, kind=loc.kind, team=loc.team,
-                           calendar=loc.calendar, slot_length=format_duration(loc.slot_length),
+                           calendar=loc.calendar, slot_length=loc.slot_length,
                            capacity=loc.capacity)
             for key, loc in sr.policy_of(rt.policies).locations.items()]
 

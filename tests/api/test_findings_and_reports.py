@@ -156,7 +156,7 @@ def test_the_registry_is_listed_with_each_reviews_next_slot(client, clock):
     digest = reviews["daily-sla-digest"]
     assert (digest["cron"], digest["timezone"], digest["period"], digest["covers"]) == (
         "0 9 * * *", "Asia/Shanghai", "day", "previous")
-    assert digest["next_slot"].startswith("2026-11-21T09:00:00+08:00")
+    assert digest["next_slot"] == "2026-11-21T01:00:00Z"  # 09:00 in Shanghai
     assert reviews["daily-greetings"]["catch_up_within"] == "PT12H"
 
 
@@ -185,9 +185,11 @@ def test_trends_as_json_and_as_an_svg_chart(client, clock):
     clock.set(shanghai(2026, 11, 20, 12, 0))
     trend = client.get("/reports/trends", params={"bucket": "day", "count": 3}).json()
     assert trend["teams"] == ["billing", "complaints"]  # wang.fang's teams
-    assert [(p["start"][:10], p["opened"], p["on_time"]["numerator"],
+    # Days in Shanghai (the trend's timezone), each from 16:00 UTC the day before.
+    assert [(p["start"], p["opened"], p["on_time"]["numerator"],
              p["on_time"]["denominator"]) for p in trend["points"]] == [
-        ("2026-11-18", 1, 2, 2), ("2026-11-19", 2, 3, 4), ("2026-11-20", 0, 0, 0)]
+        ("2026-11-17T16:00:00Z", 1, 2, 2), ("2026-11-18T16:00:00Z", 2, 3, 4),
+        ("2026-11-19T16:00:00Z", 0, 0, 0)]
     assert trend["points"][1]["on_time"]["value"] == 0.75
     assert trend["points"][2]["on_time"]["value"] is None
     chart = client.get("/reports/trends.svg", params={"bucket": "day", "count": 3})

@@ -11,7 +11,7 @@ def test_health_names_the_database_and_the_service_time(client, runtime, clock):
     assert body["database"] == runtime.engine.dialect.name
     assert body["database"] in ("sqlite", "postgresql")
     assert body["policy_version"] == runtime.policies.version
-    assert body["now"] == clock.now().isoformat()
+    assert body["now"] == "2026-11-20T02:00:00Z"  # 10:00 in Shanghai, in UTC
 
 
 def test_openapi_lists_every_endpoint(sqlite_client):

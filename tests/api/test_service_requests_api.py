@@ -13,6 +13,7 @@ from tests.api.helpers import post_event
 from tests.support import bearer, issue_key
 
 SAT_15 = "2026-11-21T15:00:00+08:00"
+SAT_15_UTC = "2026-11-21T07:00:00Z"  # as answers give it
 
 
 def request(**overrides: Any) -> dict[str, Any]:
@@ -52,11 +53,11 @@ def test_a_full_slot_answers_409_with_the_nearest_free_ones(client):
     detail = full.json()["detail"]
     assert detail["error"] == "unavailable" and detail["loc"] == ["body", "slot"]
     assert "is full" in detail["message"]
-    assert detail["nearest_free_slots"] == ["2026-11-21T14:30:00+08:00",
-                                            "2026-11-21T15:30:00+08:00",
-                                            "2026-11-21T16:00:00+08:00"]
+    # 14:30, 15:30 and 16:00 in Shanghai, in UTC as every moment in an answer
+    assert detail["nearest_free_slots"] == ["2026-11-21T06:30:00Z", "2026-11-21T07:30:00Z",
+                                            "2026-11-21T08:00:00Z"]
     slots = client.get("/locations/xuhui-store/slots", params={"day": "2026-11-21"}).json()
-    at_15 = next(s for s in slots if s["starts_at"] == SAT_15)
+    at_15 = next(s for s in slots if s["starts_at"] == SAT_15_UTC)
     assert (at_15["booked"], at_15["free"], len(slots)) == (2, 0, 22)
 
 
@@ -84,7 +85,7 @@ def test_a_reschedule_into_a_full_slot_is_refused_and_changes_nothing(client):
     assert refused.status_code == 409
     assert refused.json()["detail"]["loc"] == ["body", "data", "slot"]
     still = client.get(f"/service-requests/{mine['id']}").json()
-    assert still["booking"]["slot"].startswith("2026-11-21T08:00:00")  # 16:00 in UTC
+    assert still["booking"]["slot"] == "2026-11-21T08:00:00Z"  # 16:00 in Shanghai
     bad = post_event(client, mine["id"], "reschedule", data={"slot": "tomorrow"})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "data", "slot"]
@@ -196,7 +197,7 @@ def test_an_idempotency_key_replays_the_request_it_opened_for_its_caller_only(
     again = client.post("/service-requests", json=request(), headers=key)
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     slots = client.get("/locations/xuhui-store/slots", params={"day": "2026-11-21"}).json()
-    assert next(s for s in slots if s["starts_at"] == SAT_15)["booked"] == 1  # one seat
+    assert next(s for s in slots if s["starts_at"] == SAT_15_UTC)["booked"] == 1  # one seat
     other_body = client.post("/service-requests", json=request(service="returns"),
                              headers=key)
     assert other_body.status_code == 409

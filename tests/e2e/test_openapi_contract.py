@@ -50,7 +50,7 @@ SEED = 20261206
 def _schemathesis() -> str:
     found = shutil.which("st", path=str(Path(sys.executable).parent))
     if found is None:
-        pytest.fail("schemathesis is not installed in this environment (see requirements.lock)")
+        pytest.fail("schemathesis is not installed in this environment (see requirements-dev.lock)")
     return found
 
 

@@ -146,6 +146,6 @@ def test_a_taken_prefect_port_stops_start_up_before_touching_the_store(tmp_path)
             env={"PATH": os.environ["PATH"], "CASEFLOW_POLICIES": str(policies),
                  "CASEFLOW_DATA_DIR": str(tmp_path / "data"), "CASEFLOW_PORT": str(free_port()),
                  "CASEFLOW_PREFECT_PORT": str(port)})
-    assert result.returncode == 2, result.stderr
-    assert f"port {port}" in result.stderr and "CASEFLOW_PREFECT_PORT" in result.stderr
-    assert not (tmp_path / "data" / "caseflow.db").exists()
+    assert result.returncode == 4, result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "CASEFLOW_PREFECT_PORT" in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -280,7 +280,7 @@ def test_open_case_starts_clocks_classifies_and_assigns() -> None:
                for c in after.clocks.values())
     assert [(e.type, e.actor) for e in decision.timeline] == [
         ("opened", "agent-7"), ("classify", SYSTEM_ACTOR), ("assign", SYSTEM_ACTOR)]
-    assert decision.timeline[0].details["targets"] == {FR: "0:05:00", RES: "2:00:00"}
+    assert decision.timeline[0].details["targets"] == {FR: "PT5M", RES: "PT2H"}
     assert decision.timeline[1].details["stage_to"] == "classified"
     assert decision.timeline[2].details["assignee"] == "chen.jing"
 
@@ -323,7 +323,7 @@ def test_auto_close_closes_a_silent_resolved_case() -> None:
     assert decision.after.stage == "closed"
     (entry,) = decision.timeline
     assert (entry.type, entry.actor) == ("auto_close", SYSTEM_ACTOR)
-    assert entry.details["silent_for"] == "3 days, 0:00:00"
+    assert entry.details["silent_for"] == "P3D"
 
 
 def test_auto_close_is_stale_once_the_case_moved_on() -> None:
