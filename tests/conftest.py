@@ -15,6 +15,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.sweeper import InlineRunner, Sweeper, TickReport
 from tests.support import (
+    StoreTemplates,
     WebhookReceiver,
     postgres_available,
     postgres_schema,
@@ -29,23 +30,50 @@ TEST_SURVEY_SECRET = "test-survey-secret-0123456789-abcdefghij"
 _REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict]]:
-    """A fresh, empty database: SQLite file and a PostgreSQL schema (each test runs on both)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'caseflow.db'}", {}
-        return
+def _need_postgres() -> None:
     if not _PG:
         if _REQUIRE_PG:
             pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
+
+
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreTemplates]:
+    """The migrated template stores of this test process (of this xdist worker)."""
+    templates = StoreTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path,
+             store_templates: StoreTemplates) -> Iterator[tuple[str, dict]]:
+    """A database of its own at the newest schema, copied from a template migrated once:
+    a SQLite file and a PostgreSQL schema (each test runs on both)."""
+    if request.param == "sqlite":
+        yield store_templates.sqlite_copy(tmp_path / "caseflow.db"), {}
+        return
+    _need_postgres()
+    with store_templates.postgres_copy() as (url, options):
+        yield url, options
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest,
+                   tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """A fresh, empty database, for the tests that run the migrations from scratch."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+        return
+    _need_postgres()
     with postgres_schema() as (url, options):
         yield url, options
 
 
 @pytest.fixture
-def sqlite_database(tmp_path: Path) -> tuple[str, dict]:
-    return f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+def sqlite_database(tmp_path: Path, store_templates: StoreTemplates) -> tuple[str, dict]:
+    """A SQLite database of its own at the newest schema (copied from the template)."""
+    return store_templates.sqlite_copy(tmp_path / "caseflow.db"), {}
 
 
 @pytest.fixture
