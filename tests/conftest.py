@@ -30,6 +30,47 @@ TEST_SURVEY_SECRET = "test-survey-secret-0123456789-abcdefghij"
 _REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1"
 
 
+# How the suite is split (docs/testing.md):
+# - The database fixtures run each test on both stores; their PostgreSQL runs are marked
+#   `postgres`, so `-m "not postgres"` runs on SQLite only (the fast tier).
+_STORE_FIXTURES = ("database", "empty_database")
+_POSTGRES_FIXTURES = ("pg_database",)  # fixtures that give a test PostgreSQL alone
+# - Tests that must not run beside each other are marked `serial` and share the pytest-xdist
+#   group "serial": one worker runs them one after another (`--dist loadgroup`). The
+#   server-mode tests also share their session's Prefect server there.
+_SERIAL_MARKERS = ("server", "bench")
+# - The flow tests share one Prefect test harness (tests/flows/conftest.py): one worker
+#   runs them, so it starts once.
+_FOLDER_GROUPS = {"flows": "prefect-test-harness"}
+# - Under pytest-xdist the longest tests are handed out first, so that no worker is left
+#   with a long one at the end: the serial group, then the end-to-end tests, the flows.
+_FIRST = ("serial", "e2e", "prefect-test-harness")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    rank: dict[str, int] = {}
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and any(
+            params.params.get(name) == "postgres" for name in _STORE_FIXTURES)
+        if on_postgres or any(name in _POSTGRES_FIXTURES
+                              for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+        group = None
+        if any(item.get_closest_marker(name) for name in _SERIAL_MARKERS):
+            item.add_marker(pytest.mark.serial)
+            group = "serial"
+        elif item.path.is_relative_to(tests):
+            group = _FOLDER_GROUPS.get(item.path.relative_to(tests).parts[0])
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+        kind = group or ("e2e" if item.get_closest_marker("e2e") else "")
+        rank[item.nodeid] = _FIRST.index(kind) if kind in _FIRST else len(_FIRST)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: every one sorts alike
+        items.sort(key=lambda item: rank[item.nodeid])
+
+
 def _need_postgres() -> None:
     if not _PG:
         if _REQUIRE_PG:

@@ -2,9 +2,24 @@
 """Set up the project's virtual environment, then run the service, the tests or the linters.
 
     python3 tools/dev.py up      # install (once) and start the service on embedded defaults
-    python3 tools/dev.py test    # install (once) and run the whole test suite
+    python3 tools/dev.py test    # install (once) and run the whole test suite (what CI runs)
     python3 tools/dev.py lint    # ruff
     python3 tools/dev.py bench   # the benchmarks in bench/ (see bench/README.md)
+
+Tests, in tiers (docs/testing.md), on both cores (pytest-xdist):
+
+    python3 tools/dev.py test           # everything, as CI runs it: SQLite and PostgreSQL,
+                                        # end-to-end, server-mode and the benchmark smoke test
+    python3 tools/dev.py test --fast    # tests/unit and tests/api on SQLite only (their
+                                        # PostgreSQL runs left out): about a minute
+    python3 tools/dev.py test --bench   # the benchmark smoke test alone (marker `bench`)
+    python3 tools/dev.py test ARGS...   # pytest ARGS, e.g. tests/store -x, -m "not postgres",
+                                        # -k escalation; add -n 0 for one process (--pdb)
+
+--fast and --bench take more pytest arguments after them. The database tests run on
+SQLite and on PostgreSQL (127.0.0.1:5432, database `test`) when it is reachable; with
+CASEFLOW_REQUIRE_POSTGRES=1, as in CI, they fail rather than skip without it. Markers:
+postgres (a test's PostgreSQL run), e2e, server, bench, serial (run in turn on one worker).
 
 Only the Python standard library is used here, so this runs on a machine that has
 nothing but Python 3.11.
@@ -22,6 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".caseflow-installed"
+# pytest-xdist, a worker per core; the tests of one `xdist_group` (tests/conftest.py: the
+# serial ones, the flows) go to one worker.
+PARALLEL = ["-n", "auto", "--dist", "loadgroup"]
+FAST = ["tests/unit", "tests/api", "-m", "not postgres"]
+BENCH = ["-m", "bench"]
 
 
 def _inputs_digest() -> str:
@@ -52,18 +72,31 @@ def run(*argv: str) -> int:
     return subprocess.run(list(argv), cwd=ROOT).returncode
 
 
+def test(python: str, args: list[str]) -> int:
+    """The whole suite, a tier (--fast, --bench), or pytest with `args`; on both cores."""
+    pytest = [python, "-m", "pytest"]
+    if args[:1] == ["--fast"]:
+        return run(*pytest, *PARALLEL, *FAST, *args[1:])
+    if args[:1] == ["--bench"]:  # one test: no workers
+        return run(*pytest, *BENCH, *args[1:])
+    return run(*pytest, *PARALLEL, *args)
+
+
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
     if command not in {"up", "test", "lint", "bench"}:
         print(__doc__)
-        return 0 if command == "help" else 2
+        return 0 if command in {"help", "-h", "--help"} else 2
+    if command == "test" and extra[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     ensure_venv()
     python = str(BIN / "python")
     if command == "up":
         os.execv(str(BIN / "caseflow"), [str(BIN / "caseflow"), "serve", *extra])
     if command == "test":
-        return run(python, "-m", "pytest", *extra)
+        return test(python, extra)
     if command == "lint":
         return run(python, "-m", "ruff", "check", ".", *extra)
     return run(python, "bench/run.py", *extra)
