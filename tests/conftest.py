@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,21 +36,41 @@ _REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE
 #   `postgres`, so `-m "not postgres"` runs on SQLite only (the fast tier).
 _STORE_FIXTURES = ("database", "empty_database")
 _POSTGRES_FIXTURES = ("pg_database",)  # fixtures that give a test PostgreSQL alone
-# - Tests that must not run beside each other are marked `serial` and share the pytest-xdist
-#   group "serial": one worker runs them one after another (`--dist loadgroup`). The
-#   server-mode tests also share their session's Prefect server there.
-_SERIAL_MARKERS = ("server", "bench")
-# - The flow tests share one Prefect test harness (tests/flows/conftest.py): one worker
-#   runs them, so it starts once.
-_FOLDER_GROUPS = {"flows": "prefect-test-harness"}
-# - Under pytest-xdist the longest tests are handed out first, so that no worker is left
-#   with a long one at the end: the serial group, then the end-to-end tests, the flows.
-_FIRST = ("serial", "e2e", "prefect-test-harness")
+# - Under pytest-xdist (`--dist loadgroup`), the tests of a group go to one worker, which
+#   runs them one after another. "serial" (marked `serial` too): the tests that must not
+#   run beside each other, the server-mode tests (which also share their session's Prefect
+#   server) and the benchmark smoke test. "prefect-test-harness": the flow tests, so that
+#   their Prefect test harness (tests/flows/conftest.py) starts once.
+_GROUPS = {"tests/server/": "serial", "tests/test_bench_smoke.py::": "serial",
+           "tests/flows/": "prefect-test-harness"}
+# - The longest tests are handed out first, so that no worker is left with a long one at
+#   the end: the groups (pytest-xdist puts the bigger first), then the end-to-end tests.
+
+
+def group_of(nodeid: str) -> str | None:
+    """The xdist group of a test, from its id (relative to the repository)."""
+    return next((group for prefix, group in _GROUPS.items() if nodeid.startswith(prefix)),
+                None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with the groups above. pytest-xdist 3.8's own `xdist_group` marks
+    group nothing under pytest 9: it writes the group into the test's id by setting
+    `item._nodeid`, which pytest 9 no longer reads. The scheduler here reads the groups
+    from the ids as the controller sees them instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class PathGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or super()._split_scope(nodeid)
+
+    return PathGroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tests = Path(__file__).resolve().parent
-    rank: dict[str, int] = {}
     for item in items:
         params = getattr(item, "callspec", None)
         on_postgres = params is not None and any(
@@ -57,18 +78,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if on_postgres or any(name in _POSTGRES_FIXTURES
                               for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
-        group = None
-        if any(item.get_closest_marker(name) for name in _SERIAL_MARKERS):
+        if group_of(item.nodeid) == "serial":
             item.add_marker(pytest.mark.serial)
-            group = "serial"
-        elif item.path.is_relative_to(tests):
-            group = _FOLDER_GROUPS.get(item.path.relative_to(tests).parts[0])
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-        kind = group or ("e2e" if item.get_closest_marker("e2e") else "")
-        rank[item.nodeid] = _FIRST.index(kind) if kind in _FIRST else len(_FIRST)
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: every one sorts alike
-        items.sort(key=lambda item: rank[item.nodeid])
+        items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 def _need_postgres() -> None:
