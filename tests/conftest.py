@@ -15,6 +15,7 @@ from engine.clock import FrozenClock
 from engine.db import make_engine
 from engine.sweeper import InlineRunner, Sweeper, TickReport
 from tests.support import (
+    StoreTemplates,
     WebhookReceiver,
     postgres_available,
     postgres_schema,
@@ -29,23 +30,76 @@ TEST_SURVEY_SECRET = "test-survey-secret-0123456789-abcdefghij"
 _REQUIRE_PG = os.environ.get("CI") == "true" or os.environ.get("CASEFLOW_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict]]:
-    """A fresh, empty database: SQLite file and a PostgreSQL schema (each test runs on both)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'caseflow.db'}", {}
-        return
+# How the suite is split (docs/testing.md):
+# - The database fixtures run each test on both stores; their PostgreSQL runs are marked
+#   `postgres`, so `-m "not postgres"` runs on SQLite only (the fast tier).
+_STORE_FIXTURES = ("database", "empty_database")
+_POSTGRES_FIXTURES = ("pg_database",)  # fixtures that give a test PostgreSQL alone
+# - Under pytest-xdist, each file's tests go to one worker (`--dist loadfile`). The tests
+#   that must not run beside others are marked `serial`, and `tools/dev.py test` runs them
+#   after the rest, in one process: the server-mode tests (which share their session's
+#   Prefect server) and the benchmark smoke test.
+_SERIAL = ("tests/server/", "tests/test_bench_smoke.py::")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and any(
+            params.params.get(name) == "postgres" for name in _STORE_FIXTURES)
+        if on_postgres or any(name in _POSTGRES_FIXTURES
+                              for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+        if item.nodeid.startswith(_SERIAL):
+            item.add_marker(pytest.mark.serial)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: every one sorts alike
+        items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
+def _need_postgres() -> None:
     if not _PG:
         if _REQUIRE_PG:
             pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
         pytest.skip("PostgreSQL not reachable")
+
+
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreTemplates]:
+    """The migrated template stores of this test process (of this xdist worker)."""
+    templates = StoreTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path,
+             store_templates: StoreTemplates) -> Iterator[tuple[str, dict]]:
+    """A database of its own at the newest schema, copied from a template migrated once:
+    a SQLite file and a PostgreSQL schema (each test runs on both)."""
+    if request.param == "sqlite":
+        yield store_templates.sqlite_copy(tmp_path / "caseflow.db"), {}
+        return
+    _need_postgres()
+    with store_templates.postgres_copy() as (url, options):
+        yield url, options
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest,
+                   tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """A fresh, empty database, for the tests that run the migrations from scratch."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+        return
+    _need_postgres()
     with postgres_schema() as (url, options):
         yield url, options
 
 
 @pytest.fixture
-def sqlite_database(tmp_path: Path) -> tuple[str, dict]:
-    return f"sqlite:///{tmp_path / 'caseflow.db'}", {}
+def sqlite_database(tmp_path: Path, store_templates: StoreTemplates) -> tuple[str, dict]:
+    """A SQLite database of its own at the newest schema (copied from the template)."""
+    return store_templates.sqlite_copy(tmp_path / "caseflow.db"), {}
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ PEERS = ("prefect-native", "SpiffWorkflow")
 
 
 @pytest.mark.e2e
+@pytest.mark.bench
 @pytest.mark.timeout(600)
 def test_quick_benchmark_runs_every_scenario_and_peer_and_prints_its_tables(
         tmp_path: Path) -> None:

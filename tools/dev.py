@@ -2,9 +2,24 @@
 """Set up the project's virtual environment, then run the service, the tests or the linters.
 
     python3 tools/dev.py up      # install (once) and start the service on embedded defaults
-    python3 tools/dev.py test    # install (once) and run the whole test suite
+    python3 tools/dev.py test    # install (once) and run the whole test suite (what CI runs)
     python3 tools/dev.py lint    # ruff, the import contracts (lint-imports), then mypy
     python3 tools/dev.py bench   # the benchmarks in bench/ (see bench/README.md)
+
+Tests, in tiers (docs/testing.md), on both cores (pytest-xdist):
+
+    python3 tools/dev.py test           # everything, as CI runs it: SQLite and PostgreSQL,
+                                        # end-to-end, server-mode and the benchmark smoke test
+    python3 tools/dev.py test --fast    # tests/unit and tests/api on SQLite only (their
+                                        # PostgreSQL runs left out): about a minute
+    python3 tools/dev.py test --bench   # the benchmark smoke test alone (marker `bench`)
+    python3 tools/dev.py test ARGS...   # pytest ARGS, e.g. tests/store -x, -m "not postgres",
+                                        # -k escalation; add -n 0 for one process (--pdb)
+
+--fast and --bench take more pytest arguments after them. The database tests run on
+SQLite and on PostgreSQL (127.0.0.1:5432, database `test`) when it is reachable; with
+CASEFLOW_REQUIRE_POSTGRES=1, as in CI, they fail rather than skip without it. Markers:
+postgres (a test's PostgreSQL run), e2e, server, bench, serial (run in turn on one worker).
 
 Only the Python standard library is used here, so this runs on a machine that has
 nothing but Python 3.11.
@@ -24,6 +39,11 @@ BIN = VENV / "bin"
 STAMP = VENV / ".caseflow-installed"
 # What the service runs on, then what its tests, linters and benchmarks add (tools/lock.py).
 LOCKS = ("requirements.lock", "requirements-dev.lock")
+# pytest-xdist, a worker per core, each file's tests on one worker; the tests marked
+# `serial` (tests/conftest.py) run after the others, in one process.
+PARALLEL = ["-n", "auto", "--dist", "loadfile"]
+FAST = ["tests/unit", "tests/api", "-m", "not postgres"]
+BENCH = ["-m", "bench"]
 
 
 def _inputs_digest() -> str:
@@ -55,6 +75,20 @@ def run(*argv: str) -> int:
     return subprocess.run(list(argv), cwd=ROOT).returncode
 
 
+def test(python: str, args: list[str]) -> int:
+    """The whole suite, a tier (--fast, --bench), or pytest with `args`; on both cores."""
+    pytest = [python, "-m", "pytest"]
+    if args[:1] == ["--fast"]:
+        return run(*pytest, *PARALLEL, *FAST, *args[1:])
+    if args[:1] == ["--bench"]:  # one test: no workers
+        return run(*pytest, *BENCH, *args[1:])
+    if args:
+        return run(*pytest, *PARALLEL, *args)
+    failed = run(*pytest, *PARALLEL, "-m", "not serial")
+    # Exit 5: nothing collected, e.g. when the first run stopped early.
+    return failed or run(*pytest, "-m", "serial")
+
+
 def lint(extra: list[str]) -> int:
     """Run every linter, each whatever the others found; fail if any fails. `extra`
     goes to ruff (`lint --fix`)."""
@@ -76,13 +110,16 @@ def main() -> int:
     if command not in {"up", "test", "lint", "bench"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
+    if command == "test" and extra[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     ensure_venv()
     python = str(BIN / "python")
     if command == "up":
         os.chdir(ROOT)  # the data directory is .data in the directory it starts in
         os.execv(str(BIN / "caseflow"), [str(BIN / "caseflow"), "serve", *extra])
     if command == "test":
-        return run(python, "-m", "pytest", *extra)
+        return test(python, extra)
     if command == "lint":
         return lint(extra)
     return run(python, "bench/run.py", *extra)

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables)
@@ -20,13 +20,19 @@ from engine.db import MIGRATIONS, make_engine
 
 
 @contextmanager
-def alembic_store(database: tuple[str, dict]) -> Iterator[tuple[Engine, Config]]:
-    """An engine on the test database and the Alembic config of Caseflow's migrations."""
+def alembic_store(database: tuple[str, dict], *,
+                  empty: bool = True) -> Iterator[tuple[Engine, Config]]:
+    """An engine on the test database and the Alembic config of Caseflow's migrations.
+
+    The database must be `empty` (the `empty_database` fixture): the migration tests run
+    the migrations from scratch, not on the migrated copies the other tests get."""
     url, options = database
     engine = make_engine(url, **options)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
+        if empty:
+            assert inspect(engine).get_table_names() == [], "a migration test needs an empty store"
         yield engine, config
     finally:
         engine.dispose()

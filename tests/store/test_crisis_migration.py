@@ -10,8 +10,8 @@ from tests.store.migration_helpers import (
 )
 
 
-def test_the_crisis_revision_downgrades_and_upgrades_again(database):
-    with alembic_store(database) as (engine, config):
+def test_the_crisis_revision_downgrades_and_upgrades_again(empty_database):
+    with alembic_store(empty_database) as (engine, config):
         migrate(engine)
         downgrade_to(engine, config, "0006")
         assert not {"crisis_links", "crisis_compensations"} & set(

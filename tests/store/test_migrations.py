@@ -16,8 +16,8 @@ from tests.store.migration_helpers import (
 )
 
 
-def test_migrations_match_the_models_and_run_twice(database):
-    with alembic_store(database) as (engine, _):
+def test_migrations_match_the_models_and_run_twice(empty_database):
+    with alembic_store(empty_database) as (engine, _):
         migrate(engine)
         migrate(engine)  # a second start-up finds nothing to do
         with engine.connect() as connection:
@@ -26,8 +26,8 @@ def test_migrations_match_the_models_and_run_twice(database):
             assert compare_metadata(context, SQLModel.metadata) == []
 
 
-def test_a_store_with_cases_upgrades_from_the_first_revision(database):
-    with alembic_store(database) as (engine, config):
+def test_a_store_with_cases_upgrades_from_the_first_revision(empty_database):
+    with alembic_store(empty_database) as (engine, config):
         with upgraded_to(engine, config, "0001") as connection:
             connection.execute(text(
                 "INSERT INTO customers (id, tier, created_at) VALUES (1, 'VIP', :at)"),
@@ -56,8 +56,8 @@ def test_a_store_with_cases_upgrades_from_the_first_revision(database):
         assert clock == "complaint"  # copied from its case
 
 
-def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
-    with alembic_store(database) as (engine, config):
+def test_the_follow_up_revision_downgrades_and_upgrades_again(empty_database):
+    with alembic_store(empty_database) as (engine, config):
         migrate(engine)
         downgrade_to(engine, config, "0004")
         inspector = inspect(engine)
@@ -68,9 +68,9 @@ def test_the_follow_up_revision_downgrades_and_upgrades_again(database):
         assert_at_head_matching_models(engine, config)
 
 
-def test_an_unpublished_run_is_due_for_publication_after_the_upgrade(database):
+def test_an_unpublished_run_is_due_for_publication_after_the_upgrade(empty_database):
     at = datetime(2026, 11, 17, 1, 0)
-    with alembic_store(database) as (engine, config):
+    with alembic_store(empty_database) as (engine, config):
         with upgraded_to(engine, config, "0008") as connection:
             for review, published in (("daily-sla-digest", None), ("daily-greetings", at)):
                 connection.execute(text(

@@ -8,8 +8,9 @@ from engine.db import migrate
 from tests.store.migration_helpers import alembic_store, downgrade_to, upgraded_to
 
 
-def test_existing_customers_contacts_become_identities_and_the_revision_downgrades(database):
-    with alembic_store(database) as (engine, config):
+def test_existing_customers_contacts_become_identities_and_the_revision_downgrades(
+        empty_database):
+    with alembic_store(empty_database) as (engine, config):
         with upgraded_to(engine, config, "0005") as connection:
             at = {"at": datetime(2026, 11, 1)}
             connection.execute(text(
