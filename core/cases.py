@@ -14,13 +14,13 @@ from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, given_in, recognise_row
-from core.db import begin_writing, commit_retrying
-from core.direct import Direct
+from core.db import begin_writing, commit_retrying, connection_of
 from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
     CASES,
     MEMBERS,
+    Appends,
     Opening,
     load_case,
     load_clocks,
@@ -45,17 +45,17 @@ CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_cha
                "language")
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
-_MEMBER_LOADS = Direct(
+_MEMBER_LOADS = (
     sql.select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
     .where(MEMBERS.c.team == sql.bindparam("queue"))
     # Lock in one order in every transaction, so two intakes cannot deadlock.
     .order_by(MEMBERS.c.person).with_for_update())
-_ASSIGNED = Direct(sql.update(MEMBERS)
-                   .where(MEMBERS.c.team == sql.bindparam("queue"),
-                          MEMBERS.c.person == sql.bindparam("member"))
-                   .values(last_assigned_at=sql.bindparam("at")))
-_BY_KEY = Direct(sql.select(CASES.c.id, CASES.c.request_hash).where(
-    CASES.c.idempotency_key == sql.bindparam("key")))
+_ASSIGNED = (sql.update(MEMBERS)
+             .where(MEMBERS.c.team == sql.bindparam("queue"),
+                    MEMBERS.c.person == sql.bindparam("member"))
+             .values(last_assigned_at=sql.bindparam("at")))
+_BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
+    CASES.c.idempotency_key == sql.bindparam("key"))
 
 
 class CaseNotFound(LookupError):
@@ -189,7 +189,7 @@ def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
 
 def by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
     """The case a stored key opened (any process); `IdempotencyConflict` for another body."""
-    found = _BY_KEY.execute(session, {"key": stored_key}).first()
+    found = connection_of(session).execute(_BY_KEY, {"key": stored_key}).first()
     if found is None:
         return None
     if found.request_hash != fingerprint:
@@ -239,10 +239,12 @@ def write_complaint(
     team: str | None = None,
     data: Mapping[str, Any] | None = None,
     avoid: str | None = None,
+    appends: Appends | None = None,
 ) -> Opened:
     """Write a new complaint in `session`'s transaction (not committed): its customer,
     routing (past `avoid`: see `route`), case row, clocks, timeline and timers, and what
-    other processes add.
+    other processes add. With `appends`, its clocks, timeline, timers and notifications
+    are left to it (see `persist_opening`).
 
     Plain statements, no model objects, and nothing read back: every intake runs this,
     and the answer to it is built from the rows written.
@@ -270,7 +272,7 @@ def write_complaint(
         "description": request.description, "customer_id": who.id,
         "policy_version": policies.version, "idempotency_key": stored_key,
         "request_hash": request.fingerprint if stored_key else None,
-    }, policies=policies, calendars=calendars, now=now)
+    }, policies=policies, calendars=calendars, now=now, appends=appends)
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
     return Opened(opening=opening, customer=who)
 
@@ -280,14 +282,14 @@ def route(db: Session | Connection, team: str, policies: PolicySet, now: datetim
     """Pick the team member by the team's strategy (not `avoid` while anyone else is
     there) and record the assignment time."""
     team_policy = policies.teams[team]
-    # The team's rows, former members' too (left out below): a Direct statement takes no
-    # list of names.
-    rows = {row.person: row for row in _MEMBER_LOADS.execute(db, {"queue": team})}
+    db = connection_of(db)
+    # The team's rows, former members' too (left out below): one statement for any team.
+    rows = {row.person: row for row in db.execute(_MEMBER_LOADS, {"queue": team})}
     loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
              for p in team_policy.members if p in rows]
     chosen = pick_assignee(loads, team_policy.strategy, avoid=avoid,
                            supervisor=team_policy.supervisor)
-    _ASSIGNED.execute(db, {"queue": team, "member": chosen, "at": now})
+    db.execute(_ASSIGNED, {"queue": team, "member": chosen, "at": now})
     return chosen
 
 

@@ -141,11 +141,15 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+# uvicorn's fastest parts, named rather than left to its "auto": httptools parses HTTP
+# and uvloop runs the event loop (both in requirements.lock).
+SERVING = {"http": "httptools", "loop": "uvloop"}
+
+
 def _run_uvicorn(settings: Settings, prefect_ui: str | None) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.http_protocol import HeadWithBodyProtocol
 
     print(f"Caseflow on http://{settings.host}:{settings.port}  (API docs: /docs, "
           f"data: {settings.data_dir}, policies: {settings.policies}, "
@@ -153,7 +157,7 @@ def _run_uvicorn(settings: Settings, prefect_ui: str | None) -> None:
     if prefect_ui:
         print(f"Prefect UI on {prefect_ui}  (flow runs, review reports)", flush=True)
     # log_config=None: uvicorn's loggers go through ours, and so through the redaction.
-    serving = {"host": settings.host, "port": settings.port, "http": HeadWithBodyProtocol,
+    serving = {**SERVING, "host": settings.host, "port": settings.port,
                "log_level": settings.log_level.lower(), "log_config": None,
                "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS}
     if settings.workers == 1:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, update
 from sqlmodel import Session, select
 
-from core.direct import Direct, connection_of
+from core.db import connection_of
 from core.models import (
     Case,
     CaseEvent,
@@ -42,13 +42,17 @@ TIMERS: Table = Timer.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 MEMBERS: Table = TeamMember.__table__  # type: ignore[attr-defined]
 # Built once: building a statement costs more than running it (every intake runs these).
-_LAST_CASE_ID = Direct(select(func.max(CASES.c.id).label("last_id")))
+_LAST_CASE_ID = select(func.max(CASES.c.id))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
-_INSERT = {table.name: Direct(insert(table))
-           for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
-_BUMP = Direct(update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
-                                     MEMBERS.c.person == bindparam("member"))
-               .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
+_INSERT: dict[str, Insert] = {table.name: insert(table)
+                              for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+# The new rows' ids, in the order of the rows given (SQLAlchemy's "insertmanyvalues").
+_INSERT_RETURNING_ID: dict[str, Insert] = {
+    table.name: insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    for table in (CLOCKS, EVENTS)}
+_BUMP = (update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
+                               MEMBERS.c.person == bindparam("member"))
+         .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
 
 
 def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
@@ -155,8 +159,19 @@ class Opening:
     """A case as its opening wrote it: the rows to answer with, none read back."""
 
     case: Any  # the cases row, with its attributes
-    clocks: list[Any]  # rows of sla_clocks and case_events, with their attributes
-    timeline: list[Any]
+    # The sla_clocks and case_events rows' values, each with its id once inserted.
+    clock_values: list[dict[str, Any]]
+    event_values: list[dict[str, Any]]
+
+    @property
+    def clocks(self) -> list[Any]:
+        """Its clocks' rows, with their attributes."""
+        return [_WRITTEN[CLOCKS.name].row(values) for values in self.clock_values]
+
+    @property
+    def timeline(self) -> list[Any]:
+        """Its timeline's rows, with their attributes."""
+        return [_WRITTEN[EVENTS.name].row(values) for values in self.event_values]
 
 
 def new_case_id(db: Session | Connection) -> int:
@@ -168,20 +183,23 @@ def new_case_id(db: Session | Connection) -> int:
     connection = connection_of(db)
     if connection.dialect.name != "sqlite":
         return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
-    return (_LAST_CASE_ID.execute(connection).scalar() or 0) + 1
+    return (connection.execute(_LAST_CASE_ID).scalar() or 0) + 1
 
 
 def persist_opening(db: Session | Connection, decision: Decision, columns: Mapping[str, Any], *,
                     policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
-                    now: datetime) -> Opening:
+                    now: datetime, appends: Appends | None = None) -> Opening:
     """Write a new case with its first decision: what `persist_new_case` writes.
 
     `decision.after.id` is the case's id, from `new_case_id`; `columns` are the case
     row's columns that no decision sets (subject, customer, idempotency key...). The
     row is written once, as the decision leaves it: inserting it and then updating it
-    cost the writer 6% more instructions. Plain statements and no model
-    objects, because every intake runs this: a complaint's opening is five inserts and
-    the update of its assignee's load.
+    cost the writer 6% more instructions. Plain statements and no model objects,
+    because every intake runs this: a complaint's opening is the case's insert and the
+    update of its assignee's load, then its clocks, timeline, timers and notifications,
+    which `appends`, when given, collects for the caller to insert with those of other
+    openings (a batch of intakes); the opening's clocks and timeline then have their
+    ids once it has.
     """
     before, after = decision.before, decision.after
     process = definition(after.process)
@@ -191,37 +209,25 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
                               "updated_at": now, "version": 2}
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
-    _INSERT[CASES.name].execute(db, values)
-    case = _WRITTEN[CASES.name].row(values, after.id)
-    _adjust_load(db, before, after, process.TABLE.final_stages)
+    connection = connection_of(db)
+    connection.execute(_INSERT[CASES.name], values)
+    _adjust_load(connection, before, after, process.TABLE.final_stages)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
-    clocks = _insert_returning(db, CLOCKS, [
-        {"case_id": after.id, "process": after.process, "name": name,
-         "started_at": clock.started_at,
-         **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
-        for name, clock in after.clocks.items()])
-    timeline = _insert_returning(db, EVENTS, timeline_rows(after.id, decision, now))
-    timers = [NewTimer.wanted(spec, after.id, after.process).columns()
-              for spec in timers_wanted(after, policies, calendars)]
-    if timers:
-        _INSERT[TIMERS.name].execute(db, timers)
-    messages = outbox_rows(after.id, decision, now)
-    if messages:
-        _INSERT[OUTBOX.name].execute(db, messages)
-    return Opening(case=case, clocks=clocks, timeline=timeline)
-
-
-def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[str, Any]]
-                      ) -> list[Any]:
-    """Insert `rows` and return them as stored, in the same order, with their ids.
-
-    Made from the values given (see `_Written`).
-    """
-    if not rows:
-        return []
-    ids = _INSERT[table.name].inserted_ids(db, rows)
-    written = _WRITTEN[table.name]
-    return [written.row(row, new_id) for new_id, row in zip(ids, rows, strict=True)]
+    clocks = [{"case_id": after.id, "process": after.process, "name": name,
+               "started_at": clock.started_at,
+               **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
+              for name, clock in after.clocks.items()]
+    timeline = timeline_rows(after.id, decision, now)
+    rows = appends if appends is not None else Appends(ids=True)
+    rows.clocks += clocks
+    rows.events += timeline
+    rows.timers += [NewTimer.wanted(spec, after.id, after.process)
+                    for spec in timers_wanted(after, policies, calendars)]
+    rows.messages += outbox_rows(after.id, decision, now)
+    if appends is None:
+        rows.insert(connection)
+    return Opening(case=_WRITTEN[CASES.name].row(values), clock_values=clocks,
+                   event_values=timeline)
 
 
 class _Written:
@@ -239,9 +245,10 @@ class _Written:
                           for c in table.c}
         self._times = [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
 
-    def row(self, values: Mapping[str, Any], row_id: int) -> Any:
-        """The row of `values` with id `row_id`; its times in UTC, as the store gives them."""
-        row = {**self._defaults, **values, "id": row_id}
+    def row(self, values: Mapping[str, Any]) -> Any:
+        """The row of `values` (its id among them); its times in UTC, as the store gives
+        them."""
+        row = {**self._defaults, **values}
         for key in self._times:
             if row[key] is not None:
                 row[key] = row[key].astimezone(UTC)
@@ -304,25 +311,37 @@ def clock_columns(clock: Clock, calendar: BusinessCalendar, warn_fraction: float
 
 @dataclass
 class Appends:
-    """Timeline, outbox and new timer rows of many decisions, inserted with one
-    statement each.
+    """New clocks, timeline, outbox and timer rows of many decisions, inserted with one
+    statement per table: where a store's own way of writing many rows at once goes.
 
-    A storm's chunk of escalation rungs writes thousands of them; building an ORM object
-    for each cost more than the rest of the decision.
+    A storm's chunk of escalation rungs writes thousands of them, and a batch of intakes
+    tens: building an ORM object for each cost more than the rest of the decision, and a
+    statement for each (SQLAlchemy's execution of one costs several times SQLite's work
+    on a small insert) more than its rows. With `ids`, each clock and timeline row gets
+    its id, in place, to answer with.
     """
 
+    clocks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timers: list[NewTimer] = field(default_factory=list)
+    ids: bool = False
 
-    def insert(self, session: Session) -> None:
-        """Insert what was collected, in the order the decisions were made."""
-        if self.events:
-            _INSERT[EVENTS.name].execute(session, self.events)
+    def insert(self, db: Session | Connection) -> None:
+        """Insert what was collected, in the order the decisions were made, and forget it."""
+        connection = connection_of(db)
+        for table, rows in ((CLOCKS, self.clocks), (EVENTS, self.events)):
+            if rows and self.ids:
+                new_ids = connection.execute(_INSERT_RETURNING_ID[table.name], rows).scalars()
+                for row, new_id in zip(rows, new_ids, strict=True):
+                    row["id"] = new_id
+            elif rows:
+                connection.execute(_INSERT[table.name], rows)
         if self.messages:
-            _INSERT[OUTBOX.name].execute(session, self.messages)
+            connection.execute(_INSERT[OUTBOX.name], self.messages)
         if self.timers:
-            _INSERT[TIMERS.name].execute(session, [timer.columns() for timer in self.timers])
+            connection.execute(_INSERT[TIMERS.name], [timer.columns() for timer in self.timers])
+        self.clocks, self.events, self.messages, self.timers = [], [], [], []
 
 
 @dataclass
@@ -432,4 +451,4 @@ def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnap
 
 def _bump(db: Session | Connection, team: str, person: str | None, by: int) -> None:
     if person:
-        _BUMP.execute(db, {"queue": team, "member": person, "by": by})
+        connection_of(db).execute(_BUMP, {"queue": team, "member": person, "by": by})
