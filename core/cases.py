@@ -19,8 +19,8 @@ from core.models import Case, Customer, TeamMember
 from core.processes import after_decision, after_open
 from core.store import (
     CASES,
-    MEMBERS,
     Appends,
+    MemberLoads,
     Opening,
     load_case,
     load_clocks,
@@ -35,7 +35,7 @@ from domain.classification import classify
 from domain.policy import PolicySet, Tier
 from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
 from domain.processes import complaint, definition
-from domain.routing import MemberLoad, pick_assignee
+from domain.routing import pick_assignee
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -45,15 +45,6 @@ CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_cha
                "language")
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
-_MEMBER_LOADS = (
-    sql.select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
-    .where(MEMBERS.c.team == sql.bindparam("queue"))
-    # Lock in one order in every transaction, so two intakes cannot deadlock.
-    .order_by(MEMBERS.c.person).with_for_update())
-_ASSIGNED = (sql.update(MEMBERS)
-             .where(MEMBERS.c.team == sql.bindparam("queue"),
-                    MEMBERS.c.person == sql.bindparam("member"))
-             .values(last_assigned_at=sql.bindparam("at")))
 _BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
     CASES.c.idempotency_key == sql.bindparam("key"))
 
@@ -156,13 +147,16 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
     same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
+
+    def write() -> tuple[T | Case, bool]:
+        begin_writing(session)  # SQLite: what it reads (the key, the last case id) holds
+        return replay_or_open(session, stored_key, fingerprint, open_new)
+
     # A concurrent request may win a race: the same Idempotency-Key (then this answers
     # with its case), the same new customer (who exists now), or a deadlock the database
     # broke by rolling us back. Each is settled by trying again.
     try:
-        return commit_retrying(
-            session, lambda: replay_or_open(session, stored_key, fingerprint, open_new),
-            attempts=WRITE_ATTEMPTS)
+        return commit_retrying(session, write, attempts=WRITE_ATTEMPTS)
     except BaseException:
         session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
         raise
@@ -262,7 +256,8 @@ def write_complaint(
                        requested=request.priority)
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
-    assignee = route(db, team, policies, now, avoid=avoid)
+    rows = appends if appends is not None else Appends(ids=True)
+    assignee = route(db, team, policies, now, avoid=avoid, loads=rows.loads)
     decision = given_in(complaint.open_case(
         case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
         assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
@@ -272,24 +267,27 @@ def write_complaint(
         "description": request.description, "customer_id": who.id,
         "policy_version": policies.version, "idempotency_key": stored_key,
         "request_hash": request.fingerprint if stored_key else None,
-    }, policies=policies, calendars=calendars, now=now, appends=appends)
+    }, policies=policies, calendars=calendars, now=now, appends=rows)
+    if appends is None:
+        rows.insert(db)
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
     return Opened(opening=opening, customer=who)
 
 
 def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime, *,
-          avoid: str | None = None) -> str:
+          avoid: str | None = None, loads: MemberLoads | None = None) -> str:
     """Pick the team member by the team's strategy (not `avoid` while anyone else is
-    there) and record the assignment time."""
+    there) and record the assignment time: in `loads` when given (a batch's, written with
+    the rest of it), else at once."""
     team_policy = policies.teams[team]
-    db = connection_of(db)
-    # The team's rows, former members' too (left out below): one statement for any team.
-    rows = {row.person: row for row in db.execute(_MEMBER_LOADS, {"queue": team})}
-    loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
-             for p in team_policy.members if p in rows]
-    chosen = pick_assignee(loads, team_policy.strategy, avoid=avoid,
+    ledger = loads if loads is not None else MemberLoads()
+    known = ledger.team(db, team)  # former members' rows too, left out here
+    chosen = pick_assignee([known[p] for p in team_policy.members if p in known],
+                           team_policy.strategy, avoid=avoid,
                            supervisor=team_policy.supervisor)
-    db.execute(_ASSIGNED, {"queue": team, "member": chosen, "at": now})
+    ledger.change(team, chosen, at=now)
+    if loads is None:
+        ledger.write(db)
     return chosen
 
 

@@ -32,6 +32,7 @@ from domain.clocks import Clock, ClockState
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.processes import definition
+from domain.routing import MemberLoad
 from domain.timers import TimerSpec, plan_escalation_timers
 
 LIVE_TIMER_STATES = ("pending", "paused")
@@ -50,9 +51,18 @@ _INSERT: dict[str, Insert] = {table.name: insert(table)
 _INSERT_RETURNING_ID: dict[str, Insert] = {
     table.name: insert(table).returning(table.c.id, sort_by_parameter_order=True)
     for table in (CLOCKS, EVENTS)}
-_BUMP = (update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
-                               MEMBERS.c.person == bindparam("member"))
-         .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
+_MEMBER_LOADS = (
+    select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
+    .where(MEMBERS.c.team == bindparam("queue"))
+    # Lock in one order in every transaction, so two intakes cannot deadlock.
+    .order_by(MEMBERS.c.person).with_for_update())
+# A member's open cases moved `by`, and their last assignment set when `at` is given.
+_LOAD_CHANGE = (
+    update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
+                          MEMBERS.c.person == bindparam("member"))
+    .values(open_cases=MEMBERS.c.open_cases + bindparam("by"),
+            last_assigned_at=func.coalesce(bindparam("at", type_=UtcDateTime()),
+                                           MEMBERS.c.last_assigned_at)))
 
 
 def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
@@ -209,16 +219,16 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
                               "updated_at": now, "version": 2}
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
+    rows = appends if appends is not None else Appends(ids=True)
     connection = connection_of(db)
     connection.execute(_INSERT[CASES.name], values)
-    _adjust_load(connection, before, after, process.TABLE.final_stages)
+    _adjust_load(connection, before, after, process.TABLE.final_stages, rows.loads)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
     clocks = [{"case_id": after.id, "process": after.process, "name": name,
                "started_at": clock.started_at,
                **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
               for name, clock in after.clocks.items()]
     timeline = timeline_rows(after.id, decision, now)
-    rows = appends if appends is not None else Appends(ids=True)
     rows.clocks += clocks
     rows.events += timeline
     rows.timers += [NewTimer.wanted(spec, after.id, after.process)
@@ -325,11 +335,14 @@ class Appends:
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timers: list[NewTimer] = field(default_factory=list)
+    loads: MemberLoads = field(default_factory=lambda: MemberLoads())
     ids: bool = False
 
     def insert(self, db: Session | Connection) -> None:
-        """Insert what was collected, in the order the decisions were made, and forget it."""
+        """Insert what was collected, in the order the decisions were made, and the
+        changes to team members' loads; and forget them."""
         connection = connection_of(db)
+        self.loads.write(connection)
         for table, rows in ((CLOCKS, self.clocks), (EVENTS, self.events)):
             if rows and self.ids:
                 new_ids = connection.execute(_INSERT_RETURNING_ID[table.name], rows).scalars()
@@ -438,17 +451,59 @@ def _keep(session: Session, timer: Timer | NewTimer) -> None:
 
 
 def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnapshot,
-                 final_stages: frozenset[str]) -> None:
-    """Keep team members' open-case counts in step with assignment, transfer and closure."""
+                 final_stages: frozenset[str], loads: MemberLoads | None = None) -> None:
+    """Keep team members' open-case counts in step with assignment, transfer and closure,
+    in `loads` when given (written with the rest of a batch), else at once."""
+    ledger = loads if loads is not None else MemberLoads()
     closing = after.stage in final_stages
     moved = (after.assignee, after.team) != (before.assignee, before.team)
     was_open = before.stage not in final_stages and before.assignee
-    if was_open and (closing or moved):
-        _bump(db, before.team, before.assignee, -1)
+    if was_open and (closing or moved) and before.assignee:
+        ledger.change(before.team, before.assignee, by=-1)
     if not closing and after.assignee and moved:
-        _bump(db, after.team, after.assignee, +1)
+        ledger.change(after.team, after.assignee, by=+1)
+    if loads is None:
+        ledger.write(db)
 
 
-def _bump(db: Session | Connection, team: str, person: str | None, by: int) -> None:
-    if person:
-        connection_of(db).execute(_BUMP, {"queue": team, "member": person, "by": by})
+class MemberLoads:
+    """Team members' open-case counts and last assignments as a transaction changes them:
+    each team's rows read once and locked (`team`), and every change written back with
+    one statement (`write`). A batch of openings routes its cases to the same few people:
+    reading and updating their rows for each case cost three statements a case.
+    """
+
+    def __init__(self) -> None:
+        self._teams: dict[str, dict[str, MemberLoad]] = {}
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def team(self, db: Session | Connection, team: str) -> dict[str, MemberLoad]:
+        """The loads of the team's members (former members' too), as this transaction has
+        them, by person."""
+        loads = self._teams.get(team)
+        if loads is None:
+            rows = connection_of(db).execute(_MEMBER_LOADS, {"queue": team})
+            loads = self._teams[team] = {
+                row.person: MemberLoad(row.person, row.open_cases, row.last_assigned_at)
+                for row in rows}
+        return loads
+
+    def change(self, team: str, person: str, *, by: int = 0, at: datetime | None = None
+               ) -> None:
+        """`person` of `team` has `by` more open cases, and was last given one `at`."""
+        change = self._changes.setdefault(
+            (team, person), {"queue": team, "member": person, "by": 0, "at": None})
+        change["by"] += by
+        change["at"] = at or change["at"]
+        known = self._teams.get(team, {})
+        if person in known:
+            load = known[person]
+            known[person] = MemberLoad(person, load.open_cases + by,
+                                       at or load.last_assigned_at)
+
+    def write(self, db: Session | Connection) -> None:
+        """Write the changes, in the order the rows are locked in, and forget them."""
+        if self._changes:
+            connection_of(db).execute(_LOAD_CHANGE, [self._changes[key]
+                                                     for key in sorted(self._changes)])
+            self._changes = {}

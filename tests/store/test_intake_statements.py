@@ -18,7 +18,7 @@ from core.cases import CustomerInput, OpenCase, write_complaint
 from core.customers import CustomerClaim, recognise_row
 from core.db import BUSY_TIMEOUT_SECONDS, begin_writing, make_engine
 from core.models import Customer
-from core.store import CASES, CLOCKS, EVENTS, TIMERS, Appends
+from core.store import CASES, CLOCKS, EVENTS, MEMBERS, TIMERS, Appends
 from domain.access import ActorKind
 from domain.policy import Tier
 from tests.support import bearer, issue_key
@@ -102,7 +102,7 @@ def test_a_batchs_rows_are_inserted_together_with_their_ids_in_the_order_written
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                executemany: bool) -> None:
-        statements.append((statement.split("(")[0].strip(), executemany))
+        statements.append((" ".join(statement.split()[:3]), executemany))
 
     with Session(rt.engine) as session:
         appends = Appends(ids=True)
@@ -118,12 +118,16 @@ def test_a_batchs_rows_are_inserted_together_with_their_ids_in_the_order_written
         stored = session.execute(select(EVENTS.c.id, EVENTS.c.case_id, EVENTS.c.type)
                                  .order_by(EVENTS.c.id)).all()
         assert _count(session, TIMERS) == 6
+        loads = session.execute(select(MEMBERS.c.open_cases)).scalars().all()
     answered = [(row.id, row.case_id, row.type) for o in openings for row in o.timeline]
     assert answered == [tuple(row) for row in stored]
+    assert sum(loads) == 3 and max(loads) == 1  # one case each, written together
     # One statement per table for the three complaints (on SQLite, one INSERT per row
-    # when the ids come back: SQLAlchemy runs them in one execution).
-    tables = [statement.removeprefix("INSERT INTO ") for statement, _ in statements]
-    assert sorted(set(tables)) == ["case_events", "sla_clocks", "timers"]
+    # where the ids come back: SQLAlchemy runs them in one execution).
+    assert {statement for statement, _ in statements} == {
+        "UPDATE team_members SET", "INSERT INTO sla_clocks", "INSERT INTO case_events",
+        "INSERT INTO timers"}
+    assert ("UPDATE team_members SET", True) in statements
     assert ("INSERT INTO timers", True) in statements
 
 
