@@ -113,12 +113,25 @@ class IntakeWriter:
         try:
             while self._waiting:
                 await asyncio.sleep(0)  # the requests already read join this batch
-                batch = self._waiting[:self._max_batch]
-                del self._waiting[:self._max_batch]
-                # A caller gone before its turn (a client that hung up) is not written.
-                batch = [(intake, answer) for intake, answer in batch if not answer.cancelled()]
-                outcomes = await self._write([intake for intake, _ in batch]) if batch else []
-                for (_, answer), outcome in zip(batch, outcomes, strict=True):
+                rt = self._runtime
+                policies, calendars = rt.policies, rt.calendars  # one version for the batch
+                written = None
+                if self.on_event_loop:
+                    # Taken first: the requests read while another process writes join too.
+                    await self._take_turn()
+                    try:
+                        batch = self._take_batch()
+                        if batch:
+                            written = self._write_batch([intake for intake, _ in batch],
+                                                        policies, calendars, wait=False)
+                    finally:
+                        self._baton.release()
+                else:
+                    batch = self._take_batch()
+                if batch and written is None:
+                    written = await self._write_off_loop([intake for intake, _ in batch],
+                                                         policies, calendars)
+                for (_, answer), outcome in zip(batch, written or [], strict=True):
                     if not answer.cancelled():
                         _settle(answer, outcome)
                 batch = []
@@ -131,19 +144,17 @@ class IntakeWriter:
             self._writing = None
         self._baton.close()  # idle: the next batch opens the lock file again
 
-    async def _write(self, intakes: list[Intake]) -> list[Outcome]:
-        """Each complaint's result or error, once written: on the loop if it can, else on a
-        pool thread. Whatever goes wrong, every caller gets an answer."""
-        rt = self._runtime
-        policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
-        if self.on_event_loop:
-            await self._take_turn()
-            try:
-                written = self._write_batch(intakes, policies, calendars, wait=False)
-            finally:
-                self._baton.release()
-            if written is not None:
-                return written
+    def _take_batch(self) -> list[tuple[Intake, asyncio.Future[IntakeResult]]]:
+        """The next complaints to write; a caller gone before its turn (a client that hung
+        up) is not written."""
+        batch = self._waiting[:self._max_batch]
+        del self._waiting[:self._max_batch]
+        return [(intake, answer) for intake, answer in batch if not answer.cancelled()]
+
+    async def _write_off_loop(self, intakes: list[Intake], policies: PolicySet,
+                              calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
+        """Each complaint's result or error, once written on a pool thread. Whatever goes
+        wrong, every caller gets an answer."""
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 None, self._write_waiting_for_the_store, intakes, policies, calendars)
