@@ -259,7 +259,7 @@ def write_complaint(
     rows = appends if appends is not None else Appends(ids=True)
     assignee = route(db, team, policies, now, avoid=avoid, loads=rows.loads)
     decision = given_in(complaint.open_case(
-        case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
+        case_id=new_case_id(db, rows), tier=tier, classification=verdict, team=team,
         assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
         policies=policies, now=now, calendars=calendars, actor_kind=actor[1], data=data), claim)
     opening = persist_opening(db, decision, {

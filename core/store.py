@@ -47,10 +47,8 @@ _LAST_CASE_ID = select(func.max(CASES.c.id))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
 _INSERT: dict[str, Insert] = {table.name: insert(table)
                               for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
-# The new rows' ids, in the order of the rows given (SQLAlchemy's "insertmanyvalues").
-_INSERT_RETURNING_ID: dict[str, Insert] = {
-    table.name: insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    for table in (CLOCKS, EVENTS)}
+# New timeline entries' ids, in the order of the rows given ("insertmanyvalues").
+_INSERT_RETURNING_ID = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
 _MEMBER_LOADS = (
     select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
     .where(MEMBERS.c.team == bindparam("queue"))
@@ -169,13 +167,14 @@ class Opening:
     """A case as its opening wrote it: the rows to answer with, none read back."""
 
     case: Any  # the cases row, with its attributes
-    # The sla_clocks and case_events rows' values, each with its id once inserted.
+    # The sla_clocks and case_events rows' values; a timeline entry's with its id once
+    # inserted (a clock's id is in no answer: it is not read back).
     clock_values: list[dict[str, Any]]
     event_values: list[dict[str, Any]]
 
     @property
     def clocks(self) -> list[Any]:
-        """Its clocks' rows, with their attributes."""
+        """Its clocks' rows, with their attributes (their ids None), in the order written."""
         return [_WRITTEN[CLOCKS.name].row(values) for values in self.clock_values]
 
     @property
@@ -184,16 +183,25 @@ class Opening:
         return [_WRITTEN[EVENTS.name].row(values) for values in self.event_values]
 
 
-def new_case_id(db: Session | Connection) -> int:
+def new_case_id(db: Session | Connection, appends: Appends | None = None) -> int:
     """The id for a case about to be written, taken first because its opening decision
     names it. PostgreSQL's comes from the table's sequence. SQLite's is the one it would
     choose itself, the highest plus one: the transaction writing the case holds the
     store's write lock, and were it not, the insert would fail on the key and be retried.
+    In a batch (`appends`), the highest is the one the batch took last, unless it has
+    taken none; a case that something else in the batch wrote meanwhile (a crisis that a
+    complaint raised) makes the next insert fail on the key, and the batch is written
+    again one complaint at a time.
     """
     connection = connection_of(db)
     if connection.dialect.name != "sqlite":
         return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
-    return (connection.execute(_LAST_CASE_ID).scalar() or 0) + 1
+    last = appends.last_case_id if appends is not None else None
+    if last is None:
+        last = connection.execute(_LAST_CASE_ID).scalar() or 0
+    if appends is not None:
+        appends.last_case_id = last + 1
+    return last + 1
 
 
 def persist_opening(db: Session | Connection, decision: Decision, columns: Mapping[str, Any], *,
@@ -208,8 +216,7 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
     because every intake runs this: a complaint's opening is the case's insert and the
     update of its assignee's load, then its clocks, timeline, timers and notifications,
     which `appends`, when given, collects for the caller to insert with those of other
-    openings (a batch of intakes); the opening's clocks and timeline then have their
-    ids once it has.
+    openings (a batch of intakes); the opening's timeline then has its ids once it has.
     """
     before, after = decision.before, decision.after
     process = definition(after.process)
@@ -327,8 +334,8 @@ class Appends:
     A storm's chunk of escalation rungs writes thousands of them, and a batch of intakes
     tens: building an ORM object for each cost more than the rest of the decision, and a
     statement for each (SQLAlchemy's execution of one costs several times SQLite's work
-    on a small insert) more than its rows. With `ids`, each clock and timeline row gets
-    its id, in place, to answer with.
+    on a small insert) more than its rows. With `ids`, each timeline row gets its id, in
+    place, to answer with (a clock's id is in no answer, so it is not read back).
     """
 
     clocks: list[dict[str, Any]] = field(default_factory=list)
@@ -337,19 +344,21 @@ class Appends:
     timers: list[NewTimer] = field(default_factory=list)
     loads: MemberLoads = field(default_factory=lambda: MemberLoads())
     ids: bool = False
+    last_case_id: int | None = None  # the last case id the batch took (`new_case_id`)
 
     def insert(self, db: Session | Connection) -> None:
         """Insert what was collected, in the order the decisions were made, and the
         changes to team members' loads; and forget them."""
         connection = connection_of(db)
         self.loads.write(connection)
-        for table, rows in ((CLOCKS, self.clocks), (EVENTS, self.events)):
-            if rows and self.ids:
-                new_ids = connection.execute(_INSERT_RETURNING_ID[table.name], rows).scalars()
-                for row, new_id in zip(rows, new_ids, strict=True):
-                    row["id"] = new_id
-            elif rows:
-                connection.execute(_INSERT[table.name], rows)
+        if self.clocks:
+            connection.execute(_INSERT[CLOCKS.name], self.clocks)
+        if self.events and self.ids:
+            new_ids = connection.execute(_INSERT_RETURNING_ID, self.events).scalars()
+            for row, new_id in zip(self.events, new_ids, strict=True):
+                row["id"] = new_id
+        elif self.events:
+            connection.execute(_INSERT[EVENTS.name], self.events)
         if self.messages:
             connection.execute(_INSERT[OUTBOX.name], self.messages)
         if self.timers:

@@ -90,7 +90,8 @@ def test_an_openings_answer_is_its_rows_as_stored(make_runtime):
         clocks = session.execute(select(CLOCKS).order_by(CLOCKS.c.id)).all()
         timeline = session.execute(select(EVENTS).order_by(EVENTS.c.id)).all()
     assert tuple(opening.case) == tuple(case)
-    assert [tuple(row) for row in opening.clocks] == [tuple(row) for row in clocks]
+    # A clock's id is in no answer: it is not read back.
+    assert [tuple(row) for row in opening.clocks] == [(None, *tuple(row)[1:]) for row in clocks]
     assert [tuple(row) for row in opening.timeline] == [tuple(row) for row in timeline]
     assert [row.type for row in opening.timeline] == ["opened", "classify", "assign"]
 
