@@ -19,16 +19,16 @@ from domain.calendars import BusinessCalendar
 from domain.catalogue import definition
 from domain.complaint import rules as complaint
 from domain.complaint.classification import classify
-from domain.complaint.routing import MemberLoad, pick_assignee
+from domain.complaint.routing import pick_assignee
 from domain.policy import PolicySet, Tier
 from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
-from engine.db import begin_writing, commit_retrying
-from engine.direct import Direct
+from engine.db import begin_writing, commit_retrying, connection_of
 from engine.hooks import after_decision, after_open
 from engine.models import Case, Customer, TeamMember
 from engine.store import (
     CASES,
-    MEMBERS,
+    Appends,
+    MemberLoads,
     Opening,
     load_case,
     load_clocks,
@@ -46,17 +46,8 @@ CARE_FIELDS = ("birthday", "greetings_consent", "survey_opt_out", "preferred_cha
                "language")
 T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
-_MEMBER_LOADS = Direct(
-    sql.select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
-    .where(MEMBERS.c.team == sql.bindparam("queue"))
-    # Lock in one order in every transaction, so two intakes cannot deadlock.
-    .order_by(MEMBERS.c.person).with_for_update())
-_ASSIGNED = Direct(sql.update(MEMBERS)
-                   .where(MEMBERS.c.team == sql.bindparam("queue"),
-                          MEMBERS.c.person == sql.bindparam("member"))
-                   .values(last_assigned_at=sql.bindparam("at")))
-_BY_KEY = Direct(sql.select(CASES.c.id, CASES.c.request_hash).where(
-    CASES.c.idempotency_key == sql.bindparam("key")))
+_BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
+    CASES.c.idempotency_key == sql.bindparam("key"))
 
 
 class CaseNotFound(LookupError):
@@ -157,13 +148,16 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
     same key is theirs.
     """
     stored_key = scoped_key(idempotency_key, actor, actor_kind)
+
+    def write() -> tuple[T | Case, bool]:
+        begin_writing(session)  # SQLite: what it reads (the key, the last case id) holds
+        return replay_or_open(session, stored_key, fingerprint, open_new)
+
     # A concurrent request may win a race: the same Idempotency-Key (then this answers
     # with its case), the same new customer (who exists now), or a deadlock the database
     # broke by rolling us back. Each is settled by trying again.
     try:
-        return commit_retrying(
-            session, lambda: replay_or_open(session, stored_key, fingerprint, open_new),
-            attempts=WRITE_ATTEMPTS)
+        return commit_retrying(session, write, attempts=WRITE_ATTEMPTS)
     except BaseException:
         session.rollback()  # a refusal (a full slot, a bad field) leaves nothing behind
         raise
@@ -190,7 +184,7 @@ def scoped_key(key: str | None, actor: str, kind: ActorKind) -> str | None:
 
 def by_idempotency_key(session: Session, stored_key: str, fingerprint: str) -> Case | None:
     """The case a stored key opened (any process); `IdempotencyConflict` for another body."""
-    found = _BY_KEY.execute(session, {"key": stored_key}).first()
+    found = connection_of(session).execute(_BY_KEY, {"key": stored_key}).first()
     if found is None:
         return None
     if found.request_hash != fingerprint:
@@ -240,10 +234,12 @@ def write_complaint(
     team: str | None = None,
     data: Mapping[str, Any] | None = None,
     avoid: str | None = None,
+    appends: Appends | None = None,
 ) -> Opened:
     """Write a new complaint in `session`'s transaction (not committed): its customer,
     routing (past `avoid`: see `route`), case row, clocks, timeline and timers, and what
-    other processes add.
+    other processes add. With `appends`, its clocks, timeline, timers and notifications
+    are left to it (see `persist_opening`).
 
     Plain statements, no model objects, and nothing read back: every intake runs this,
     and the answer to it is built from the rows written.
@@ -261,9 +257,10 @@ def write_complaint(
                        requested=request.priority)
     team = team or policy.routing.by_category.get(request.category or "",
                                                   policy.routing.default_team)
-    assignee = route(db, team, policies, now, avoid=avoid)
+    rows = appends if appends is not None else Appends(ids=True)
+    assignee = route(db, team, policies, now, avoid=avoid, loads=rows.loads)
     decision = given_in(complaint.open_case(
-        case_id=new_case_id(db), tier=tier, classification=verdict, team=team,
+        case_id=new_case_id(db, rows), tier=tier, classification=verdict, team=team,
         assignee=assignee, channel=request.channel, category=request.category, actor=actor[0],
         policies=policies, now=now, calendars=calendars, actor_kind=actor[1], data=data), claim)
     opening = persist_opening(db, decision, {
@@ -271,7 +268,9 @@ def write_complaint(
         "description": request.description, "customer_id": who.id,
         "policy_version": policies.version, "idempotency_key": stored_key,
         "request_hash": request.fingerprint if stored_key else None,
-    }, policies=policies, calendars=calendars, now=now)
+    }, policies=policies, calendars=calendars, now=now, appends=rows)
+    if appends is None:
+        rows.insert(db)
     # The processes that watch cases opened act in this transaction (processes/registry.py):
     # a crisis links the complaint to itself, or counts it towards a spike.
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
@@ -279,18 +278,19 @@ def write_complaint(
 
 
 def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime, *,
-          avoid: str | None = None) -> str:
+          avoid: str | None = None, loads: MemberLoads | None = None) -> str:
     """Pick the team member by the team's strategy (not `avoid` while anyone else is
-    there) and record the assignment time."""
+    there) and record the assignment time: in `loads` when given (a batch's, written with
+    the rest of it), else at once."""
     team_policy = policies.teams[team]
-    # The team's rows, former members' too (left out below): a Direct statement takes no
-    # list of names.
-    rows = {row.person: row for row in _MEMBER_LOADS.execute(db, {"queue": team})}
-    loads = [MemberLoad(p, rows[p].open_cases, rows[p].last_assigned_at)
-             for p in team_policy.members if p in rows]
-    chosen = pick_assignee(loads, team_policy.strategy, avoid=avoid,
+    ledger = loads if loads is not None else MemberLoads()
+    known = ledger.team(db, team)  # former members' rows too, left out here
+    chosen = pick_assignee([known[p] for p in team_policy.members if p in known],
+                           team_policy.strategy, avoid=avoid,
                            supervisor=team_policy.supervisor)
-    _ASSIGNED.execute(db, {"queue": team, "member": chosen, "at": now})
+    ledger.change(team, chosen, at=now)
+    if loads is None:
+        ledger.write(db)
     return chosen
 
 

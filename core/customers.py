@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from domain.policy import Tier
 from domain.process import Decision
-from engine.direct import Direct
+from engine.db import connection_of
 from engine.models import Customer, CustomerIdentity, table_of
 
 MESSAGING = ("wecom", "wechat", "app")
@@ -39,15 +39,14 @@ PLACEHOLDER_WORDS = frozenset({"na", "none", "null", "nil", "no", "nothing", "un
 CUSTOMERS = table_of(Customer)
 IDENTITIES = table_of(CustomerIdentity)
 # Built once: building a statement costs more than running it (every intake runs these).
-_BY_REF = Direct(sql.select(CUSTOMERS)
-                 .where(CUSTOMERS.c.external_ref == sql.bindparam("ref")))
-_BY_ID = Direct(sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id")))
-_CHANGE = Direct(sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
-                 .returning(*CUSTOMERS.c))
-_NEW = Direct(sql.insert(CUSTOMERS).returning(*CUSTOMERS.c))
-_OWNER = Direct(sql.select(IDENTITIES.c.customer_id).where(
-    IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value")))
-_REMEMBER = Direct(sql.insert(IDENTITIES))
+_BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
+_BY_ID = sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
+_CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
+           .returning(*CUSTOMERS.c))
+_NEW = sql.insert(CUSTOMERS).returning(*CUSTOMERS.c)
+_OWNER = sql.select(IDENTITIES.c.customer_id).where(
+    IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value"))
+_REMEMBER = sql.insert(IDENTITIES)
 
 
 @dataclass(frozen=True)
@@ -135,14 +134,15 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     Two callers racing to create the same new customer make one of them fail on a
     unique key; the caller retries and then recognises the winner.
     """
+    db = connection_of(db)
     owners = {identity: _owner(db, *identity) for identity in claim.identities()}
     customer = None
     if claim.ref:
-        customer = _BY_REF.execute(db, {"ref": claim.ref}).first()
+        customer = db.execute(_BY_REF, {"ref": claim.ref}).first()
     else:
         owner = next((found for found in owners.values() if found is not None), None)
         if owner is not None:
-            customer = _BY_ID.execute(db, {"customer_id": owner}).first()
+            customer = db.execute(_BY_ID, {"customer_id": owner}).first()
     customer_id = customer.id if customer is not None else None
     values: dict[str, Any] = dict(care or {})
     if claim.tier is not None:
@@ -161,17 +161,17 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     if customer is None:
         # An empty ref is no ref, as for the lookup above: stored as '', it would be the
         # one customer every later empty ref collides with on the unique column.
-        customer = _NEW.execute(db, {"external_ref": claim.ref or None, "created_at": now,
+        customer = db.execute(_NEW, {"external_ref": claim.ref or None, "created_at": now,
                                      **values}).one()
     else:
         changed = {name: value for name, value in values.items()
                    if getattr(customer, name) != value}
         if changed:
-            customer = _CHANGE.execute(db, {"customer_id": customer.id, **changed}).one()
+            customer = db.execute(_CHANGE, {"customer_id": customer.id, **changed}).one()
     unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
                 "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
     if unowned:
-        _REMEMBER.execute(db, unowned)
+        db.execute(_REMEMBER, unowned)
     return customer
 
 
@@ -185,7 +185,7 @@ def find_by_identity(session: Session, claim: CustomerClaim) -> Customer | None:
 
 
 def _owner(db: Session | Connection, kind: str, value: str) -> int | None:
-    return _OWNER.execute(db, {"kind": kind, "value": value}).scalar()
+    return connection_of(db).execute(_OWNER, {"kind": kind, "value": value}).scalar()
 
 
 def identities_of(session: Session, customer_id: int) -> list[CustomerIdentity]:

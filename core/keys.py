@@ -18,16 +18,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Engine, Row, sql, update
+from sqlalchemy import Engine, sql, update
 from sqlmodel import Session, col, func, select
 
 from domain.access import AccessRole, ActorKind, Identity, role_problem
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR
 from engine.db import sqlite_file
-from engine.direct import Direct
 from engine.models import ApiKey, table_of
 
 KEY_PREFIX = "cf_"
@@ -40,7 +39,6 @@ LAST_USED_RESOLUTION = timedelta(hours=1)
 CACHED_FOR = timedelta(seconds=30)
 STAMP_BYTES = 32  # a stamp is a uuid4's hex
 _KEYS = table_of(ApiKey)
-_BY_HASH = Direct(sql.select(_KEYS).where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
 
 log = logging.getLogger("caseflow.keys")
 
@@ -60,6 +58,24 @@ class KeyNotFound(LookupError):
 
 class Unauthenticated(Exception):
     """Credentials that identify nobody: unknown, malformed, expired or revoked."""
+
+
+class KeyRecord(NamedTuple):
+    """What checking a key reads of its row."""
+
+    id: int
+    name: str
+    kind: str
+    role: str
+    teams: list[str]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+# Built once: building a statement costs more than running it (every request runs this).
+_BY_HASH = (sql.select(*(_KEYS.c[name] for name in KeyRecord._fields))
+            .where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
 
 
 @dataclass(frozen=True)
@@ -149,8 +165,7 @@ def check_key(engine: Engine, secret: str, now: datetime, cache: KeyCache | None
     if record is None:
         # Stamp first: a revocation stamped after this read empties the cache again.
         seen = cache.stamp() if cache is not None else None
-        with engine.connect() as connection:  # no session: every request runs this
-            record = _BY_HASH.execute(connection, {"secret_hash": secret_hash}).first()
+        record = read_key(engine, secret_hash)
         if record is not None and cache is not None:
             cache.put(secret_hash, record, seen, now)
     if record is None:
@@ -161,6 +176,13 @@ def check_key(engine: Engine, secret: str, now: datetime, cache: KeyCache | None
         raise Unauthenticated("this API key has expired")
     touch_due = record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION
     return identity_of(record), touch_due
+
+
+def read_key(engine: Engine, secret_hash: str) -> KeyRecord | None:
+    """The record of the key with this hash, as stored now."""
+    with engine.connect() as connection:  # no session: every request runs this
+        row = connection.execute(_BY_HASH, {"secret_hash": secret_hash}).first()
+    return KeyRecord(*row) if row is not None else None
 
 
 class KeyStamp:
@@ -210,14 +232,14 @@ class KeyCache:
 
     def __init__(self, engine: Engine) -> None:
         self._stamp = KeyStamp.for_engine(engine)
-        self._entries: dict[str, tuple[Row[Any], datetime]] = {}
+        self._entries: dict[str, tuple[KeyRecord, datetime]] = {}
         self._seen: bytes | None = None  # the stamp the entries were read under
         self._lock = threading.Lock()
 
     def stamp(self) -> bytes | None:
         return self._stamp.read()
 
-    def get(self, secret_hash: str, now: datetime) -> Row[Any] | None:
+    def get(self, secret_hash: str, now: datetime) -> KeyRecord | None:
         """The key's record as read before, unless a key was revoked since or it is old."""
         if self._stamp.path is None:
             return None
@@ -232,7 +254,8 @@ class KeyCache:
             return None
         return cached[0]
 
-    def put(self, secret_hash: str, record: Row[Any], seen: bytes | None, now: datetime) -> None:
+    def put(self, secret_hash: str, record: KeyRecord, seen: bytes | None, now: datetime
+            ) -> None:
         """Keep a record read under stamp `seen` (read before the record)."""
         if self._stamp.path is None:
             return
@@ -255,7 +278,7 @@ def touch_key(engine: Engine, key_id: int, now: datetime) -> None:
                            .values(last_used_at=now))
 
 
-def identity_of(record: ApiKey | Row[Any]) -> Identity:
+def identity_of(record: ApiKey | KeyRecord) -> Identity:
     return Identity(name=record.name, kind=ActorKind(record.kind), role=AccessRole(record.role),
                     teams=frozenset(record.teams), key_id=record.id)
 

@@ -77,6 +77,7 @@ def clock_views(process: str, rows: list[SlaClock], runtime: Runtime, now: datet
     waived = waived or {}
     ladder = definition(process).ladder(runtime.policies)
     views = []
+    # In the order written (an opening's own rows, not read back, have no ids).
     for row in sorted(rows, key=lambda r: r.id or 0):
         clock = clock_of(row)
         calendar = runtime.calendars[clock.calendar]

@@ -147,9 +147,10 @@ def begin_writing(session: Session, *, wait: bool = True) -> bool:
     IMMEDIATE takes the lock first. PostgreSQL locks the rows as it reads them (FOR
     UPDATE), not the store.
 
-    The BEGIN goes through the driver, whose own implicit BEGIN then stands aside: an
-    engine `begin` listener would do the same, but any such listener puts every
-    statement on every connection through SQLAlchemy's event dispatch (5% of intake).
+    The BEGIN is a statement of the session's connection, which the driver's own implicit
+    BEGIN then leaves alone: an engine `begin` listener would do the same, but any such
+    listener puts every statement on every connection through SQLAlchemy's event
+    dispatch (5% of intake).
     """
     if session.in_transaction():
         return True
@@ -160,19 +161,30 @@ def begin_writing(session: Session, *, wait: bool = True) -> bool:
     if driver.in_transaction:
         return True
     if wait:
-        driver.execute("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
         return True
-    driver.execute("PRAGMA busy_timeout = 0")
+    connection.exec_driver_sql("PRAGMA busy_timeout = 0")
     try:
-        driver.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    except OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
-        session.rollback()
-        return False
     finally:
-        driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-    return True
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    session.rollback()
+    return False
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection of `db`'s transaction, a session's pending changes flushed to it
+    first (as `Session.execute` does), for Core statements run on it: a session's own
+    execution adds the ORM's work to every statement, which the intake's need not pay."""
+    if isinstance(db, Session):
+        if db.autoflush:
+            db.flush()
+        return db.connection()
+    return db
 
 
 def sqlite_driver(connection: Connection) -> sqlite3.Connection:

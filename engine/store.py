@@ -13,17 +13,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnDefault, Connection, Table, bindparam, event, func, insert, update
+from sqlalchemy import (
+    ColumnDefault,
+    Connection,
+    Insert,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    update,
+)
 from sqlmodel import Session, select
 
 from domain.calendars import BusinessCalendar
 from domain.catalogue import definition
 from domain.clocks import Clock, ClockState
+from domain.complaint.routing import MemberLoad
 from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.timers import TimerSpec, plan_escalation_timers
 from engine import metrics, request_context
-from engine.direct import Direct, connection_of
+from engine.db import connection_of
 from engine.models import (
     Case,
     CaseEvent,
@@ -44,13 +55,24 @@ TIMERS = table_of(Timer)
 OUTBOX = table_of(OutboxMessage)
 MEMBERS = table_of(TeamMember)
 # Built once: building a statement costs more than running it (every intake runs these).
-_LAST_CASE_ID = Direct(select(func.max(CASES.c.id).label("last_id")))
+_LAST_CASE_ID = select(func.max(CASES.c.id))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
-_INSERT = {table.name: Direct(insert(table))
-           for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
-_BUMP = Direct(update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
-                                     MEMBERS.c.person == bindparam("member"))
-               .values(open_cases=MEMBERS.c.open_cases + bindparam("by")))
+_INSERT: dict[str, Insert] = {table.name: insert(table)
+                              for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+# New timeline entries' ids, in the order of the rows given ("insertmanyvalues").
+_INSERT_RETURNING_ID = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
+_MEMBER_LOADS = (
+    select(MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
+    .where(MEMBERS.c.team == bindparam("queue"))
+    # Lock in one order in every transaction, so two intakes cannot deadlock.
+    .order_by(MEMBERS.c.person).with_for_update())
+# A member's open cases moved `by`, and their last assignment set when `at` is given.
+_LOAD_CHANGE = (
+    update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
+                          MEMBERS.c.person == bindparam("member"))
+    .values(open_cases=MEMBERS.c.open_cases + bindparam("by"),
+            last_assigned_at=func.coalesce(bindparam("at", type_=UtcDateTime()),
+                                           MEMBERS.c.last_assigned_at)))
 
 
 def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
@@ -160,33 +182,56 @@ class Opening:
     """A case as its opening wrote it: the rows to answer with, none read back."""
 
     case: Any  # the cases row, with its attributes
-    clocks: list[Any]  # rows of sla_clocks and case_events, with their attributes
-    timeline: list[Any]
+    # The sla_clocks and case_events rows' values; a timeline entry's with its id once
+    # inserted (a clock's id is in no answer: it is not read back).
+    clock_values: list[dict[str, Any]]
+    event_values: list[dict[str, Any]]
+
+    @property
+    def clocks(self) -> list[Any]:
+        """Its clocks' rows, with their attributes (their ids None), in the order written."""
+        return [_WRITTEN[CLOCKS.name].row(values) for values in self.clock_values]
+
+    @property
+    def timeline(self) -> list[Any]:
+        """Its timeline's rows, with their attributes."""
+        return [_WRITTEN[EVENTS.name].row(values) for values in self.event_values]
 
 
-def new_case_id(db: Session | Connection) -> int:
+def new_case_id(db: Session | Connection, appends: Appends | None = None) -> int:
     """The id for a case about to be written, taken first because its opening decision
     names it. PostgreSQL's comes from the table's sequence. SQLite's is the one it would
     choose itself, the highest plus one: the transaction writing the case holds the
     store's write lock, and were it not, the insert would fail on the key and be retried.
+    In a batch (`appends`), the highest is the one the batch took last, unless it has
+    taken none; a case that something else in the batch wrote meanwhile (a crisis that a
+    complaint raised) makes the next insert fail on the key, and the batch is written
+    again one complaint at a time.
     """
     connection = connection_of(db)
     if connection.dialect.name != "sqlite":
         return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
-    return (_LAST_CASE_ID.execute(connection).scalar() or 0) + 1
+    last = appends.last_case_id if appends is not None else None
+    if last is None:
+        last = connection.execute(_LAST_CASE_ID).scalar() or 0
+    if appends is not None:
+        appends.last_case_id = last + 1
+    return last + 1
 
 
 def persist_opening(db: Session | Connection, decision: Decision, columns: Mapping[str, Any], *,
                     policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
-                    now: datetime) -> Opening:
+                    now: datetime, appends: Appends | None = None) -> Opening:
     """Write a new case with its first decision: what `persist_new_case` writes.
 
     `decision.after.id` is the case's id, from `new_case_id`; `columns` are the case
     row's columns that no decision sets (subject, customer, idempotency key...). The
     row is written once, as the decision leaves it: inserting it and then updating it
-    cost the writer 6% more instructions. Plain statements and no model
-    objects, because every intake runs this: a complaint's opening is five inserts and
-    the update of its assignee's load.
+    cost the writer 6% more instructions. Plain statements and no model objects,
+    because every intake runs this: a complaint's opening is the case's insert and the
+    update of its assignee's load, then its clocks, timeline, timers and notifications,
+    which `appends`, when given, collects for the caller to insert with those of other
+    openings (a batch of intakes); the opening's timeline then has its ids once it has.
     """
     before, after = decision.before, decision.after
     process = definition(after.process)
@@ -196,38 +241,26 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
                               "updated_at": now, "version": 2}
     if after.stage in process.TABLE.final_stages:
         values["closed_at"] = now
-    _INSERT[CASES.name].execute(db, values)
-    metrics.case_opened(db, after.process, closed="closed_at" in values)
-    case = _WRITTEN[CASES.name].row(values, after.id)
-    _adjust_load(db, before, after, process.TABLE.final_stages)
+    rows = appends if appends is not None else Appends(ids=True)
+    connection = connection_of(db)
+    connection.execute(_INSERT[CASES.name], values)
+    _adjust_load(connection, before, after, process.TABLE.final_stages, rows.loads)
+    metrics.case_opened(connection, after.process, closed="closed_at" in values)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
-    clocks = _insert_returning(db, CLOCKS, [
-        {"case_id": after.id, "process": after.process, "name": name,
-         "started_at": clock.started_at,
-         **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
-        for name, clock in after.clocks.items()])
-    timeline = _insert_returning(db, EVENTS, timeline_rows(after.id, decision, now))
-    timers = [NewTimer.wanted(spec, after.id, after.process).columns()
-              for spec in timers_wanted(after, policies, calendars)]
-    if timers:
-        _INSERT[TIMERS.name].execute(db, timers)
-    messages = outbox_rows(after.id, decision, now)
-    if messages:
-        _INSERT[OUTBOX.name].execute(db, messages)
-    return Opening(case=case, clocks=clocks, timeline=timeline)
-
-
-def _insert_returning(db: Session | Connection, table: Table, rows: list[dict[str, Any]]
-                      ) -> list[Any]:
-    """Insert `rows` and return them as stored, in the same order, with their ids.
-
-    Made from the values given (see `_Written`).
-    """
-    if not rows:
-        return []
-    ids = _INSERT[table.name].inserted_ids(db, rows)
-    written = _WRITTEN[table.name]
-    return [written.row(row, new_id) for new_id, row in zip(ids, rows, strict=True)]
+    clocks = [{"case_id": after.id, "process": after.process, "name": name,
+               "started_at": clock.started_at,
+               **clock_columns(clock, calendars[clock.calendar], warn_fraction)}
+              for name, clock in after.clocks.items()]
+    timeline = timeline_rows(after.id, decision, now)
+    rows.clocks += clocks
+    rows.events += timeline
+    rows.timers += [NewTimer.wanted(spec, after.id, after.process)
+                    for spec in timers_wanted(after, policies, calendars)]
+    rows.messages += outbox_rows(after.id, decision, now)
+    if appends is None:
+        rows.insert(connection)
+    return Opening(case=_WRITTEN[CASES.name].row(values), clock_values=clocks,
+                   event_values=timeline)
 
 
 # A named tuple whose fields are a table's columns: known at run time only, so not typed.
@@ -249,9 +282,10 @@ class _Written:
                           for c in table.c}
         self._times = [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
 
-    def row(self, values: Mapping[str, Any], row_id: int) -> Any:
-        """The row of `values` with id `row_id`; its times in UTC, as the store gives them."""
-        row = {**self._defaults, **values, "id": row_id}
+    def row(self, values: Mapping[str, Any]) -> Any:
+        """The row of `values` (its id among them); its times in UTC, as the store gives
+        them."""
+        row = {**self._defaults, **values}
         for key in self._times:
             if row[key] is not None:
                 row[key] = row[key].astimezone(UTC)
@@ -325,25 +359,42 @@ def clock_columns(clock: Clock, calendar: BusinessCalendar, warn_fraction: float
 
 @dataclass
 class Appends:
-    """Timeline, outbox and new timer rows of many decisions, inserted with one
-    statement each.
+    """New clocks, timeline, outbox and timer rows of many decisions, inserted with one
+    statement per table: where a store's own way of writing many rows at once goes.
 
-    A storm's chunk of escalation rungs writes thousands of them; building an ORM object
-    for each cost more than the rest of the decision.
+    A storm's chunk of escalation rungs writes thousands of them, and a batch of intakes
+    tens: building an ORM object for each cost more than the rest of the decision, and a
+    statement for each (SQLAlchemy's execution of one costs several times SQLite's work
+    on a small insert) more than its rows. With `ids`, each timeline row gets its id, in
+    place, to answer with (a clock's id is in no answer, so it is not read back).
     """
 
+    clocks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timers: list[NewTimer] = field(default_factory=list)
+    loads: MemberLoads = field(default_factory=lambda: MemberLoads())
+    ids: bool = False
+    last_case_id: int | None = None  # the last case id the batch took (`new_case_id`)
 
-    def insert(self, session: Session) -> None:
-        """Insert what was collected, in the order the decisions were made."""
-        if self.events:
-            _INSERT[EVENTS.name].execute(session, self.events)
+    def insert(self, db: Session | Connection) -> None:
+        """Insert what was collected, in the order the decisions were made, and the
+        changes to team members' loads; and forget them."""
+        connection = connection_of(db)
+        self.loads.write(connection)
+        if self.clocks:
+            connection.execute(_INSERT[CLOCKS.name], self.clocks)
+        if self.events and self.ids:
+            new_ids = connection.execute(_INSERT_RETURNING_ID, self.events).scalars()
+            for row, new_id in zip(self.events, new_ids, strict=True):
+                row["id"] = new_id
+        elif self.events:
+            connection.execute(_INSERT[EVENTS.name], self.events)
         if self.messages:
-            _INSERT[OUTBOX.name].execute(session, self.messages)
+            connection.execute(_INSERT[OUTBOX.name], self.messages)
         if self.timers:
-            _INSERT[TIMERS.name].execute(session, [timer.columns() for timer in self.timers])
+            connection.execute(_INSERT[TIMERS.name], [timer.columns() for timer in self.timers])
+        self.clocks, self.events, self.messages, self.timers = [], [], [], []
 
 
 @dataclass
@@ -440,17 +491,59 @@ def _keep(session: Session, timer: Timer | NewTimer) -> None:
 
 
 def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnapshot,
-                 final_stages: frozenset[str]) -> None:
-    """Keep team members' open-case counts in step with assignment, transfer and closure."""
+                 final_stages: frozenset[str], loads: MemberLoads | None = None) -> None:
+    """Keep team members' open-case counts in step with assignment, transfer and closure,
+    in `loads` when given (written with the rest of a batch), else at once."""
+    ledger = loads if loads is not None else MemberLoads()
     closing = after.stage in final_stages
     moved = (after.assignee, after.team) != (before.assignee, before.team)
     was_open = before.stage not in final_stages and before.assignee
-    if was_open and (closing or moved):
-        _bump(db, before.team, before.assignee, -1)
+    if was_open and (closing or moved) and before.assignee:
+        ledger.change(before.team, before.assignee, by=-1)
     if not closing and after.assignee and moved:
-        _bump(db, after.team, after.assignee, +1)
+        ledger.change(after.team, after.assignee, by=+1)
+    if loads is None:
+        ledger.write(db)
 
 
-def _bump(db: Session | Connection, team: str, person: str | None, by: int) -> None:
-    if person:
-        _BUMP.execute(db, {"queue": team, "member": person, "by": by})
+class MemberLoads:
+    """Team members' open-case counts and last assignments as a transaction changes them:
+    each team's rows read once and locked (`team`), and every change written back with
+    one statement (`write`). A batch of openings routes its cases to the same few people:
+    reading and updating their rows for each case cost three statements a case.
+    """
+
+    def __init__(self) -> None:
+        self._teams: dict[str, dict[str, MemberLoad]] = {}
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def team(self, db: Session | Connection, team: str) -> dict[str, MemberLoad]:
+        """The loads of the team's members (former members' too), as this transaction has
+        them, by person."""
+        loads = self._teams.get(team)
+        if loads is None:
+            rows = connection_of(db).execute(_MEMBER_LOADS, {"queue": team})
+            loads = self._teams[team] = {
+                row.person: MemberLoad(row.person, row.open_cases, row.last_assigned_at)
+                for row in rows}
+        return loads
+
+    def change(self, team: str, person: str, *, by: int = 0, at: datetime | None = None
+               ) -> None:
+        """`person` of `team` has `by` more open cases, and was last given one `at`."""
+        change = self._changes.setdefault(
+            (team, person), {"queue": team, "member": person, "by": 0, "at": None})
+        change["by"] += by
+        change["at"] = at or change["at"]
+        known = self._teams.get(team, {})
+        if person in known:
+            load = known[person]
+            known[person] = MemberLoad(person, load.open_cases + by,
+                                       at or load.last_assigned_at)
+
+    def write(self, db: Session | Connection) -> None:
+        """Write the changes, in the order the rows are locked in, and forget them."""
+        if self._changes:
+            connection_of(db).execute(_LOAD_CHANGE, [self._changes[key]
+                                                     for key in sorted(self._changes)])
+            self._changes = {}

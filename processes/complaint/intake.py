@@ -2,14 +2,12 @@
 
 Each `POST /cases` hands its complaint to the service's intake writer and waits for
 the answer. The writer takes every complaint waiting (up to `MAX_BATCH`), writes them
-in one transaction and commits once, then answers each with the rows it wrote. On
-SQLite it writes on the event loop's thread, between requests (see `IntakeWriter.open`);
-on PostgreSQL, on a thread of its own. A commit costs more than a complaint's own
-statements, and SQLite lets one transaction write at a time anyway: request threads
-that each committed their own complaint queued on its lock (a p99 of 2 s at 16
-clients), where one writer takes them in turn. Nothing is answered before its commit,
-so nothing answered is lost. The writers of several worker processes on one SQLite file
-take turns through a `WriteBaton`.
+in one transaction and commits once, then answers each with the rows it wrote. A
+commit costs more than a complaint's own statements, and SQLite lets one transaction
+write at a time anyway: request threads that each committed their own complaint queued
+on its lock (a p99 of 2 s at 16 clients), where one writer takes them in turn. Nothing
+is answered before its commit, so nothing answered is lost. The writers of several
+worker processes on one SQLite file take turns through a `WriteBaton`.
 
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
@@ -22,13 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -48,20 +43,20 @@ from engine import request_context
 from engine.checkpoints import Checkpointer
 from engine.db import WriteBaton, begin_writing
 from engine.models import Case
+from engine.store import Appends
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
 
-MAX_BATCH = 100  # complaints in one transaction, so none waits long behind the others
-# On the event loop a batch holds up every request of the process while it is written
-# (about 0.7 ms a complaint): a smaller one keeps that wait short.
-MAX_LOOP_BATCH = 32
-IDLE_SECONDS = 5.0  # the writer's thread ends after this long without work
+# Complaints in one transaction. On the event loop a batch holds up every request of the
+# process while it is written (about 0.7 ms a complaint): a small one keeps that wait short.
+MAX_BATCH = 32
 
 log = logging.getLogger("caseflow.intake")
 
 # A new complaint as written, or the case an Idempotency-Key opened before; and whether new.
 IntakeResult = tuple[Opened | Case, bool]
+Outcome = IntakeResult | BaseException
 
 
 @dataclass(frozen=True)
@@ -76,34 +71,23 @@ class Intake:
     request_id: str | None = field(default_factory=request_context.current)
 
 
-@dataclass(frozen=True)
-class _Waiting:
-    intake: Intake
-    answer: Future[IntakeResult]
-
-
 class IntakeWriter:
-    """Writes the complaints that callers `open` (or `submit`), many to a transaction:
-    on SQLite on the event loop's thread, else (and for what the loop hands over) on
-    a thread of its own.
+    """Writes the complaints that callers `open`, many to a transaction, one batch at a
+    time: on the event loop's own thread on SQLite, else on a thread of the loop's pool.
 
-    The thread starts with the first complaint and ends after `IDLE_SECONDS` without one,
-    so a runtime that is dropped (a test's) leaves no thread behind.
+    The batches are written by a task that runs while complaints wait, so a runtime that
+    is dropped (a test's) leaves nothing running behind.
     """
 
     def __init__(self, runtime: Runtime, *, max_batch: int = MAX_BATCH) -> None:
         self._runtime = runtime
         self._max_batch = max_batch
-        self._waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._baton = WriteBaton.for_engine(runtime.engine)
         self._checkpointer = Checkpointer(runtime.engine)
         # SQLite: written on the event loop's own thread (see `open`).
         self.on_event_loop = runtime.engine.dialect.name == "sqlite"
-        # Each answer is None for a complaint left to the writer's thread.
-        self._loop_waiting: list[tuple[Intake, asyncio.Future[IntakeResult | None]]] = []
-        self._loop_writing: asyncio.Task[None] | None = None
+        self._waiting: list[tuple[Intake, asyncio.Future[IntakeResult]]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def open(self, intake: Intake) -> IntakeResult:
         """Open a complaint with the others waiting: its result once committed, or its error.
@@ -113,57 +97,77 @@ class IntakeWriter:
         event loop then waited for it to come back at each one: with the loop busy, that
         doubled the writer's CPU per complaint (0.73 -> 1.52 ms with a busy thread beside
         it) and its hold on the file's write turn. A PostgreSQL statement is a network
-        round trip, during which the loop should go on: there the writer's thread writes.
+        round trip, during which the loop should go on: there a pool thread writes.
 
         The loop never waits for SQLite's lock: when another connection holds it (a
-        sweep writing a storm), or anything else goes wrong, the batch is handed whole
-        to the writer's thread, which waits for the lock and writes each complaint alone
-        if it must, while the loop goes on serving requests.
+        sweep writing a storm), or anything else goes wrong, the batch goes whole to a
+        pool thread, which waits for the lock and writes each complaint alone if it
+        must, while the loop goes on serving requests.
         """
-        if self.on_event_loop:
-            loop = asyncio.get_running_loop()
-            answer: asyncio.Future[IntakeResult | None] = loop.create_future()
-            self._loop_waiting.append((intake, answer))
-            if self._loop_writing is None:
-                # In a context of its own: the writer writes for every request, not the
-                # first one's (each complaint sets its own request id, `_open_in_batch`).
-                self._loop_writing = loop.create_task(self._write_on_loop(),
-                                                      context=contextvars.Context())
-            result = await answer
-            if result is not None:
-                return result
-            # Not written: the file was busy with another writer, or the batch failed.
-        return await asyncio.wrap_future(self.submit(intake))
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[IntakeResult] = loop.create_future()
+        self._waiting.append((intake, answer))
+        if self._writing is None:
+            # In a context of its own: the writer writes for every request, not the
+            # first one's (each complaint sets its own request id, `_open_in_batch`).
+            self._writing = loop.create_task(self._write_waiting(),
+                                             context=contextvars.Context())
+        return await answer
 
-    async def _write_on_loop(self) -> None:
-        batch: list[tuple[Intake, asyncio.Future[IntakeResult | None]]] = []
+    async def _write_waiting(self) -> None:
+        """Write batches while complaints wait, each answered once committed."""
+        batch: list[tuple[Intake, asyncio.Future[IntakeResult]]] = []
         try:
-            while self._loop_waiting:
+            while self._waiting:
                 await asyncio.sleep(0)  # the requests already read join this batch
-                await self._take_turn()
-                batch = self._loop_waiting[:MAX_LOOP_BATCH]
-                del self._loop_waiting[:MAX_LOOP_BATCH]
-                # A caller gone before its turn (a client that hung up) is not written.
-                batch = [(intake, answer) for intake, answer in batch if not answer.cancelled()]
-                try:
-                    # Not written here (None): the caller hands it to the writer's thread.
-                    outcomes = self._write_batch([intake for intake, _ in batch],
-                                                 self._runtime.policies,
-                                                 self._runtime.calendars, wait=False)
-                finally:
-                    self._baton.release()
-                settled = outcomes if outcomes is not None else [None] * len(batch)
-                for (_, answer), outcome in zip(batch, settled, strict=True):
+                rt = self._runtime
+                policies, calendars = rt.policies, rt.calendars  # one version for the batch
+                written = None
+                if self.on_event_loop:
+                    # Taken first: the requests read while another process writes join too.
+                    await self._take_turn()
+                    try:
+                        batch = self._take_batch()
+                        if batch:
+                            written = self._write_batch([intake for intake, _ in batch],
+                                                        policies, calendars, wait=False)
+                    finally:
+                        self._baton.release()
+                else:
+                    batch = self._take_batch()
+                if batch and written is None:
+                    written = await self._write_off_loop([intake for intake, _ in batch],
+                                                         policies, calendars)
+                for (_, answer), outcome in zip(batch, written or [], strict=True):
                     if not answer.cancelled():
                         _settle(answer, outcome)
+                batch = []
         except BaseException:  # cancelled, as the loop closes: nobody waits for an answer
-            for _, answer in [*batch, *self._loop_waiting]:
+            for _, answer in [*batch, *self._waiting]:
                 answer.cancel()
-            self._loop_waiting.clear()
+            self._waiting.clear()
             raise
         finally:
-            self._loop_writing = None
-            self._baton.close()
+            self._writing = None
+        self._baton.close()  # idle: the next batch opens the lock file again
+
+    def _take_batch(self) -> list[tuple[Intake, asyncio.Future[IntakeResult]]]:
+        """The next complaints to write; a caller gone before its turn (a client that hung
+        up) is not written."""
+        batch = self._waiting[:self._max_batch]
+        del self._waiting[:self._max_batch]
+        return [(intake, answer) for intake, answer in batch if not answer.cancelled()]
+
+    async def _write_off_loop(self, intakes: list[Intake], policies: PolicySet,
+                              calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
+        """Each complaint's result or error, once written on a pool thread. Whatever goes
+        wrong, every caller gets an answer."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._write_waiting_for_the_store, intakes, policies, calendars)
+        except Exception as exc:  # noqa: BLE001 - no caller may wait for ever
+            log.exception("intake: a batch of %d could not be answered", len(intakes))
+            return [exc] * len(intakes)
 
     async def _take_turn(self) -> None:
         """The file's write turn: at once if free, else waited for on a pool thread, so
@@ -177,80 +181,34 @@ class IntakeWriter:
             taken.add_done_callback(lambda _: self._baton.release())
             raise
 
-    def submit(self, intake: Intake) -> Future[IntakeResult]:
-        """Queue a complaint; the future holds its result once committed, or its error."""
-        answer: Future[IntakeResult] = Future()
-        with self._lock:
-            self._waiting.put(_Waiting(intake, answer))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="caseflow-intake",
-                                                daemon=True)
-                self._thread.start()
-        return answer
-
-    def _run(self) -> None:
-        while True:
-            try:
-                first = self._waiting.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:  # submit starts a new thread once this one has gone
-                    if self._waiting.empty():
-                        self._thread = None
-                        self._baton.close()
-                        return
-                continue
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._waiting.get_nowait())
-                except queue.Empty:
-                    break
-            # A caller that went away before its turn (a client that hung up) is not
-            # written; from here on the others' answers can no longer be cancelled.
-            batch = [waiting for waiting in batch if waiting.answer.set_running_or_notify_cancel()]
-            if batch:
-                self._write_answering_all(batch)
-
-    def _write_answering_all(self, batch: list[_Waiting]) -> None:
-        """Write the batch; whatever goes wrong, every caller gets an answer and the thread
-        goes on with the next batch."""
-        try:
-            self._write(batch)
-        except BaseException as exc:  # noqa: BLE001 - no caller may wait for ever
-            log.exception("intake: a batch of %d could not be answered", len(batch))
-            for waiting in batch:
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(exc)
-
-    def _write(self, batch: list[_Waiting]) -> None:
+    def _write_waiting_for_the_store(self, intakes: list[Intake], policies: PolicySet,
+                                     calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
+        """Write the complaints in one transaction, or, if that fails, each alone, waiting
+        for the write turn and the store's lock (on a pool thread): each one's result or
+        error."""
         with self._baton:
-            outcomes = self._outcomes([waiting.intake for waiting in batch])
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            _settle(waiting.answer, outcome)
-
-    def _outcomes(self, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
-        """Write the complaints in one transaction, or, if that fails, each alone: each
-        one's result or error. The caller holds the write turn."""
-        rt = self._runtime
-        policies, calendars = rt.policies, rt.calendars  # one version for the whole batch
-        outcomes = self._write_batch(intakes, policies, calendars, wait=True)
-        if outcomes is None:
-            outcomes = [_open_alone(rt, intake, policies, calendars) for intake in intakes]
+            outcomes = self._write_batch(intakes, policies, calendars, wait=True)
+            if outcomes is None:
+                outcomes = [_open_alone(self._runtime, intake, policies, calendars)
+                            for intake in intakes]
         return outcomes
 
     def _write_batch(self, intakes: list[Intake], policies: PolicySet,
                      calendars: dict[str, BusinessCalendar], *, wait: bool
-                     ) -> list[IntakeResult | BaseException] | None:
+                     ) -> list[Outcome] | None:
         """Write the complaints in one transaction: each one's result, or its refusal.
         None, with nothing written, if it failed, or if another connection held SQLite's
-        write lock and the writer was not to `wait` for it."""
+        write lock and the writer was not to `wait` for it. The caller holds the turn."""
         try:
             with Session(self._runtime.engine, expire_on_commit=False) as session:
                 # What the batch reads (keys, customers) cannot change before it writes.
                 if not begin_writing(session, wait=wait):
                     return None
-                outcomes = [_open_in_batch(session, intake, policies, calendars)
+                # The batch's clocks, timelines, timers and notifications: one insert each.
+                appends = Appends(ids=True)
+                outcomes = [_open_in_batch(session, intake, policies, calendars, appends)
                             for intake in intakes]
+                appends.insert(session)
                 session.commit()
             self._checkpointer.poke()
             return outcomes
@@ -260,7 +218,7 @@ class IntakeWriter:
             return None
 
 
-def _settle(answer: Future[Any] | asyncio.Future[Any], outcome: Any) -> None:
+def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:
     """Answer a caller: its result, or the error it gets instead."""
     if isinstance(outcome, BaseException):
         answer.set_exception(outcome)
@@ -269,7 +227,7 @@ def _settle(answer: Future[Any] | asyncio.Future[Any], outcome: Any) -> None:
 
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
-                   calendars: dict[str, BusinessCalendar]) -> IntakeResult | BaseException:
+                   calendars: dict[str, BusinessCalendar], appends: Appends) -> Outcome:
     """Write one complaint of a batch, uncommitted; a refusal before any write is returned.
 
     A retry under a known key, perhaps of a complaint earlier in this batch, is answered
@@ -281,13 +239,13 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     try:
         with request_context.using(intake.request_id):
             return replay_or_open(session, stored_key, fingerprint,
-                                  _writer(session, intake, policies, calendars))
+                                  _writer(session, intake, policies, calendars, appends))
     except IdempotencyConflict as exc:
         return exc
 
 
 def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
-                calendars: dict[str, BusinessCalendar]) -> IntakeResult | BaseException:
+                calendars: dict[str, BusinessCalendar]) -> Outcome:
     """Write one complaint in its own transaction, retrying lost races; or its error."""
     request = intake.request
     try:
@@ -302,8 +260,10 @@ def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
 
 
 def _writer(session: Session, intake: Intake, policies: PolicySet,
-            calendars: dict[str, BusinessCalendar]) -> Callable[[str | None], Opened]:
-    """`open_new` for the intake's complaint: write it under the key given."""
+            calendars: dict[str, BusinessCalendar], appends: Appends | None = None
+            ) -> Callable[[str | None], Opened]:
+    """`open_new` for the intake's complaint: write it under the key given (its clocks,
+    timeline, timers and notifications left to `appends`, when given)."""
     return lambda stored_key: write_complaint(
         session, intake.request, stored_key, (intake.actor, intake.actor_kind), policies,
-        calendars, intake.now)
+        calendars, intake.now, appends=appends)

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.http_protocol import HeadWithBodyProtocol
+from caseflow.cli import SERVING
 from core.logs import configure_logging
 from core.runtime import Runtime
 from tests.api.helpers import complaint
@@ -57,7 +57,7 @@ def served(runtime: Runtime) -> Iterator[Served]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
         create_app(manage_runtime=False), host="127.0.0.1", port=port,
-        http=HeadWithBodyProtocol, log_config=None, log_level="info", lifespan="off"))
+        log_config=None, log_level="info", lifespan="off", **SERVING))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

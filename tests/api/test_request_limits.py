@@ -18,7 +18,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.http_protocol import HeadWithBodyProtocol
+from caseflow.cli import SERVING
 from core.limits import Limits
 from core.runtime import Runtime
 from core.settings import Settings
@@ -42,7 +42,7 @@ def serving(runtime: Runtime) -> Iterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(manage_runtime=False), log_config=None,
-                                           http=HeadWithBodyProtocol, access_log=False))
+                                           access_log=False, **SERVING))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:

@@ -6,17 +6,22 @@ The spike policy is narrowed to 3 complaints within PT1H so the arithmetic stays
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
+from core.cases import CustomerInput, OpenCase
 from domain.access import ActorKind
+from domain.policy import Tier
 from engine.batches import run_batch_timer
 from engine.claims import claim_due
 from engine.models import Case, Customer, Timer
+from processes.complaint.intake import Intake, IntakeWriter
 from processes.crisis import compensation as crisis_compensation
 from processes.crisis.commands import raise_candidate, submit_candidate
 from processes.crisis.links import LinkFilter, link
@@ -85,6 +90,29 @@ def test_only_watched_categories_and_categorised_complaints_spike(rt):
         complaint_in(rt, "quality", f"q{n}")
         open_complaint(rt, ref=f"none{n}")  # no category: nothing to group by
     assert crises(rt) == []
+
+
+def test_a_spike_raised_in_the_middle_of_an_intake_batch(rt):
+    """The third complaint of a batch raises a crisis, a case the batch did not count on
+    when it took the next ids: every complaint is still written, once, and the later ones
+    join the crisis as they arrive."""
+    writer = IntakeWriter(rt)
+
+    def intake(n: int) -> Intake:
+        return Intake(OpenCase(subject=f"parcel #{n} lost", description="", channel="phone",
+                               category="delivery", priority="ordinary",
+                               customer=CustomerInput(ref=f"batch-{n}", name="Lin",
+                                                      tier=Tier.B, phone=None, email=None)),
+                      "agent:test", ActorKind.person, rt.clock.now())
+
+    async def open_all() -> list[Any]:
+        return await asyncio.gather(*(writer.open(intake(n)) for n in range(5)))
+
+    opened = [result.opening.case.id for result, _ in asyncio.run(open_all())]
+    [crisis] = crises(rt)
+    assert len(set(opened)) == 5 and crisis.id not in opened
+    assert set(crisis.data["spike"]["complaints"]) == set(opened[:3])
+    assert linked_cases(rt, crisis.id or 0) == set(opened)
 
 
 def test_complaints_of_a_raised_crisis_s_category_join_it_as_they_arrive(rt, clock):

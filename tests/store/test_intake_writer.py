@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from domain.policy import Tier
 from engine.db import WriteBaton
 from engine.models import Case, CaseEvent, Customer, SlaClock, Timer
 from processes.complaint import intake as intake_module
-from processes.complaint.intake import Intake, IntakeResult, IntakeWriter, _Waiting
+from processes.complaint.intake import Intake, IntakeResult, IntakeWriter
 from tests.conftest import build_runtime
 from tests.support import bearer, issue_key, write_policies
 
@@ -35,12 +35,30 @@ def _intake(rt: Any, n: int, *, key: str | None = None, ref: str | None = None,
 
 
 def _write_together(rt: Any, intakes: list[Intake]) -> list[IntakeResult | BaseException]:
-    """Write the intakes as one batch of the writer's (no thread, no timing)."""
-    waiting = [_Waiting(intake, Future()) for intake in intakes]
-    for w in waiting:
-        w.answer.set_running_or_notify_cancel()
-    IntakeWriter(rt)._write(waiting)
-    return [w.answer.exception() or w.answer.result() for w in waiting]
+    """Open the intakes at once, as requests read in one turn of the event loop: the
+    writer takes them as one batch (up to its `MAX_BATCH`)."""
+    writer = IntakeWriter(rt)
+
+    async def open_all() -> list[IntakeResult | BaseException]:
+        return await asyncio.gather(*(writer.open(intake) for intake in intakes),
+                                    return_exceptions=True)
+
+    return asyncio.run(open_all())
+
+
+def _written_on(writer: IntakeWriter, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """Record each batch the writer writes in one transaction: its size, and whether it
+    was written on the thread that called (the event loop's, when on it)."""
+    batches: list[tuple[int, bool]] = []
+    real = writer._write_batch
+    loop_thread = threading.get_ident()
+
+    def recorded(intakes: list[Intake], *args: Any, **kw: Any) -> Any:
+        batches.append((len(intakes), threading.get_ident() == loop_thread))
+        return real(intakes, *args, **kw)
+
+    monkeypatch.setattr(writer, "_write_batch", recorded)
+    return batches
 
 
 def _count(rt: Any, table: Any) -> int:
@@ -131,28 +149,22 @@ def test_an_error_fails_its_own_complaint_and_not_the_batch(make_runtime, monkey
     assert _count(rt, Case) == 2
 
 
-def test_complaints_submitted_from_many_threads_are_all_answered(make_runtime):
+def test_complaints_opened_from_many_tasks_are_all_answered(make_runtime):
     rt = make_runtime()
-    writer = IntakeWriter(rt)
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(lambda n: writer.submit(_intake(rt, n)).result(timeout=60),
-                                range(200)))
-    ids = {r[0].opening.case.id for r in results if isinstance(r[0], Opened)}
+    results = _write_together(rt, [_intake(rt, n) for n in range(200)])
+    ids = {r[0].opening.case.id for r in results if isinstance(r, tuple)
+           and isinstance(r[0], Opened)}
     assert len(ids) == 200
     assert _count(rt, Case) == 200
 
 
-def test_the_writer_thread_ends_when_idle_and_starts_again(make_runtime, monkeypatch):
+def test_the_writer_serves_a_new_event_loop_once_the_last_one_closed(make_runtime):
+    """Nothing of a closed loop stays behind (a test's client, a worker's restart)."""
     rt = make_runtime()
-    monkeypatch.setattr(intake_module, "IDLE_SECONDS", 0.01)
     writer = IntakeWriter(rt)
-    writer.submit(_intake(rt, 1)).result(timeout=60)
-    first = writer._thread
-    assert first is not None
-    first.join(timeout=10)
-    assert not first.is_alive() and writer._thread is None
-    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
-    assert created and writer._thread is not first
+    first, _ = asyncio.run(writer.open(_intake(rt, 1)))
+    second, created = asyncio.run(writer.open(_intake(rt, 2)))
+    assert created and isinstance(first, Opened) and isinstance(second, Opened)
     assert _count(rt, Case) == 2
 
 
@@ -177,32 +189,7 @@ def test_the_answer_to_opening_is_what_reading_the_case_gives(make_runtime, cust
     assert replayed.status_code == 200 and replayed.json() == read.json()
 
 
-def test_a_complaint_whose_caller_went_away_before_its_turn_is_not_written(make_runtime):
-    rt = make_runtime()
-    writer = IntakeWriter(rt)
-    gone = _Waiting(_intake(rt, 1), Future())
-    writer._waiting.put(gone)  # queued before the writer's thread starts
-    assert gone.answer.cancel()
-    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
-    assert created and isinstance(result, Opened)
-    assert result.opening.case.subject == "parcel #2 arrived broken"
-    assert _count(rt, Case) == 1
-
-
-def test_a_batch_that_cannot_be_answered_fails_its_callers_and_not_the_writer(
-        make_runtime, monkeypatch):
-    rt = make_runtime()
-    writer = IntakeWriter(rt)
-    monkeypatch.setattr(writer, "_write", lambda batch: (_ for _ in ()).throw(
-        RuntimeError("the store is gone")))
-    with pytest.raises(RuntimeError, match="the store is gone"):
-        writer.submit(_intake(rt, 1)).result(timeout=60)
-    monkeypatch.undo()
-    result, created = writer.submit(_intake(rt, 2)).result(timeout=60)
-    assert created and _count(rt, Case) == 1
-
-
-# On SQLite, `open` writes on the event loop's own thread; elsewhere through the thread.
+# On SQLite, `open` writes on the event loop's own thread; elsewhere on a pool thread.
 
 @pytest.fixture
 def sqlite_runtime(sqlite_database, clock, tmp_path):  # type: ignore[no-untyped-def]
@@ -211,14 +198,10 @@ def sqlite_runtime(sqlite_database, clock, tmp_path):  # type: ignore[no-untyped
     rt.engine.dispose()
 
 
-def test_complaints_opened_on_the_event_loop_at_once_are_written_together(make_runtime,
-                                                                          monkeypatch):
+def test_complaints_opened_at_once_are_written_together(make_runtime, monkeypatch):
     rt = make_runtime()
     writer = IntakeWriter(rt)
-    batches: list[int] = []
-    real = writer._write_batch
-    monkeypatch.setattr(writer, "_write_batch", lambda intakes, *args, **kw: batches.append(
-        len(intakes)) or real(intakes, *args, **kw))
+    batches = _written_on(writer, monkeypatch)
 
     async def open_all() -> list[IntakeResult]:
         return await asyncio.gather(*(writer.open(_intake(rt, n)) for n in range(50)))
@@ -226,11 +209,10 @@ def test_complaints_opened_on_the_event_loop_at_once_are_written_together(make_r
     results = asyncio.run(open_all())
     assert len({r[0].opening.case.id for r in results if isinstance(r[0], Opened)}) == 50
     assert _count(rt, Case) == 50
-    if writer.on_event_loop:
-        assert batches == [intake_module.MAX_LOOP_BATCH, 50 - intake_module.MAX_LOOP_BATCH]
-        assert writer._thread is None  # no writer thread was started
-    else:  # PostgreSQL: the writer's thread wrote them, as many at a time as were waiting
-        assert sum(batches) == 50 and writer._thread is not None
+    # On SQLite on the event loop's own thread; on PostgreSQL on a pool thread.
+    on_loop = writer.on_event_loop
+    assert batches == [(intake_module.MAX_BATCH, on_loop),
+                       (50 - intake_module.MAX_BATCH, on_loop)]
 
 
 def test_on_the_event_loop_a_caller_gone_before_its_turn_is_not_written(sqlite_runtime):
@@ -276,11 +258,12 @@ def test_while_another_process_writes_the_loop_goes_on_and_the_complaint_waits(
     assert created and _count(rt, Case) == 1
 
 
-def test_on_the_event_loop_a_failed_batch_goes_to_the_writers_thread(sqlite_runtime,
-                                                                       monkeypatch):
-    """A lost race rolls the loop's batch back; the thread writes each complaint once."""
+def test_on_the_event_loop_a_failed_batch_goes_to_a_pool_thread(sqlite_runtime,
+                                                                  monkeypatch):
+    """A lost race rolls the loop's batch back; a pool thread writes each complaint once."""
     rt = sqlite_runtime
     writer = IntakeWriter(rt)
+    batches = _written_on(writer, monkeypatch)
     real = intake_module.write_complaint
     failed: list[str] = []
 
@@ -297,16 +280,18 @@ def test_on_the_event_loop_a_failed_batch_goes_to_the_writers_thread(sqlite_runt
                                       for n, subject in enumerate(["a", "poison", "b"])))
 
     results = asyncio.run(open_three())
-    assert failed == ["poison"] and writer._thread is not None
+    assert failed == ["poison"] and batches == [(3, True), (3, False)]
     assert [r[0].opening.case.subject for r in results if isinstance(r[0], Opened)] == [
         "a", "poison", "b"]
     assert (_count(rt, Case), _count(rt, Customer), _count(rt, CaseEvent)) == (3, 3, 9)
 
 
-def test_the_loop_does_not_wait_for_sqlites_lock_held_by_another_writer(sqlite_runtime):
-    """A sweep writing a storm holds the file's lock: the complaint waits on the thread."""
+def test_the_loop_does_not_wait_for_sqlites_lock_held_by_another_writer(sqlite_runtime,
+                                                                          monkeypatch):
+    """A sweep writing a storm holds the file's lock: the complaint waits on a pool thread."""
     rt = sqlite_runtime
     writer = IntakeWriter(rt)
+    batches = _written_on(writer, monkeypatch)
     other = sqlite3.connect(rt.engine.url.database, isolation_level=None)
 
     async def scenario() -> tuple[bool, float, IntakeResult]:
@@ -325,17 +310,17 @@ def test_the_loop_does_not_wait_for_sqlites_lock_held_by_another_writer(sqlite_r
     finally:
         other.close()
     # Blocked on the lock, the loop would have stood still for SQLite's busy timeout (30 s).
-    assert waited and ticking < 5 and writer._thread is not None
+    assert waited and ticking < 5 and batches == [(1, True), (1, False)]
     assert created and isinstance(result, Opened) and _count(rt, Case) == 1
 
 
 def test_a_batch_that_cannot_be_written_anywhere_fails_its_callers_and_not_the_next(
-        sqlite_runtime, monkeypatch):
-    rt = sqlite_runtime
+        make_runtime, monkeypatch):
+    rt = make_runtime()
     writer = IntakeWriter(rt)
     monkeypatch.setattr(writer, "_write_batch", lambda *args, **kw: None)
-    monkeypatch.setattr(writer, "_outcomes", lambda intakes: (_ for _ in ()).throw(
-        RuntimeError("the store is gone")))
+    monkeypatch.setattr(writer, "_write_waiting_for_the_store", lambda *args: (
+        _ for _ in ()).throw(RuntimeError("the store is gone")))
     with pytest.raises(RuntimeError, match="the store is gone"):
         asyncio.run(writer.open(_intake(rt, 1)))
     monkeypatch.undo()

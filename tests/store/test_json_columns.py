@@ -1,5 +1,5 @@
 """JSON columns hold what the standard library's json would have written, read back the
-same, on SQLite and PostgreSQL, through SQLAlchemy and through Direct statements."""
+same, on SQLite and PostgreSQL, inserted one at a time and many to a statement."""
 
 import json
 
@@ -8,9 +8,8 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from engine.db import json_text
-from engine.direct import Direct
 from engine.store import CASES
-from tests.store.test_direct import NEW_CASE
+from tests.store.test_intake_statements import NEW_CASE
 
 VALUES = [
     {"tags": ["fragile"], "n": 1, "ratio": 0.1, "none": None, "yes": True},
@@ -33,11 +32,13 @@ def test_text_is_written_as_utf8_not_escaped():
 def test_json_columns_store_and_read_back_each_value(make_runtime):
     engine = make_runtime().engine
     with Session(engine) as session:
-        ids = [Direct(insert(CASES)).inserted_ids(session, [{**NEW_CASE, "data": value}])[0]
-               for value in VALUES]
-        session.execute(insert(CASES), [{**NEW_CASE, "data": value} for value in VALUES])
+        ids = [session.execute(insert(CASES).returning(CASES.c.id),
+                               {**NEW_CASE, "data": value}).scalar_one() for value in VALUES]
+        # Many rows to a statement, their ids back, as a batch of intakes inserts them.
+        session.execute(insert(CASES).returning(CASES.c.id, sort_by_parameter_order=True),
+                        [{**NEW_CASE, "data": value} for value in VALUES]).all()
         session.commit()
         stored = session.execute(select(CASES.c.id, CASES.c.data).order_by(CASES.c.id)).all()
     expected = [json.loads(json.dumps(value)) for value in VALUES]
-    assert [row.data for row in stored if row.id in ids] == expected  # Direct's inserts
-    assert [row.data for row in stored if row.id not in ids] == expected  # SQLAlchemy's
+    assert [row.data for row in stored if row.id in ids] == expected  # one at a time
+    assert [row.data for row in stored if row.id not in ids] == expected  # together

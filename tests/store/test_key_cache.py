@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from core.keys import CACHED_FOR, Unauthenticated, check_key, hash_key, revoke_key
+from core.keys import (
+    CACHED_FOR,
+    Unauthenticated,
+    check_key,
+    hash_key,
+    read_key,
+    revoke_key,
+)
 from engine.models import ApiKey
 from tests.conftest import build_runtime
 from tests.support import issue_key, write_policies
@@ -72,10 +79,9 @@ def test_a_key_read_just_before_its_revocation_is_not_served_after_it(
 
 
 def _record(rt, secret: str):  # type: ignore[no-untyped-def]
-    from core.keys import _BY_HASH
-
-    with rt.engine.connect() as connection:
-        return _BY_HASH.execute(connection, {"secret_hash": hash_key(secret)}).one()
+    record = read_key(rt.engine, hash_key(secret))
+    assert record is not None
+    return record
 
 
 def test_the_hourly_record_of_use_is_remembered_by_the_cache(sqlite_database, clock,

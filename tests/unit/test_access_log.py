@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from api.http_protocol import HeadWithBodyProtocol
+from caseflow.cli import SERVING
 from core.logs import configure_logging
 from tests.e2e.service import free_port
 
@@ -38,7 +38,7 @@ def served_log() -> Iterator[tuple[str, io.StringIO]]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
         Starlette(routes=[Route("/customers", _found)]), host="127.0.0.1", port=port,
-        http=HeadWithBodyProtocol, log_config=None, log_level="info", lifespan="off"))
+        log_config=None, log_level="info", lifespan="off", **SERVING))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
