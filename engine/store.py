@@ -357,6 +357,49 @@ def clock_columns(clock: Clock, calendar: BusinessCalendar, warn_fraction: float
     }
 
 
+class MemberLoads:
+    """Team members' open-case counts and last assignments as a transaction changes them:
+    each team's rows read once and locked (`team`), and every change written back with
+    one statement (`write`). A batch of openings routes its cases to the same few people:
+    reading and updating their rows for each case cost three statements a case.
+    """
+
+    def __init__(self) -> None:
+        self._teams: dict[str, dict[str, MemberLoad]] = {}
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def team(self, db: Session | Connection, team: str) -> dict[str, MemberLoad]:
+        """The loads of the team's members (former members' too), as this transaction has
+        them, by person."""
+        loads = self._teams.get(team)
+        if loads is None:
+            rows = connection_of(db).execute(_MEMBER_LOADS, {"queue": team})
+            loads = self._teams[team] = {
+                row.person: MemberLoad(row.person, row.open_cases, row.last_assigned_at)
+                for row in rows}
+        return loads
+
+    def change(self, team: str, person: str, *, by: int = 0, at: datetime | None = None
+               ) -> None:
+        """`person` of `team` has `by` more open cases, and was last given one `at`."""
+        change = self._changes.setdefault(
+            (team, person), {"queue": team, "member": person, "by": 0, "at": None})
+        change["by"] += by
+        change["at"] = at or change["at"]
+        known = self._teams.get(team, {})
+        if person in known:
+            load = known[person]
+            known[person] = MemberLoad(person, load.open_cases + by,
+                                       at or load.last_assigned_at)
+
+    def write(self, db: Session | Connection) -> None:
+        """Write the changes, in the order the rows are locked in, and forget them."""
+        if self._changes:
+            connection_of(db).execute(_LOAD_CHANGE, [self._changes[key]
+                                                     for key in sorted(self._changes)])
+            self._changes = {}
+
+
 @dataclass
 class Appends:
     """New clocks, timeline, outbox and timer rows of many decisions, inserted with one
@@ -373,7 +416,7 @@ class Appends:
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timers: list[NewTimer] = field(default_factory=list)
-    loads: MemberLoads = field(default_factory=lambda: MemberLoads())
+    loads: MemberLoads = field(default_factory=MemberLoads)
     ids: bool = False
     last_case_id: int | None = None  # the last case id the batch took (`new_case_id`)
 
@@ -504,46 +547,3 @@ def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnap
         ledger.change(after.team, after.assignee, by=+1)
     if loads is None:
         ledger.write(db)
-
-
-class MemberLoads:
-    """Team members' open-case counts and last assignments as a transaction changes them:
-    each team's rows read once and locked (`team`), and every change written back with
-    one statement (`write`). A batch of openings routes its cases to the same few people:
-    reading and updating their rows for each case cost three statements a case.
-    """
-
-    def __init__(self) -> None:
-        self._teams: dict[str, dict[str, MemberLoad]] = {}
-        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def team(self, db: Session | Connection, team: str) -> dict[str, MemberLoad]:
-        """The loads of the team's members (former members' too), as this transaction has
-        them, by person."""
-        loads = self._teams.get(team)
-        if loads is None:
-            rows = connection_of(db).execute(_MEMBER_LOADS, {"queue": team})
-            loads = self._teams[team] = {
-                row.person: MemberLoad(row.person, row.open_cases, row.last_assigned_at)
-                for row in rows}
-        return loads
-
-    def change(self, team: str, person: str, *, by: int = 0, at: datetime | None = None
-               ) -> None:
-        """`person` of `team` has `by` more open cases, and was last given one `at`."""
-        change = self._changes.setdefault(
-            (team, person), {"queue": team, "member": person, "by": 0, "at": None})
-        change["by"] += by
-        change["at"] = at or change["at"]
-        known = self._teams.get(team, {})
-        if person in known:
-            load = known[person]
-            known[person] = MemberLoad(person, load.open_cases + by,
-                                       at or load.last_assigned_at)
-
-    def write(self, db: Session | Connection) -> None:
-        """Write the changes, in the order the rows are locked in, and forget them."""
-        if self._changes:
-            connection_of(db).execute(_LOAD_CHANGE, [self._changes[key]
-                                                     for key in sorted(self._changes)])
-            self._changes = {}

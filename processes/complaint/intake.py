@@ -204,7 +204,8 @@ class IntakeWriter:
                 # What the batch reads (keys, customers) cannot change before it writes.
                 if not begin_writing(session, wait=wait):
                     return None
-                # The batch's clocks, timelines, timers and notifications: one insert each.
+                # What its complaints append (clocks, timelines, timers, notifications,
+                # their assignees' loads): one statement for each, at the end.
                 appends = Appends(ids=True)
                 outcomes = [_open_in_batch(session, intake, policies, calendars, appends)
                             for intake in intakes]
