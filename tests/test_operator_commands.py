@@ -106,8 +106,9 @@ def _cli_url(database: tuple[str, dict]) -> str:
 
 
 @pytest.mark.postgres
-def test_migrate_names_what_it_applies_and_says_already_at_head_only_after(tmp_path, database):
-    url = _cli_url(database)
+def test_migrate_names_what_it_applies_and_says_already_at_head_only_after(tmp_path,
+                                                                         empty_database):
+    url = _cli_url(empty_database)
     fresh = caseflow(tmp_path, "migrate", CASEFLOW_DATABASE_URL=url)
     assert fresh.returncode == 0, fresh.stderr
     lines = fresh.stdout.splitlines()
