@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from core.runtime import Runtime
 from engine.sweeper import Sweeper
-from flows.runner import PrefectRunner, make_runner
+from flows.runner import ORPHAN_CHECK_SECONDS, PrefectRunner, make_runner
 from processes.reviews.runners import InlineReviews, PrefectReviews
 from processes.reviews.schedule import ReviewRunner, ReviewTicker
 
@@ -45,6 +45,11 @@ class SweepScheduler:
                                    seconds=runtime.settings.sweep_interval_seconds,
                                    max_instances=1, coalesce=True,
                                    next_run_time=datetime.now(UTC))
+        if isinstance(self.sweeper.runner, PrefectRunner):
+            # The leader ends the flow runs of instances that died, on any host.
+            self.scheduler.add_job(self.running.guard(self.sweeper.runner.end_orphaned_runs),
+                                   "interval", id="orphans", seconds=ORPHAN_CHECK_SECONDS,
+                                   max_instances=1, coalesce=True)
         # A few renewals per lease: a tick's claims outlive the tick's longest batch.
         self.scheduler.add_job(self.running.guard(self.sweeper.leases.renew), "interval",
                                id="leases",
