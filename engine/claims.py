@@ -31,14 +31,16 @@ def claim_due(
     instance: str,
     lease: timedelta,
     returning: tuple[str, ...] = ("id",),
+    due_by: datetime | None = None,
 ) -> list[Any]:
-    """Claim up to `limit` rows that are due, oldest first; return their `returning` columns."""
+    """Claim up to `limit` rows due by `due_by` (default: now), oldest first; return their
+    `returning` columns."""
     due = getattr(model, due_column)
     with session_scope(engine) as session:
         _release_expired(session, model, now - lease)
         candidates = (
             select(model.id)
-            .where(model.status == "pending", col(due) <= now)
+            .where(model.status == "pending", col(due) <= (due_by or now))
             .order_by(due)
             .limit(limit)
             .with_for_update(skip_locked=True)

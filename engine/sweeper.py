@@ -1,9 +1,10 @@
 """The sweeper: each tick claims due timers and pending notifications and hands them on.
 
 Work is handed to a `FlowRunner` in batches: the same functions inline (here), or as
-Prefect flow runs (`flows/runner.py`). A tick keeps claiming until nothing is due, so a
-storm drains in one tick, and a case that was due for several rungs (after downtime)
-climbs them all.
+Prefect flow runs (`flows/runner.py`). A tick keeps claiming until nothing that was due
+when it began is left, so a storm drains in one tick, and a case that was due for
+several rungs (after downtime) climbs them all; what falls due meanwhile waits for the
+next tick, so that a steady stream of timers never keeps a tick from its notifications.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from domain.timers import BATCH
@@ -85,11 +87,12 @@ class Sweeper:
 
     def _tick(self) -> TickReport:
         report = TickReport()
+        due_by = self.runtime.clock.now()
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
                 return report
             claimed = self._claim(Timer, "fire_at",
-                                  ("id", "process", "case_id", "kind", "step"))
+                                  ("id", "process", "case_id", "kind", "step"), due_by)
             by_process: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
             for timer_id, process, case_id, kind, step in claimed:
                 if kind == BATCH:  # long work, outside any case's transaction
@@ -112,7 +115,7 @@ class Sweeper:
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
                 break
-            claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",))
+            claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",), due_by)
             if not claimed:
                 break
             message_ids += [row[0] for row in claimed]
@@ -122,8 +125,9 @@ class Sweeper:
             log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
         return report
 
-    def _claim(self, model: type, due_column: str, returning: tuple[str, ...]) -> list:
+    def _claim(self, model: type, due_column: str, returning: tuple[str, ...],
+               due_by: datetime) -> list:
         rt = self.runtime
         return claim_due(rt.engine, model, due_column=due_column, now=rt.clock.now(),
                          limit=rt.settings.sweep_batch_size, instance=rt.settings.instance_id,
-                         lease=rt.lease, returning=returning)
+                         lease=rt.lease, returning=returning, due_by=due_by)
