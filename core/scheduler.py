@@ -26,14 +26,25 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class SweepScheduler:
-    """Tick the sweeper every `sweep_interval_seconds`; a slow tick never overlaps the next."""
+    """Tick the sweeper every `sweep_interval_seconds`; a slow tick never overlaps the next.
+
+    A tick fires the due timers; the due notifications are delivered in a job of their
+    own, on the same interval, after the tick in progress (`FiringFirst`): sending, a
+    flow run of its own and as slow as the recipients, never holds the next deadline up,
+    and a storm's notifications, all written by one long tick, still go out together.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.sweeper = Sweeper(runtime, make_runner(runtime))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.running = RunningTicks()
+        firing = FiringFirst(self.sweeper)
         # The first tick runs at once: deadlines missed while the service was down fire now.
-        self.scheduler.add_job(self.running.guard(self.sweeper.tick), "interval", id="sweeper",
+        self.scheduler.add_job(self.running.guard(firing.fire), "interval", id="sweeper",
+                               seconds=runtime.settings.sweep_interval_seconds,
+                               max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.running.guard(firing.deliver), "interval",
+                               id="notifications",
                                seconds=runtime.settings.sweep_interval_seconds,
                                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
         self.reviews: ReviewTicker | None = None
@@ -71,6 +82,34 @@ class SweepScheduler:
             log.warning("scheduler stopped with a tick still running after %.0f s (a flow "
                         "run waiting on the Prefect API?); its claims are retried after "
                         "their lease", SHUTDOWN_GRACE_SECONDS)
+
+
+class FiringFirst:
+    """The sweeper's firing and delivery as two jobs: a delivery waits for the firing in
+    progress when it starts, so that it sends what that firing wrote."""
+
+    def __init__(self, sweeper: Sweeper) -> None:
+        self.sweeper = sweeper
+        self._begun = self._ended = 0
+        self._changed = threading.Condition()
+
+    def fire(self) -> None:
+        with self._changed:
+            self._begun += 1
+        try:
+            self.sweeper.fire_due()
+        finally:
+            with self._changed:
+                self._ended += 1
+                self._changed.notify_all()
+
+    def deliver(self) -> None:
+        with self._changed:
+            begun = self._begun
+            while self._ended < begun:
+                # A stopping sweeper's firing ends with its batch in hand.
+                self._changed.wait(1.0)
+        self.sweeper.deliver_due()
 
 
 def _review_runner(runtime: Runtime, sweeper: Sweeper) -> ReviewRunner:

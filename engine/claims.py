@@ -9,6 +9,7 @@ on the way out makes a late holder's work a no-op.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,29 +76,39 @@ def _release_expired(session: Session, model: Any, stale_before: datetime) -> No
 class Leases:
     """Renew the leases of the claims an instance has in hand, while work on them goes on.
 
-    Between `begin` and `end` (a sweeper's tick), every row this instance claims is in
-    hand, and `renew` (on a timer, a few times per lease) moves its claim to now, so a
-    batch that outlasts the lease is never taken over. Rows left claimed after the tick
-    (work that failed) are not renewed, and return to the queue after the lease.
+    Between `begin` and `end` (a sweeper's tick; the scheduler's firing and its delivery
+    may overlap), every row this instance claims is in hand, and `renew` (on a timer, a
+    few times per lease) moves its claim to now, so a batch that outlasts the lease is
+    never taken over. Rows left claimed by work that is over (work that failed) are
+    renewed only while other work begun before their last renewal goes on (seconds, but
+    a storm's firing), then return to the queue after the lease.
     """
 
     def __init__(self, engine: Engine, instance: str, clock: Clock) -> None:
         self.engine, self.instance, self.clock = engine, instance, clock
-        self._since: datetime | None = None  # when the work in hand began
+        self._since: dict[int, datetime] = {}  # the work in hand, by token: when it began
+        self._tokens = itertools.count()
         self._lock = threading.Lock()
 
-    def begin(self) -> None:
+    def begin(self) -> int:
+        """Work begins; its token, for `end`."""
         with self._lock:
-            self._since = self.clock.now()
+            token = next(self._tokens)
+            self._since[token] = self.clock.now()
+        return token
 
-    def end(self) -> None:
+    def end(self, token: int | None = None) -> None:
+        """The work `token` began (default: the latest begun) is over."""
         with self._lock:
-            self._since = None
+            if token is None:
+                token = max(self._since, default=None)
+            if token is not None:
+                self._since.pop(token, None)
 
     def renew(self) -> int:
         """Move the claims in hand to now; how many rows were renewed."""
         with self._lock:
-            since = self._since
+            since = min(self._since.values(), default=None)
         if since is None:
             return 0
         now, renewed = self.clock.now(), 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -77,20 +78,36 @@ class Sweeper:
         self._stopping.set()
 
     def tick(self) -> TickReport:
-        """Fire every due timer, then deliver every due notification; the claims taken
-        meanwhile are in hand, for `leases` to renew."""
-        self.leases.begin()
-        try:
-            return self._tick()
-        finally:
-            self.leases.end()
+        """Fire every due timer, then deliver every due notification (a worker's sweep)."""
+        return self._in_hand(self._fire, self._deliver)
 
-    def _tick(self) -> TickReport:
+    def fire_due(self) -> TickReport:
+        """Fire every due timer (the scheduler's tick; `deliver_due` follows in a thread of
+        its own, so that sending notifications never holds the next deadline up)."""
+        return self._in_hand(self._fire)
+
+    def deliver_due(self) -> TickReport:
+        """Deliver every due notification."""
+        return self._in_hand(self._deliver)
+
+    def _in_hand(self, *parts: Callable[[TickReport], None]) -> TickReport:
+        """Run `parts`; the claims they take meanwhile are in hand, for `leases` to renew."""
         report = TickReport()
+        token = self.leases.begin()
+        try:
+            for part in parts:
+                part(report)
+        finally:
+            self.leases.end(token)
+        if report.timers or report.messages:
+            log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
+        return report
+
+    def _fire(self, report: TickReport) -> None:
         due_by = self.runtime.clock.now()
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
-                return report
+                return
             claimed = self._claim(Timer, "fire_at",
                                   ("id", "process", "case_id", "kind", "step"), due_by)
             by_process: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
@@ -108,9 +125,12 @@ class Sweeper:
                            self.runner.process_timers(process, timer_ids, case_ids, rungs))
             if not claimed:
                 break
+
+    def _deliver(self, report: TickReport) -> None:
         # Every notification due now is claimed before any is sent, and handed on as one
         # delivery: each person then gets one digest per tick, not one per batch, however
         # many breaches a storm brought.
+        due_by = self.runtime.clock.now()
         message_ids: list[int] = []
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
@@ -121,9 +141,6 @@ class Sweeper:
             message_ids += [row[0] for row in claimed]
         if message_ids:
             report.add(report.messages, self.runner.deliver(message_ids))
-        if report.timers or report.messages:
-            log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
-        return report
 
     def _claim(self, model: type, due_column: str, returning: tuple[str, ...],
                due_by: datetime) -> list:

@@ -243,6 +243,26 @@ def test_a_claim_renewed_is_kept_and_one_no_longer_renewed_is_taken_over(make_ru
     assert _claim(rt, "b") == claimed
 
 
+def test_claims_left_by_failed_work_are_not_kept_by_other_work_begun_after_them(
+        make_runtime, clock):
+    rt = make_runtime()
+    open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    leases = Leases(rt.engine, "a", clock)
+    firing = leases.begin()
+    claimed = _claim(rt, "a")
+    clock.advance(timedelta(seconds=1))
+    delivery = leases.begin()  # the scheduler's delivery, beside the firing
+    leases.end(firing)  # it failed, leaving its claim
+    clock.advance(timedelta(seconds=3))
+    assert leases.renew() == 0  # the delivery goes on, but began after that claim
+    clock.advance(timedelta(seconds=5))
+    assert _claim(rt, "b") == []
+    clock.advance(timedelta(seconds=2))
+    assert _claim(rt, "b") == claimed
+    leases.end(delivery)
+
+
 def test_a_sweepers_claims_are_renewed_while_its_batch_runs(make_runtime, clock):
     rt = make_runtime()
     case_id = open_complaint(rt)
