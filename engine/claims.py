@@ -14,7 +14,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
@@ -55,6 +55,14 @@ def claim_due(
         )
         rows = result.all()
     return sorted(rows, key=lambda r: r[0])
+
+
+def next_due(engine: Engine, model: Any, due_column: str) -> datetime | None:
+    """When the earliest pending row falls due; None when none is pending."""
+    with session_scope(engine) as session:
+        return session.execute(
+            select(func.min(getattr(model, due_column))).where(model.status == "pending")
+        ).scalar_one()
 
 
 def held_by(row: Any, instance: str) -> bool:

@@ -9,7 +9,7 @@ recipient holds its delivery), it is killed with SIGKILL together with one of th
 runs, and neither comes back. The survivor ends both dead owners' runs Crashed within
 15 s, naming them and itself; the other worker run, alive all along, completes; every
 rung fires once and every notice arrives. The rungs' lateness is printed: steady (due
-before the recipient slowed down) and after the kill.
+well before the recipient slowed down) and after the kill.
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ STEADY_SECONDS = 20.0  # opened at that pace before the recipient slows down
 AFTER_SECONDS = 12.0  # and after the kill, on the survivor
 SLOW_RECIPIENT = 2.5  # seconds a post waits: under apprise's 4 s read timeout
 CRASHED_WITHIN = 15.0
-LIVE_RUN_SECONDS = 45.0  # the live worker run spans the kill and several checks
+# Rungs due this long before the recipient slows down are the steady ones: the later ones
+# may wait for a delivery held up, or for a lease of the instance killed.
+STEADY_MARGIN = 5.0
+LIVE_RUN_SECONDS = 60.0  # the live worker run spans the kill and several checks
 
 
 @dataclass
@@ -128,11 +131,11 @@ def test_a_killed_instance_s_runs_end_crashed_while_it_stays_dead_and_a_live_wor
     leader = next((i for i in instances if "runs the scheduler" in i.log()), None)
     assert leader is not None, logs()
     survivor = instances[1] if leader is instances[0] else instances[0]
-    wait_for(lambda: "Prefect API ready" in leader.log(), 120, "the leader's flow runs", logs)
     leader_id = httpx.get(f"{leader.url}/health", timeout=5).json()["instance"]
     survivor_id = httpx.get(f"{survivor.url}/health", timeout=5).json()["instance"]
     live = _start_worker_run(worker_env, LIVE_RUN_SECONDS, worker_runs)
     doomed = _start_worker_run(worker_env, 600, worker_runs)
+    wait_for(lambda: "Prefect API ready" in leader.log(), 120, "the leader's flow runs", logs)
 
     # The first instance saved the admin key; the keys are the store's, good on both.
     manager = instances[0].client_as("manager", "liu.yang")
@@ -238,7 +241,7 @@ def test_a_killed_instance_s_runs_end_crashed_while_it_stays_dead_and_a_live_wor
     assert all(ladder_of(c) == LADDER for c in final)
     assert len(set(keys_received(receiver))) == len(ids) * NOTICES_PER_CASE
     late = [rung for c in final for rung in lateness(c)]
-    steady = [s for due, s in late if due < slowed_at]
+    steady = [s for due, s in late if (slowed_at - due).total_seconds() > STEADY_MARGIN]
     after = [s for due, s in late if due >= killed_at]
     for name, values in (("steady", steady), ("after the kill", after)):
         print(f"rung lateness {name}, {len(values)} rungs: p50 {percentile(values, 50):.2f} s,"
