@@ -30,7 +30,7 @@ from engine.sweeper import InlineRunner, Sweeper
 from tests.conftest import _PG, _REQUIRE_PG, build_runtime
 from tests.store.helpers import escalations, open_complaint
 from tests.store.test_workers import FakeScheduler
-from tests.support import REPO, POSTGRES_URL, issue_key, postgres_schema, write_policies
+from tests.support import POSTGRES_URL, REPO, issue_key, postgres_schema, write_policies
 
 FOLLOW_WITHIN = 2.0  # seconds: leadership taken over, a reload followed
 
