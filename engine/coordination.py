@@ -124,7 +124,7 @@ class AdvisoryLock:
                     text(f"SELECT {self._function}(:key)"),
                     {"key": lock_key(self.name, schema)}).scalar_one()
         except SQLAlchemyError as exc:
-            log.warning("leadership lock %s: %s", self.name, exc.__class__.__name__)
+            log.warning("advisory lock %s: %s", self.name, exc.__class__.__name__)
             self.release()
         return self._held
 
