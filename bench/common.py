@@ -124,7 +124,8 @@ def _machine_busy() -> float:
     return (sum(fields[:8]) - idle) / _TICK
 
 
-def _process_cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
+    """CPU-seconds process `pid` has used so far, all its threads (0 once it is gone)."""
     try:
         parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
@@ -146,7 +147,7 @@ def _ours(server_pgids: tuple[int, ...]) -> dict[int, float]:
         comm = stat[stat.find("(") + 1:stat.rfind(")")]
         pgid = int(stat.rsplit(")", 1)[1].split()[2])
         if comm == "postgres" or pgid in server_pgids:
-            found[int(entry.name)] = _process_cpu(int(entry.name))
+            found[int(entry.name)] = process_cpu(int(entry.name))
     return found
 
 

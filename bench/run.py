@@ -20,6 +20,7 @@ to bench/results/ (ignored by git). The exit code is 1 if any scenario failed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import signal
 import sys
@@ -75,9 +76,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-runners", default="prefect",
                         help="flow runner(s) of the storm server: prefect, inline or both "
                              "comma-separated (inline shows what Prefect adds)")
-    parser.add_argument("--storm-sweepers", type=int, default=1,
+    parser.add_argument("--storm-sweepers", default="1",
                         help="sweeping processes: the service, and N-1 running the sweep "
-                             "flow every second beside it (bench/sweeper.py)")
+                             "flow every second beside it (bench/sweeper.py); "
+                             "comma-separated to compare, e.g. 1,2")
+    parser.add_argument("--storm-batch", default="",
+                        help="timers and notifications a sweeper claims at a time "
+                             "(CASEFLOW_SWEEP_BATCH_SIZE; default the service's), "
+                             "comma-separated to compare, e.g. 10000,1000")
     parser.add_argument("--storm-modes", default="restart",
                         help="restart (all overdue when the server starts), live (due "
                              "together once it has been up a while) or restart,live")
@@ -115,6 +121,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.storm_runners = [r.strip() for r in args.storm_runners.split(",") if r.strip()]
     if not set(args.storm_runners) <= {"prefect", "inline"} or not args.storm_runners:
         parser.error("--storm-runners takes prefect, inline or prefect,inline")
+    try:
+        args.storm_sweepers = [int(x) for x in args.storm_sweepers.split(",")]
+        args.storm_batch = [int(x) for x in args.storm_batch.split(",") if x.strip()] or [None]
+    except ValueError:
+        parser.error("--storm-sweepers and --storm-batch take comma-separated integers")
     args.storm_modes = [m.strip() for m in args.storm_modes.split(",") if m.strip()]
     if not set(args.storm_modes) <= {"restart", "live"} or not args.storm_modes:
         parser.error("--storm-modes takes restart, live or restart,live")
@@ -235,13 +246,16 @@ def _run(args: argparse.Namespace) -> int:
     if "storm" in args.only:
         for mode in args.storm_modes:
             for db in databases:
-                for runner in args.storm_runners:
-                    name = f"storm/{db}/{runner}/{mode}"
+                for runner, sweepers, batch in itertools.product(
+                        args.storm_runners, args.storm_sweepers, args.storm_batch):
+                    name = (f"storm/{db}/{runner}/{mode}/{sweepers} sweeper(s)"
+                            + (f"/batch {batch}" if batch else ""))
 
-                    def one(db: str = db, runner: str = runner, mode: str = mode) -> Any:
+                    def one(db: str = db, runner: str = runner, mode: str = mode,
+                            sweepers: int = sweepers, batch: int | None = batch) -> Any:
                         return storm.run(db, quick=args.quick, postgres_url=args.postgres_url,
                                          n=args.storm_n, runner=runner, mode=mode,
-                                         sweepers=args.storm_sweepers, log=log)
+                                         sweepers=sweepers, batch=batch, log=log)
 
                     row = attempt(name, lambda name=name, one=one: calm.measure(name, one, log))
                     if row:
@@ -280,6 +294,8 @@ def _run(args: argparse.Namespace) -> int:
                   f"per recipient {row['posts_by_recipient']}")
             if row.get("extra_sweeps"):
                 print(f"    the extra sweepers did {row['extra_sweeps']}")
+            if row.get("cores_by_process"):
+                print(f"    cores by process: {row['cores_by_process']}")
         print()
     elapsed = time.perf_counter() - started
     for failure in failures:

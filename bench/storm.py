@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from bench.common import (
@@ -43,6 +43,7 @@ from bench.common import (
     ServerProcess,
     caseflow_server,
     database,
+    process_cpu,
     temp_dir,
 )
 from core.cases import CustomerInput, OpenCase, open_case
@@ -65,12 +66,13 @@ SURVEY_SECRET = "storm-bench-survey-secret-0123456789abcdef"
 
 COLUMNS = [
     ("database", "database"), ("runner", "runner"), ("mode", "mode"), ("sweepers", "sweepers"),
-    ("n", "N"),
+    ("batch", "batch"), ("n", "N"),
     ("seed_s", "seed s"), ("ready_s", "ready s"), ("prefect_ready_s", "prefect s"),
     ("first_s", "first s"), ("record_s", "record s"), ("notify_s", "notify s"),
     ("records_per_s", "breaches/s"), ("timers_per_s", "timers/s"),
     ("notifications", "notifications"), ("posts", "posts"), ("recipients", "recipients"),
-    ("max_posts", "max posts/recip."), ("other_cores", "other cores"),
+    ("max_posts", "max posts/recip."), ("server_cores", "server cores"),
+    ("other_cores", "other cores"),
 ]
 
 
@@ -127,6 +129,49 @@ class StoreProbe:
         self.engine.dispose()
 
 
+class CpuSplit:
+    """Cores used from `start` to `stop` by each of `groups` (a name and a process group:
+    the service, each extra sweeper) and by PostgreSQL's backends of the storm's store
+    (those connected at either end, counted whole if they came meanwhile)."""
+
+    def __init__(self, groups: dict[str, int], probe: StoreProbe) -> None:
+        self.groups, self.probe = groups, probe
+        self.wall = time.perf_counter()
+        self.before = self._read()
+
+    def _backends(self) -> set[int]:
+        if self.probe.engine.dialect.name != "postgresql":
+            return set()
+        with self.probe.engine.connect() as conn:
+            return set(conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalars())
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        names = {pgid: name for name, pgid in self.groups.items()}
+        backends = self._backends()
+        found: dict[int, tuple[str, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                pgid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError):
+                continue
+            name = names.get(pgid) or ("postgres" if pid in backends else None)
+            if name is not None:
+                found[pid] = (name, process_cpu(pid))
+        return found
+
+    def stop(self) -> dict[str, float]:
+        wall = max(time.perf_counter() - self.wall, 1e-9)
+        split: dict[str, float] = dict.fromkeys([*self.groups, "postgres"], 0.0)
+        for pid, (name, cpu) in self._read().items():
+            split[name] += (cpu - self.before.get(pid, (name, 0.0))[1]) / wall
+        return {name: round(cores, 2) for name, cores in split.items()}
+
+
 def _swept(sweepers: list[ServerProcess]) -> dict[str, dict[str, int]]:
     """What the extra sweepers did (their sweeps, timers and messages), from their logs."""
     total: dict[str, dict[str, int]] = {}
@@ -149,14 +194,20 @@ def _arrived_keys(receiver: WebhookReceiver) -> set[str]:
 
 def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
         runner: str = "prefect", mode: str = "restart", timeout: float | None = None,
-        sweepers: int = 1, log: Any = print) -> dict[str, Any]:
+        sweepers: int = 1, batch: int | None = None, log: Any = print) -> dict[str, Any]:
     """Seed the storm, start the server (and `sweepers - 1` sweeping processes beside it,
-    bench/sweeper.py), and time recording and notification."""
+    bench/sweeper.py), and time recording and notification. `batch`: the timers and
+    notifications each claims at a time (CASEFLOW_SWEEP_BATCH_SIZE; default the
+    service's)."""
     if mode not in ("restart", "live"):
         raise ValueError(f"unknown storm mode {mode!r}")
     n = n or (QUICK_N if quick else FULL_N)
     timeout = timeout or (120.0 if quick else 900.0)
-    name = f"{db_kind}/{runner}/{mode}" + (f"/{sweepers} sweepers" if sweepers > 1 else "")
+    name = (f"{db_kind}/{runner}/{mode}" + (f"/{sweepers} sweepers" if sweepers > 1 else "")
+            + (f"/batch {batch}" if batch else ""))
+    env = {"CASEFLOW_SURVEY_SECRET": SURVEY_SECRET}
+    if batch:
+        env["CASEFLOW_SWEEP_BATCH_SIZE"] = str(batch)
     with temp_dir("storm") as work, webhook_receiver() as receiver, \
             database(db_kind, work, postgres_url) as db:
         policies = write_policies(work / "policies", receiver=receiver)
@@ -173,8 +224,7 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
         probe = StoreProbe(db)
         try:
             with caseflow_server(data_dir=data_dir, db=db, policies=policies,
-                                 flow_runner=runner, wait=False,
-                                 env={"CASEFLOW_SURVEY_SECRET": SURVEY_SECRET}) as server, \
+                                 flow_runner=runner, wait=False, env=env) as server, \
                     extra_sweepers(server, sweepers - 1, work, timeout) as extra:
                 if mode == "restart":
                     origin = server.started_at
@@ -183,13 +233,14 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
                     if origin <= time.perf_counter():
                         raise BenchError(f"storm {name}: the breaches fell due before the "
                                          f"server started; raise LIVE_LEAD_SECONDS")
-                row = _watch(server, probe, receiver, n, origin, mode, timeout, log, name)
+                row = _watch(server, probe, receiver, n, origin, mode, timeout, log, name,
+                             extra)
                 if extra:
                     row["extra_sweeps"] = _swept(extra)
         finally:
             probe.close()
     return {"database": db_kind, "runner": runner, "mode": mode, "n": n, "seed_s": seed_s,
-            "sweepers": sweepers, **row}
+            "sweepers": sweepers, "batch": batch, **row}
 
 
 @contextmanager
@@ -216,11 +267,14 @@ def extra_sweepers(server: ServerProcess, count: int, work: Path,
 
 
 def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, n: int,
-           origin: float, mode: str, timeout: float, log: Any, name: str) -> dict[str, Any]:
+           origin: float, mode: str, timeout: float, log: Any, name: str,
+           extra: list[ServerProcess]) -> dict[str, Any]:
     """Poll until all N breaches are recorded and all their notifications have arrived."""
     import httpx
 
+    groups = {"service": server.proc.pid, **{s.name: s.proc.pid for s in extra}}
     meter: CpuMeter | None = CpuMeter(server.proc.pid) if mode == "restart" else None
+    split: CpuSplit | None = CpuSplit(groups, probe) if mode == "restart" else None
     ready = first = record = notify = None
     posts_before = outbox_before = 0
     any_step = breaches = 0
@@ -243,6 +297,7 @@ def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, 
         if meter is None and time.perf_counter() >= origin:
             # live: count from the due second on; the warnings went out before it
             meter = CpuMeter(server.proc.pid)
+            split = CpuSplit(groups, probe)
             posts_before, outbox_before = len(receiver.all()), sum(probe.outbox().values())
         try:
             any_step, breaches = probe.escalations()
@@ -267,6 +322,7 @@ def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, 
                 break
         time.sleep(POLL_SECONDS)
     cpu = meter.stop() if meter else {}
+    cores = split.stop() if split else {}
     # Best effort, from the service log: when its Prefect API answered (batches before
     # that run inline), and how many flow runs failed over to inline.
     prefect_ready = server.seconds_until_logged("Prefect API ready")  # from server start
@@ -287,6 +343,7 @@ def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, 
         "max_posts": max(posts.values(), default=0),
         "posts_by_recipient": dict(sorted(posts.items())),
         **cpu,
+        "cores_by_process": cores,
         "sweep_log": [line for line in server.log_tail(400).splitlines()
                       if "sweep:" in line],
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from processes.followup.survey_links import resolve_secret
 from processes.registry import HOOKS
 
 if TYPE_CHECKING:
-    from engine.coordination import ReloadSignal
+    from engine.coordination import AdvisoryLock, ReloadSignal
 
 
 @dataclass
@@ -53,6 +54,9 @@ class Runtime:
     limits: Limits = field(init=False, repr=False)  # failed authentications, survey links
     # Set when other processes share the store: a reload here tells them (core.workers).
     reload_stamp: ReloadSignal | None = field(default=None, repr=False)
+    # On PostgreSQL, held while this process may run flow runs under its instance id, so
+    # that no other instance takes them for a dead one's (engine.coordination).
+    liveness: AdvisoryLock | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.intake = IntakeWriter(self)
@@ -91,6 +95,7 @@ class Runtime:
 
 log = logging.getLogger("caseflow.runtime")
 _current: Runtime | None = None
+LIVENESS_CHECK_SECONDS = 1.0
 
 
 def message_settings(settings: Settings) -> dict[str, str]:
@@ -182,4 +187,29 @@ def for_flow_run() -> Runtime:
             f"CASEFLOW_DATABASE_URL: the store has schema {found or 'none'}, this code needs "
             f"{wanted}; point it at the service's store, which `caseflow serve` migrates")
     # The service migrated the store and synced the teams; a worker does neither.
-    return configure(settings, engine=engine, prepared=True)
+    rt = configure(settings, engine=engine, prepared=True)
+    hold_liveness(rt)
+    return rt
+
+
+def hold_liveness(rt: Runtime) -> None:
+    """On PostgreSQL, hold the runtime's instance lock from now until the process ends
+    (its connection closes then), before any flow run is tagged with its id: the flow
+    runs of a Prefect worker's process are then never taken for a dead instance's."""
+    from engine.coordination import hold, instance_lock
+    from engine.db import is_postgres
+
+    if rt.liveness is not None or not is_postgres(rt.engine):
+        return
+    lock = instance_lock(rt.engine, rt.settings.instance_id)
+    if not hold(lock):  # only an unreachable store refuses a shared lock for long
+        raise RuntimeError(f"could not take the liveness lock of instance "
+                           f"{rt.settings.instance_id} in the store")
+    rt.liveness = lock
+
+    def keep() -> None:  # a connection lost is a lock lost: take it again at once
+        while True:
+            time.sleep(LIVENESS_CHECK_SECONDS)
+            lock.acquire()
+
+    threading.Thread(target=keep, name="caseflow-liveness", daemon=True).start()

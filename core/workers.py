@@ -9,6 +9,10 @@ again every second, so when that worker dies, and the kernel drops its lock with
 another takes over. A reload of the policies answered by one worker is followed by the
 others within a second: the reload stamps `policies.reloaded` in the data directory, and
 every other worker (`CASEFLOW_WORKERS`) reloads when the stamp changes.
+
+On PostgreSQL each worker also holds its instance's liveness lock from its start to its
+stop (taken again at the next poll if its connection broke), so that the leader, on any
+host, can tell when it died and end its flow runs `Crashed` (engine.flow_runs).
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from sqlmodel import Session
 
 from core.policy_loader import PolicyError
 from core.runtime import Runtime
-from engine.coordination import AdvisoryLock, Leadership, ReloadSignal, SignalCounter, Watched
+from engine.coordination import (
+    AdvisoryLock,
+    Leadership,
+    ReloadSignal,
+    SignalCounter,
+    Watched,
+    hold,
+    instance_lock,
+)
 from engine.db import is_postgres
 
 LOCK_FILE = "scheduler.lock"
@@ -127,14 +139,20 @@ class WorkerDuties:
         self._start_scheduler = start_scheduler
         self._poll_seconds = poll_seconds
         self.lock, runtime.reload_stamp = coordination_for(runtime)
+        if is_postgres(runtime.engine) and runtime.liveness is None:
+            runtime.liveness = instance_lock(runtime.engine, runtime.settings.instance_id)
         self.scheduler: Stoppable | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> WorkerDuties:
+        liveness = self.runtime.liveness
+        if liveness is not None and not hold(liveness):  # before any flow run of its own
+            log.error("could not take the liveness lock of instance %s; the next poll "
+                      "tries again", self.runtime.settings.instance_id)
         self._take_the_scheduler()
         watching_lock = self.lock is not None and (not self.lock.held or self.lock.can_be_lost)
-        if watching_lock or self.runtime.reload_stamp is not None:
+        if watching_lock or liveness is not None or self.runtime.reload_stamp is not None:
             self._thread = threading.Thread(target=self._watch, name="caseflow-worker-duties",
                                             daemon=True)
             self._thread.start()
@@ -148,9 +166,16 @@ class WorkerDuties:
             self.scheduler.shutdown()
         if self.lock is not None:
             self.lock.release()
+        if self.runtime.liveness is not None:  # last: its flow runs have ended
+            self.runtime.liveness.release()
 
     def poll(self) -> None:
-        """Take the scheduler if its lock is free, and follow another worker's reload."""
+        """Hold the liveness lock, take the scheduler if its lock is free, and follow
+        another worker's reload."""
+        if self.runtime.liveness is not None and not self.runtime.liveness.acquire():
+            log.warning("instance %s does not hold its liveness lock (the store is "
+                        "unreachable?); the next poll tries again",
+                        self.runtime.settings.instance_id)
         self._take_the_scheduler()
         self._follow_reloads()
 

@@ -9,11 +9,12 @@ on the way out makes a late holder's work a no-op.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from engine import metrics
@@ -32,14 +33,16 @@ def claim_due(
     instance: str,
     lease: timedelta,
     returning: tuple[str, ...] = ("id",),
+    due_by: datetime | None = None,
 ) -> list[Any]:
-    """Claim up to `limit` rows that are due, oldest first; return their `returning` columns."""
+    """Claim up to `limit` rows due by `due_by` (default: now), oldest first; return their
+    `returning` columns."""
     due = getattr(model, due_column)
     with session_scope(engine) as session:
         _release_expired(session, model, now - lease, instance)
         candidates = (
             select(model.id)
-            .where(model.status == "pending", col(due) <= now)
+            .where(model.status == "pending", col(due) <= (due_by or now))
             .order_by(due)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -53,6 +56,14 @@ def claim_due(
         )
         rows = result.all()
     return sorted(rows, key=lambda r: r[0])
+
+
+def next_due(engine: Engine, model: Any, due_column: str) -> datetime | None:
+    """When the earliest pending row falls due; None when none is pending."""
+    with session_scope(engine) as session:
+        return session.execute(
+            select(func.min(getattr(model, due_column))).where(model.status == "pending")
+        ).scalar_one()
 
 
 def held_by(row: Any, instance: str) -> bool:
@@ -80,29 +91,39 @@ def _release_expired(session: Session, model: Any, stale_before: datetime,
 class Leases:
     """Renew the leases of the claims an instance has in hand, while work on them goes on.
 
-    Between `begin` and `end` (a sweeper's tick), every row this instance claims is in
-    hand, and `renew` (on a timer, a few times per lease) moves its claim to now, so a
-    batch that outlasts the lease is never taken over. Rows left claimed after the tick
-    (work that failed) are not renewed, and return to the queue after the lease.
+    Between `begin` and `end` (a sweeper's tick; the scheduler's firing and its delivery
+    may overlap), every row this instance claims is in hand, and `renew` (on a timer, a
+    few times per lease) moves its claim to now, so a batch that outlasts the lease is
+    never taken over. Rows left claimed by work that is over (work that failed) are
+    renewed only while other work begun before their last renewal goes on (seconds, but
+    a storm's firing), then return to the queue after the lease.
     """
 
     def __init__(self, engine: Engine, instance: str, clock: Clock) -> None:
         self.engine, self.instance, self.clock = engine, instance, clock
-        self._since: datetime | None = None  # when the work in hand began
+        self._since: dict[int, datetime] = {}  # the work in hand, by token: when it began
+        self._tokens = itertools.count()
         self._lock = threading.Lock()
 
-    def begin(self) -> None:
+    def begin(self) -> int:
+        """Work begins; its token, for `end`."""
         with self._lock:
-            self._since = self.clock.now()
+            token = next(self._tokens)
+            self._since[token] = self.clock.now()
+        return token
 
-    def end(self) -> None:
+    def end(self, token: int | None = None) -> None:
+        """The work `token` began (default: the latest begun) is over."""
         with self._lock:
-            self._since = None
+            if token is None:
+                token = max(self._since, default=None)
+            if token is not None:
+                self._since.pop(token, None)
 
     def renew(self) -> int:
         """Move the claims in hand to now; how many rows were renewed."""
         with self._lock:
-            since = self._since
+            since = min(self._since.values(), default=None)
         if since is None:
             return 0
         now, renewed = self.clock.now(), 0

@@ -1,9 +1,10 @@
 """The sweeper: each tick claims due timers and pending notifications and hands them on.
 
 Work is handed to a `FlowRunner` in batches: the same functions inline (here), or as
-Prefect flow runs (`flows/runner.py`). A tick keeps claiming until nothing is due, so a
-storm drains in one tick, and a case that was due for several rungs (after downtime)
-climbs them all.
+Prefect flow runs (`flows/runner.py`). A tick keeps claiming until nothing that was due
+when it began is left, so a storm drains in one tick, and a case that was due for
+several rungs (after downtime) climbs them all; what falls due meanwhile waits for the
+next tick, so that a steady stream of timers never keeps a tick from its notifications.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from domain.timers import BATCH
@@ -77,23 +80,40 @@ class Sweeper:
         self._stopping.set()
 
     def tick(self) -> TickReport:
-        """Fire every due timer, then deliver every due notification; the claims taken
-        meanwhile are in hand, for `leases` to renew."""
-        self.leases.begin()
+        """Fire every due timer, then deliver every due notification (a worker's sweep)."""
+        return self._in_hand(self._fire, self._deliver)
+
+    def fire_due(self) -> TickReport:
+        """Fire every due timer (the scheduler's tick; `deliver_due` follows in a thread of
+        its own, so that sending notifications never holds the next deadline up)."""
+        return self._in_hand(self._fire)
+
+    def deliver_due(self) -> TickReport:
+        """Deliver every due notification."""
+        return self._in_hand(self._deliver)
+
+    def _in_hand(self, *parts: Callable[[TickReport], None]) -> TickReport:
+        """Run `parts`; the claims they take meanwhile are in hand, for `leases` to renew."""
+        report = TickReport()
+        token = self.leases.begin()
         started = time.perf_counter()
         try:
-            return self._tick()
+            for part in parts:
+                part(report)
         finally:
-            self.leases.end()
+            self.leases.end(token)
             metrics.SWEEP_TICK.observe(time.perf_counter() - started)
+        if report.timers or report.messages:
+            log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
+        return report
 
-    def _tick(self) -> TickReport:
-        report = TickReport()
+    def _fire(self, report: TickReport) -> None:
+        due_by = self.runtime.clock.now()
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
-                return report
+                return
             claimed = self._claim(Timer, "fire_at",
-                                  ("id", "process", "case_id", "kind", "step"))
+                                  ("id", "process", "case_id", "kind", "step"), due_by)
             by_process: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
             for timer_id, process, case_id, kind, step in claimed:
                 if kind == BATCH:  # long work, outside any case's transaction
@@ -109,25 +129,26 @@ class Sweeper:
                            self.runner.process_timers(process, timer_ids, case_ids, rungs))
             if not claimed:
                 break
+
+    def _deliver(self, report: TickReport) -> None:
         # Every notification due now is claimed before any is sent, and handed on as one
         # delivery: each person then gets one digest per tick, not one per batch, however
         # many breaches a storm brought.
+        due_by = self.runtime.clock.now()
         message_ids: list[int] = []
         for _ in range(MAX_BATCHES_PER_TICK):
             if self._stopping.is_set():
                 break
-            claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",))
+            claimed = self._claim(OutboxMessage, "next_attempt_at", ("id",), due_by)
             if not claimed:
                 break
             message_ids += [row[0] for row in claimed]
         if message_ids:
             report.add(report.messages, self.runner.deliver(message_ids))
-        if report.timers or report.messages:
-            log.info("sweep: timers %s, notifications %s", report.timers, report.messages)
-        return report
 
-    def _claim(self, model: type, due_column: str, returning: tuple[str, ...]) -> list:
+    def _claim(self, model: type, due_column: str, returning: tuple[str, ...],
+               due_by: datetime) -> list:
         rt = self.runtime
         return claim_due(rt.engine, model, due_column=due_column, now=rt.clock.now(),
                          limit=rt.settings.sweep_batch_size, instance=rt.settings.instance_id,
-                         lease=rt.lease, returning=returning)
+                         lease=rt.lease, returning=returning, due_by=due_by)

@@ -41,6 +41,10 @@ def _run_batch_as_flow(runtime: Runtime, process: str, case_id: int, name: str
 # The local Prefect API can take a minute to start on a loaded 2-core machine; it is asked
 # every few seconds, so that flow runs start soon after it answers.
 WARM_UP_SECONDS, WARM_UP_PAUSE_SECONDS = 180.0, 2.0
+# How often the leader looks for flow runs left Running by dead instances: a run of an
+# instance killed is Crashed within this, plus the time PostgreSQL takes to see it gone
+# (at once for a process killed; the TCP keepalive's 11 s for a host vanished).
+ORPHAN_CHECK_SECONDS = 5.0
 
 
 class PrefectRunner:
@@ -55,6 +59,7 @@ class PrefectRunner:
         self.inline = InlineRunner(runtime)
         self.instance_id = runtime.settings.instance_id
         self.ready = threading.Event()
+        self._orphans_failing = False
         if warm_up:
             threading.Thread(target=self._warm_up, name="prefect-warm-up", daemon=True).start()
 
@@ -71,7 +76,7 @@ class PrefectRunner:
             except Exception as exc:
                 error = exc
             if error is None:
-                _run_a_first_flow(self.instance_id)
+                _run_a_first_flow(self.inline.runtime)
                 log.info("Prefect API ready; batches run as flow runs")
                 freeze_long_lived()  # what the warm-up loaded lives as long as the service
                 self.ready.set()
@@ -79,6 +84,24 @@ class PrefectRunner:
             time.sleep(WARM_UP_PAUSE_SECONDS)
         log.warning("Prefect API unavailable after %.0f s (%s); batches run inline",
                     WARM_UP_SECONDS, type(error).__name__)
+
+    def end_orphaned_runs(self) -> int:
+        """End `Crashed` the flow runs dead instances left Running, on any host when the
+        store is PostgreSQL (the leader calls this every ORPHAN_CHECK_SECONDS); how many.
+        Nothing until the Prefect API answers; a failure is logged once until it passes."""
+        if not self.ready.is_set():
+            return 0
+        try:
+            crashed = crash_orphaned_runs(
+                self.instance_id, self.inline.runtime.engine,
+                finder=f"while leading (it looks every {ORPHAN_CHECK_SECONDS:.0f} s)")
+        except Exception as exc:
+            if not self._orphans_failing:
+                log.warning("could not look for the runs of dead instances: %r", exc)
+            self._orphans_failing = True
+            return 0
+        self._orphans_failing = False
+        return crashed
 
     def process_timers(self, process: str, timer_ids: list[int], case_ids: list[int],
                        rungs: list[int] | None = None) -> dict[str, int]:
@@ -107,12 +130,13 @@ class PrefectRunner:
         return self.inline.deliver(message_ids)
 
 
-def _run_a_first_flow(instance_id: str) -> None:
+def _run_a_first_flow(runtime: Runtime) -> None:
     """End the runs dead instances left Running and run the warm-up flow, so that the
     first batch, perhaps a storm's, runs on a warm engine; if it fails, the batches' own
     runs will tell."""
+    instance_id = runtime.settings.instance_id
     try:
-        crash_orphaned_runs(instance_id)
+        crash_orphaned_runs(instance_id, runtime.engine)
     except Exception:
         log.warning("could not end the runs of dead instances", exc_info=True)
     try:

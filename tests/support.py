@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ class WebhookReceiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     fail_next: int = 0
+    delay: float = 0.0  # seconds each post waits before it is answered: a slow recipient
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url_for(self, person: str) -> str:
@@ -81,6 +83,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
+            if receiver.delay:
+                time.sleep(receiver.delay)
             with receiver._lock:
                 if receiver.fail_next > 0:
                     receiver.fail_next -= 1

@@ -1,5 +1,6 @@
-"""A killed instance's flow run ends Crashed when the next instance starts on its host,
-not Running for ever; live instances' and other hosts' runs are left alone."""
+"""A killed instance's flow run ends Crashed, not Running for ever: on a SQLite store
+(no engine given) when an instance of its host looks; live instances' and other hosts'
+runs are left alone. (On PostgreSQL, any host's: tests/server/test_crash.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -70,8 +72,14 @@ def test_the_next_instance_on_the_host_ends_a_killed_instance_s_run_crashed():
 def test_an_instance_with_a_fixed_id_ends_its_previous_incarnation_s_runs():
     with get_client(sync_client=True) as client:
         previous = _running_run(client, "api-blue")
-        crash_orphaned_runs(me="api-blue")
-        assert client.read_flow_run(previous).state.is_crashed()
+        restarted = datetime.now(UTC)
+        mine = _running_run(client, "api-blue")  # the restarted instance's own
+        crash_orphaned_runs(me="api-blue", since=restarted)
+        crashed = client.read_flow_run(previous).state
+        assert crashed.is_crashed()
+        assert crashed.message == ("instance api-blue stopped during the run; instance "
+                                   "api-blue found it at its start")
+        assert client.read_flow_run(mine).state.is_running()
 
 
 def test_flow_tags_mark_every_run_caseflow_and_its_instance():

@@ -141,6 +141,21 @@ def deployed(prefect_server: PrefectServer) -> PrefectServer:
     return prefect_server
 
 
+@pytest.fixture
+def store_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the Caseflow store, dropped afterwards."""
+    name = f"caseflow_topology_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def scheduled_runs(client: SyncPrefectClient, deployment: str) -> int:
     """How many runs of `deployment` are Scheduled."""
     return client.count_flow_runs(

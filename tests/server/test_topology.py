@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -31,12 +30,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import create_engine, make_url, text
 
 from tests.e2e.service import ServiceProcess
 from tests.e2e.test_escalation_end_to_end import FAST_CLOCKS, LADDER, keys_received, ladder_of
 from tests.server.conftest import PREFECT, PrefectServer, deployments, scheduled_runs, stop_group
-from tests.support import POSTGRES_URL, WebhookReceiver, write_policies
+from tests.support import WebhookReceiver, write_policies
 
 pytestmark = pytest.mark.server
 
@@ -56,21 +54,6 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str,
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs()}")
-
-
-@pytest.fixture
-def store_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the Caseflow store, dropped afterwards."""
-    name = f"caseflow_topology_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -4,6 +4,10 @@ key revocations); and the claims of an instance that stops renewing them are tak
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -18,13 +22,15 @@ from core.keys import Unauthenticated, check_key, revoke_key
 from core.runtime import Runtime
 from core.workers import WorkerDuties
 from engine.claims import Leases, claim_due
-from engine.coordination import LEADER_LOCK, lock_key
+from engine.coordination import LEADER_LOCK, dead_instances, hold, instance_lock, lock_key
+from engine.db import make_engine
+from engine.flow_runs import dead_owners
 from engine.models import Timer
 from engine.sweeper import InlineRunner, Sweeper
 from tests.conftest import _PG, _REQUIRE_PG, build_runtime
 from tests.store.helpers import escalations, open_complaint
 from tests.store.test_workers import FakeScheduler
-from tests.support import POSTGRES_URL, issue_key, postgres_schema, write_policies
+from tests.support import POSTGRES_URL, REPO, issue_key, postgres_schema, write_policies
 
 FOLLOW_WITHIN = 2.0  # seconds: leadership taken over, a reload followed
 
@@ -141,6 +147,73 @@ def test_a_key_revoked_on_one_host_is_refused_at_once_on_the_other(two_hosts, cl
         check_key(rt_b.engine, secret, clock.now(), rt_b.keys)
 
 
+# Liveness: an instance is alive while some process holds its lock, on any host.
+
+def test_an_instance_is_alive_while_its_lock_is_held_and_dead_once_its_holder_is_gone(
+        two_hosts):
+    _, (rt_a, rt_b) = two_hosts
+    held = instance_lock(rt_a.engine, "api-a")
+    assert hold(held) and held.held
+    # Asked from another connection (another host): alive; an id nobody holds, dead.
+    assert dead_instances(rt_b.engine, ["api-a", "api-gone"]) == {"api-gone"}
+    assert dead_instances(rt_b.engine, ["api-a"]) == set()  # asking took nothing
+    assert held.acquire()  # and left the holder holding
+    held.release()  # its connection closes, as when its process dies
+    assert dead_instances(rt_b.engine, ["api-a"]) == {"api-a"}
+    assert dead_instances(rt_b.engine, []) == set()
+
+
+def test_the_processes_of_one_instance_id_hold_its_lock_together(two_hosts):
+    _, (rt_a, rt_b) = two_hosts
+    first, second = instance_lock(rt_a.engine, "api-x"), instance_lock(rt_b.engine, "api-x")
+    assert hold(first) and hold(second)  # shared: two workers of one instance id
+    first.release()
+    assert dead_instances(rt_a.engine, ["api-x"]) == set()  # the other still lives
+    second.release()
+    assert dead_instances(rt_a.engine, ["api-x"]) == {"api-x"}
+
+
+def test_an_instance_killed_is_dead_at_once_and_a_default_id_of_this_host_needs_its_pid_gone(
+        pg_database):
+    url, options = pg_database
+    engine = make_engine(url, **options)
+    schema_option = options["connect_args"]["options"]
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from engine.db import make_engine; "
+         "from engine.coordination import hold, instance_lock; "
+         f"e = make_engine({url!r}, connect_args={{'options': {schema_option!r}}}); "
+         "assert hold(instance_lock(e, 'host7-api')); print('held', flush=True); "
+         "time.sleep(60)"], stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        mine = f"{socket.gethostname()}-{os.getpid()}"  # a live pid of this host, no lock
+        assert dead_owners({"host7-api", mine, "me"}, "me", engine) == set()
+        holder.kill()  # no clean-up runs in the holder: its connection drops with it
+        holder.wait(timeout=10)
+        assert _within(FOLLOW_WITHIN, lambda: dead_instances(engine, ["host7-api"]) != set())
+        # A process of this host that holds no lock (an older Caseflow) is alive while its
+        # pid is; a gone pid of this host with no lock is dead.
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dead = dead_owners({"host7-api", mine, f"{socket.gethostname()}-{gone}"}, "me", engine)
+        assert dead == {"host7-api", f"{socket.gethostname()}-{gone}"}
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        engine.dispose()
+
+
+def test_a_worker_holds_its_liveness_lock_from_its_start_to_its_stop(two_hosts):
+    _, (rt_a, rt_b) = two_hosts
+    a = WorkerDuties(rt_a, lambda rt: FakeScheduler([])).start()
+    try:
+        assert dead_instances(rt_b.engine, ["host0", "host1"]) == {"host1"}
+    finally:
+        a.stop()
+    assert dead_instances(rt_b.engine, ["host0"]) == {"host0"}
+
+
 # Claims: on both stores.
 
 def _claim(rt: Runtime, instance: str) -> list[int]:
@@ -168,6 +241,26 @@ def test_a_claim_renewed_is_kept_and_one_no_longer_renewed_is_taken_over(make_ru
     assert _claim(rt, "b") == []
     clock.advance(timedelta(seconds=2))
     assert _claim(rt, "b") == claimed
+
+
+def test_claims_left_by_failed_work_are_not_kept_by_other_work_begun_after_them(
+        make_runtime, clock):
+    rt = make_runtime()
+    open_complaint(rt)
+    clock.advance(timedelta(minutes=16))
+    leases = Leases(rt.engine, "a", clock)
+    firing = leases.begin()
+    claimed = _claim(rt, "a")
+    clock.advance(timedelta(seconds=1))
+    delivery = leases.begin()  # the scheduler's delivery, beside the firing
+    leases.end(firing)  # it failed, leaving its claim
+    clock.advance(timedelta(seconds=3))
+    assert leases.renew() == 0  # the delivery goes on, but began after that claim
+    clock.advance(timedelta(seconds=5))
+    assert _claim(rt, "b") == []
+    clock.advance(timedelta(seconds=2))
+    assert _claim(rt, "b") == claimed
+    leases.end(delivery)
 
 
 def test_a_sweepers_claims_are_renewed_while_its_batch_runs(make_runtime, clock):

@@ -207,12 +207,14 @@ def test_an_unknown_review_is_refused(rt):
 
 def test_the_embedded_scheduler_ticks_the_reviews_unless_prefect_runs_them(rt):
     embedded = SweepScheduler(rt)
-    assert {job.id for job in embedded.scheduler.get_jobs()} == {"sweeper", "reviews", "leases"}
+    # The sweeper's ticks have a thread of their own (core.scheduler).
+    assert {job.id for job in embedded.scheduler.get_jobs()} == {
+        "notifications", "reviews", "leases"}
     assert embedded.reviews is not None and isinstance(embedded.reviews.runner, InlineReviews)
     server_mode = replace(rt, settings=rt.settings.model_copy(
         update={"review_scheduler_enabled": False}))
     server_jobs = {job.id for job in SweepScheduler(server_mode).scheduler.get_jobs()}
-    assert server_jobs == {"sweeper", "leases"}
+    assert server_jobs == {"notifications", "leases"}
 
 
 def test_ticks_between_slots_do_no_cron_arithmetic(rt, clock, monkeypatch):

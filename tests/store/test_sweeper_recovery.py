@@ -162,3 +162,20 @@ def test_a_kill_mid_storm_resends_at_most_one_digest_each_dropped_by_its_keys(
     posts = receiver.for_person("wang.fang")
     assert all(post.headers["Idempotency-Key"] for post in posts)
     assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
+
+
+def test_the_sweeper_sleeps_until_the_next_timer_falls_due_and_no_longer_than_its_interval(
+        make_runtime, clock):
+    from core.scheduler import MIN_PAUSE_SECONDS, SweepScheduler
+
+    rt = make_runtime()
+    scheduler = SweepScheduler(rt)  # not started: only its arithmetic is used
+    assert scheduler._until_next_due(1.0, fired=False) == 1.0  # nothing pending
+    open_complaint(rt)  # its first timer: the warning, 15 minutes on
+    clock.advance(timedelta(minutes=15) - timedelta(seconds=0.3))
+    assert scheduler._until_next_due(1.0, fired=False) == 0.3
+    clock.advance(timedelta(seconds=0.3))
+    # Due already: at once if the tick fired something (this fell due meanwhile), else
+    # another sweeper's claim holds it, and it waits the interval.
+    assert scheduler._until_next_due(1.0, fired=True) == MIN_PAUSE_SECONDS
+    assert scheduler._until_next_due(1.0, fired=False) == 1.0

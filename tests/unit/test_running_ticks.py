@@ -2,7 +2,7 @@
 
 import threading
 
-from core.scheduler import RunningTicks
+from core.scheduler import FiringFirst, RunningTicks
 
 
 def test_a_stop_waits_for_the_tick_in_hand_but_not_beyond_its_grace():
@@ -31,3 +31,36 @@ def test_a_failing_tick_is_logged_and_counted_out(caplog):
     ticks.guard(tick)()  # does not raise: the next tick retries
     assert ticks.wait_idle(0)
     assert "failed; the next tick retries" in caplog.text
+
+
+class _Sweeper:
+    """Stands in for the sweeper: records what ran, in order; its firing waits to be let go."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.firing, self.let_go = threading.Event(), threading.Event()
+
+    def fire_due(self) -> None:
+        self.firing.set()
+        self.let_go.wait(10)
+        self.ran.append("fired")
+
+    def deliver_due(self) -> None:
+        self.ran.append("delivered")
+
+
+def test_a_delivery_waits_for_the_firing_in_progress():
+    sweeper = _Sweeper()
+    jobs = FiringFirst(sweeper)  # type: ignore[arg-type]
+    jobs.deliver()  # nothing firing: at once
+    firing = threading.Thread(target=jobs.fire)
+    firing.start()
+    assert sweeper.firing.wait(10)
+    delivery = threading.Thread(target=jobs.deliver)
+    delivery.start()
+    delivery.join(0.2)
+    assert delivery.is_alive() and sweeper.ran == ["delivered"]  # it waits for the storm
+    sweeper.let_go.set()
+    firing.join(10)
+    delivery.join(10)
+    assert sweeper.ran == ["delivered", "fired", "delivered"]
