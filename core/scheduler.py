@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -118,11 +119,16 @@ class SweepScheduler:
                         "their lease", SHUTDOWN_GRACE_SECONDS)
 
 
+class Sweeping(Protocol):
+    def fire_due(self) -> TickReport: ...
+    def deliver_due(self) -> TickReport: ...
+
+
 class FiringFirst:
     """The sweeper's firing and delivery as two jobs: a delivery waits for the firing in
     progress when it starts, so that it sends what that firing wrote."""
 
-    def __init__(self, sweeper: Sweeper) -> None:
+    def __init__(self, sweeper: Sweeping) -> None:
         self.sweeper = sweeper
         self._begun = self._ended = 0
         self._changed = threading.Condition()

@@ -112,7 +112,7 @@ def _wait_healthy(process: subprocess.Popen[bytes], server: PrefectServer) -> No
     pytest.fail(f"prefect server did not answer /health in {STARTUP_TIMEOUT}s:\n{server.log()}")
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     """SIGTERM a process and its group, SIGKILL after 20 s."""
     if process.poll() is not None:
         return

@@ -105,7 +105,7 @@ def two_instances(deployed: PrefectServer, store_url: str, receiver: WebhookRece
                           "PREFECT_HOME": str(tmp_path / "worker-home")}, worker_runs
     finally:
         for run in worker_runs:
-            stop_group(run.process)  # type: ignore[arg-type]
+            stop_group(run.process)
         for instance in instances:
             instance.stop()
 

@@ -3,6 +3,7 @@
 import threading
 
 from core.scheduler import FiringFirst, RunningTicks
+from engine.sweeper import TickReport
 
 
 def test_a_stop_waits_for_the_tick_in_hand_but_not_beyond_its_grace():
@@ -40,18 +41,20 @@ class _Sweeper:
         self.ran: list[str] = []
         self.firing, self.let_go = threading.Event(), threading.Event()
 
-    def fire_due(self) -> None:
+    def fire_due(self) -> TickReport:
         self.firing.set()
         self.let_go.wait(10)
         self.ran.append("fired")
+        return TickReport()
 
-    def deliver_due(self) -> None:
+    def deliver_due(self) -> TickReport:
         self.ran.append("delivered")
+        return TickReport()
 
 
 def test_a_delivery_waits_for_the_firing_in_progress():
     sweeper = _Sweeper()
-    jobs = FiringFirst(sweeper)  # type: ignore[arg-type]
+    jobs = FiringFirst(sweeper)
     jobs.deliver()  # nothing firing: at once
     firing = threading.Thread(target=jobs.fire)
     firing.start()
