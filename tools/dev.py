@@ -11,7 +11,7 @@ Tests, in tiers (docs/testing.md), on both cores (pytest-xdist):
     python3 tools/dev.py test           # everything, as CI runs it: SQLite and PostgreSQL,
                                         # end-to-end, server-mode and the benchmark smoke test
     python3 tools/dev.py test --fast    # tests/unit and tests/api on SQLite only (their
-                                        # PostgreSQL runs left out): about a minute
+                                        # PostgreSQL runs left out): 1-2 minutes
     python3 tools/dev.py test --bench   # the benchmark smoke test alone (marker `bench`)
     python3 tools/dev.py test ARGS...   # pytest ARGS, e.g. tests/store -x, -m "not postgres",
                                         # -k escalation; add -n 0 for one process (--pdb)

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 
 from engine.db import make_engine, migrate, schema_revisions
+from tests.conftest import _need_postgres
 from tests.store.migration_helpers import alembic_store, assert_at_head_matching_models
-from tests.support import POSTGRES_URL, StoreTemplates, postgres_available
+from tests.support import POSTGRES_URL, StoreTemplates
 
 
 def test_a_copy_is_at_the_newest_revision_with_the_models_schema(database):
@@ -63,10 +64,10 @@ def test_each_copy_is_a_store_of_its_own(database, store_templates, tmp_path):
         assert _members(copy) == [] and _members(template) == []
 
 
+@pytest.mark.postgres
 def test_a_postgres_copy_has_the_template_s_tables_columns_indexes_and_constraints(
         store_templates: StoreTemplates):
-    if not postgres_available():
-        pytest.skip("PostgreSQL not reachable")
+    _need_postgres()  # fails rather than skips with CASEFLOW_REQUIRE_POSTGRES=1
     template, _ = store_templates.postgres_template()
     admin = make_engine(POSTGRES_URL)
     try:
