@@ -1,5 +1,5 @@
 """Run claimed `batch` timers: long work (a crisis's compensation) outside a case's
-transaction, through the process's adapter.
+transaction, through the process's hook (engine/hooks.py).
 
 The timer stays claimed while its batch runs. A batch that fails, or a service that
 dies during it, leaves the claim to run out; the sweeper then claims the timer again and

@@ -3,8 +3,8 @@
 The engine (store, timers, sweeper, delivery) is the same for every process. A process
 whose decisions need figures only the store can give (a PDCA check measures a KPI), or
 whose outcome writes more (a closed complaint opens its follow-up), lends the engine
-hooks; `processes/registry.py` lists every process's hooks explicitly and `install`s
-them when the runtime is configured. The engine calls them through the functions below,
+hooks; `processes/registry.py` lists every process's hooks explicitly, and
+`core.runtime.configure` `install`s them. The engine calls them through the functions below,
 so it imports nothing of the processes' own code.
 """
 
