@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
-from api import admin, cases, customers, errors, health, probes
+from api import admin, cases, console, customers, errors, health, probes
 from api.body_limit import BodyLimit
+from api.console import web as console_web
 from api.observability import Observe
 from api.parameters import RefuseUnstorableParameters
 from core import runtime as runtime_module
@@ -101,7 +102,9 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
         app.include_router(router)
     app.include_router(health.router)
     app.include_router(probes.router)
+    app.include_router(console.router)
     errors.install(app)
+    console_web.install(app)
     app.add_middleware(RefuseUnstorableParameters, service=app)
     app.add_middleware(BodyLimit)  # refuses before anything reads the body
     app.add_middleware(Observe, service=app)  # outermost: request ids, request metrics

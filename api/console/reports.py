@@ -1,0 +1,86 @@
+"""Reports: stored review runs rendered as tables, and the trend of complaints opened and
+their on-time rate by day, week or month, with its chart (openable with the session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.console.web import Visit, VisitDep, render
+from domain.access import Permission
+from domain.reviews.policy import PeriodKind
+from domain.reviews.reports import scoped_result
+from engine.models import ReviewRun
+from processes.reviews.access import team_scope
+from processes.reviews.trend_chart import render_svg
+from processes.reviews.trends import MAX_BUCKETS, TrendPoint, trend
+
+router = APIRouter()
+RUNS_SHOWN = 20
+BUCKETS = {"day": (PeriodKind.day, 30, "%m-%d"), "week": (PeriodKind.week, 12, "%m-%d"),
+           "month": (PeriodKind.month, 12, "%Y-%m")}
+
+
+def _zone_name(visit: Visit) -> str:
+    return getattr(visit.zone, "key", "Asia/Shanghai")
+
+
+def _trend(visit: Visit, bucket: str, team: str | None
+           ) -> tuple[list[TrendPoint], list[str] | None]:
+    kind, count, _ = BUCKETS[bucket]
+    scope = team_scope(visit.identity)
+    teams = ([team] if team and (scope is None or team in scope)
+             else sorted(scope) if scope is not None else None)
+    with Session(visit.rt.engine) as session:
+        points = trend(session, now=visit.rt.clock.now(), kind=kind,
+                       count=min(count, MAX_BUCKETS), timezone=_zone_name(visit), teams=teams)
+    return points, teams
+
+
+def _runs(visit: Visit, run_id: int | None) -> dict[str, Any]:
+    with Session(visit.rt.engine) as session:
+        runs = list(session.exec(select(ReviewRun).order_by(col(ReviewRun.id).desc())
+                                 .limit(RUNS_SHOWN)))
+        chosen = next((r for r in runs if r.id == run_id), runs[0] if runs else None)
+        if run_id is not None and chosen is not None and chosen.id != run_id:
+            chosen = session.get(ReviewRun, run_id) or chosen
+        result = (scoped_result(chosen.result, team_scope(visit.identity))
+                  if chosen is not None and chosen.result else None)
+    return {"runs": runs, "chosen": chosen, "result": result}
+
+
+def _bucket(value: str | None) -> str:
+    return value if value in BUCKETS else "day"
+
+
+@router.get("/reports")
+async def reports_page(request: Request, visit: VisitDep, bucket: str | None = None,
+                       run: int | None = None, team: str | None = None) -> Response:
+    if not visit.can(Permission.read_reports):
+        return render(visit, request, "reports.html", status=403, allowed=False,
+                      problem=visit.words("Your role does not read reports."))
+    chosen = _bucket(bucket)
+    points, teams = await run_in_threadpool(_trend, visit, chosen, team)
+    runs = await run_in_threadpool(_runs, visit, run)
+    return render(visit, request, "reports.html", allowed=True, bucket=chosen, points=points,
+                  teams=teams, team=team, zone=visit.zone, buckets=list(BUCKETS), **runs)
+
+
+@router.get("/reports/trends.svg")
+async def trends_chart(visit: VisitDep, bucket: str | None = None,
+                       team: str | None = None) -> Response:
+    """The trend chart for the signed-in person (the API's asks for a bearer token)."""
+    if not visit.can(Permission.read_reports):
+        return Response(status_code=403)
+    chosen = _bucket(bucket)
+    points, teams = await run_in_threadpool(_trend, visit, chosen, team)
+    scope = ", ".join(teams) if teams else visit.words("all teams")
+    title = visit.words("Complaints opened and on-time rate per {bucket} ({scope})",
+                        bucket=visit.words(chosen), scope=scope)
+    return Response(render_svg(points, title=title, label_format=BUCKETS[chosen][2]),
+                    media_type="image/svg+xml", headers={"Cache-Control": "no-store"})

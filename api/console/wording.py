@@ -1,0 +1,89 @@
+"""What the console says, in Simplified Chinese (the default) or English: its own
+catalogue (the `console` domain, core/locale/*/LC_MESSAGES/console.po) over the
+service's, times in a zone to the minute, and durations as people say them.
+
+English is the source text (the msgid), as in the service's catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache
+
+from babel.messages.pofile import read_po
+
+from core.i18n import LOCALE_DIR, catalogues
+from domain.messages import EN, ZH, MessageContext, language_of
+
+DOMAIN = "console"
+
+
+@cache
+def console_catalogues() -> dict[str, dict[str, str]]:
+    """Each language's console strings, by English source text (read once per process)."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        language = language_of(path.parts[-3])
+        if language is None:
+            continue
+        with path.open("rb") as po:
+            catalog = read_po(po)
+        found[language] = {str(m.id): str(m.string) for m in catalog
+                           if m.id and m.string and not m.fuzzy}
+    return found
+
+
+@cache
+def _context() -> MessageContext:
+    merged = {language: {**catalogues().get(language, {}), **console_catalogues()[language]}
+              for language in console_catalogues()}
+    return MessageContext(catalogues=merged)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The console's words in one language."""
+
+    language: str
+
+    @property
+    def other(self) -> str:
+        """The language one click away."""
+        return EN if self.language == ZH else ZH
+
+    def __call__(self, msgid: str, **params: object) -> str:
+        return _context().text(self.language, msgid, **params)
+
+    def name(self, kind: str, value: str | None) -> str:
+        """A code's name: `stage`, `in_progress` -> 处理中 / in progress."""
+        return _context().name(self.language, kind, value)
+
+    def span(self, span: timedelta) -> str:
+        """A duration to the minute: `1 小时 5 分钟` / `1 h 5 min` (under a minute said so)."""
+        minutes = int(abs(span).total_seconds() // 60)
+        if minutes == 0:
+            return self("less than 1 min")
+        days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+        parts = [self("{n} d", n=days) if days else "", self("{n} h", n=hours) if hours else "",
+                 self("{n} min", n=mins) if mins else ""]
+        return " ".join(part for part in parts if part)
+
+    def left(self, remaining: timedelta) -> str:
+        """`还剩 12 分钟` / `12 min left`, or `已超时 1 小时 5 分钟` / `overdue by 1 h 5 min`."""
+        if remaining < timedelta(0):
+            return self("overdue by {span}", span=self.span(remaining))
+        return self("{span} left", span=self.span(remaining))
+
+    def time(self, moment: datetime | None, zone: tzinfo) -> str:
+        """A moment in `zone`, to the minute: `2026-12-06 14:05`."""
+        if moment is None:
+            return self("none")
+        if moment.tzinfo is None:  # the store's moments are in UTC
+            moment = moment.replace(tzinfo=UTC)
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
+def wording_for(cookie: str | None) -> Wording:
+    """The language of the console's cookie; Simplified Chinese unless it says English."""
+    return Wording(EN if language_of(cookie) == EN else ZH)

@@ -1,0 +1,168 @@
+"""The console in process: sign-in, the session cookie, forms' tokens, events posted from
+the case page, the language switch, and that for one identity the console shows no
+case that the API refuses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.console.session import COOKIE, LIFETIME
+from core.runtime import Runtime
+from engine.clock import FrozenClock
+from tests.api.helpers import complaint
+from tests.support import bearer, issue_key
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CASE_LINK = re.compile(r'href="/console/cases/(\d+)"')
+PAGES = ["/console/queue", "/console/overview", "/console/workload", "/console/crises",
+         "/console/calls", "/console/improvement", "/console/reports"]
+
+
+@pytest.fixture
+def app_client(runtime: Runtime) -> Iterator[TestClient]:
+    # https, as the service's public URL in the tests: the session cookie is Secure.
+    base = runtime.settings.resolved_public_url.split("://")[0] + "://testserver"
+    with TestClient(create_app(manage_runtime=False), follow_redirects=False,
+                    base_url=base) as client:
+        yield client
+
+
+def token_of(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, page[:500]
+    return found[1]
+
+
+def sign_in(client: TestClient, key: str, next_page: str = "/console/queue") -> None:
+    page = client.get("/console/sign-in", params={"next": next_page})
+    assert page.status_code == 200
+    answer = client.post("/console/sign-in", data={
+        "csrf_token": token_of(page.text), "credentials": key, "next": next_page})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == next_page
+
+
+def test_pages_need_a_session_and_send_back_after_sign_in(app_client: TestClient,
+                                                          runtime: Runtime) -> None:
+    answer = app_client.get("/console/crises")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in?next=%2Fconsole%2Fcrises"
+    page = app_client.get("/console/sign-in", params={"next": "/console/crises"})
+    answer = app_client.post("/console/sign-in", data={
+        "csrf_token": token_of(page.text), "credentials": issue_key(runtime, "supervisor"),
+        "next": "/console/crises"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/crises"
+    cookie = answer.headers["set-cookie"]
+    assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Path=/console" in cookie and f"Max-Age={int(LIFETIME.total_seconds())}" in cookie
+    assert ("Secure" in cookie) == runtime.settings.resolved_public_url.startswith("https")
+    assert app_client.get("/console/crises").status_code == 200
+
+
+def test_sign_in_refuses_a_wrong_key_a_missing_token_and_integrations(
+        app_client: TestClient, runtime: Runtime) -> None:
+    page = app_client.get("/console/sign-in")
+    token = token_of(page.text)
+    wrong = app_client.post("/console/sign-in", data={"csrf_token": token,
+                                                      "credentials": "cf_nothing"})
+    assert wrong.status_code == 401 and "unknown API key" in wrong.text
+    no_token = app_client.post("/console/sign-in", data={
+        "credentials": issue_key(runtime, "supervisor")})
+    assert no_token.status_code == 403
+    integration = app_client.post("/console/sign-in", data={
+        "csrf_token": token, "credentials": issue_key(runtime, "agent", kind="integration")})
+    assert integration.status_code == 403
+    admin = app_client.post("/console/sign-in", data={
+        "csrf_token": token, "credentials": issue_key(runtime, "admin")})
+    assert admin.status_code == 403 and "admin" in admin.text
+    assert app_client.get("/console/crises").status_code == 303  # still signed out
+
+
+def test_the_session_ends_with_its_lifetime_and_with_its_key(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    sign_in(app_client, issue_key(runtime, "supervisor"))
+    assert app_client.get("/console/crises").status_code == 200
+    clock.advance(LIFETIME)
+    assert app_client.get("/console/crises").status_code == 303
+
+
+def test_a_form_without_its_sessions_token_is_refused(app_client: TestClient,
+                                                      runtime: Runtime) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    case = api.post("/cases", json=complaint()).json()
+    sign_in(app_client, issue_key(runtime, "supervisor"))
+    answer = app_client.post(f"/console/cases/{case['id']}/events",
+                             data={"event": "acknowledge"})
+    assert answer.status_code == 403
+    forged = app_client.post(f"/console/cases/{case['id']}/events",
+                             data={"event": "acknowledge", "csrf_token": "forged"})
+    assert forged.status_code == 403
+    assert api.get(f"/cases/{case['id']}").json()["stage"] == "assigned"
+
+
+def test_the_case_page_sends_events_and_shows_the_apis_refusals(
+        app_client: TestClient, runtime: Runtime) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    case = api.post("/cases", json=complaint()).json()
+    agent = case["assignee"]
+    sign_in(app_client, issue_key(runtime, "agent", name=agent, teams=["complaints"]))
+    page = app_client.get(f"/console/cases/{case['id']}")
+    assert page.status_code == 200
+    assert 'value="acknowledge"' in page.text and 'value="reassign"' not in page.text
+    answer = app_client.post(f"/console/cases/{case['id']}/events", data={
+        "csrf_token": token_of(page.text), "event": "acknowledge", "note": "calling back"})
+    assert answer.status_code == 303
+    page = app_client.get(answer.headers["location"])
+    assert "已记录：确认受理。" in page.text and "calling back" in page.text
+    assert api.get(f"/cases/{case['id']}").json()["stage"] == "in_progress"
+    again = app_client.post(f"/console/cases/{case['id']}/events", data={
+        "csrf_token": token_of(page.text), "event": "acknowledge"})
+    assert again.status_code == 409
+    assert "event &#39;acknowledge&#39; is not allowed in stage &#39;in_progress&#39;" \
+        in again.text
+    reassign = app_client.post(f"/console/cases/{case['id']}/events", data={
+        "csrf_token": token_of(page.text), "event": "reassign", "data.assignee": "zhang.min"})
+    assert reassign.status_code == 403 and "role agent may not send" in reassign.text
+
+
+def test_the_language_switch_keeps_english_and_back(app_client: TestClient,
+                                                    runtime: Runtime) -> None:
+    sign_in(app_client, issue_key(runtime, "supervisor"))
+    assert "危机" in app_client.get("/console/crises").text
+    answer = app_client.get("/console/language", params={"to": "en", "next": "/console/crises"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/crises"
+    english = app_client.get("/console/crises").text
+    assert "No crisis in your scope." in english and "危机" not in english
+    app_client.get("/console/language", params={"to": "zh-Hans"})
+    assert "危机" in app_client.get("/console/crises").text
+    elsewhere = app_client.get("/console/language", params={"to": "en",
+                                                            "next": "https://evil.example/"})
+    assert elsewhere.headers["location"] == "/console/queue"
+
+
+def test_the_console_shows_no_case_the_api_refuses(app_client: TestClient,
+                                                   runtime: Runtime) -> None:
+    """A supervisor of billing only: every case page and every list page shows exactly
+    the cases the API lets them read, and none of the other team's."""
+    opener = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    ids = [opener.post("/cases", json=complaint(category=category)).json()["id"]
+           for category in ("billing", "delivery", "refund", "delivery")]
+    key = issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"])
+    api = TestClient(app_client.app, headers=bearer(key))
+    readable = {case_id for case_id in ids if api.get(f"/cases/{case_id}").status_code == 200}
+    assert readable and readable != set(ids)
+    sign_in(app_client, key)
+    for case_id in ids:
+        status = app_client.get(f"/console/cases/{case_id}").status_code
+        assert (status == 200) == (case_id in readable), case_id
+    for page in PAGES:
+        answer = app_client.get(page)
+        if answer.status_code == 404:  # a page this branch has not built
+            continue
+        shown = {int(found) for found in CASE_LINK.findall(answer.text)}
+        assert shown <= readable, (page, shown - readable)
