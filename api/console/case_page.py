@@ -80,11 +80,8 @@ async def _page(request: Request, visit: Visit, case_id: int, *, status: int = 2
 
 
 @router.get("/cases/{case_id}")
-async def case_page(case_id: int, request: Request, visit: VisitDep,
-                    done: str | None = None) -> Response:
-    notice = visit.words("Recorded: {event}.", event=visit.words.name("event", done)) \
-        if done else None
-    return await _page(request, visit, case_id, notice=notice)
+async def case_page(case_id: int, request: Request, visit: VisitDep) -> Response:
+    return await _page(request, visit, case_id)
 
 
 def _post(visit: Visit, case_id: int, event: Event) -> bool:
@@ -97,34 +94,52 @@ def _post(visit: Visit, case_id: int, event: Event) -> bool:
         return get_case(session, case_id, rt, rt.clock.now(), visit.identity) is not None
 
 
-@router.post("/cases/{case_id}/events")
-async def send_event(case_id: int, request: Request, visit: VisitDep) -> Response:
-    form = await read_form(request, visit.session)
+class Refusal(Exception):
+    """An event the service refused: the status the API answers and its reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+async def apply_event(visit: Visit, case_id: int, form: dict[str, str]) -> bool:
+    """Send the form's event to the case as its API would; whether the visitor may still
+    read the case afterwards. `Refusal` carries the API's status and reason."""
     words = visit.words
     event_type = form.get("event", "")
     with Session(visit.rt.engine) as session:
         view = get_case(session, case_id, visit.rt, visit.rt.clock.now(), visit.identity) \
             if 1 <= case_id <= MAX_ID else None
     if view is None:
-        return render(visit, request, "not_found.html", status=404,
-                      problem=words("No case {id} in your scope.", id=case_id))
+        raise Refusal(404, words("No case {id} in your scope.", id=case_id))
     try:
         data, note = read_event_data(view.case, event_type, form)
         event = Event(event_type, visit.identity.name, data, note, actor_kind=visit.identity.kind)
-        readable = await run_in_threadpool(_post, visit, case_id, event)
+        return await run_in_threadpool(_post, visit, case_id, event)
     except CaseNotFound:
-        return render(visit, request, "not_found.html", status=404,
-                      problem=words("No case {id} in your scope.", id=case_id))
+        raise Refusal(404, words("No case {id} in your scope.", id=case_id)) from None
     except NotPermitted as exc:
-        return await _page(request, visit, case_id, status=403, problem=str(exc))
+        raise Refusal(403, str(exc)) from None
     except IllegalTransition as exc:
         allowed = ", ".join(words.name("event", e) for e in exc.allowed) or words("none")
-        return await _page(request, visit, case_id, status=409, problem=words(
-            "Refused: {reason} Events you may send now: {allowed}.", reason=str(exc),
-            allowed=allowed))
+        raise Refusal(409, words("Refused: {reason} Events you may send now: {allowed}.",
+                                 reason=str(exc), allowed=allowed)) from None
     except (InvalidEvent, FormProblem) as exc:
-        return await _page(request, visit, case_id, status=422,
-                           problem=words("Refused: {reason}", reason=str(exc)))
+        raise Refusal(422, words("Refused: {reason}", reason=str(exc))) from None
+
+
+@router.post("/cases/{case_id}/events")
+async def send_event(case_id: int, request: Request, visit: VisitDep) -> Response:
+    form = await read_form(request, visit.session)
+    try:
+        readable = await apply_event(visit, case_id, form)
+    except Refusal as refused:
+        if refused.status == 404:
+            return render(visit, request, "not_found.html", status=404,
+                          problem=refused.reason)
+        return await _page(request, visit, case_id, status=refused.status,
+                           problem=refused.reason)
+    event_type = form.get("event", "")
     if not readable:  # handed to a team outside the visitor's scope
         return see_other(f"/console/queue?handed_on={case_id}")
     back = form.get("back", "")

@@ -115,6 +115,10 @@ def render(visit: Visit | None, request: Request, template: str, *, status: int 
            words: Wording | None = None, **context: Any) -> HTMLResponse:
     """A page from its template, with the visitor, their words and the form token."""
     words = words or (visit.words if visit else words_of(request))
+    done, case = request.query_params.get("done"), request.query_params.get("case")
+    if visit is not None and done and context.get("notice") is None:
+        context["notice"] = words("Recorded: {event}.", event=words.name("event", done)) + (
+            " " + words("Case {id}.", id=case) if case and case.isdigit() else "")
     page = TEMPLATES.get_template(template).render(
         t=words, words=words, visit=visit, me=visit.identity if visit else None,
         csrf=visit.session.csrf if visit else context.pop("csrf", ""),

@@ -1,0 +1,110 @@
+"""Queue, overview and workload: the supervisor's daily pages, from `core.worklists`
+(the same queries behind the API's lists, in the visitor's scope)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.console.case_page import Refusal, apply_event
+from api.console.web import Visit, VisitDep, read_form, render, see_other
+from core import worklists
+from core.queries import CaseFilter
+from domain.access import AccessRole
+
+router = APIRouter()
+PAGE = 50
+REFRESH_SECONDS = 30
+FILTERS = ("team", "assignee", "process", "priority", "stage")
+HORIZONS = (30, 60, 120, 240)  # minutes, for "at risk" on the overview
+RISK_WINDOW = timedelta(minutes=30)  # a queue badge turns amber this close to due
+
+
+def _filter(request: Request) -> tuple[CaseFilter, dict[str, str]]:
+    chosen = {name: request.query_params.get(name, "") for name in FILTERS}
+    values: dict[str, Any] = {name: value or None for name, value in chosen.items()}
+    return CaseFilter(**values), chosen
+
+
+def _queue(visit: Visit, flt: CaseFilter, page: int) -> dict[str, Any]:
+    rt, now = visit.rt, visit.rt.clock.now()
+    with Session(rt.engine) as session:
+        found = worklists.queue(session, visit.identity, rt, now, flt, limit=PAGE,
+                                offset=page * PAGE)
+        counts = worklists.facets(session, visit.identity, CaseFilter(), now=now)
+    return {"rows": found.rows, "total": found.total, "facets": counts, "now": now}
+
+
+@router.get("/queue")
+async def queue_page(request: Request, visit: VisitDep, page: int = 0) -> Response:
+    flt, chosen = _filter(request)
+    page = max(0, min(page, 10_000))
+    found = await run_in_threadpool(_queue, visit, flt, page)
+    handed_on = request.query_params.get("handed_on")
+    notice = visit.words("Case {id} is now with a team outside your scope.", id=handed_on) \
+        if handed_on and handed_on.isdigit() else None
+    return render(visit, request, "queue.html", chosen=chosen, page=page, page_size=PAGE,
+                  refresh=REFRESH_SECONDS, zone=visit.zone, notice=notice,
+                  risk_window=RISK_WINDOW, **found)
+
+
+def _overview(visit: Visit, horizon: int) -> dict[str, Any]:
+    rt, now = visit.rt, visit.rt.clock.now()
+    with Session(rt.engine) as session:
+        teams = worklists.overview(session, visit.identity, rt, now,
+                                   horizon=timedelta(minutes=horizon))
+    return {"teams": teams}
+
+
+@router.get("/overview")
+async def overview_page(request: Request, visit: VisitDep, horizon: int = 60) -> Response:
+    horizon = horizon if horizon in HORIZONS else 60
+    found = await run_in_threadpool(_overview, visit, horizon)
+    return render(visit, request, "overview.html", horizon=horizon, horizons=HORIZONS,
+                  timedelta_minutes=lambda m: timedelta(minutes=m),
+                  refresh=REFRESH_SECONDS, **found)
+
+
+def _workload(visit: Visit, team: str | None) -> dict[str, Any]:
+    rt, now = visit.rt, visit.rt.clock.now()
+    with Session(rt.engine) as session:
+        people = worklists.workload(session, visit.identity, rt, now, team=team)
+        cases = {}
+        for person in people:  # each person's most pressing cases, to hand on
+            page = worklists.queue(session, visit.identity, rt, now,
+                                   CaseFilter(assignee=person.assignee, team=team),
+                                   limit=10, offset=0) if person.assignee else None
+            cases[person.assignee] = [row.case for row in page.rows] if page else []
+    teams = worklists.readable_teams(visit.identity, rt)
+    members = sorted({p for t in teams if t in rt.policies.teams
+                      for p in rt.policies.teams[t].members})
+    return {"people": people, "cases": cases, "teams": teams, "members": members}
+
+
+@router.get("/workload")
+async def workload_page(request: Request, visit: VisitDep, team: str | None = None) -> Response:
+    found = await run_in_threadpool(_workload, visit, team or None)
+    return render(visit, request, "workload.html", team=team or "", zone=visit.zone,
+                  can_reassign=visit.identity.role is AccessRole.supervisor, **found)
+
+
+@router.post("/workload/reassign")
+async def reassign_from_workload(request: Request, visit: VisitDep) -> Response:
+    """Hand a case on from the workload page: the `reassign` event, as on the case page."""
+    form = await read_form(request, visit.session)
+    case = form.get("case", "")
+    case_id = int(case) if case.isdigit() else 0
+    try:
+        await apply_event(visit, case_id, {**form, "event": "reassign"})
+    except Refusal as refused:
+        found = await run_in_threadpool(_workload, visit, None)
+        return render(visit, request, "workload.html", status=refused.status, team="",
+                      zone=visit.zone, problem=refused.reason,
+                      can_reassign=visit.identity.role is AccessRole.supervisor, **found)
+    return see_other(f"/console/workload?done=reassign&case={case_id}")
