@@ -200,6 +200,7 @@ class CaseFilter:
     at_risk: bool | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
+    open: bool | None = None  # True: not closed; False: closed
 
 
 def list_cases(
@@ -210,23 +211,33 @@ def list_cases(
 
     A team-scoped `reader` sees only their teams' cases and those assigned to them.
     """
-    query = select(Case).where(*in_scope(reader))
+    query = select(Case).where(*in_scope(reader), *case_conditions(flt, now))
+    return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+
+
+def case_conditions(flt: CaseFilter, now: datetime | None) -> list[Any]:
+    """The conditions on `Case` that `flt` sets (`now` judges breached and at risk)."""
+    found: list[Any] = []
     for column, value in (("process", flt.process), ("stage", flt.stage),
                           ("priority", flt.priority), ("assignee", flt.assignee),
                           ("team", flt.team), ("category", flt.category)):
         if value is not None:
-            query = query.where(getattr(Case, column) == value)
+            found.append(getattr(Case, column) == value)
     if flt.opened_from is not None:
-        query = query.where(col(Case.opened_at) >= flt.opened_from)
+        found.append(col(Case.opened_at) >= flt.opened_from)
     if flt.opened_to is not None:
-        query = query.where(col(Case.opened_at) < flt.opened_to)
-    if flt.breached is not None:
-        condition = exists().where(col(SlaClock.case_id) == Case.id, _breached(now))
-        query = query.where(condition if flt.breached else ~condition)
-    if flt.at_risk is not None:
-        condition = exists().where(col(SlaClock.case_id) == Case.id, _at_risk(now))
-        query = query.where(condition if flt.at_risk else ~condition)
-    return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+        found.append(col(Case.opened_at) < flt.opened_to)
+    if flt.open is not None:
+        found.append(col(Case.closed_at).is_(None) if flt.open
+                     else col(Case.closed_at).is_not(None))
+    for wanted, clock_condition in ((flt.breached, _breached), (flt.at_risk, _at_risk)):
+        if wanted is None:
+            continue
+        if now is None:
+            raise ValueError("the breached and at_risk filters need `now`")
+        condition = exists().where(col(SlaClock.case_id) == Case.id, clock_condition(now))
+        found.append(condition if wanted else ~condition)
+    return found
 
 
 def in_scope(reader: Identity | None) -> list[Any]:

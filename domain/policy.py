@@ -141,6 +141,8 @@ class TeamPolicy(Strict):
     supervisor: str
     manager: str
     director: str
+    # Where the team's day starts and ends ("breached today"), and its times are shown.
+    timezone: TimezoneName = "Asia/Shanghai"
 
 
 class PersonPolicy(Strict):

@@ -1,0 +1,400 @@
+"""Supervisors' worklists: each team's overview, the queue by what breaches next, the
+load per person, and the counts behind a case list's filters.
+
+Every function reads only what `reader` may read through the API (`core.queries.in_scope`)
+and counts in SQL: no case row is loaded but the ones a page shows.
+
+Words as used here:
+- *overdue*: a running clock past its due time (breached, whether or not the sweeper
+  has fired its breach rung yet);
+- *at risk*: a running clock not yet due that is due within a horizon (the overview), or
+  past its warning (the workload, as `GET /cases?at_risk=true`);
+- *on time*, over cases: a case opened in the period with at least one decided on-time
+  clock (`core.kpis.ON_TIME_CLOCKS`) and none missed; the rate's denominator is cases,
+  never clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from core.kpis import ON_TIME_CLOCKS
+from core.queries import CaseFilter, ClockView, case_conditions, clock_views, in_scope
+from domain.access import Identity
+from domain.complaint import rules as complaint
+from domain.kpi_definitions import ON_TIME
+from engine.models import Case, SlaClock
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+ON_TIME_TARGET: float = ON_TIME.target or 0.95  # of complaints on time (seed 002 §1.3)
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class CaseRate:
+    """Cases on time out of the cases decided (both counts are cases)."""
+
+    on_time: int
+    decided: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.on_time / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
+class TeamOverview:
+    """One team's day: open cases, at risk within the horizon, breached since local
+    midnight, and its on-time rates today and this week against the target."""
+
+    team: str
+    timezone: str
+    open: int
+    at_risk: int
+    breached_today: int
+    on_time_today: CaseRate
+    on_time_week: CaseRate
+    target: float = ON_TIME_TARGET
+
+
+@dataclass(frozen=True)
+class NextRung:
+    """The next escalation step of a clock, and the people it will reach."""
+
+    name: str
+    level: int
+    at: datetime | None  # None while the clock is paused
+    notify: list[str]  # roles
+    reaches: list[str]  # people, as the case's team names them
+
+
+@dataclass(frozen=True)
+class SlaSummary:
+    """What a row of a case list says about a case's deadlines: its most pressing clock."""
+
+    clock: str
+    due_at: datetime | None
+    time_left: timedelta | None  # business time left, while not breached
+    overdue_by: timedelta | None  # business time past due, once breached
+    breached: bool
+    paused: bool
+    escalation_level: int
+    next_rung: NextRung | None
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    case: Case
+    sla: SlaSummary | None  # None: no clock at all (a case of a process without SLAs)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int  # the open cases the filter selects, on every page
+
+
+@dataclass(frozen=True)
+class PersonLoad:
+    """One assignee's open cases; None for the cases nobody is assigned."""
+
+    assignee: str | None
+    open: int
+    at_risk: int
+    breached: int
+    oldest_case_id: int
+    oldest_opened_at: datetime
+
+
+@dataclass(frozen=True)
+class Facets:
+    """How many cases a filter selects, and how they spread over each dimension."""
+
+    total: int
+    team: dict[str, int]
+    assignee: dict[str | None, int]
+    process: dict[str, int]
+    priority: dict[str, int]
+    stage: dict[str, int]
+
+
+FACET_DIMENSIONS = ("team", "assignee", "process", "priority", "stage")
+
+
+def team_zone(runtime: Runtime, team: str) -> ZoneInfo:
+    """The timezone a team's day runs in (its policy's; the service's default otherwise)."""
+    policy = runtime.policies.teams.get(team)
+    return ZoneInfo(policy.timezone if policy is not None else DEFAULT_ZONE)
+
+
+def local_midnight(now: datetime, zone: ZoneInfo) -> datetime:
+    """The start of `now`'s day in `zone`, as an aware datetime."""
+    local = now.astimezone(zone)
+    return datetime(local.year, local.month, local.day, tzinfo=zone)
+
+
+def week_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Monday 00:00 of `now`'s week in `zone`."""
+    midnight = local_midnight(now, zone)
+    start = (midnight.replace(tzinfo=None) - timedelta(days=midnight.weekday()))
+    return start.replace(tzinfo=zone)
+
+
+def readable_teams(reader: Identity, runtime: Runtime) -> list[str]:
+    """The teams whose figures `reader` may see: their own, or every team configured."""
+    if reader.team_scoped:
+        return sorted(reader.teams)
+    return sorted(runtime.policies.teams)
+
+
+# --- overview -------------------------------------------------------------------------
+
+
+def overview(session: Session, reader: Identity, runtime: Runtime, now: datetime,
+             horizon: timedelta) -> list[TeamOverview]:
+    """Each team in `reader`'s scope: open, at risk within `horizon`, breached today
+    (since the team's local midnight) and the on-time rates of today and this week."""
+    teams = readable_teams(reader, runtime)
+    if not teams:
+        return []
+    scope = in_scope(reader)
+    team_col = col(Case.team)
+    open_counts = dict(session.exec(
+        select(team_col, func.count()).where(
+            team_col.in_(teams), col(Case.closed_at).is_(None), *scope)
+        .group_by(team_col)).all())
+    at_risk = _distinct_cases_by(session, col(Case.team), [
+        team_col.in_(teams), col(Case.closed_at).is_(None), *scope,
+        col(SlaClock.state) == "running", col(SlaClock.breached_at).is_(None),
+        col(SlaClock.due_at) > now, col(SlaClock.due_at) <= now + horizon])
+    found = []
+    for team in teams:
+        zone = team_zone(runtime, team)
+        midnight = local_midnight(now, zone)
+        found.append(TeamOverview(
+            team=team, timezone=str(zone), open=int(open_counts.get(team, 0)),
+            at_risk=at_risk.get(team, 0),
+            breached_today=_breached_since(session, team, scope, midnight, now),
+            on_time_today=_on_time(session, team, scope, midnight, now),
+            on_time_week=_on_time(session, team, scope, week_start(now, zone), now)))
+    return found
+
+
+def _distinct_cases_by(session: Session, group: Any, conditions: Sequence[Any]
+                       ) -> dict[Any, int]:
+    """Cases (not clocks) with a clock meeting `conditions`, counted per `group`."""
+    query = (select(group, func.count(func.distinct(col(Case.id))))
+             .select_from(SlaClock).join(Case, col(Case.id) == col(SlaClock.case_id))
+             .where(*conditions).group_by(group))
+    return {key: int(count) for key, count in session.exec(query)}
+
+
+def _breached_since(session: Session, team: str, scope: list[Any], since: datetime,
+                    now: datetime) -> int:
+    """The team's cases with a clock that breached in [since, now], recorded by the
+    sweeper or not yet (a running clock that passed its due time in that span)."""
+    breached = or_(
+        and_(col(SlaClock.breached_at) >= since, col(SlaClock.breached_at) <= now),
+        and_(col(SlaClock.state) == "running", col(SlaClock.breached_at).is_(None),
+             col(SlaClock.due_at) >= since, col(SlaClock.due_at) <= now))
+    query = (select(func.count(func.distinct(col(Case.id))))
+             .select_from(SlaClock).join(Case, col(Case.id) == col(SlaClock.case_id))
+             .where(col(Case.team) == team, *scope, breached))
+    return int(session.exec(query).one())
+
+
+def _on_time(session: Session, team: str, scope: list[Any], since: datetime,
+             now: datetime) -> CaseRate:
+    """The team's complaints opened in [since, now]: decided ones, and those on time."""
+    clocks = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.name).in_(ON_TIME_CLOCKS)]
+    missed = exists().where(*clocks, or_(
+        col(SlaClock.breached_at).is_not(None),
+        and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now)))
+    met = exists().where(*clocks, col(SlaClock.state) == "stopped",
+                         col(SlaClock.breached_at).is_(None))
+    cases = [col(Case.team) == team, col(Case.process) == complaint.NAME, *scope,
+             col(Case.opened_at) >= since, col(Case.opened_at) <= now]
+    late = int(session.exec(select(func.count()).select_from(Case)
+                            .where(*cases, missed)).one())
+    on_time = int(session.exec(select(func.count()).select_from(Case)
+                               .where(*cases, met, ~missed)).one())
+    return CaseRate(on_time=on_time, decided=on_time + late)
+
+
+# --- queue ----------------------------------------------------------------------------
+
+
+def queue(session: Session, reader: Identity, runtime: Runtime, now: datetime,
+          flt: CaseFilter, *, limit: int, offset: int) -> QueuePage:
+    """Open cases by what breaches next: the most overdue first, then the soonest due;
+    cases with no running clock (paused, or none) last, oldest first. Closed cases are
+    left out. Each row carries its SLA summary."""
+    conditions = [*case_conditions(flt, now), col(Case.closed_at).is_(None), *in_scope(reader)]
+    total = int(session.exec(select(func.count()).select_from(Case).where(*conditions)).one())
+    due_rows = _by_next_due(session, conditions, limit=limit, offset=offset)
+    cases = list(due_rows)
+    if len(cases) < limit:
+        # The page reaches past the cases with a due time: the rest follow, oldest first.
+        with_due = offset + len(cases) if cases or offset == 0 else _count_with_due(
+            session, conditions)
+        rest_offset = max(0, offset - with_due)
+        cases += list(session.exec(
+            select(Case).where(*conditions, ~_has_due_clock())
+            .order_by(col(Case.opened_at), col(Case.id))
+            .limit(limit - len(cases)).offset(rest_offset)))
+    return QueuePage(rows=_with_sla(session, cases, runtime, now), total=total)
+
+
+def _has_due_clock() -> ColumnElement[bool]:
+    return exists().where(col(SlaClock.case_id) == col(Case.id),
+                          col(SlaClock.state) == "running", col(SlaClock.due_at).is_not(None))
+
+
+def _count_with_due(session: Session, conditions: list[Any]) -> int:
+    return int(session.exec(select(func.count()).select_from(Case)
+                            .where(*conditions, _has_due_clock())).one())
+
+
+def _by_next_due(session: Session, conditions: list[Any], *, limit: int, offset: int
+                 ) -> list[Case]:
+    """Cases with a running clock, by the due time of their soonest one.
+
+    Walks the running clocks in due order (the `ix_sla_clocks_state_due` index) and keeps
+    each case's soonest clock only, so a page costs about as many rows as it shows
+    rather than a sort of every open case.
+    """
+    sibling = aliased(SlaClock)
+    sooner = exists().where(
+        col(sibling.case_id) == col(SlaClock.case_id), col(sibling.state) == "running",
+        col(sibling.due_at).is_not(None),
+        or_(col(sibling.due_at) < col(SlaClock.due_at),
+            and_(col(sibling.due_at) == col(SlaClock.due_at),
+                 col(sibling.id) < col(SlaClock.id))))
+    query = (select(Case).select_from(SlaClock)
+             .join(Case, col(Case.id) == col(SlaClock.case_id))
+             .where(col(SlaClock.state) == "running", col(SlaClock.due_at).is_not(None),
+                    *conditions, ~sooner)
+             .order_by(col(SlaClock.due_at), col(SlaClock.case_id))
+             .limit(limit).offset(offset))
+    return list(session.exec(query))
+
+
+def _with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
+              ) -> list[QueueRow]:
+    """Each case with the summary of its clocks, read in one query for the page."""
+    ids = [c.id for c in cases]
+    clocks: dict[int, list[SlaClock]] = {}
+    if ids:
+        for row in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(ids))):
+            clocks.setdefault(row.case_id, []).append(row)
+    return [QueueRow(case=c, sla=sla_summary(c, clocks.get(c.id or 0, []), runtime, now))
+            for c in cases]
+
+
+def sla_summary(case: Case, clocks: list[SlaClock], runtime: Runtime, now: datetime
+                ) -> SlaSummary | None:
+    """The case's most pressing clock as a list row shows it: the running one due
+    soonest, else a paused one, else the last one stopped; None without clocks."""
+    if not clocks:
+        return None
+    views = clock_views(case.process, clocks, runtime, now, (case.data or {}).get("waived"))
+    view = _most_pressing(views)
+    breached = view.state == "running" and view.remaining < timedelta(0) or (
+        view.state != "stopped" and view.breached)
+    live = view.state != "stopped"
+    return SlaSummary(
+        clock=view.name, due_at=view.due_at,
+        time_left=view.remaining if live and not breached else None,
+        overdue_by=-view.remaining if live and breached else None,
+        breached=view.breached, paused=view.state == "paused",
+        escalation_level=case.escalation_level,
+        next_rung=_next_rung(view, case, runtime))
+
+
+def _most_pressing(views: list[ClockView]) -> ClockView:
+    running = [v for v in views if v.state == "running" and v.due_at is not None]
+    if running:
+        return min(running, key=lambda v: v.due_at or v.started_at)
+    paused = [v for v in views if v.state == "paused"]
+    if paused:
+        return min(paused, key=lambda v: v.remaining)
+    return views[-1]
+
+
+def _next_rung(view: ClockView, case: Case, runtime: Runtime) -> NextRung | None:
+    step = view.next_escalation
+    if step is None:
+        return None
+    team = runtime.policies.teams.get(case.team)
+    reaches = []
+    for role in step["notify"]:
+        person = case.assignee if role == "assignee" else (
+            getattr(team, role, None) if team is not None else None)
+        if person and person not in reaches:
+            reaches.append(person)
+    return NextRung(name=step["name"], level=step["level"], at=step["fire_at"],
+                    notify=list(step["notify"]), reaches=reaches)
+
+
+# --- workload -------------------------------------------------------------------------
+
+
+def workload(session: Session, reader: Identity, runtime: Runtime, now: datetime,
+             team: str | None = None) -> list[PersonLoad]:
+    """Per assignee of open cases in `reader`'s scope (of `team`, if given): open, at
+    risk (past the warning, not yet due), overdue, and the oldest open case."""
+    conditions = [col(Case.closed_at).is_(None), *in_scope(reader)]
+    if team is not None:
+        conditions.append(col(Case.team) == team)
+    assignee = col(Case.assignee)
+    counts = session.exec(select(assignee, func.count(), func.min(col(Case.opened_at)))
+                          .where(*conditions).group_by(assignee)).all()
+    running = [*conditions, col(SlaClock.state) == "running"]
+    at_risk = _distinct_cases_by(session, assignee, [
+        *running, col(SlaClock.breached_at).is_(None), col(SlaClock.warn_at) <= now,
+        col(SlaClock.due_at) > now])
+    overdue = _distinct_cases_by(session, assignee, [*running, col(SlaClock.due_at) <= now])
+    loads = []
+    for person, open_count, oldest_at in counts:
+        mine = assignee.is_(None) if person is None else assignee == person
+        oldest_id = session.exec(select(col(Case.id)).where(
+            *conditions, mine, col(Case.opened_at) == oldest_at)
+            .order_by(col(Case.id)).limit(1)).one()
+        loads.append(PersonLoad(assignee=person, open=int(open_count),
+                                at_risk=at_risk.get(person, 0),
+                                breached=overdue.get(person, 0),
+                                oldest_case_id=oldest_id or 0, oldest_opened_at=oldest_at))
+    # The most pressed first: overdue, then at risk, then open; nobody's cases last.
+    return sorted(loads, key=lambda p: (p.assignee is None, -p.breached, -p.at_risk,
+                                        -p.open, p.assignee or ""))
+
+
+# --- facets ---------------------------------------------------------------------------
+
+
+def facets(session: Session, reader: Identity, flt: CaseFilter, *,
+           now: datetime | None = None) -> Facets:
+    """The count of cases `flt` selects in `reader`'s scope, and per team, assignee,
+    process, priority and stage (`now` judges the breached and at-risk filters)."""
+    if now is None and (flt.breached is not None or flt.at_risk is not None):
+        raise ValueError("the breached and at_risk filters need `now`")
+    conditions = [*case_conditions(flt, now), *in_scope(reader)]
+    counts: dict[str, dict[Any, int]] = {}
+    for dimension in FACET_DIMENSIONS:
+        column = getattr(Case, dimension)
+        counts[dimension] = {key: int(n) for key, n in session.exec(
+            select(column, func.count()).where(*conditions).group_by(column)
+            .order_by(func.count().desc()))}
+    return Facets(total=sum(counts["team"].values()), team=counts["team"],
+                  assignee=counts["assignee"], process=counts["process"],
+                  priority=counts["priority"], stage=counts["stage"])
