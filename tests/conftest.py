@@ -38,8 +38,8 @@ _POSTGRES_FIXTURES = ("pg_database",)  # fixtures that give a test PostgreSQL al
 # - Under pytest-xdist, each file's tests go to one worker (`--dist loadfile`). The tests
 #   that must not run beside others are marked `serial`, and `tools/dev.py test` runs them
 #   after the rest, in one process: the server-mode tests (which share their session's
-#   Prefect server) and the benchmark smoke test.
-_SERIAL = ("tests/server/", "tests/test_bench_smoke.py::")
+#   Prefect server), the browser tests (which start services) and the benchmark smoke test.
+_SERIAL = ("tests/server/", "tests/test_bench_smoke.py::", "tests/browser/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

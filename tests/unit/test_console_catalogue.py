@@ -1,0 +1,40 @@
+"""Every text the console says has its Simplified Chinese in the `console` catalogue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from api.console.wording import Wording, console_catalogues
+from domain.messages import EN, ZH
+
+CONSOLE = Path(__file__).resolve().parents[2] / "api" / "console"
+# t("...") and words("...") in the templates and the modules (English source texts).
+SAID = re.compile(r"""\b(?:t|words)\(\s*(["'])((?:(?!\1).)+)\1""")
+
+
+def said() -> set[str]:
+    found = set()
+    for path in [*CONSOLE.glob("*.py"), *CONSOLE.glob("templates/*.html")]:
+        for match in SAID.finditer(path.read_text()):
+            found.add(match[2])
+    return found
+
+
+def test_every_console_text_has_a_translation() -> None:
+    texts = said()
+    assert len(texts) > 50
+    missing = sorted(texts - set(console_catalogues()[ZH]))
+    assert not missing
+
+
+def test_durations_read_as_people_say_them() -> None:
+    from datetime import timedelta
+
+    zh, en = Wording(ZH), Wording(EN)
+    assert zh.left(timedelta(minutes=12, seconds=40)) == "还剩 12 分钟"
+    assert zh.left(-timedelta(hours=1, minutes=5)) == "已超时 1 小时 5 分钟"
+    assert en.left(timedelta(minutes=12)) == "12 min left"
+    assert en.left(-timedelta(hours=1, minutes=5, seconds=59)) == "overdue by 1 h 5 min"
+    assert en.left(timedelta(days=2, minutes=3)) == "2 d 3 min left"
+    assert zh.left(timedelta(seconds=30)) == "还剩 不到 1 分钟"
