@@ -25,7 +25,7 @@ from api.console.session import (
     csrf_matches,
     read_session,
 )
-from api.console.wording import Wording, wording_for
+from api.console.wording import Wording, detail_items, wording_for
 from core import runtime as runtime_module
 from core.runtime import Runtime
 from domain.access import Identity, Permission
@@ -122,7 +122,7 @@ def render(visit: Visit | None, request: Request, template: str, *, status: int 
     page = TEMPLATES.get_template(template).render(
         t=words, words=words, visit=visit, me=visit.identity if visit else None,
         csrf=visit.session.csrf if visit else context.pop("csrf", ""),
-        csrf_field=CSRF_FIELD, path=request.url.path, Permission=Permission, **context)
+        csrf_field=CSRF_FIELD, path=request.url.path, details=detail_items, **context)
     return HTMLResponse(page, status_code=status, headers=HEADERS)
 
 

@@ -87,3 +87,34 @@ class Wording:
 def wording_for(cookie: str | None) -> Wording:
     """The language of the console's cookie; Simplified Chinese unless it says English."""
     return Wording(EN if language_of(cookie) == EN else ZH)
+
+
+# Timeline details whose values are codes with names for people.
+_NAMED_DETAILS = {"stage_from": "stage", "stage_to": "stage", "priority": "priority",
+                  "priority_from": "priority", "category": "category", "clock": "clock",
+                  "rung": "rung", "channel": "channel"}
+_HIDDEN_DETAILS = frozenset({"request_id"})
+
+
+def detail_items(words: Wording, details: dict[str, object] | None) -> list[tuple[str, str]]:
+    """A timeline event's details as (label, text) pairs people read: codes named,
+    nothing empty, nested values flattened to `key: value`."""
+    items = []
+    for key, value in (details or {}).items():
+        if value is None or value == "" or key in _HIDDEN_DETAILS:
+            continue
+        items.append((words.name("field", key), _detail_text(words, key, value)))
+    return items
+
+
+def _detail_text(words: Wording, key: str, value: object) -> str:
+    if key in _NAMED_DETAILS and isinstance(value, str):
+        return words.name(_NAMED_DETAILS[key], value)
+    if isinstance(value, dict):
+        return ", ".join(f"{words.name('field', str(k))}: {_detail_text(words, str(k), v)}"
+                         for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return ", ".join(_detail_text(words, key, v) for v in value)
+    if isinstance(value, bool):
+        return words("yes") if value else words("no")
+    return str(value)
