@@ -22,6 +22,7 @@ from api.console.clockbars import clock_bars
 from api.console.event_forms import FormProblem, event_forms, read_event_data
 from api.console.web import Visit, VisitDep, read_form, render, see_other
 from api.schemas import MAX_ID
+from core import worklists
 from core.cases import CaseNotFound, post_event
 from core.queries import CaseView, get_case
 from domain.access import NotPermitted
@@ -32,12 +33,8 @@ router = APIRouter()
 
 
 def case_zone(visit: Visit, view: CaseView) -> tzinfo:
-    """The zone of the case's first clock's calendar: where its team works."""
-    for clock in view.clocks:
-        calendar = visit.rt.calendars.get(clock.calendar)
-        if calendar is not None:
-            return calendar.tz
-    return visit.zone
+    """The timezone of the case's team (the teams policy's)."""
+    return worklists.team_zone(visit.rt, view.case.team)
 
 
 def who_it_reaches(visit: Visit, case: Any, notify: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ from api.console.session import (
 )
 from api.console.wording import Wording, detail_items, wording_for
 from core import runtime as runtime_module
+from core import worklists
 from core.runtime import Runtime
 from domain.access import Identity, Permission
 
@@ -77,12 +78,13 @@ class Visit:
         return self.identity.can(permission)
 
 
-def default_zone(rt: Runtime) -> tzinfo:
-    """The zone of the complaint's first calendar: where the teams work, unless a case's
-    own clocks say otherwise."""
-    calendars = rt.policies.calendars
-    name = "24x7" if "24x7" in calendars else next(iter(calendars), None)
-    return rt.calendars[name].tz if name in rt.calendars else ZoneInfo("Asia/Shanghai")
+def visitor_zone(rt: Runtime, identity: Identity) -> tzinfo:
+    """Where the visitor works: their first team's timezone (the teams policy's), or the
+    service's default for those who see every team."""
+    teams = sorted(identity.teams)
+    if teams:
+        return worklists.team_zone(rt, teams[0])
+    return ZoneInfo(worklists.DEFAULT_ZONE)
 
 
 def words_of(request: Request) -> Wording:
@@ -105,7 +107,7 @@ async def visit(request: Request) -> Visit:
             raise
         raise SignInRequired(back_to) from None
     return Visit(request=request, rt=rt, identity=identity, session=session,
-                 words=words_of(request), zone=default_zone(rt))
+                 words=words_of(request), zone=visitor_zone(rt, identity))
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
