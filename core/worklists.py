@@ -252,7 +252,7 @@ def queue(session: Session, reader: Identity, runtime: Runtime, now: datetime,
             select(Case).where(*conditions, ~_has_due_clock())
             .order_by(col(Case.opened_at), col(Case.id))
             .limit(limit - len(cases)).offset(rest_offset)))
-    return QueuePage(rows=_with_sla(session, cases, runtime, now), total=total)
+    return QueuePage(rows=with_sla(session, cases, runtime, now), total=total)
 
 
 def _has_due_clock() -> ColumnElement[bool]:
@@ -289,8 +289,8 @@ def _by_next_due(session: Session, conditions: list[Any], *, limit: int, offset:
     return list(session.exec(query))
 
 
-def _with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
-              ) -> list[QueueRow]:
+def with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
+             ) -> list[QueueRow]:
     """Each case with the summary of its clocks, read in one query for the page."""
     ids = [c.id for c in cases]
     clocks: dict[int, list[SlaClock]] = {}
