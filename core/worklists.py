@@ -216,18 +216,28 @@ def _breached_since(session: Session, team: str, scope: list[Any], since: dateti
 def _on_time(session: Session, team: str, scope: list[Any], since: datetime,
              now: datetime) -> CaseRate:
     """The team's complaints opened in [since, now]: decided ones, and those on time."""
+    return cases_on_time(session, [
+        col(Case.team) == team, col(Case.process) == complaint.NAME, *scope,
+        col(Case.opened_at) >= since, col(Case.opened_at) <= now], now)
+
+
+def cases_on_time(session: Session, conditions: Sequence[Any], now: datetime) -> CaseRate:
+    """Among the cases meeting `conditions`, those decided (an on-time clock met or
+    missed by `now`) and those on time (decided, and no clock missed): cases, not clocks.
+
+    A case whose first response was met and whose resolution still runs within its
+    target counts on time so far; once any of its clocks is missed, it is late.
+    """
     clocks = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.name).in_(ON_TIME_CLOCKS)]
     missed = exists().where(*clocks, or_(
         col(SlaClock.breached_at).is_not(None),
         and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now)))
     met = exists().where(*clocks, col(SlaClock.state) == "stopped",
                          col(SlaClock.breached_at).is_(None))
-    cases = [col(Case.team) == team, col(Case.process) == complaint.NAME, *scope,
-             col(Case.opened_at) >= since, col(Case.opened_at) <= now]
     late = int(session.exec(select(func.count()).select_from(Case)
-                            .where(*cases, missed)).one())
+                            .where(*conditions, missed)).one())
     on_time = int(session.exec(select(func.count()).select_from(Case)
-                               .where(*cases, met, ~missed)).one())
+                               .where(*conditions, met, ~missed)).one())
     return CaseRate(on_time=on_time, decided=on_time + late)
 
 
