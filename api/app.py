@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
-from api import admin, cases, console, customers, errors, health, probes
+from api import (
+    admin,
+    case_lists,
+    cases,
+    console,
+    customers,
+    docs_pages,
+    errors,
+    health,
+    probes,
+    worklists,
+)
 from api.body_limit import BodyLimit
 from api.console import web as console_web
 from api.observability import Observe
@@ -94,13 +105,18 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
         summary="Customer-service processes with business-time SLAs that escalate by themselves.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # api.docs_pages serves both, without a CDN
+        redoc_url=None,
     )
+    app.include_router(case_lists.router)  # before /cases/{case_id}
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(customers.router)
     for router in PROCESS_ROUTERS:
         app.include_router(router)
+    app.include_router(worklists.router)
     app.include_router(health.router)
+    docs_pages.install(app)
     app.include_router(probes.router)
     app.include_router(console.router)
     errors.install(app)

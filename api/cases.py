@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import cast
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -14,11 +13,9 @@ from api.auth import AUTH_ERRORS, CheckedFirst, OpenerDep, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
-    MAX_ID,
     ActorKindName,
     CaseCreate,
     CaseId,
-    CasePage,
     CasePublic,
     CaseReceipt,
     CaseSummary,
@@ -33,10 +30,8 @@ from api.schemas import (
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
 from core.queries import (
-    CaseFilter,
     CaseView,
     get_case,
-    list_cases,
     opened_view,
     with_known_contacts,
 )
@@ -173,39 +168,6 @@ def handed_on(session: Session, case: Case, event: Event) -> CaseReceipt:
                        event=EventPublic.model_validate(recorded, from_attributes=True))
 
 
-@router.get("", response_model=CasePage, responses={**AUTH_ERRORS, 422: {"model": Problem}})
-def search_cases(
-    session: SessionDep,
-    rt: RuntimeDep,
-    reader: ReaderDep,
-    process: str | None = None,
-    stage: str | None = None,
-    priority: str | None = None,
-    assignee: str | None = None,
-    team: str | None = None,
-    breached: Annotated[bool | None, Query(description="any clock past its target")] = None,
-    at_risk: Annotated[bool | None, Query(description="past the warning, not yet due")] = None,
-    opened_from: datetime | None = None,
-    opened_to: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID,
-                                           description="cursor from the last page")] = None,
-) -> CasePage | Response:
-    """List the cases in your scope newest first, filtered; follow `next_cursor` for more."""
-    for name, value in (("opened_from", opened_from), ("opened_to", opened_to)):
-        if value is not None and value.tzinfo is None:
-            return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
-        if value is not None and not _in_utc_range(value):
-            return field_error(["query", name], "must fall between the years 1 and 9999 in UTC")
-    flt = CaseFilter(process=process, stage=stage, priority=priority, assignee=assignee,
-                     team=team, breached=breached, at_risk=at_risk, opened_from=opened_from,
-                     opened_to=opened_to)
-    rows, cursor = list_cases(session, flt, now=rt.clock.now(), limit=limit,
-                              before_id=before_id, reader=reader)
-    return CasePage(items=[CaseSummary.model_validate(r, from_attributes=True) for r in rows],
-                    next_cursor=cursor)
-
-
 def _read(session: SessionDep, case_id: int, rt: Runtime, reader: Identity) -> CasePublic:
     """The case as `reader` sees it; not found outside their scope."""
     view = get_case(session, case_id, rt, rt.clock.now(), reader)
@@ -247,11 +209,3 @@ def case_public(view: CaseView, rt: Runtime, reader: Identity) -> CasePublic:
                               at=e.at, details=e.details, request_id=e.request_id)
                   for e in view.timeline],
     )
-
-
-def _in_utc_range(value: datetime) -> bool:
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        return False
-    return True

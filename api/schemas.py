@@ -182,9 +182,44 @@ class CaseReceipt(BaseModel):
                                       description="after an event: the event you recorded")
 
 
+class NextRungPublic(BaseModel):
+    """The next escalation step of a clock and who it reaches."""
+
+    name: str
+    level: int
+    at: UtcDatetime | None = Field(description="when it fires; None while the clock is paused")
+    notify: list[str] = Field(description="roles: assignee, supervisor, manager, director")
+    reaches: list[str] = Field(description="the people those roles are for this case")
+
+
+class SlaSummaryPublic(BaseModel):
+    """A case's most pressing clock: the running one due soonest, else a paused one,
+    else the last one stopped."""
+
+    clock: str
+    due_at: UtcDatetime | None = Field(description="None while paused or stopped")
+    time_left: IsoDuration | None = Field(description="business time left; None once "
+                                                      "breached or stopped")
+    overdue_by: IsoDuration | None = Field(description="business time past due, while "
+                                                       "breached and not stopped")
+    breached: bool
+    paused: bool
+    escalation_level: int = Field(description="the case's: 0 none, 1 supervisor, 2 manager, "
+                                              "3 director")
+    next_rung: NextRungPublic | None
+
+
+class CaseRow(CaseSummary):
+    sla: SlaSummaryPublic | None = Field(description="None for a case without clocks")
+
+
 class CasePage(BaseModel):
-    items: list[CaseSummary]
-    next_cursor: int | None = Field(description="pass as `before_id` for the next page")
+    items: list[CaseRow]
+    total: int = Field(description="the cases the filters select, over every page")
+    next_cursor: int | None = Field(description="sort=newest: pass as `before_id` for the "
+                                                "next page")
+    next_offset: int | None = Field(default=None, description="sort=due: pass as `offset` "
+                                                              "for the next page")
 
 
 class Problem(BaseModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, exists, or_
+from sqlalchemy import Row, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
 from core.cases import Opened
@@ -213,6 +213,13 @@ def list_cases(
     """
     query = select(Case).where(*in_scope(reader), *case_conditions(flt, now))
     return newest_first(session, query, col(Case.id), limit=limit, before_id=before_id)
+
+
+def count_cases(session: Session, flt: CaseFilter, *, now: datetime,
+                reader: Identity | None = None) -> int:
+    """How many cases `list_cases` would list over all its pages."""
+    return int(session.exec(select(func.count()).select_from(Case).where(
+        *in_scope(reader), *case_conditions(flt, now))).one())
 
 
 def case_conditions(flt: CaseFilter, now: datetime | None) -> list[Any]:

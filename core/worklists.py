@@ -216,18 +216,28 @@ def _breached_since(session: Session, team: str, scope: list[Any], since: dateti
 def _on_time(session: Session, team: str, scope: list[Any], since: datetime,
              now: datetime) -> CaseRate:
     """The team's complaints opened in [since, now]: decided ones, and those on time."""
+    return cases_on_time(session, [
+        col(Case.team) == team, col(Case.process) == complaint.NAME, *scope,
+        col(Case.opened_at) >= since, col(Case.opened_at) <= now], now)
+
+
+def cases_on_time(session: Session, conditions: Sequence[Any], now: datetime) -> CaseRate:
+    """Among the cases meeting `conditions`, those decided (an on-time clock met or
+    missed by `now`) and those on time (decided, and no clock missed): cases, not clocks.
+
+    A case whose first response was met and whose resolution still runs within its
+    target counts on time so far; once any of its clocks is missed, it is late.
+    """
     clocks = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.name).in_(ON_TIME_CLOCKS)]
     missed = exists().where(*clocks, or_(
         col(SlaClock.breached_at).is_not(None),
         and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now)))
     met = exists().where(*clocks, col(SlaClock.state) == "stopped",
                          col(SlaClock.breached_at).is_(None))
-    cases = [col(Case.team) == team, col(Case.process) == complaint.NAME, *scope,
-             col(Case.opened_at) >= since, col(Case.opened_at) <= now]
     late = int(session.exec(select(func.count()).select_from(Case)
-                            .where(*cases, missed)).one())
+                            .where(*conditions, missed)).one())
     on_time = int(session.exec(select(func.count()).select_from(Case)
-                               .where(*cases, met, ~missed)).one())
+                               .where(*conditions, met, ~missed)).one())
     return CaseRate(on_time=on_time, decided=on_time + late)
 
 
@@ -252,7 +262,7 @@ def queue(session: Session, reader: Identity, runtime: Runtime, now: datetime,
             select(Case).where(*conditions, ~_has_due_clock())
             .order_by(col(Case.opened_at), col(Case.id))
             .limit(limit - len(cases)).offset(rest_offset)))
-    return QueuePage(rows=_with_sla(session, cases, runtime, now), total=total)
+    return QueuePage(rows=with_sla(session, cases, runtime, now), total=total)
 
 
 def _has_due_clock() -> ColumnElement[bool]:
@@ -289,8 +299,8 @@ def _by_next_due(session: Session, conditions: list[Any], *, limit: int, offset:
     return list(session.exec(query))
 
 
-def _with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
-              ) -> list[QueueRow]:
+def with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
+             ) -> list[QueueRow]:
     """Each case with the summary of its clocks, read in one query for the page."""
     ids = [c.id for c in cases]
     clocks: dict[int, list[SlaClock]] = {}

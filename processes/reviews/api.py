@@ -116,7 +116,8 @@ def _trend(session: SessionDep, rt: RuntimeDep, reader: Identity, bucket: str, c
     return points, teams
 
 
-Bucket = Annotated[Literal["day", "week"], Query(description="bucket size")]
+Bucket = Annotated[Literal["day", "week", "month"], Query(description="bucket size")]
+LABELS = {"day": "%m-%d", "week": "%m-%d", "month": "%Y-%m"}  # a bucket's label on the chart
 Count = Annotated[int, Query(ge=1, le=MAX_BUCKETS,
                              description="buckets, oldest first, up to the current one")]
 TeamQuery = Annotated[str | None, Query(max_length=80, description="one of your teams")]
@@ -129,14 +130,18 @@ def trends(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
            bucket: Bucket = "day", count: Count = 30, team: TeamQuery = None,
            timezone: Zone = "Asia/Shanghai",
            ) -> TrendPublic | Response:
-    """Complaints opened and the on-time rate per day or week (your teams, if a supervisor)."""
+    """Complaints opened and the on-time rate per day, week or month (your teams, if a
+    supervisor), over clocks as the KPI counts and over complaints."""
     if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
     return TrendPublic(bucket=bucket, timezone=timezone, teams=teams, points=[TrendPointPublic(
         start=p.start, end=p.end, opened=p.opened,
         on_time=RatePoint(value=p.on_time.value, numerator=p.on_time.numerator,
-                          denominator=p.on_time.denominator, target=p.on_time.target))
+                          denominator=p.on_time.denominator, target=p.on_time.target),
+        complaints_on_time=RatePoint(
+            value=p.complaints_on_time.rate, numerator=p.complaints_on_time.on_time,
+            denominator=p.complaints_on_time.decided, target=p.on_time.target))
         for p in points])
 
 
@@ -148,13 +153,15 @@ def trends_chart(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
                  bucket: Bucket = "day", count: Count = 30, team: TeamQuery = None,
                  timezone: Zone = "Asia/Shanghai",
                  ) -> Response:
-    """The trend as an SVG chart: bars of complaints opened, a line of the on-time rate."""
+    """The trend as an SVG chart: bars of complaints opened, a line of the share of
+    complaints on time (of those decided)."""
     if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
     scope = ", ".join(teams) if teams else "all teams"
     title = f"Complaints opened and on-time rate per {bucket} ({scope})"
-    return Response(render_svg(points, title=title), media_type="image/svg+xml")
+    return Response(render_svg(points, title=title, label_format=LABELS[bucket]),
+                    media_type="image/svg+xml")
 
 
 @reviews_router.post("/{review}/runs", status_code=status.HTTP_201_CREATED,

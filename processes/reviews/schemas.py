@@ -129,12 +129,16 @@ class RatePoint(BaseModel):
 class TrendPointPublic(BaseModel):
     start: UtcDatetime
     end: UtcDatetime
-    opened: int
-    on_time: RatePoint
+    opened: int = Field(description="complaints opened in the bucket")
+    on_time: RatePoint = Field(description="over their first-response and resolution "
+                                           "clocks, as the KPI (a review) counts")
+    complaints_on_time: RatePoint = Field(description=(
+        "over the complaints themselves: numerator those on time (no clock missed), "
+        "denominator those decided (a clock met or missed)"))
 
 
 class TrendPublic(BaseModel):
-    bucket: Literal["day", "week"]
+    bucket: Literal["day", "week", "month"]
     timezone: str
     teams: list[str] | None = Field(description="None: every team")
     points: list[TrendPointPublic]

@@ -1,4 +1,5 @@
-"""Draw a trend as an SVG chart: volume as bars, the on-time rate as a line, the target.
+"""Draw a trend as an SVG chart: volume as bars, the share of complaints on time (of
+those decided, counted in complaints, not clocks) as a line, the target.
 
 Hand-written SVG, so the service needs no plotting library; browsers, the Prefect UI
 (as a link) and most chat tools show it as it is.
@@ -33,7 +34,8 @@ def _text(x: float, y: float, label: str, anchor: str = "middle", size: int = 11
 
 def render_svg(points: Sequence[TrendPoint], *, title: str, label_format: str = "%m-%d"
                ) -> str:
-    """Draw `points`: bars of complaints opened, a line of on-time rate, the target."""
+    """Draw `points`: bars of complaints opened, a line of the share of complaints on
+    time, the target."""
     count = max(len(points), 1)
     most = max([p.opened for p in points] + [1])
     width = (WIDTH - LEFT - RIGHT) / count * 0.7
@@ -49,7 +51,7 @@ def render_svg(points: Sequence[TrendPoint], *, title: str, label_format: str = 
         parts.append(_text(LEFT - 6, _y(fraction) + 4, f"{round(most * fraction)}", "end"))
         parts.append(_text(WIDTH - RIGHT + 6, _y(fraction) + 4, f"{fraction:.0%}", "start"))
     parts.append(_text(16, TOP - 14, "opened", "start"))
-    parts.append(_text(WIDTH - 16, TOP - 14, "on time", "end"))
+    parts.append(_text(WIDTH - 16, TOP - 14, "complaints on time", "end"))
     step = max(1, count // 12)  # at most about a dozen date labels
     for i, point in enumerate(points):
         height = (HEIGHT - TOP - BOTTOM) * point.opened / most
@@ -64,28 +66,38 @@ def render_svg(points: Sequence[TrendPoint], *, title: str, label_format: str = 
                  f'x2="{WIDTH - RIGHT}" y2="{_y(target):.1f}" stroke="{TARGET}" '
                  'stroke-dasharray="6 4"/>')
     parts.append(_text(WIDTH - RIGHT - 4, _y(target) - 6, f"target {target:.0%}", "end"))
-    # A bucket with no decided clock has no rate: the line breaks there, never drops to 0.
+    # A bucket with no decided complaint has no rate: the line breaks there, never drops
+    # to 0.
     for run in _runs(points):
-        coords = " ".join(f"{_x(i, count):.1f},{_y(points[i].on_time.value or 0):.1f}"
-                          for i in run)
+        coords = " ".join(f"{_x(i, count):.1f},{_y(_rate(points[i])):.1f}" for i in run)
         parts.append(f'<polyline class="on-time" points="{coords}" fill="none" '
                      f'stroke="{LINE}" stroke-width="2"/>')
         for i in run:
             parts.append(f'<circle cx="{_x(i, count):.1f}" '
-                         f'cy="{_y(points[i].on_time.value or 0):.1f}" r="3" fill="{LINE}">'
-                         f"<title>{points[i].on_time.numerator}/"
-                         f"{points[i].on_time.denominator} on time</title></circle>")
+                         f'cy="{_y(_rate(points[i])):.1f}" r="3" fill="{LINE}">'
+                         f"<title>{_said(points[i])}</title></circle>")
     if not points:
         parts.append(_text(WIDTH / 2, HEIGHT / 2, "no data"))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
+def _rate(point: TrendPoint) -> float:
+    return point.complaints_on_time.rate or 0.0
+
+
+def _said(point: TrendPoint) -> str:
+    """"150 opened, 120 of 140 decided on time": every count in complaints."""
+    rate = point.complaints_on_time
+    return (f"{point.start:%Y-%m-%d}: {point.opened} opened, {rate.on_time} of "
+            f"{rate.decided} decided on time")
+
+
 def _runs(points: Sequence[TrendPoint]) -> list[list[int]]:
     """Indices of consecutive points that have a rate."""
     runs: list[list[int]] = [[]]
     for i, point in enumerate(points):
-        if point.on_time.value is None:
+        if point.complaints_on_time.rate is None:
             runs.append([])
         else:
             runs[-1].append(i)

@@ -192,14 +192,29 @@ def test_trends_as_json_and_as_an_svg_chart(client, clock):
         ("2026-11-19T16:00:00Z", 0, 0, 0)]
     assert trend["points"][1]["on_time"]["value"] == 0.75
     assert trend["points"][2]["on_time"]["value"] is None
+    # Counted in complaints: the late one of the 19th missed one clock of two.
+    assert [(p["complaints_on_time"]["numerator"], p["complaints_on_time"]["denominator"])
+            for p in trend["points"]] == [(1, 1), (1, 2), (0, 0)]
+    assert trend["points"][1]["complaints_on_time"]["value"] == 0.5
     chart = client.get("/reports/trends.svg", params={"bucket": "day", "count": 3})
     assert chart.status_code == 200
     assert chart.headers["content-type"].startswith("image/svg+xml")
     svg = chart.text
     assert svg.startswith("<svg") and svg.count('class="volume"') == 3
     assert svg.count('class="on-time"') == 1 and 'class="target"' in svg
+    assert "2026-11-19: 2 opened, 1 of 2 decided on time" in svg
     weekly = client.get("/reports/trends", params={"bucket": "week", "count": 2}).json()
     assert [p["opened"] for p in weekly["points"]] == [0, 3]
+    monthly = client.get("/reports/trends", params={"bucket": "month", "count": 2}).json()
+    assert monthly["bucket"] == "month"
+    assert [(p["start"], p["opened"]) for p in monthly["points"]] == [
+        ("2026-09-30T16:00:00Z", 0), ("2026-10-31T16:00:00Z", 3)]
+    assert monthly["points"][1]["complaints_on_time"] == {
+        "value": 2 / 3, "numerator": 2, "denominator": 3, "target": 0.95}
+    month_chart = client.get("/reports/trends.svg", params={"bucket": "month", "count": 2})
+    assert month_chart.status_code == 200 and ">2026-11<" in month_chart.text
+    unknown = client.get("/reports/trends", params={"bucket": "year"})
+    assert unknown.status_code == 422 and "month" in unknown.json()["detail"][0]["msg"]
     bad = client.get("/reports/trends", params={"timezone": "Mars/Olympus"})
     assert bad.status_code == 422
     assert client.get("/reports/trends", params={"team": "nobody"}).status_code == 404
