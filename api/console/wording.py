@@ -14,6 +14,7 @@ from functools import cache
 from babel.messages.pofile import read_po
 
 from core.i18n import LOCALE_DIR, catalogues
+from domain.durations import parse_duration
 from domain.messages import EN, ZH, MessageContext, language_of
 
 DOMAIN = "console"
@@ -94,6 +95,7 @@ _NAMED_DETAILS = {"stage_from": "stage", "stage_to": "stage", "priority": "prior
                   "priority_from": "priority", "category": "category", "clock": "clock",
                   "rung": "rung", "channel": "channel"}
 _HIDDEN_DETAILS = frozenset({"request_id"})
+_BY_CLOCK = frozenset({"targets"})
 
 
 def detail_items(words: Wording, details: dict[str, object] | None) -> list[tuple[str, str]]:
@@ -111,8 +113,15 @@ def _detail_text(words: Wording, key: str, value: object) -> str:
     if key in _NAMED_DETAILS and isinstance(value, str):
         return words.name(_NAMED_DETAILS[key], value)
     if isinstance(value, dict):
-        return ", ".join(f"{words.name('field', str(k))}: {_detail_text(words, str(k), v)}"
+        # A clock's targets are keyed by clock and given as ISO 8601 durations.
+        kind = "clock" if key in _BY_CLOCK else "field"
+        return ", ".join(f"{words.name(kind, str(k))}: {_detail_text(words, key, v)}"
                          for k, v in value.items() if v is not None)
+    if key in _BY_CLOCK and isinstance(value, str) and value.startswith("P"):
+        try:
+            return words.span(parse_duration(value))
+        except ValueError:
+            return value
     if isinstance(value, list):
         return ", ".join(_detail_text(words, key, v) for v in value)
     if isinstance(value, bool):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -128,6 +129,25 @@ def test_the_case_page_sends_events_and_shows_the_apis_refusals(
     reassign = app_client.post(f"/console/cases/{case['id']}/events", data={
         "csrf_token": token_of(page.text), "event": "reassign", "data.assignee": "zhang.min"})
     assert reassign.status_code == 403 and "role agent may not send" in reassign.text
+
+
+def test_the_case_page_draws_paused_time_and_needs_no_inline_style(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    case = api.post("/cases", json=complaint()).json()
+    sign_in(app_client, issue_key(runtime, "supervisor"))
+    token = token_of(app_client.get(f"/console/cases/{case['id']}").text)
+    for event in ("acknowledge", "wait_on_customer"):
+        answer = app_client.post(f"/console/cases/{case['id']}/events",
+                                 data={"csrf_token": token, "event": event})
+        assert answer.status_code == 303, answer.text
+    clock.advance(timedelta(hours=2))
+    page = app_client.get(f"/console/cases/{case['id']}").text
+    assert page.count('<rect class="pause"') == 1  # the resolution clock's, still paused
+    assert "已暂停" in page
+    assert "style=" not in page  # the console's CSP allows no inline style
+    assert app_client.get(f"/console/cases/{case['id']}").headers[
+        "content-security-policy"].startswith("default-src 'none'")
 
 
 def test_the_language_switch_keeps_english_and_back(app_client: TestClient,
