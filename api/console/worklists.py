@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,14 +15,20 @@ from starlette.responses import Response
 from api.console.case_page import Refusal, apply_event
 from api.console.web import Visit, VisitDep, read_form, render, see_other
 from core import worklists
-from core.queries import CaseFilter
+from core.queries import CaseFilter, in_scope
 from domain.access import AccessRole
+from domain.catalogue import definitions
+from domain.complaint import rules as complaint
+from domain.crisis.policy import SEVERITIES
+from domain.process import UNRANKED
+from engine.models import Case
 
 router = APIRouter()
 PAGE = 50
 REFRESH_SECONDS = 30
 FILTERS = ("team", "assignee", "process", "priority", "stage")
 HORIZONS = (30, 60, 120, 240)  # minutes, for "at risk" on the overview
+REASSIGNABLE = 10  # a person's oldest open cases offered to hand on
 RISK_WINDOW = timedelta(minutes=30)  # a queue badge turns amber this close to due
 
 
@@ -37,8 +43,24 @@ def _queue(visit: Visit, flt: CaseFilter, page: int) -> dict[str, Any]:
     with Session(rt.engine) as session:
         found = worklists.queue(session, visit.identity, rt, now, flt, limit=PAGE,
                                 offset=page * PAGE)
-        counts = worklists.facets(session, visit.identity, CaseFilter(), now=now)
-    return {"rows": found.rows, "total": found.total, "facets": counts, "now": now}
+    return {"rows": found.rows, "total": found.total, "choices": filter_choices(visit),
+            "now": now}
+
+
+def filter_choices(visit: Visit) -> dict[str, list[str]]:
+    """What each filter offers, from the policies and the processes: no query (counting
+    every value over a million cases would cost more than the page itself)."""
+    rt = visit.rt
+    teams = worklists.readable_teams(visit.identity, rt)
+    people = sorted({person for team in teams if team in rt.policies.teams
+                     for person in [*rt.policies.teams[team].members,
+                                    rt.policies.teams[team].supervisor]})
+    processes = definitions()
+    stages = sorted({stage for process in processes.values()
+                     for stage in process.TABLE.stages})
+    priorities = [*complaint.policy_of(rt.policies).priorities, *SEVERITIES, UNRANKED]
+    return {"team": teams, "assignee": people, "process": sorted(processes),
+            "priority": list(dict.fromkeys(priorities)), "stage": stages}
 
 
 @router.get("/queue")
@@ -76,11 +98,15 @@ def _workload(visit: Visit, team: str | None) -> dict[str, Any]:
     with Session(rt.engine) as session:
         people = worklists.workload(session, visit.identity, rt, now, team=team)
         cases = {}
-        for person in people:  # each person's most pressing cases, to hand on
-            page = worklists.queue(session, visit.identity, rt, now,
-                                   CaseFilter(assignee=person.assignee, team=team),
-                                   limit=10, offset=0) if person.assignee else None
-            cases[person.assignee] = [row.case for row in page.rows] if page else []
+        for person in people:  # each person's oldest open cases, to hand on
+            if person.assignee is None:
+                continue
+            cases[person.assignee] = list(session.exec(
+                select(Case.id, Case.subject).where(
+                    col(Case.assignee) == person.assignee, col(Case.closed_at).is_(None),
+                    *in_scope(visit.identity),
+                    *([col(Case.team) == team] if team else []))
+                .order_by(col(Case.opened_at)).limit(REASSIGNABLE)))
     teams = worklists.readable_teams(visit.identity, rt)
     members = sorted({p for t in teams if t in rt.policies.teams
                       for p in rt.policies.teams[t].members})

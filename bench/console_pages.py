@@ -1,0 +1,141 @@
+"""Console pages: each page's server time on a store holding N cases (1,000,000 in full).
+
+The store is filled as bench/scale.py fills it (the newest twentieth of the cases open,
+over two teams). Each page under /console is then requested in-process (the app over an
+ASGI test client: no network, no browser), signed in as a supervisor of one team and as
+a manager of every team, at one frozen instant, several times each; the median is
+printed beside the 150 ms limit of a page. The time is the whole request: the session
+and key check, the queries, and the template.
+
+    python bench/console_pages.py --cases 100000
+    python bench/console_pages.py --cases 1000000 --database postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import DEFAULT_POSTGRES_URL, database, format_table, temp_dir  # noqa: E402
+from bench.scale import NOW, fill  # noqa: E402
+
+LIMIT_MS = 150.0  # a console page's server time (issue 22: "under 150 ms")
+QUICK_CASES = 20_000
+PAGES = ("queue", "overview", "workload", "crises", "calls", "improvement", "reports")
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _signed_in(client: Any, key: str) -> None:
+    page = client.get("/console/sign-in")
+    token = CSRF.search(page.text)
+    assert token, page.text[:300]
+    answer = client.post("/console/sign-in", data={"csrf_token": token[1], "credentials": key})
+    assert answer.status_code == 303, answer.text
+
+
+def _median_ms(client: Any, path: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, (path, answer.status_code)
+    return statistics.median(times)
+
+
+def measure(url: str, work: Path, *, repeat: int) -> list[dict[str, Any]]:
+    """Each page's median time, for a supervisor of one team and a manager."""
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session, col, select
+
+    from api.app import create_app
+    from core import runtime as runtime_module
+    from core.keys import create_key
+    from core.settings import Settings
+    from domain.access import AccessRole, ActorKind
+    from engine.clock import FrozenClock
+    from engine.models import Case
+
+    settings = Settings(database_url=url, data_dir=work, scheduler_enabled=False,
+                        flow_runner="inline", public_url="http://127.0.0.1:8000")
+    rt = runtime_module.configure(settings, clock=FrozenClock(NOW))
+    rows = []
+    try:
+        with Session(rt.engine) as session:
+            open_case = session.exec(select(Case.id).where(
+                col(Case.closed_at).is_(None), Case.team == "complaints")
+                .order_by(col(Case.id).desc()).limit(1)).one()
+        for role, name, teams in (("supervisor", "wang.fang", ["complaints"]),
+                                  ("manager", "liu.yang", [])):
+            with Session(rt.engine, expire_on_commit=False) as session:
+                key = create_key(session, name=name, role=AccessRole(role), teams=teams,
+                                 kind=ActorKind.person, expires_at=None, created_by="bench",
+                                 policies=rt.policies, now=NOW).secret
+            with TestClient(create_app(manage_runtime=False), follow_redirects=False,
+                            base_url="http://127.0.0.1:8000") as client:
+                _signed_in(client, key)
+                for page in (*PAGES, f"cases/{open_case}"):
+                    path = f"/console/{page}"
+                    client.get(path)  # warm: templates compiled, caches filled
+                    ms = _median_ms(client, path, repeat)
+                    rows.append({"who": role, "page": page.split("/")[0], "ms": ms,
+                                 "verdict": "ok" if ms <= LIMIT_MS else "OVER"})
+    finally:
+        rt.engine.dispose()
+    return rows
+
+
+def run(db_kind: str, n: int, *, postgres_url: str, repeat: int) -> list[dict[str, Any]]:
+    from sqlalchemy import create_engine, text
+
+    from engine.db import make_engine, migrate
+
+    with temp_dir("console-pages") as work, database(db_kind, work, postgres_url) as db:
+        engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \
+            create_engine(db.sqlalchemy_url)
+        migrate(engine)
+        seconds = fill(engine, n)
+        with engine.connect() as conn:  # the statistics a live store has
+            if engine.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text("VACUUM ANALYZE"))
+            else:
+                conn.execute(text("ANALYZE"))
+        engine.dispose()
+        print(f"  {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+        rows = measure(db.sqlalchemy_url, work, repeat=repeat)
+        return [{"database": db_kind, "cases": n, **row} for row in rows]
+
+
+COLUMNS = [("database", "store"), ("cases", "cases"), ("who", "signed in as"),
+           ("page", "page"), ("ms", "median ms"), ("verdict", f"<= {LIMIT_MS:.0f} ms")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES:,} cases")
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args(argv)
+    n = QUICK_CASES if args.quick else args.cases
+    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    rows = [row for kind in kinds
+            for row in run(kind, n, postgres_url=args.postgres_url, repeat=args.repeat)]
+    print(format_table("console pages: server time per request", COLUMNS, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
