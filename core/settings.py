@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     oidc_name_claim: str = "sub"
     oidc_role_claim: str = "caseflow_role"
     oidc_teams_claim: str = "caseflow_teams"
+    # The console's "sign in with your organisation" (the authorization-code flow with
+    # PKCE): this service's client at the provider, and the provider's two endpoints.
+    # The access token it obtains is checked as a bearer token is (the settings above).
+    oidc_client_id: str | None = Field(default=None, description="the console's client id")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="for a confidential client; a public one uses PKCE only")
+    oidc_authorization_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    oidc_token_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     # Signs survey links (HMAC-SHA256); generated into data_dir/survey-secret when unset.
     survey_secret: SecretStr | None = Field(default=None, min_length=32)
     public_url: str | None = Field(
@@ -119,7 +127,19 @@ class Settings(BaseSettings):
         if any(oidc.values()) and not all(oidc.values()):
             missing = [name for name, value in oidc.items() if not value]
             raise ValueError(f"bearer tokens need all of {list(oidc)}; missing {missing}")
+        sign_in = {"CASEFLOW_OIDC_CLIENT_ID": self.oidc_client_id,
+                   "CASEFLOW_OIDC_AUTHORIZATION_URL": self.oidc_authorization_url,
+                   "CASEFLOW_OIDC_TOKEN_URL": self.oidc_token_url}
+        if any(sign_in.values()) and not all({**sign_in, **oidc}.values()):
+            missing = [name for name, value in {**sign_in, **oidc}.items() if not value]
+            raise ValueError(f"signing in with the identity provider needs all of "
+                             f"{list({**sign_in, **oidc})}; missing {missing}")
         return self
+
+    @property
+    def oidc_sign_in(self) -> bool:
+        """Whether the console offers signing in with the identity provider."""
+        return bool(self.oidc_client_id and self.oidc_authorization_url and self.oidc_token_url)
 
     @property
     def resolved_public_url(self) -> str:

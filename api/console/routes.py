@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import FileResponse, Response
 
-from api.console import calls, case_page, crises, improvement, reports, signin, worklists
+from api.console import (
+    calls,
+    case_page,
+    crises,
+    improvement,
+    provider_sign_in,
+    reports,
+    signin,
+    worklists,
+)
 from api.console.web import HERE, see_other
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -23,5 +32,5 @@ async def style() -> FileResponse:
                         headers={"Cache-Control": "public, max-age=3600"})
 
 
-for page in (signin, worklists, case_page, crises, calls, improvement, reports):
+for page in (signin, provider_sign_in, worklists, case_page, crises, calls, improvement, reports):
     router.include_router(page.router)

@@ -39,6 +39,9 @@ class ConsoleSession:
     csrf: str
     issued_at: datetime
     credentials: str | None = None
+    # A sign-in at the identity provider under way: its state, PKCE verifier and the
+    # page to return to, until the provider sends the person back.
+    pending: dict[str, str] | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -65,10 +68,13 @@ def read_session(request: Request, rt: Runtime) -> ConsoleSession | None:
         return None
     try:
         payload = json.loads(_fernet(rt).decrypt(token.encode("ascii")))
+        pending = payload.get("pending")
         session = ConsoleSession(csrf=str(payload["csrf"]),
                                  issued_at=datetime.fromisoformat(payload["issued_at"]),
-                                 credentials=payload.get("credentials"))
-    except (InvalidToken, ValueError, KeyError, TypeError, UnicodeEncodeError):
+                                 credentials=payload.get("credentials"),
+                                 pending={str(k): str(v) for k, v in pending.items()}
+                                 if isinstance(pending, dict) else None)
+    except (InvalidToken, ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
         return None
     if rt.clock.now() - session.issued_at >= LIFETIME:
         return None
@@ -78,7 +84,7 @@ def read_session(request: Request, rt: Runtime) -> ConsoleSession | None:
 def write_session(response: Response, rt: Runtime, session: ConsoleSession) -> None:
     """Set the cookie: HttpOnly, SameSite=Lax, Secure when the service is reached by https."""
     payload = json.dumps({"csrf": session.csrf, "issued_at": session.issued_at.isoformat(),
-                          "credentials": session.credentials})
+                          "credentials": session.credentials, "pending": session.pending})
     token = _fernet(rt).encrypt(payload.encode()).decode("ascii")
     remaining = LIFETIME - (rt.clock.now() - session.issued_at)
     response.set_cookie(COOKIE, token, max_age=max(int(remaining.total_seconds()), 0),

@@ -25,8 +25,9 @@ from api.console.session import (
     write_session,
 )
 from api.console.web import read_form, render, see_other, words_of
+from api.console.wording import Wording
 from core import runtime as runtime_module
-from domain.access import ActorKind, Permission
+from domain.access import ActorKind, Identity, Permission
 from domain.messages import EN, ZH
 
 router = APIRouter()
@@ -41,12 +42,22 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
+def refusal_of(identity: Identity, words: Wording) -> str | None:
+    """Why a valid identity has no console (an integration, a role without cases)."""
+    if identity.kind != ActorKind.person:
+        return words("This key belongs to an integration, not a person.")
+    if not identity.can(Permission.read_cases):
+        return words("Role {role} works with the API, not the console.",
+                     role=identity.role.value)
+    return None
+
+
 @router.get("/sign-in")
 async def sign_in_page(request: Request, next: str | None = None) -> Response:
     rt = runtime_module.current()
     session = read_session(request, rt) or new_session(rt)
     page = render(None, request, "sign_in.html", csrf=session.csrf, back_to=safe_next(next),
-                  oidc=rt.oidc is not None, problem=None)
+                  oidc=rt.oidc is not None, provider=rt.settings.oidc_sign_in, problem=None)
     write_session(page, rt, session)
     return page
 
@@ -70,15 +81,13 @@ async def sign_in(request: Request) -> Response:
         except HTTPException as exc:
             problem, status = str(exc.detail), exc.status_code
         else:
-            if identity.kind != ActorKind.person:
-                problem, status = words("This key belongs to an integration, not a person."), 403
-            elif not identity.can(Permission.read_cases):
-                problem, status = words("Role {role} works with the API, not the console.",
-                                        role=identity.role.value), 403
+            problem = refusal_of(identity, words)
+            status = 403
     if problem is not None:
         assert session is not None  # read_form checked its token
         return render(None, request, "sign_in.html", status=status, csrf=session.csrf,
-                      back_to=back_to, oidc=rt.oidc is not None, problem=problem)
+                      back_to=back_to, oidc=rt.oidc is not None,
+                      provider=rt.settings.oidc_sign_in, problem=problem)
     answer = see_other(back_to)
     write_session(answer, rt, new_session(rt, credentials))
     return answer

@@ -1,0 +1,172 @@
+"""Signing in to the console with the organisation's OpenID Connect provider: the
+authorization-code flow with PKCE against a real local HTTP server standing in for
+the provider (its key set and its token endpoint)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from engine.clock import FrozenClock
+
+ISSUER, AUDIENCE, CLIENT = "https://id.example.test/realms/service", "caseflow", "console"
+SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Provider:
+    """The provider's side: codes it issued, each with the PKCE challenge and the
+    token it stands for."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[str, str, str]] = {}  # code -> challenge, uri, token
+        self.exchanges: list[dict[str, str]] = []
+
+    def authorize(self, location: str, token: str) -> tuple[str, str]:
+        """What the provider's sign-in page does: (code, state) to send back."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+        assert query["response_type"] == "code" and query["client_id"] == CLIENT
+        assert query["code_challenge_method"] == "S256"
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = (query["code_challenge"], query["redirect_uri"], token)
+        return code, query["state"]
+
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.exchanges.append(form)
+        found = self.codes.pop(form.get("code", ""), None)
+        if found is None:
+            return 400, {"error": "invalid_grant"}
+        challenge, uri, token = found
+        digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+        if base64.urlsafe_b64encode(digest).decode().rstrip("=") != challenge:
+            return 400, {"error": "invalid_grant"}
+        if form.get("redirect_uri") != uri or form.get("grant_type") != "authorization_code":
+            return 400, {"error": "invalid_request"}
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300}
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[tuple[Provider, str]]:
+    state = Provider()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING.public_key()))
+    keys = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer(200, keys)
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", 0))
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            status, body = state.exchange(form)
+            self._answer(status, json.dumps(body))
+
+        def _answer(self, status: int, body: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def console(make_runtime, provider) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    _, url = provider
+    rt = make_runtime(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=f"{url}/certs",
+                      oidc_name_claim="preferred_username", oidc_client_id=CLIENT,
+                      oidc_authorization_url="https://id.example.test/auth",
+                      oidc_token_url=f"{url}/token")
+    base = rt.settings.resolved_public_url.split("://")[0] + "://testserver"
+    with TestClient(create_app(manage_runtime=False), follow_redirects=False,
+                    base_url=base) as client:
+        yield client
+
+
+def access_token(clock: FrozenClock, **claims: Any) -> str:
+    now = clock.now()
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "8f2c", "preferred_username": "wang.fang",
+               "caseflow_role": "supervisor", "caseflow_teams": ["complaints"],
+               "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=5)).timestamp())}
+    payload.update(claims)
+    return jwt.encode(payload, SIGNING, algorithm="RS256", headers={"kid": "k1"})
+
+
+def start(console: TestClient, next_page: str = "/console/crises") -> str:
+    page = console.get("/console/sign-in")
+    assert "/console/sign-in/provider" in page.text
+    answer = console.get("/console/sign-in/provider", params={"next": next_page})
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("https://id.example.test/auth?")
+    return location
+
+
+def test_a_person_signs_in_at_the_provider_and_comes_back_signed_in(
+        console: TestClient, provider: tuple[Provider, str], clock: FrozenClock) -> None:
+    state, _ = provider
+    code, sent_state = state.authorize(start(console), access_token(clock))
+    answer = console.get("/console/sign-in/provider/callback",
+                         params={"code": code, "state": sent_state})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/console/crises"
+    page = console.get("/console/crises")
+    assert page.status_code == 200 and "wang.fang" in page.text
+    assert state.exchanges[-1]["client_id"] == CLIENT
+    assert "client_secret" not in state.exchanges[-1]  # a public client: PKCE alone
+    clock.advance(timedelta(minutes=6))  # the token expired: so did the session
+    assert console.get("/console/crises").status_code == 303
+
+
+def test_a_callback_with_another_state_or_verifier_signs_nobody_in(
+        console: TestClient, provider: tuple[Provider, str], clock: FrozenClock) -> None:
+    state, _ = provider
+    code, _ = state.authorize(start(console), access_token(clock))
+    forged = console.get("/console/sign-in/provider/callback",
+                         params={"code": code, "state": "guessed"})
+    assert forged.status_code == 400
+    assert console.get("/console/crises").status_code == 303
+    stranger = TestClient(console.app, follow_redirects=False, base_url=str(console.base_url))
+    code, sent_state = state.authorize(start(console), access_token(clock))
+    stolen = stranger.get("/console/sign-in/provider/callback",
+                          params={"code": code, "state": sent_state})
+    assert stolen.status_code == 400  # no session of theirs started this sign-in
+
+
+def test_the_providers_refusals_show_on_the_sign_in_page(
+        console: TestClient, provider: tuple[Provider, str], clock: FrozenClock) -> None:
+    state, _ = provider
+    _, sent_state = state.authorize(start(console), access_token(clock))
+    denied = console.get("/console/sign-in/provider/callback",
+                         params={"error": "access_denied", "state": sent_state})
+    assert denied.status_code == 401 and "access_denied" in denied.text
+    _, sent_state = state.authorize(start(console), access_token(clock))
+    unknown = console.get("/console/sign-in/provider/callback",
+                          params={"code": "never-issued", "state": sent_state})
+    assert unknown.status_code == 502 and "invalid_grant" in unknown.text
+    code, sent_state = state.authorize(start(console), access_token(
+        clock, caseflow_role="scheduler", caseflow_teams=None))
+    no_console = console.get("/console/sign-in/provider/callback",
+                             params={"code": code, "state": sent_state})
+    assert no_console.status_code == 403 and "scheduler" in no_console.text
+    assert console.get("/console/crises").status_code == 303
