@@ -16,6 +16,7 @@ from api.console.session import COOKIE, LIFETIME
 from core.runtime import Runtime
 from engine.clock import FrozenClock
 from tests.api.helpers import complaint
+from tests.conftest import sweep
 from tests.support import bearer, issue_key
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -187,3 +188,34 @@ def test_the_console_shows_no_case_the_api_refuses(app_client: TestClient,
         assert shown <= readable, (page, shown - readable)
         if page == "/console/queue":  # every open case in scope, and only those
             assert shown == readable
+
+
+def test_an_agent_records_a_return_visit_call_from_the_calls_page(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    body = complaint(customer={"ref": "fu-1", "name": "Lin", "tier": "B",
+                               "phone": "13812345678"})
+    case = supervisor.post("/cases", json=body).json()
+    for event in ("acknowledge", "resolve", "confirm"):
+        supervisor.post(f"/cases/{case['id']}/events", json={"type": event})
+    for days in (1, 5):  # the survey goes, then (no answer) the call task opens
+        clock.advance(timedelta(days=days, minutes=1))
+        sweep(runtime)
+    followups = supervisor.get("/follow-ups", params={"stage": "calling"}).json()["items"]
+    assert len(followups) == 1
+    agent = followups[0]["case"]["assignee"]
+    sign_in(app_client, issue_key(runtime, "agent", name=agent, teams=["complaints"]),
+            "/console/calls")
+    page = app_client.get("/console/calls")
+    assert f'href="/console/cases/{followups[0]["id"]}"' in page.text
+    assert "13812345678" in page.text and 'value="record_call"' in page.text
+    answer = app_client.post(f"/console/cases/{followups[0]['id']}/events", data={
+        "csrf_token": token_of(page.text), "event": "record_call", "back": "/console/calls",
+        "data.reached": "yes", "data.csat": "4", "data.notes": "happy now"})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"].startswith("/console/calls?done=record_call")
+    recorded = supervisor.get(f"/follow-ups/{followups[0]['id']}").json()
+    assert recorded["answer"]["csat"] == 4 and recorded["answer"]["by"] == agent
+    bad = app_client.post(f"/console/cases/{followups[0]['id']}/events", data={
+        "csrf_token": token_of(page.text), "event": "record_call", "data.csat": "four"})
+    assert bad.status_code == 422 and "data.csat" in bad.text
