@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,20 +15,18 @@ from starlette.responses import Response
 from api.console.case_page import Refusal, apply_event
 from api.console.web import Visit, VisitDep, read_form, render, see_other
 from core import worklists
-from core.queries import CaseFilter, in_scope
+from core.queries import CaseFilter
 from domain.access import AccessRole
 from domain.catalogue import definitions
 from domain.complaint import rules as complaint
 from domain.crisis.policy import SEVERITIES
 from domain.process import UNRANKED
-from engine.models import Case
 
 router = APIRouter()
 PAGE = 50
 REFRESH_SECONDS = 30
 FILTERS = ("team", "assignee", "process", "priority", "stage")
 HORIZONS = (30, 60, 120, 240)  # minutes, for "at risk" on the overview
-REASSIGNABLE = 10  # a person's oldest open cases offered to hand on
 RISK_WINDOW = timedelta(minutes=30)  # a queue badge turns amber this close to due
 
 
@@ -97,20 +95,10 @@ def _workload(visit: Visit, team: str | None) -> dict[str, Any]:
     rt, now = visit.rt, visit.rt.clock.now()
     with Session(rt.engine) as session:
         people = worklists.workload(session, visit.identity, rt, now, team=team)
-        cases = {}
-        for person in people:  # each person's oldest open cases, to hand on
-            if person.assignee is None:
-                continue
-            cases[person.assignee] = list(session.exec(
-                select(Case.id, Case.subject).where(
-                    col(Case.assignee) == person.assignee, col(Case.closed_at).is_(None),
-                    *in_scope(visit.identity),
-                    *([col(Case.team) == team] if team else []))
-                .order_by(col(Case.opened_at)).limit(REASSIGNABLE)))
     teams = worklists.readable_teams(visit.identity, rt)
     members = sorted({p for t in teams if t in rt.policies.teams
                       for p in rt.policies.teams[t].members})
-    return {"people": people, "cases": cases, "teams": teams, "members": members}
+    return {"people": people, "teams": teams, "members": members}
 
 
 @router.get("/workload")

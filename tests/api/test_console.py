@@ -219,3 +219,21 @@ def test_an_agent_records_a_return_visit_call_from_the_calls_page(
     bad = app_client.post(f"/console/cases/{followups[0]['id']}/events", data={
         "csrf_token": token_of(page.text), "event": "record_call", "data.csat": "four"})
     assert bad.status_code == 422 and "data.csat" in bad.text
+
+
+def test_a_supervisor_reassigns_from_the_workload_page(app_client: TestClient,
+                                                       runtime: Runtime) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    case = api.post("/cases", json=complaint()).json()
+    sign_in(app_client, issue_key(runtime, "supervisor", teams=["complaints"]),
+            "/console/workload")
+    page = app_client.get("/console/workload")
+    assert f'value="{case["id"]}"' in page.text  # the person's oldest case, offered
+    target = next(p for p in ("li.wei", "zhang.min") if p != case["assignee"])
+    answer = app_client.post("/console/workload/reassign", data={
+        "csrf_token": token_of(page.text), "case": str(case["id"]), "data.assignee": target})
+    assert answer.status_code == 303, answer.text
+    assert api.get(f"/cases/{case['id']}").json()["assignee"] == target
+    refused = app_client.post("/console/workload/reassign", data={
+        "csrf_token": token_of(page.text), "case": str(case["id"]), "data.assignee": "nobody"})
+    assert refused.status_code == 422 and "data.assignee" in refused.text
