@@ -3,8 +3,9 @@
 English is the catalogues' source text (the msgid); each other language is a catalogue
 read from a .po file at start (core/i18n.py) and handed to the domain inside the
 `PolicySet` (`policies.messages`), so domain code renders text without any I/O.
-Staff read both languages in one message, Simplified Chinese first; a customer reads
-their own language, or the service's (`CASEFLOW_LANGUAGE`, zh-Hans by default).
+Staff read both languages in one message, their team's language first (a team's
+`language` in teams.yaml, else the service's `CASEFLOW_LANGUAGE`, zh-Hans by default); a
+customer reads their own language, or the service's.
 """
 
 from __future__ import annotations
@@ -113,8 +114,13 @@ class MessageContext(BaseModel):
         return self.text(language or self.language, template, **params)
 
     def staff(self, render: Callable[[str], str], separator: str = "\n\n") -> str:
-        """One text in both languages, Simplified Chinese first (staff read both)."""
-        return separator.join(render(language) for language in LANGUAGES)
+        """One text in both languages, this context's language first (staff read both):
+        Simplified Chinese first unless the service or the team chose English."""
+        return separator.join(render(language) for language in self.staff_languages())
+
+    def staff_languages(self) -> tuple[str, ...]:
+        """The languages staff read, this context's first."""
+        return (self.language, *(other for other in LANGUAGES if other != self.language))
 
     def staff_subject(self, render: Callable[[str], str]) -> str:
         return self.staff(render, " / ")

@@ -43,7 +43,8 @@ def skill_assessment_reminder(ctx: ReviewContext) -> ReviewOutput:
         rows.append(row)
         out.messages.append(_message(
             ctx, f"review:{ctx.name}:{quarter}:{team}", policy.supervisor, "supervisor",
-            *_skill_reminder(m, team, quarter, policy.members)))
+            *_skill_reminder(ctx.policies.staff_messages(team), team, quarter,
+                             policy.members)))
         out.teams[team] = {"summary": [f"Reminder sent to {policy.supervisor} for {quarter}."],
                            "tables": {"reminders": [row]}}
     out.tables["reminders"] = rows
