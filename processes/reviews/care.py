@@ -36,7 +36,7 @@ def skill_assessment_reminder(ctx: ReviewContext) -> ReviewOutput:
     out = ReviewOutput()
     start = ctx.period.start.astimezone(ctx.zone)
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    rows, m = [], ctx.policies.messages
+    rows: list[dict[str, Any]] = []
     for team in ctx.teams():
         policy = ctx.policies.teams[team]
         row = {"team": team, "supervisor": policy.supervisor, "members": list(policy.members)}
