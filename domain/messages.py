@@ -29,6 +29,11 @@ _NUMBERED = re.compile(r"(\w+?)_(\d+)")
 HOLIDAY_LANGUAGE = {ZH: "zh_CN", EN: "en_US"}
 
 
+def babel_locale(language: str) -> str:
+    """Babel's locale for a language we write (numbers, dates, durations, plurals)."""
+    return _BABEL_LOCALE.get(language, _BABEL_LOCALE[ZH])
+
+
 def language_of(tag: str | None) -> str | None:
     """The language we write for a tag (`zh-CN`, `zh_Hans`, `en-US`...), None if neither."""
     if not tag:
@@ -80,6 +85,11 @@ class MessageContext(BaseModel):
     def text(self, language: str, msgid: str, **params: object) -> str:
         """`msgid` in `language`, its {placeholders} filled."""
         return self.catalogues.get(language, {}).get(msgid, msgid).format(**params)
+
+    def translated(self, language: str, text: str) -> str:
+        """`text` in `language` when the catalogue has it (a shipped policy's title), else
+        as written (an operator's own): nothing in it is filled in."""
+        return self.catalogues.get(language, {}).get(text, text)
 
     def name(self, language: str, kind: str, value: str | None) -> str:
         """A code's name for people (`clock`, `first_response` -> 首次响应 / first response)."""
