@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from domain.escalation import step_due
 from domain.messages import EN, ZH
+from domain.timers import escalation_key
 from engine.delivery import compose_digest
 from engine.models import OutboxMessage
-from tests.unit.builders import POLICIES, sh
-from domain.escalation import step_due
-from domain.timers import escalation_key
-from tests.unit.builders import LADDER
+from tests.unit.builders import LADDER, POLICIES, sh
 from tests.unit.test_escalation import CALS, FR, LATE, fire, with_steps
 from tests.unit.test_policies import copy_policies, edit, error_for
 
