@@ -128,7 +128,7 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
                     calendar: BusinessCalendar, policies: PolicySet) -> tuple[str, str]:
     """An escalation's subject and body, Simplified Chinese then English: the case, its
     due time in the team's zone to the minute, the rung and who is next, and its link."""
-    m = policies.messages
+    m = policies.staff_messages(case.team)
     step = ladder[step_index]
     clock = case.clocks[clock_name]
     due = local_time(due_at, calendar.tz) if due_at else None
@@ -186,7 +186,7 @@ def customer_line(case: CaseSnapshot, policies: PolicySet, language: str | None 
     (in `language`; in both, Simplified Chinese first, when not given)."""
     if case.customer is None:
         return ""
-    m = policies.messages
+    m = policies.staff_messages(case.team)
     if language is None:
         return "\n" + m.staff(lambda each: customer_line(case, policies, each).strip(), "\n")
     how = policies.privacy.notifications

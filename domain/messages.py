@@ -3,8 +3,9 @@
 English is the catalogues' source text (the msgid); each other language is a catalogue
 read from a .po file at start (core/i18n.py) and handed to the domain inside the
 `PolicySet` (`policies.messages`), so domain code renders text without any I/O.
-Staff read both languages in one message, Simplified Chinese first; a customer reads
-their own language, or the service's (`CASEFLOW_LANGUAGE`, zh-Hans by default).
+Staff read both languages in one message, their team's language first (a team's
+`language` in teams.yaml, else the service's `CASEFLOW_LANGUAGE`, zh-Hans by default); a
+customer reads their own language, or the service's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ CASE_PATHS = {"complaint": "cases", "followup": "follow-ups", "pdca": "pdca-cycl
 _NUMBERED = re.compile(r"(\w+?)_(\d+)")
 # The holidays package's language for holiday names in each.
 HOLIDAY_LANGUAGE = {ZH: "zh_CN", EN: "en_US"}
+
+
+def babel_locale(language: str) -> str:
+    """Babel's locale for a language we write (numbers, dates, durations, plurals)."""
+    return _BABEL_LOCALE.get(language, _BABEL_LOCALE[ZH])
 
 
 def language_of(tag: str | None) -> str | None:
@@ -80,6 +86,11 @@ class MessageContext(BaseModel):
         """`msgid` in `language`, its {placeholders} filled."""
         return self.catalogues.get(language, {}).get(msgid, msgid).format(**params)
 
+    def translated(self, language: str, text: str) -> str:
+        """`text` in `language` when the catalogue has it (a shipped policy's title), else
+        as written (an operator's own): nothing in it is filled in."""
+        return self.catalogues.get(language, {}).get(text, text)
+
     def name(self, language: str, kind: str, value: str | None) -> str:
         """A code's name for people (`clock`, `first_response` -> 首次响应 / first response)."""
         if value is None:
@@ -113,8 +124,13 @@ class MessageContext(BaseModel):
         return self.text(language or self.language, template, **params)
 
     def staff(self, render: Callable[[str], str], separator: str = "\n\n") -> str:
-        """One text in both languages, Simplified Chinese first (staff read both)."""
-        return separator.join(render(language) for language in LANGUAGES)
+        """One text in both languages, this context's language first (staff read both):
+        Simplified Chinese first unless the service or the team chose English."""
+        return separator.join(render(language) for language in self.staff_languages())
+
+    def staff_languages(self) -> tuple[str, ...]:
+        """The languages staff read, this context's first."""
+        return (self.language, *(other for other in LANGUAGES if other != self.language))
 
     def staff_subject(self, render: Callable[[str], str]) -> str:
         return self.staff(render, " / ")

@@ -22,7 +22,7 @@ from pydantic import (
 from domain.access import AccessRole
 from domain.durations import parse_duration
 from domain.messages import MessageContext
-from domain.policy_types import CountryCode, TimezoneName, placeholders
+from domain.policy_types import CountryCode, LanguageTag, TimezoneName, placeholders
 from domain.quiet_hours import QuietHours
 from domain.reviews.policy import GreetingsPolicy, ReviewPolicy, review_name_problem
 
@@ -143,6 +143,9 @@ class TeamPolicy(Strict):
     director: str
     # Where the team's day starts and ends ("breached today"), and its times are shown.
     timezone: TimezoneName = "Asia/Shanghai"
+    language: LanguageTag = Field(
+        default=None, description="what staff messages and reports to this team are written "
+        "in first (zh-Hans or en); the service's language (CASEFLOW_LANGUAGE) when absent")
 
 
 class PersonPolicy(Strict):
@@ -297,6 +300,22 @@ class PolicySet(Strict):
     processes: dict[str, BaseModel] = Field(default_factory=dict)
     # Not from a file: the catalogues and settings messages are written with (core/i18n.py).
     messages: MessageContext = Field(default_factory=MessageContext)
+
+    def staff_messages(self, team: str | None) -> MessageContext:
+        """The message context for staff of `team`: its language first, else the service's.
+        Customers keep their own language (`messages.for_customers`)."""
+        chosen = self.teams[team].language if team in self.teams else None
+        if chosen is None or chosen == self.messages.language:
+            return self.messages
+        return self.messages.model_copy(update={"language": chosen})
+
+    def person_messages(self, person: str) -> MessageContext:
+        """The message context for a digest to `person`: the language of the teams they
+        work in or lead when those agree, else the service's."""
+        teams = [name for name, team in self.teams.items()
+                 if person in (*team.members, team.supervisor, team.manager, team.director)]
+        languages = {self.staff_messages(name).language for name in teams}
+        return self.staff_messages(teams[0]) if len(languages) == 1 else self.messages
 
     def unknown(self, kind: Literal["calendar", "team"], name: str, where: str) -> list[str]:
         """The problem with a reference to a calendar or team that does not exist, if any;

@@ -1,5 +1,5 @@
 """Field types the policy models share: a known timezone, a country with a holiday calendar,
-and the placeholders a message template uses.
+a language we write, and the placeholders a message template uses.
 
 They live apart from `domain.policy` so the section models in other modules (reviews,
 quiet hours) can use them without importing the whole policy set.
@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 from pydantic import AfterValidator
+
+from domain.messages import LANGUAGES, language_of
 
 
 def zone_problem(name: str) -> str | None:
@@ -37,6 +39,16 @@ def _known_country(value: str | None) -> str | None:
     return value
 
 
+def _known_language(value: str | None) -> str | None:
+    """The language a tag names (`zh-CN`, `zh_Hans` -> zh-Hans; `en-US` -> en)."""
+    if value is None:
+        return None
+    found = language_of(value)
+    if found is None:
+        raise ValueError(f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}")
+    return found
+
+
 def placeholders(template: str) -> set[str]:
     """The `{names}` a template fills in (`str.format` fields)."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
@@ -44,3 +56,4 @@ def placeholders(template: str) -> set[str]:
 
 TimezoneName = Annotated[str, AfterValidator(_known_timezone)]
 CountryCode = Annotated[str | None, AfterValidator(_known_country)]
+LanguageTag = Annotated[str | None, AfterValidator(_known_language)]

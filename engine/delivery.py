@@ -69,7 +69,7 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
         as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
         for batch in ([[m] for m in group] if as_written else digests(group)):
             title, body = ((batch[0].subject, batch[0].body) if as_written
-                           else compose_digest(batch, runtime.policies.messages))
+                           else compose_digest(batch, runtime.policies.person_messages(recipient)))
             key, keys = digest_keys(batch)
             result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
                                            body=body, key=key, keys=keys)

@@ -6,6 +6,13 @@ counted once that transaction commits (`after_commit`), so a batch rolled back a
 written again alone is not counted twice. The outbox gauges are read from the store
 at scrape time (`StoreCollector`), with one small grouped query.
 
+Escalation rungs are counted in the store itself, in the firing transaction (a few
+upserts into `rung_counts` at its commit, one per process, level and lateness bucket),
+because rungs are fired by whichever process holds the timers: an API instance, or a
+Prefect worker in server mode, which serves no `/metrics`. The scrape reads that small
+table (at most processes x levels x buckets rows): the rung series are the store's
+totals, the same in every instance's scrape.
+
 Labels are bounded: route templates (never raw paths), methods, status codes, process
 names, ladder levels (0-3), recipient kinds. No team, person, customer or case is ever a
 label.
@@ -21,8 +28,11 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -33,13 +43,18 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine, event, func, select
-from sqlmodel import Session, col
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session as SqlSession
+from sqlalchemy.orm import SessionTransaction
+from sqlmodel import Session, SQLModel, col
 
-from engine.models import OutboxMessage
+from engine.models import OutboxMessage, RungCount
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -60,15 +75,9 @@ HTTP_DURATION = Histogram(
 CASES_OPENED = Counter("caseflow_cases_opened", "Cases opened, by process.", ["process"])
 CASES_CLOSED = Counter("caseflow_cases_closed", "Cases that reached a final stage, by process.",
                        ["process"])
-RUNGS_FIRED = Counter(
-    "caseflow_escalation_rungs_fired",
-    "Escalation rungs fired, by process and ladder level (0 is the warning).",
-    ["process", "level"])
-RUNG_LATENESS = Histogram(
-    "caseflow_escalation_rung_lateness_seconds",
-    "A rung's firing time minus its due time, in the service clock's seconds.",
-    ["process"],
-    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14_400, 86_400))
+# The rungs are counted in the store (`RungCount`), not in a process's memory: a rung a
+# Prefect worker fires is then in every API instance's scrape. Their lateness buckets:
+LATENESS_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14_400, 86_400)
 DELIVERIES_FAILED = Counter(
     "caseflow_deliveries_failed",
     "Outbox messages whose sending failed (each failed attempt; retried or dead-lettered).",
@@ -134,16 +143,50 @@ def case_closed(db: Session | Connection, process: str) -> None:
     after_commit(db, CASES_CLOSED.labels(process).inc)
 
 
-def rung_fired(db: Session | Connection, process: str, level: int, due: datetime | None,
+def rung_fired(session: Session, process: str, level: int, due: datetime | None,
                fired: datetime) -> None:
-    rungs, lateness = RUNGS_FIRED.labels(process, str(level)), RUNG_LATENESS.labels(process)
+    """Count a fired rung in `session`'s transaction; written to the store at its commit."""
+    late = max((fired - due).total_seconds(), 0.0) if due is not None else None
+    bucket = -1 if late is None else bisect_left(LATENESS_BUCKETS, late)
+    session.connection()  # within a transaction, so that its rollback forgets this
+    pending = session.info.setdefault(_RUNGS, {})
+    count, seconds = pending.get((process, level, bucket), (0, 0.0))
+    pending[(process, level, bucket)] = (count + 1, seconds + (late or 0.0))
 
-    def count() -> None:
-        rungs.inc()
-        if due is not None:
-            lateness.observe(max((fired - due).total_seconds(), 0.0))
 
-    after_commit(db, count)
+_RUNGS = "caseflow_rungs_pending"
+
+
+def _write_rungs(session: Session, *_: object) -> None:
+    pending = session.info.pop(_RUNGS, None)
+    if not pending:
+        return
+    # The rest of the transaction first: the counter rows are then locked only from here
+    # to the commit, and in one order (sorted), so two firing transactions never deadlock.
+    session.flush()
+    table = SQLModel.metadata.tables[RungCount.__tablename__]
+    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else \
+        sqlite_insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.process, table.c.level, table.c.bucket],
+        set_={"fired": table.c.fired + statement.excluded.fired,
+              "lateness_seconds": table.c.lateness_seconds
+              + statement.excluded.lateness_seconds})
+    session.execute(statement, [
+        {"process": process, "level": level, "bucket": bucket, "fired": count,
+         "lateness_seconds": seconds}
+        for (process, level, bucket), (count, seconds) in sorted(pending.items())])
+
+
+def _forget_rungs(session: Session, previous: SessionTransaction) -> None:
+    # Every rollback of the whole transaction, also one that had emitted no SQL yet.
+    if not previous.nested:
+        session.info.pop(_RUNGS, None)
+
+
+event.listen(SqlSession, "before_commit", _write_rungs)
+event.listen(SqlSession, "after_soft_rollback", _forget_rungs)
 
 
 # --- the scrape -------------------------------------------------------------------------
@@ -182,6 +225,41 @@ class StoreCollector(Collector):
         now = self.runtime.clock.now()
         age.add_metric([], max((now - min(oldest)).total_seconds(), 0.0) if oldest else 0.0)
         yield age
+        yield from self._rungs()
+
+    def _rungs(self) -> Iterator[Any]:
+        try:
+            with Session(self.runtime.engine) as session:
+                rows = session.execute(select(
+                    col(RungCount.process), col(RungCount.level), col(RungCount.bucket),
+                    col(RungCount.fired), col(RungCount.lateness_seconds))).all()
+        except Exception as exc:  # a store behind on its migrations: the rest still answers
+            log.warning("metrics: the rung counts could not be read (%s)", type(exc).__name__)
+            return
+        fired = CounterMetricFamily(
+            "caseflow_escalation_rungs_fired",
+            "Escalation rungs fired, by process and ladder level (0 is the warning), by "
+            "every process on the store, read from the store.", labels=["process", "level"])
+        by_level: dict[tuple[str, int], int] = defaultdict(int)
+        buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(LATENESS_BUCKETS) + 1))
+        sums: dict[str, float] = defaultdict(float)
+        for process, level, bucket, count, seconds in rows:
+            by_level[(process, level)] += count
+            if bucket >= 0:
+                buckets[process][min(bucket, len(LATENESS_BUCKETS))] += count
+                sums[process] += seconds
+        for (process, level), count in sorted(by_level.items()):
+            fired.add_metric([process, str(level)], count)
+        yield fired
+        lateness = HistogramMetricFamily(
+            "caseflow_escalation_rung_lateness_seconds",
+            "A rung's firing time minus its due time, in the service clock's seconds, read "
+            "from the store.", labels=["process"])
+        for process, counts in sorted(buckets.items()):
+            bounds = [*map(floatToGoString, LATENESS_BUCKETS), "+Inf"]
+            lateness.add_metric([process], list(zip(bounds, accumulate(counts), strict=True)),
+                                sum_value=sums[process])
+        yield lateness
 
     def _read(self) -> list[tuple[str, int, datetime | None]]:
         with Session(self.runtime.engine) as session:

@@ -271,6 +271,21 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = None
 
 
+class RungCount(SQLModel, table=True):
+    """Escalation rungs fired, summed in the store by process, ladder level and lateness
+    bucket, whichever process fired them (an API instance, a sweeper, a Prefect worker):
+    `/metrics` reads them at the scrape (`engine.metrics.StoreCollector`)."""
+
+    __tablename__ = "rung_counts"
+    process: str = Field(primary_key=True, max_length=40)
+    level: int = Field(primary_key=True)
+    # The index of the lateness histogram's bucket (engine.metrics.LATENESS_BUCKETS; its
+    # length for +Inf); -1 for a rung with no due time, counted but not in the histogram.
+    bucket: int = Field(primary_key=True)
+    fired: int = 0
+    lateness_seconds: float = 0.0
+
+
 class ClockEpoch(SQLModel, table=True):
     """When the store's fast clock (`CASEFLOW_CLOCK_SPEED`) started, and its speed: one row,
     which every instance on the store reads, so that all keep the same time."""

@@ -28,7 +28,7 @@ def _policy(policies: PolicySet) -> CrisisPolicy:
 def candidate(case: CaseSnapshot, spike: Mapping[str, Any],
               policies: PolicySet) -> tuple[Notice, ...]:
     """A detected candidate: the people the spike policy names, asked to triage it."""
-    policy, m = _policy(policies), policies.messages
+    policy, m = _policy(policies), policies.staff_messages(case.team)
 
     def values(language: str) -> dict[str, object]:
         return {"case": case.id, "count": spike["count"], "window": spike["window"],
@@ -71,7 +71,7 @@ def of_event(decision: Decision, event: Event, policies: PolicySet,
     if not roles or team is None:
         return ()
     people = sorted({getattr(team, role) for role in roles})
-    m = policies.messages
+    m = policies.staff_messages(after.team)
     link = m.case_link(after.process, case_id)
     if kind == "confirm":
         def due(language: str) -> str:

@@ -379,7 +379,7 @@ def call_notice(decision: Decision, customer: CustomerContact | None, policies: 
         return ()
     clock = case.clocks[CALL]
     calendar = calendars[clock.calendar]
-    m = policies.messages
+    m = policies.staff_messages(case.team)
     due = local_time(clock.due_at(calendar) or clock.started_at, calendar.tz)
     why = ("the customer's tier is always called, answered or not"
            if decision.timeline[0].details.get("reason") == "always_call_tier"

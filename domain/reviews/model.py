@@ -24,7 +24,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.kpi_definitions import DEFINITIONS, Rate
+from domain.messages import EN, MessageContext
 from domain.reviews.policy import Covers, PeriodKind
+from domain.reviews.wording import Name, Percent
+from domain.reviews.wording import period as period_days
 
 
 class RunStatus(StrEnum):
@@ -138,8 +141,12 @@ def rate_row(rate: Rate, *, label: str | None = None) -> dict[str, Any]:
 
 def below_target(rates: Mapping[str, Rate], watched: list[str], period: Period,
                  review_title: str, *, case_ids: tuple[int, ...] = (),
-                 by_team: Mapping[str, Rate] | None = None) -> list[FindingSpec]:
-    """Decide the findings: one per watched KPI that misses its target (none without data)."""
+                 by_team: Mapping[str, Rate] | None = None,
+                 messages: MessageContext | None = None) -> list[FindingSpec]:
+    """Decide the findings: one per watched KPI that misses its target (none without data),
+    titled and described in the staff's languages (their own first) when `messages` is
+    given, in English otherwise."""
+    m = messages or MessageContext(language=EN)
     found = []
     for kpi in watched:
         rate = rates.get(kpi)
@@ -153,18 +160,28 @@ def below_target(rates: Mapping[str, Rate], watched: list[str], period: Period,
             figures["by_team"] = {team: {"value": r.value, "numerator": r.numerator,
                                          "denominator": r.denominator}
                                   for team, r in by_team.items()}
+        title, description = _finding_text(m, kpi, rate, review_title, period)
         found.append(FindingSpec(
-            kpi=kpi,
-            title=f"{kpi} {_percent(rate.value)} below target {_percent(rate.target)}",
-            description=(f"{review_title}, {period.as_json()['start'][:10]} to "
-                         f"{period.as_json()['end'][:10]}: {rate.numerator} of "
-                         f"{rate.denominator} met. {definition.description}"),
+            kpi=kpi, title=title,
+            # The KPI's definition is reference text, kept in English as its source says it.
+            description=f"{description}\n{definition.description}",
             figures=figures, case_ids=case_ids))
     return found
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+def _finding_text(m: MessageContext, kpi: str, rate: Rate, review_title: str,
+                  period: Period) -> tuple[str, str]:
+    zone = ZoneInfo(period.timezone)
+    start, end = period.start.astimezone(zone), period.end.astimezone(zone)
+    title = m.staff(lambda language: m.text(
+        language, "{kpi} {value} below target {target}",
+        kpi=Name("kpi", kpi).said(m, language), value=Percent(rate.value).said(m, language),
+        target=Percent(rate.target).said(m, language)), " / ")
+    description = m.staff(lambda language: m.text(
+        language, "{review}, {period}: {met} of {counted} met.",
+        review=m.translated(language, review_title), period=period_days(language, start, end),
+        met=rate.numerator, counted=rate.denominator), "\n")
+    return title, description
 
 
 # A scheduled run that failed (a locked database, a lost connection) is tried again on

@@ -1,36 +1,93 @@
 """Render a review run's result for people: a markdown summary and flat tables.
 
-The result is what `processes.reviews.runs` stores: summary lines, tables overall and per
-team. The same tables become Prefect table artifacts; the markdown becomes the
-markdown artifact. Team-scoped readers get `scoped_result` of it.
+The result is what `processes.reviews.runs` stores: summary lines (already in the staff's
+languages, one a line), tables overall and per team. The markdown artifact is written in
+the staff's languages, Simplified Chinese first unless the service or the team chose
+English: titles, headings and column names in both, the cells' figures in the first
+(numbers, percentages, periods by Babel; codes by their catalogue names; times to the
+minute). The same tables, as data, become Prefect table artifacts. Team-scoped readers
+get `scoped_result` of the result.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-RATIO_COLUMNS = {"share", "cumulative_share", "repeat_share"}
+from domain.messages import EN, MessageContext, local_time
+from domain.reviews.wording import Counted, number, percent, period
+
+RATIO_COLUMNS = {"share", "cumulative_share", "repeat_share", "response_rate",
+                 "csat_satisfied_share", "transferred_share"}
+# Columns whose values are codes with a name in the catalogue, by the kind of name.
+NAMED_COLUMNS = {"kpi": "kpi", "unit": "unit", "clock": "clock", "priority": "priority",
+                 "category": "category", "channel": "channel", "process": "process"}
+TeamMessages = Callable[[str], MessageContext]
 
 
-def cell(column: str, value: Any, unit: str | None = None) -> str:
-    """Format a value for people: ratios as percentages, lists joined, None as a dash."""
+def cell(column: str, value: Any, unit: str | None = None, *,
+         m: MessageContext | None = None, language: str = EN) -> str:
+    """Format a value for people of `language`: numbers in its notation (Babel), ratios as
+    percentages, codes by their names, times to the minute, None as a dash."""
+    m = m or MessageContext(language=EN)
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return m.text(language, "yes" if value else "no")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, float):
-        if column in RATIO_COLUMNS or (column in ("value", "target") and unit == "ratio"):
-            return f"{value:.1%}"
-        if unit == "seconds" and column == "value":
-            return f"{value / 60:.1f} min"
-        return f"{value:g}"
+        return m.text(language, ", ").join(cell(column, v, unit, m=m, language=language)
+                                           for v in value)
+    if isinstance(value, int | float):
+        return _number(column, value, unit, m, language)
+    if column in NAMED_COLUMNS:
+        return _free(_name(m, language, NAMED_COLUMNS[column], str(value)))
+    if column == "indicator":
+        return _free(m.translated(language, str(value)))
+    if column == "at":
+        moment = datetime.fromisoformat(str(value))
+        return local_time(moment, moment.tzinfo) if moment.tzinfo else str(value)
+    return _free(str(value))
+
+
+def _number(column: str, value: float, unit: str | None, m: MessageContext,
+            language: str) -> str:
+    if column in RATIO_COLUMNS or (column in ("value", "target") and unit == "ratio"):
+        return percent(m, language, value)
+    if unit == "seconds" and column == "value":
+        return m.text(language, "{minutes} min", minutes=number(m, language, value / 60, 1))
+    if isinstance(value, int) and not isinstance(value, bool) and column.endswith("_id"):
+        return str(value)  # an id is a name, not an amount: no grouping
+    return number(m, language, value, 2 if isinstance(value, float) else 0)
+
+
+def _name(m: MessageContext, language: str, kind: str, code: str) -> str:
+    # A KPI of one clock (`complaint_on_time_rate.first_response`) reads as both names.
+    kpi, dot, clock = code.partition(".")
+    if kind == "kpi" and dot:
+        return m.text(language, "{kpi} ({clock})", kpi=m.name(language, "kpi", kpi),
+                      clock=m.name(language, "clock", clock))
+    return m.name(language, kind, code)
+
+
+def _free(text: str) -> str:
     # Free text (a category someone typed) must stay inside its cell and row.
-    return " ".join(str(value).split()).replace("|", "\\|")
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _both(m: MessageContext, render: Callable[[str], str]) -> str:
+    """A short label in the staff's languages side by side, once when they agree."""
+    return " / ".join(dict.fromkeys(render(language) for language in m.staff_languages()))
+
+
+def _both_name(m: MessageContext, kind: str, code: str) -> str:
+    return _both(m, lambda language: m.name(language, kind, code))
+
+
+def _both_text(m: MessageContext, msgid: str, **params: object) -> str:
+    return _both(m, lambda language: m.text(language, msgid, **params))
 
 
 def flat_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -39,41 +96,79 @@ def flat_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
              for k, v in row.items()} for row in rows]
 
 
-def markdown_table(rows: list[Mapping[str, Any]]) -> str:
-    """Render `rows` as a markdown table (their keys are the columns), or say none."""
+# Figures a row carries for its basis cell rather than as columns of their own.
+_HIDDEN = ("numerator", "denominator", "promoters", "passives", "detractors")
+
+
+def markdown_table(rows: list[Mapping[str, Any]], m: MessageContext | None = None) -> str:
+    """Render `rows` as a markdown table (their keys are the columns, headed by their names
+    in the staff's languages; cells in the first), or say there are none."""
+    m = m or MessageContext(language=EN)
+    language = m.language
     if not rows:
-        return "_none_"
-    columns = [c for c in rows[0] if c not in ("numerator", "denominator")]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        return "_" + _both_text(m, "none") + "_"
+    columns = [c for c in rows[0] if c not in _HIDDEN]
+    head = [_both_name(m, "column", c) for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         unit = row.get("unit")
-        lines.append("| " + " | ".join(cell(c, row.get(c), unit) for c in columns) + " |")
+        cells = [_basis(m, language, row) if c == "basis" and "promoters" in row
+                 else cell(c, row.get(c), unit, m=m, language=language) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _section(summary: list[str], tables: Mapping[str, list[Mapping[str, Any]]],
-             level: str) -> list[str]:
-    parts = [f"- {line}" for line in summary]
+def _basis(m: MessageContext, language: str, row: Mapping[str, Any]) -> str:
+    return m.text(language, ", ").join(
+        Counted(row[key], one, many).said(m, language)
+        for key, one, many in (("promoters", "{n} promoter", "{n} promoters"),
+                               ("passives", "{n} passive", "{n} passives"),
+                               ("detractors", "{n} detractor", "{n} detractors")))
+
+
+def _section(m: MessageContext, summary: list[str],
+             tables: Mapping[str, list[Mapping[str, Any]]], level: str) -> list[str]:
+    # A summary line holds its languages one a line: the first in the item, the rest below.
+    parts = ["- " + "\n  ".join(line.splitlines()) for line in summary]
     for name, rows in tables.items():
-        parts += ["", f"{level} {name.replace('-', ' ').capitalize()}", "",
-                  markdown_table(list(rows))]
+        heading = _both_name(m, "table", name)
+        parts += ["", f"{level} {heading}", "", markdown_table(list(rows), m)]
     return parts
 
 
-def render_markdown(result: Mapping[str, Any]) -> str:
-    """Render the run's report as markdown: period, summary, tables, each team's section."""
-    period = result.get("period", {})
-    lines = [f"# {result.get('title', result.get('review', 'Review'))}", "",
-             f"Period {period.get('start', '?')} to {period.get('end', '?')} "
-             f"({period.get('timezone', '')}); computed at {result.get('now', '?')}.", ""]
-    lines += _section(result.get("summary", []), result.get("tables", {}), "##")
+def render_markdown(result: Mapping[str, Any], m: MessageContext | None = None,
+                    team_messages: TeamMessages | None = None) -> str:
+    """Render the run's report as markdown for staff: its title, period and summary in
+    their languages (the first, then English beside), tables with the first's figures, and
+    each team's section in that team's languages."""
+    m = m or MessageContext(language=EN)
+    title = str(result.get("title", result.get("review", "Review")))
+    lines = [f"# {_both(m, lambda language: m.translated(language, title))}", ""]
+    lines += [_period_line(m, language, result) + "\n" for language in m.staff_languages()]
+    lines += _section(m, result.get("summary", []), result.get("tables", {}), "##")
     for team, section in result.get("teams", {}).items():
-        lines += ["", f"## Team {team}", ""]
-        lines += _section(section.get("summary", []), section.get("tables", {}), "###")
+        tm = team_messages(team) if team_messages else m
+        lines += ["", f"## {_both_text(tm, 'Team {team}', team=team)}", ""]
+        lines += _section(tm, section.get("summary", []), section.get("tables", {}), "###")
     if result.get("findings"):
-        ids = ", ".join(f"#{i}" for i in result["findings"])
-        lines += ["", f"Findings added to the improvement backlog: {ids}."]
+        ids = [f"#{i}" for i in result["findings"]]
+        lines += [""] + [m.text(language, "Findings added to the improvement backlog: {ids}.",
+                                ids=m.text(language, ", ").join(ids)) + "\n"
+                         for language in m.staff_languages()]
     return "\n".join(lines).strip() + "\n"
+
+
+def _period_line(m: MessageContext, language: str, result: Mapping[str, Any]) -> str:
+    found = result.get("period", {})
+    try:
+        start, end = (datetime.fromisoformat(found["start"]),
+                      datetime.fromisoformat(found["end"]))
+        now = datetime.fromisoformat(result["now"])
+    except (KeyError, TypeError, ValueError):
+        return m.text(language, "Period not recorded.")
+    return m.text(language, "Period: {period} ({zone}); computed at {now}.",
+                  period=period(language, start, end), zone=found.get("timezone", ""),
+                  now=local_time(now, now.tzinfo or start.tzinfo or UTC))
 
 
 def scoped_result(result: Mapping[str, Any], teams: frozenset[str] | None
@@ -113,13 +208,16 @@ class Artifact:
     description: str
 
 
-def run_artifacts(review: str, run_id: int | None, result: Mapping[str, Any]
+def run_artifacts(review: str, run_id: int | None, result: Mapping[str, Any],
+                  m: MessageContext | None = None, team_messages: TeamMessages | None = None
                   ) -> list[Artifact]:
-    """The artifacts a run publishes: its markdown report keyed by review, then a table
-    per overall figure keyed by review and table."""
-    period = result.get("period", {})
-    about = (f"{result.get('title', review)}, {period.get('start', '')[:10]} to "
-             f"{period.get('end', '')[:10]} (run {run_id})")
-    return [Artifact(artifact_key(review), "markdown", render_markdown(result), about),
+    """The artifacts a run publishes: its markdown report keyed by review (in the staff's
+    languages, see `render_markdown`), then a table per overall figure keyed by review
+    and table (data: their columns are the result's own keys)."""
+    found = result.get("period", {})
+    about = (f"{result.get('title', review)}, {found.get('start', '')[:10]} to "
+             f"{found.get('end', '')[:10]} (run {run_id})")
+    markdown = render_markdown(result, m, team_messages)
+    return [Artifact(artifact_key(review), "markdown", markdown, about),
             *(Artifact(artifact_key(review, name), "table", flat_rows(rows), about)
               for name, rows in result.get("tables", {}).items())]

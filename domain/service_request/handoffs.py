@@ -112,7 +112,7 @@ def notices(after: CaseSnapshot, rule: TransferPolicy, policies: PolicySet, *,
         person = resolve_role(after, role, policies)
         if person:
             recipients.setdefault(person, role.value)
-    m = policies.messages
+    m = policies.staff_messages(after.team)
 
     def values(language: str) -> dict[str, object]:
         return {"process": m.name(language, "process", after.process), "case": after.id,

@@ -15,6 +15,7 @@ from sqlalchemy import and_, extract, or_
 from sqlmodel import col, select
 
 from domain.messages import HOLIDAY_LANGUAGE, MessageContext
+from domain.reviews.wording import Counted, period, said
 from engine.delivery import CUSTOMER_PREFIX
 from engine.models import Customer, OutboxMessage
 from processes.reviews.compute import ReviewContext, ReviewOutput
@@ -36,19 +37,23 @@ def skill_assessment_reminder(ctx: ReviewContext) -> ReviewOutput:
     out = ReviewOutput()
     start = ctx.period.start.astimezone(ctx.zone)
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    rows, m = [], ctx.policies.messages
+    rows: list[dict[str, Any]] = []
     for team in ctx.teams():
         policy = ctx.policies.teams[team]
         row = {"team": team, "supervisor": policy.supervisor, "members": list(policy.members)}
         rows.append(row)
         out.messages.append(_message(
             ctx, f"review:{ctx.name}:{quarter}:{team}", policy.supervisor, "supervisor",
-            *_skill_reminder(m, team, quarter, policy.members)))
-        out.teams[team] = {"summary": [f"Reminder sent to {policy.supervisor} for {quarter}."],
+            *_skill_reminder(ctx.policies.staff_messages(team), team, quarter,
+                             policy.members)))
+        out.teams[team] = {"summary": [said(ctx.team_messages(team),
+                                            "Reminder sent to {supervisor} for {quarter}.",
+                                            supervisor=policy.supervisor, quarter=quarter)],
                            "tables": {"reminders": [row]}}
     out.tables["reminders"] = rows
-    out.summary.append(f"Skill-assessment reminders for {quarter} queued to the supervisors "
-                       f"of {len(rows)} team(s).")
+    out.summary.append(said(ctx.messages, "Skill-assessment reminders for {quarter} queued to "
+                            "the supervisors of {teams}.", quarter=quarter,
+                            teams=Counted(len(rows), "{n} team", "{n} teams")))
     return out
 
 
@@ -140,10 +145,26 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
     counts = {"date": day.isoformat(), "holiday_name": holiday, **sent}
     out.tables["greetings"] = [counts]
     out.extra["greetings"] = counts
-    out.summary.append(
-        f"{day.isoformat()}: {sent['birthday']} birthday and {sent['holiday']} holiday "
-        f"greeting(s) queued{f' for {holiday}' if holiday else ''}; "
-        f"{sent['skipped_without_contact']} consenting customer(s) have no contact.")
+    without = Counted(sent["skipped_without_contact"], "{n} consenting customer has",
+                      "{n} consenting customers have")
+    if holiday:
+        out.summary.append(m.staff(lambda language: m.text(
+            language, "{day}: {birthday} and {holiday} queued for {name}; {without} no contact.",
+            day=period(language, ctx.period.start.astimezone(ctx.zone),
+                       ctx.period.end.astimezone(ctx.zone)),
+            birthday=Counted(sent["birthday"], "{n} birthday greeting",
+                             "{n} birthday greetings").said(m, language),
+            holiday=Counted(sent["holiday"], "{n} holiday greeting",
+                            "{n} holiday greetings").said(m, language),
+            name=holiday_in(language) or holiday, without=without.said(m, language)), "\n"))
+    else:
+        out.summary.append(m.staff(lambda language: m.text(
+            language, "{day}: {birthday} queued; {without} no contact.",
+            day=period(language, ctx.period.start.astimezone(ctx.zone),
+                       ctx.period.end.astimezone(ctx.zone)),
+            birthday=Counted(sent["birthday"], "{n} birthday greeting",
+                             "{n} birthday greetings").said(m, language),
+            without=without.said(m, language)), "\n"))
     return out
 
 

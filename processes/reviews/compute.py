@@ -18,9 +18,11 @@ from sqlmodel import Session
 from core.kpis import KpiFilter
 from core.kpis_satisfaction import satisfaction as satisfaction_figures
 from domain.kpi_definitions import ON_TIME, Rate
+from domain.messages import MessageContext
 from domain.policy import PolicySet
 from domain.reviews.model import FindingSpec, Period, below_target
 from domain.reviews.policy import ReviewPolicy
+from domain.reviews.wording import Counted, Name, Number, Percent, said
 from engine.models import OutboxMessage
 from processes.reviews.figures import (
     digest_counts,
@@ -59,6 +61,15 @@ class ReviewContext:
         """List the policies' teams, sorted."""
         return sorted(self.policies.teams)
 
+    @property
+    def messages(self) -> MessageContext:
+        """How the whole report is written: in the service's language, English beside."""
+        return self.policies.messages
+
+    def team_messages(self, team: str) -> MessageContext:
+        """How a team's section is written: in the team's language, the other beside."""
+        return self.policies.staff_messages(team)
+
 
 @dataclass
 class ReviewOutput:
@@ -77,9 +88,10 @@ class ReviewOutput:
                 **self.extra}
 
 
-def _percent(rate: Rate) -> str:
-    value = "n/a" if rate.value is None else f"{rate.value:.1%}"
-    return f"{value} ({rate.numerator}/{rate.denominator})"
+def _on_time(m: MessageContext, rate: Rate) -> str:
+    return said(m, "Complaint on-time rate {rate} ({met}/{counted}), target {target}.",
+                rate=Percent(rate.value), met=rate.numerator, counted=rate.denominator,
+                target=Percent(ON_TIME.target, 0))
 
 
 def _kpi_sections(ctx: ReviewContext, out: ReviewOutput) -> dict[str, Rate]:
@@ -91,15 +103,13 @@ def _kpi_sections(ctx: ReviewContext, out: ReviewOutput) -> dict[str, Rate]:
         team_rows, by_kpi = kpi_table(ctx.session, ctx.kpi_filter(team), ctx.now)
         team_rates[team] = by_kpi[ON_TIME.name]
         out.teams.setdefault(team, {"summary": [], "tables": {}})["tables"]["kpis"] = team_rows
-        out.teams[team]["summary"].append(
-            f"Complaint on-time rate {_percent(by_kpi[ON_TIME.name])}, target "
-            f"{ON_TIME.target:.0%}.")
-    out.summary.append(f"Complaint on-time rate {_percent(rates[ON_TIME.name])}, target "
-                       f"{ON_TIME.target:.0%}.")
+        out.teams[team]["summary"].append(_on_time(ctx.team_messages(team),
+                                                   by_kpi[ON_TIME.name]))
+    out.summary.append(_on_time(ctx.messages, rates[ON_TIME.name]))
     if ctx.review.findings:
         missed = tuple(missed_case_ids(ctx.session, ctx.kpi_filter(), ctx.now))
         out.findings = below_target(rates, ctx.review.findings, ctx.period, ctx.review.title,
-                                    case_ids=missed, by_team=team_rates)
+                                    case_ids=missed, by_team=team_rates, messages=ctx.messages)
     return rates
 
 
@@ -121,15 +131,21 @@ def sla_digest(ctx: ReviewContext) -> ReviewOutput:
     for team in teams:
         figures = {**zero, **counts.get(team, {})}
         out.teams[team] = {
-            "summary": [f"{figures['breached_in_period']} clock(s) breached in the period, "
-                        f"{figures['at_risk_now']} at risk now, {figures['overdue_now']} "
-                        "overdue on open cases."],
+            "summary": [said(ctx.team_messages(team), "{breached} breached in the period, "
+                             "{at_risk} at risk now, {overdue} overdue on open cases.",
+                             breached=_clocks(figures["breached_in_period"]),
+                             at_risk=figures["at_risk_now"], overdue=figures["overdue_now"])],
             "tables": digest_lists(ctx.session, zone=ctx.zone, team=team, **window)}
     total = {key: sum(row[key] for row in out.tables["teams"]) for key in zero}
-    out.summary.append(f"{total['breached_in_period']} clock(s) breached in the period; "
-                       f"{total['at_risk_now']} at risk and {total['overdue_now']} overdue "
-                       "now.")
+    out.summary.append(said(ctx.messages, "{breached} breached in the period; {at_risk} at "
+                            "risk and {overdue} overdue now.",
+                            breached=_clocks(total["breached_in_period"]),
+                            at_risk=total["at_risk_now"], overdue=total["overdue_now"]))
     return out
+
+
+def _clocks(count: int) -> Counted:
+    return Counted(count, "{n} clock", "{n} clocks")
 
 
 def complaint_categories(ctx: ReviewContext) -> ReviewOutput:
@@ -139,20 +155,31 @@ def complaint_categories(ctx: ReviewContext) -> ReviewOutput:
     out.tables["recurrence"], summary = recurrence(ctx.session, ctx.kpi_filter())
     out.extra["recurrence"] = summary
     top = out.tables["pareto"][0] if out.tables["pareto"] else None
-    out.summary.append(f"{summary['cases']} complaint(s) opened in the period" + (
-        f"; the most frequent category is {top['category'] or '(none)'} with "
-        f"{top['cases']} ({top['share']:.0%})." if top else "."))
-    out.summary.append(f"{summary['repeat_cases']} repeat complaint(s) from "
-                       f"{summary['recurring_customers']} customer(s): the same customer, "
-                       "the same category, again within the period.")
+    m = ctx.messages
+    opened = Counted(summary["cases"], "{n} complaint", "{n} complaints")
+    if top:
+        out.summary.append(said(
+            m, "{opened} opened in the period; the most frequent category is {category} "
+            "with {cases} ({share}).", opened=opened, cases=top["cases"],
+            category=Name("category", top["category"]), share=Percent(top["share"], 0)))
+    else:
+        out.summary.append(said(m, "{opened} opened in the period.", opened=opened))
+    out.summary.append(said(
+        m, "{repeats} from {customers}: the same customer, the same category, again within "
+        "the period.",
+        repeats=Counted(summary["repeat_cases"], "{n} repeat complaint", "{n} repeat complaints"),
+        customers=Counted(summary["recurring_customers"], "{n} customer", "{n} customers")))
     # Needless transfers (seed 003) are the other recurring cost a weekly review looks at;
     # a period without service requests has no such table.
     handoffs = handoffs_table(ctx.session, ctx.kpi_filter())
     if handoffs[0]["denominator"]:
         out.tables["handoffs"] = handoffs
-        out.summary.append(f"{handoffs[0]['numerator']} hand-off(s) over "
-                           f"{handoffs[0]['denominator']} service request(s) opened in the "
-                           f"period ({handoffs[0]['value']:.2f} per request).")
+        out.summary.append(said(
+            m, "{handoffs} over {requests} opened in the period ({per} per request).",
+            handoffs=Counted(handoffs[0]["numerator"], "{n} hand-off", "{n} hand-offs"),
+            requests=Counted(handoffs[0]["denominator"], "{n} service request",
+                             "{n} service requests"),
+            per=Number(handoffs[0]["value"])))
     for team in ctx.teams():
         rows, team_summary = recurrence(ctx.session, ctx.kpi_filter(team))
         section = out.teams.setdefault(team, {"summary": [], "tables": {}})
@@ -190,7 +217,7 @@ def service_quality(ctx: ReviewContext) -> ReviewOutput:
     out = ReviewOutput()
     _kpi_sections(ctx, out)
     figures = satisfaction_figures(ctx.session, survey_filter(ctx.period))
-    out.summary += summary(figures)
+    out.summary += summary(ctx.messages, figures)
     out.extra["survey_data"] = figures.response_rate.denominator > 0
     by_name = {row["kpi"]: row for row in [*out.tables["kpis"], *kpi_rows(figures)]}
     indicators = []

@@ -51,7 +51,9 @@ async def publish_due_runs(runtime: Runtime, review: str, write: ArtifactWriter)
 
 async def _publish(runtime: Runtime, run: ReviewRun, write: ArtifactWriter) -> bool:
     done = list(run.published_artifacts)
-    for artifact in run_artifacts(run.review, run.id, run.result):
+    policies = runtime.policies
+    for artifact in run_artifacts(run.review, run.id, run.result, policies.messages,
+                                  policies.staff_messages):
         if artifact.key in done:
             continue  # written by an earlier try
         try:

@@ -18,7 +18,9 @@ from core.kpis_satisfaction import (
     satisfaction_breakdown,
 )
 from domain.kpi_definitions import NPS, Average, Satisfaction
+from domain.messages import MessageContext
 from domain.reviews.model import Period, rate_row
+from domain.reviews.wording import Counted, Name, Number, Percent, said
 
 if TYPE_CHECKING:
     from processes.reviews.compute import ReviewContext, ReviewOutput
@@ -50,7 +52,8 @@ def kpi_rows(figures: Satisfaction) -> list[dict[str, Any]]:
                       f"{counted(nps.passives, 'passive')}, "
                       f"{counted(nps.detractors, 'detractor')}",
              "numerator": None, "denominator": None,
-             "target": None, "meets_target": None},
+             "target": None, "meets_target": None, "promoters": nps.promoters,
+             "passives": nps.passives, "detractors": nps.detractors},
             *(_mean_row(average) for average in figures.dimensions.values())]
 
 
@@ -70,31 +73,40 @@ def breakdown_rows(session: Session, flt: SurveyFilter, by: SurveyDimension
             for key, figures in satisfaction_breakdown(session, flt, by)]
 
 
-def summary(figures: Satisfaction) -> list[str]:
-    """Say what the figures are, in sentences; never a score without answers behind it."""
+def summary(m: MessageContext, figures: Satisfaction) -> list[str]:
+    """Say what the figures are, in sentences in the staff's languages; never a score
+    without answers behind it."""
     sent, answered = figures.response_rate.denominator, figures.response_rate.numerator
     if not sent:
-        return ["No satisfaction surveys were sent in this period."]
-    lines = [f"{sent} survey(s) sent, {answered} answered: response rate "
-             f"{figures.response_rate.value:.0%}."]
+        return [said(m, "No satisfaction surveys were sent in this period.")]
+    lines = [said(m, "{sent} sent, {answered} answered: response rate {rate}.",
+                  sent=Counted(sent, "{n} survey", "{n} surveys"), answered=answered,
+                  rate=Percent(figures.response_rate.value, 0))]
     if figures.csat.count:
-        lines.append(f"Average CSAT {figures.csat.value:.2f} of 5 (n={figures.csat.count}); "
-                     f"{figures.satisfied.value:.0%} satisfied (CSAT 4 or 5).")
+        lines.append(said(m, "Average CSAT {csat} of 5 (n={n}); {satisfied} satisfied (CSAT 4 "
+                          "or 5).", csat=Number(figures.csat.value), n=figures.csat.count,
+                          satisfied=Percent(figures.satisfied.value, 0)))
     if figures.nps.count:
         nps = figures.nps
-        lines.append(f"NPS {nps.value:+.0f} ({counted(nps.promoters, 'promoter')}, "
-                     f"{counted(nps.detractors, 'detractor')} of {nps.count}).")
-    rated = [f"{a.kpi.removesuffix('_average')} {a.value:.2f}"
-             for a in figures.dimensions.values() if a.value is not None]
+        lines.append(said(m, "NPS {nps} ({promoters}, {detractors} of {n}).",
+                          nps=Number(nps.value, 0, signed=True), n=nps.count,
+                          promoters=Counted(nps.promoters, "{n} promoter", "{n} promoters"),
+                          detractors=Counted(nps.detractors, "{n} detractor",
+                                             "{n} detractors")))
+    rated = [(a.kpi.removesuffix("_average"), a.value) for a in figures.dimensions.values()
+             if a.value is not None]
     if rated:
-        lines.append("Dimensions (of 5): " + ", ".join(rated) + ".")
+        lines.append(m.staff(lambda language: m.text(
+            language, "Dimensions (of 5): {rated}.", rated=m.text(language, ", ").join(
+                f"{Name('dimension', name).said(m, language)} "
+                f"{Number(value).said(m, language)}" for name, value in rated)), "\n"))
     return lines
 
 
 def satisfaction_sections(ctx: ReviewContext, out: ReviewOutput) -> Satisfaction:
     """Fill `out` with the period's satisfaction, overall and per team; return the totals."""
     figures = satisfaction(ctx.session, survey_filter(ctx.period))
-    out.summary += summary(figures)
+    out.summary += summary(ctx.messages, figures)
     out.tables["kpis"] = kpi_rows(figures)
     for by in SurveyDimension:
         out.tables[f"by_{by.value}"] = breakdown_rows(ctx.session, survey_filter(ctx.period),
@@ -102,7 +114,8 @@ def satisfaction_sections(ctx: ReviewContext, out: ReviewOutput) -> Satisfaction
     for team in ctx.teams():
         flt = survey_filter(ctx.period, team)
         team_figures = satisfaction(ctx.session, flt)
-        out.teams[team] = {"summary": summary(team_figures), "tables": {
+        out.teams[team] = {"summary": summary(ctx.team_messages(team), team_figures),
+                           "tables": {
             "kpis": kpi_rows(team_figures),
             **{f"by_{by.value}": breakdown_rows(ctx.session, flt, by)
                for by in SurveyDimension if by is not SurveyDimension.team}}}

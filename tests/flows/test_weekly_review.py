@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -156,10 +157,21 @@ def test_the_weekly_review_gives_the_hand_computed_tables_as_artifacts_and_json(
             json.loads(artifacts[f"{REVIEW}-recurrence"])] == [  # type: ignore[arg-type]
         {k: r[k] for k in ("customer_ref", "category", "cases")} for r in recurrence]
     markdown = str(artifacts[REVIEW])
-    assert "# Weekly complaint-category review" in markdown
+    # Simplified Chinese first, English beside: title, period, summary lines, headings.
+    assert markdown.startswith("# 每周投诉类别回顾 / Weekly complaint-category review\n")
+    assert "周期：2026年11月16日 – 22日（Asia/Shanghai）；计算于 2026-11-23 09:00 (UTC+08:00)。" \
+        in markdown.replace("\u2009", " ")
+    assert "Period: Nov 16 – 22, 2026 (Asia/Shanghai)" in markdown.replace("\u2009", " ")
+    assert ("- 投诉准时率 78.6%（11/14），目标 95%。\n"
+            "  Complaint on-time rate 78.6% (11/14), target 95%.") in markdown
+    assert "| 类别 / category | 件数 / cases | 占比 / share | 累计占比 / cumulative share |" \
+        in markdown
     assert "| delivery | 4 | 57.1% | 57.1% |" in markdown
-    assert "Complaint on-time rate 78.6% (11/14), target 95%." in markdown
-    assert "## Team billing" in markdown and "## Team complaints" in markdown
+    assert "| 投诉准时率（首次响应） | 比例 | 85.7% | 6/7 | 95.0% | 否 |" in markdown
+    assert "## billing 团队 / Team billing" in markdown
+    assert "## complaints 团队 / Team complaints" in markdown
+    # No code names: KPIs, tables and columns are named, never written as keys.
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", markdown), markdown
 
     # Through the API, the same figures.
     client = TestClient(create_app(manage_runtime=False),

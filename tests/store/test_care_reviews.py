@@ -142,7 +142,8 @@ def test_a_month_without_surveys_says_so_and_invents_no_score(care, clock):
     run = run_due_review(care, "monthly-satisfaction-review").run
     assert run is not None and run.status == "succeeded"
     assert run.result["survey_data"] is False
-    assert run.result["summary"] == ["No satisfaction surveys were sent in this period."]
+    assert run.result["summary"] == ["本周期内未发送满意度调查。\n"
+                                     "No satisfaction surveys were sent in this period."]
     assert {row["kpi"]: row["value"] for row in run.result["tables"]["kpis"]} == {
         "survey_response_rate": None, "csat_average": None, "csat_satisfied_share": None,
         "nps": None, "speed_average": None, "attitude_average": None,

@@ -109,7 +109,11 @@ def test_a_kpi_below_target_adds_one_finding_linked_to_the_run_and_cases(rt, clo
     assert finding.figures["by_team"]["complaints"]["value"] == 0.75
     assert finding.figures["by_team"]["billing"] == {"value": None, "numerator": 0,
                                                      "denominator": 0}
-    assert finding.title == "complaint_on_time_rate 75.0% below target 95.0%"
+    assert finding.title == ("投诉准时率 75.0%，低于目标 95.0% / "
+                             "complaint on-time rate 75.0% below target 95.0%")
+    assert finding.description.replace("\u2009", " ").startswith(
+        "每周投诉类别回顾，2026年11月16日 – 22日：4 个中 3 个达标。\n"
+        "Weekly complaint-category review, Nov 16 – 22, 2026: 3 of 4 met.\n")
     assert outcome.run.result["findings"] == [finding.id]
     assert finding.created_by == "system:reviews"
 

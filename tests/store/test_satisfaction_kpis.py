@@ -169,11 +169,15 @@ def test_the_monthly_satisfaction_review_reports_november(rt, clock):
     assert run is not None and run.status == "succeeded", run and run.error
     result = run.result
     assert result["survey_data"] is True
-    assert result["summary"] == [
-        "8 survey(s) sent, 6 answered: response rate 75%.",
-        "Average CSAT 3.17 of 5 (n=6); 50% satisfied (CSAT 4 or 5).",
-        "NPS +20 (3 promoters, 2 detractors of 5).",
-        "Dimensions (of 5): speed 3.00, attitude 3.25, resolution 2.25."]
+    # Each line in Simplified Chinese, then English; figures as each language writes them.
+    assert [line.split("\n") for line in result["summary"]] == [
+        ["已发送 8 份调查，6 份已回复：回复率 75%。",
+         "8 surveys sent, 6 answered: response rate 75%."],
+        ["平均 CSAT 3.17（满分 5，n=6）；50% 满意（CSAT 4 或 5）。",
+         "Average CSAT 3.17 of 5 (n=6); 50% satisfied (CSAT 4 or 5)."],
+        ["NPS +20（5 人中 3 位推荐者，2 位贬损者）。", "NPS +20 (3 promoters, 2 detractors of 5)."],
+        ["各维度（满分 5）：速度 3、态度 3.25、解决 2.25。",
+         "Dimensions (of 5): speed 3, attitude 3.25, resolution 2.25."]]
     rows = result["tables"]["kpis"]
     assert {row["kpi"]: row["value"] for row in rows} == pytest.approx({
         "survey_response_rate": 0.75, "csat_average": 19 / 6, "csat_satisfied_share": 0.5,
@@ -186,7 +190,8 @@ def test_the_monthly_satisfaction_review_reports_november(rt, clock):
     assert {k for k in result["tables"]} == {"kpis", "by_team", "by_agent", "by_category",
                                              "by_channel"}
     billing = result["teams"]["billing"]
-    assert billing["summary"][0] == "4 survey(s) sent, 3 answered: response rate 75%."
+    assert billing["summary"][0] == ("已发送 4 份调查，3 份已回复：回复率 75%。\n"
+                                     "4 surveys sent, 3 answered: response rate 75%.")
     assert [row["agent"] for row in billing["tables"]["by_agent"]] == ["sun.hao", "zhou.xin"]
     assert (result["period"]["start"], result["period"]["end"]) == (
         "2026-11-01T00:00:00+08:00", "2026-12-01T00:00:00+08:00")

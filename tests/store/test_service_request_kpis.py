@@ -68,7 +68,9 @@ def test_the_weekly_review_reports_hand_offs_overall_and_per_team(rt, clock):
     assert (overall["kpi"], overall["basis"], overall["value"]) == (
         "transfers_per_case", "3/2", 1.5)
     assert overall["transferred_share"] == 0.5
-    assert "3 hand-off(s) over 2 service request(s)" in " ".join(run.result["summary"])
+    said = " ".join(run.result["summary"])
+    assert "3 hand-offs over 2 service requests opened in the period (1.5 per request)" in said
+    assert "本周期内新开 2 个服务请求，共 3 次转交（平均每个请求 1.5 次）" in said
     billing = run.result["teams"]["billing"]["tables"]["handoffs"][0]
     assert billing["basis"] == "3/1"  # the bounced request is with billing now
     assert run.result["teams"]["complaints"]["tables"]["handoffs"][0]["basis"] == "0/1"

@@ -96,13 +96,15 @@ def test_the_browser_s_language_is_honoured_when_we_write_it(header: str | None,
 
 def test_every_catalogue_entry_keeps_its_placeholders() -> None:
     """A translation that drops or renames a {placeholder} would fail at send time."""
-    (po,) = LOCALE_DIR.glob("*/LC_MESSAGES/caseflow.po")
-    with po.open("rb") as file:
-        catalog = read_po(file)
-    entries = [m for m in catalog if m.id]
-    assert entries and all(m.string for m in entries)
-    for m in entries:
-        assert set(re.findall(r"{\w+}", m.id)) == set(re.findall(r"{\w+}", m.string)), m.id
+    files = sorted(LOCALE_DIR.glob("*/LC_MESSAGES/caseflow.po"))
+    assert [po.parts[-3] for po in files] == ["en", "zh_Hans"]
+    for po in files:
+        with po.open("rb") as file:
+            catalog = read_po(file)
+        entries = [m for m in catalog if m.id]
+        assert entries and all(m.string for m in entries)
+        for m in entries:
+            assert set(re.findall(r"{\w+}", m.id)) == set(re.findall(r"{\w+}", m.string)), m.id
 
 
 def test_the_summary_counts_one_detractor_in_the_singular() -> None:
