@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
-from api import admin, cases, customers, errors, health, probes
+from api import admin, cases, customers, errors, health, probes, whatif
 from api.body_limit import BodyLimit
 from api.observability import Observe
 from api.parameters import RefuseUnstorableParameters
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(customers.router)
+    app.include_router(whatif.router)
     for router in PROCESS_ROUTERS:
         app.include_router(router)
     app.include_router(health.router)
