@@ -7,6 +7,7 @@ from datetime import timedelta
 import yaml
 
 from tests.api.helpers import open_case, post_event
+from tests.conftest import sweep
 from tests.support import SHIPPED_POLICIES, bearer, issue_key
 
 PERIOD = {"from": "2026-11-20", "to": "2026-11-20"}
@@ -19,13 +20,15 @@ def _complaint_yaml(ordinary_first_response: str) -> str:
     return yaml.safe_dump(data, allow_unicode=True)
 
 
-def _two_late_answers(client, clock) -> list[int]:  # type: ignore[no-untyped-def]
-    """Two ordinary complaints, one billing, each answered 25 minutes late."""
+def _two_late_answers(client, clock, runtime) -> list[int]:  # type: ignore[no-untyped-def]
+    """Two ordinary complaints, one billing, warned and breached (the sweeper ran), each
+    answered after 25 minutes."""
     ids = []
     for category in ("delivery", "billing"):
         case = open_case(client, priority="ordinary", category=category)
         ids.append(case["id"])
     clock.advance(timedelta(minutes=25))
+    sweep(runtime)
     for case_id in ids:
         assert post_event(client, case_id, "acknowledge").status_code == 200
     clock.advance(timedelta(minutes=5))
@@ -33,7 +36,7 @@ def _two_late_answers(client, clock) -> list[int]:  # type: ignore[no-untyped-de
 
 
 def test_a_supervisor_sees_what_thirty_minutes_would_have_changed(client, clock, runtime):
-    ids = _two_late_answers(client, clock)
+    ids = _two_late_answers(client, clock, runtime)
     answer = client.post("/reports/what-if", json={
         **PERIOD, "policies": {"complaint.yaml": _complaint_yaml("PT30M")}})
     assert answer.status_code == 200, answer.text
@@ -54,7 +57,7 @@ def test_a_supervisor_sees_what_thirty_minutes_would_have_changed(client, clock,
 
 
 def test_a_team_supervisor_replays_only_their_team(client, clock, runtime):
-    _two_late_answers(client, clock)
+    _two_late_answers(client, clock, runtime)
     billing = bearer(issue_key(runtime, "supervisor", name="wang.fang", teams=["billing"]))
     answer = client.post("/reports/what-if", headers=billing, json={
         **PERIOD, "policies": {"complaint.yaml": _complaint_yaml("PT30M")}})
