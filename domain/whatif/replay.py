@@ -128,7 +128,8 @@ class _Run:
                 decision = step_due(self.snapshot, clock_name=spec.name,
                                     step_index=spec.step or 0, ladder=self.ladder,
                                     policies=self.policies, calendars=self.calendars,
-                                    timer_key=spec.key, now=spec.fire_at)
+                                    timer_key=spec.key, now=spec.fire_at,
+                                    notify=False)
             else:
                 decision = complaint.on_timer(self.snapshot, spec.name, self.policies,
                                               self.calendars, spec.fire_at)
