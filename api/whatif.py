@@ -14,9 +14,10 @@ from api.deps import RuntimeDep
 from api.errors import field_error
 from api.schemas import Model, Problem
 from core.policy_loader import PolicyError, build_calendars, load_policy_texts, policy_file_names
-from core.runtime import message_settings
+from core.runtime import Runtime, message_settings
 from core.whatif import Period, what_if
 from domain.access import Identity
+from domain.policy import PolicySet
 from domain.policy_types import zone_problem
 from domain.whatif.report import as_json
 from processes.reviews.access import ReportReaderDep, team_scope
@@ -27,8 +28,8 @@ MAX_DAYS = 366
 PolicyText = Annotated[str, Field(max_length=200_000)]
 
 
-class WhatIfRequest(Model):
-    """The candidate policies and the cases to replay under them."""
+class CandidateRun(Model):
+    """Candidate policies and the period whose complaints are replayed under them."""
 
     policies: dict[str, PolicyText] = Field(
         max_length=20,
@@ -38,11 +39,16 @@ class WhatIfRequest(Model):
         examples=[{"complaint.yaml": "complaint:\n  priorities: [urgent, ordinary]\n  ..."}])
     start: date = Field(alias="from", description="first day of the period, in `timezone`")
     end: date = Field(alias="to", description="last day of the period (included)")
+    timezone: str = Field(default="Asia/Shanghai", max_length=60,
+                          description="the zone the period's days are read in")
+
+
+class WhatIfRequest(CandidateRun):
+    """The candidate policies and the cases to replay under them."""
+
     teams: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
         default_factory=list, max_length=50,
         description="only these teams' complaints; by default every team in your scope")
-    timezone: str = Field(default="Asia/Shanghai", max_length=60,
-                          description="the zone the period's days are read in")
 
 
 class ClockRatePublic(BaseModel):
@@ -58,6 +64,7 @@ class FiguresPublic(BaseModel):
     breaches: int = Field(description="clocks missed: breached, or running past due")
     rungs_by_level: dict[str, int]
     rungs_by_person: dict[str, int] = Field(description="rungs each person was told of")
+    escalated: dict[str, int] = Field(description="cases that reached each level or above")
     unreplayable: int
     skipped_events: int = Field(description="recorded events the policies would not allow")
 
@@ -89,13 +96,9 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
     candidate policies; nothing is written to the cases."""
     if problem := _request_problem(body, reader):
         return problem
-    files = {name: path.read_text(encoding="utf-8") for name in policy_file_names()
-             if (path := rt.settings.policies / name).is_file()}
-    try:
-        candidate = load_policy_texts({**files, **body.policies},
-                                      **message_settings(rt.settings))
-    except PolicyError as exc:
-        return JSONResponse(status_code=422, content={"detail": policy_problems(exc)})
+    candidate = candidate_policies(body, rt)
+    if isinstance(candidate, JSONResponse):
+        return candidate
     unknown = sorted(set(body.teams) - set(candidate.teams))
     if unknown:
         return field_error(["body", "teams"], f"unknown team(s) {unknown}")
@@ -111,7 +114,19 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
                         **as_json(report, changes_limit=CHANGES_LISTED))
 
 
-def _request_problem(body: WhatIfRequest, reader: Identity) -> JSONResponse | None:
+def candidate_policies(body: CandidateRun, rt: Runtime) -> PolicySet | JSONResponse:
+    """The candidate policy set: the files posted over the service's own, validated as at
+    start-up; or the 422 naming each file and field that is wrong."""
+    files = {name: path.read_text(encoding="utf-8") for name in policy_file_names()
+             if (path := rt.settings.policies / name).is_file()}
+    try:
+        return load_policy_texts({**files, **body.policies}, **message_settings(rt.settings))
+    except PolicyError as exc:
+        return JSONResponse(status_code=422, content={"detail": policy_problems(exc)})
+
+
+def run_problem(body: CandidateRun) -> JSONResponse | None:
+    """What is wrong with a run's period or files, as a 422 naming the field."""
     if problem := zone_problem(body.timezone):
         return field_error(["body", "timezone"], problem)
     if body.end < body.start:
@@ -123,6 +138,12 @@ def _request_problem(body: WhatIfRequest, reader: Identity) -> JSONResponse | No
         if name not in known:
             return field_error(["body", "policies", name], f"not a policy file; the files "
                                                             f"are {known}")
+    return None
+
+
+def _request_problem(body: WhatIfRequest, reader: Identity) -> JSONResponse | None:
+    if problem := run_problem(body):
+        return problem
     scope = team_scope(reader)
     outside = sorted(set(body.teams) - scope) if scope is not None else []
     if outside:

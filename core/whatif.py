@@ -9,7 +9,7 @@ never sits in memory at once; only each case's outcome is kept.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,37 +43,42 @@ class Period:
     start: datetime
     end: datetime
     teams: frozenset[str] | None = None  # None: every team
+    # Further case columns to match (category, channel, priority, tier): a cycle's scope.
+    scope: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of_days(cls, first: date, last: date, timezone: str,
-                teams: frozenset[str] | None = None) -> Period:
+                teams: frozenset[str] | None = None,
+                scope: Mapping[str, str] | None = None) -> Period:
         """From the start of `first` to the end of `last`, both days in `timezone`."""
         if last < first:
             raise ValueError("the period ends before it starts")
         zone = ZoneInfo(timezone)
         return cls(datetime.combine(first, time(), zone),
-                   datetime.combine(last + timedelta(days=1), time(), zone), teams)
+                   datetime.combine(last + timedelta(days=1), time(), zone), teams,
+                   dict(scope or {}))
 
 
 def recorded_cases(db: Connection, period: Period, *, as_of: datetime
                    ) -> Iterator[RecordedCase | int]:
     """The period's complaints as recorded, in id order; the id alone of a case whose
     opening the timeline does not hold (it cannot be replayed)."""
+    matching = [CASES.c.process == complaint.NAME, CASES.c.opened_at >= period.start,
+                CASES.c.opened_at < period.end]
+    if period.teams is not None:
+        matching.append(CASES.c.team.in_(sorted(period.teams)))
+    matching += [CASES.c[name] == value for name, value in sorted(period.scope.items())]
     after = 0
     while True:
-        conditions = [CASES.c.process == complaint.NAME, CASES.c.opened_at >= period.start,
-                      CASES.c.opened_at < period.end, CASES.c.id > after]
-        if period.teams is not None:
-            conditions.append(CASES.c.team.in_(sorted(period.teams)))
         cases = db.execute(
             select(CASES.c.id, CASES.c.stage, CASES.c.assignee, CASES.c.escalation_level,
                    CASES.c.tier, CASES.c.category, CASES.c.channel, CASES.c.subject,
                    CASES.c.description, CASES.c.opened_at, CASES.c.team)
-            .where(*conditions).order_by(CASES.c.id).limit(CHUNK)).all()
+            .where(*matching, CASES.c.id > after).order_by(CASES.c.id).limit(CHUNK)).all()
         if not cases:
             return
         first, last = cases[0].id, cases[-1].id
-        in_chunk = and_(CASES.c.id >= first, CASES.c.id <= last, *conditions[:-1])
+        in_chunk = and_(CASES.c.id >= first, CASES.c.id <= last, *matching)
         clocks: dict[int, list[Any]] = {}
         for row in db.execute(
                 select(CLOCKS.c.case_id, CLOCKS.c.name, CLOCKS.c.state, CLOCKS.c.breached_at,

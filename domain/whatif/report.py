@@ -14,6 +14,10 @@ from typing import Any
 
 from domain.whatif.outcome import Outcome, Verdict
 
+ESCALATION_LEVELS = (1, 2, 3)
+ESCALATION_KPIS = {f"escalation_rate_l{level}": level for level in ESCALATION_LEVELS}
+PREDICTABLE_KPIS = frozenset({"complaint_on_time_rate", *ESCALATION_KPIS})
+
 
 @dataclass(frozen=True)
 class ClockRate:
@@ -37,6 +41,8 @@ class Figures:
     breaches: int
     rungs_by_level: Mapping[int, int]
     rungs_by_person: Mapping[str, int]
+    # Cases that reached each escalation level (1 to 3) or above.
+    escalated: Mapping[int, int] = field(default_factory=dict)
     unreplayable: int = 0
     skipped_events: int = 0
 
@@ -63,6 +69,7 @@ def figures(outcomes: Iterable[Outcome]) -> Figures:
     verdicts: dict[str, Counter[Verdict]] = {}
     levels: Counter[int] = Counter()
     people: Counter[str] = Counter()
+    reached: Counter[int] = Counter()
     cases = unreplayable = skipped = 0
     for outcome in outcomes:
         cases += 1
@@ -70,6 +77,7 @@ def figures(outcomes: Iterable[Outcome]) -> Figures:
             unreplayable += 1
             continue
         skipped += len(outcome.skipped)
+        reached.update(range(1, outcome.escalation_level + 1))
         for name, verdict in outcome.clocks.items():
             verdicts.setdefault(name, Counter())[verdict] += 1
         for rung in outcome.rungs:
@@ -85,7 +93,21 @@ def figures(outcomes: Iterable[Outcome]) -> Figures:
         breaches=sum(counts[Verdict.missed] for counts in verdicts.values()),
         rungs_by_level=dict(sorted(levels.items())),
         rungs_by_person=dict(sorted(people.items())),
+        escalated={level: reached[level] for level in ESCALATION_LEVELS},
         unreplayable=unreplayable, skipped_events=skipped)
+
+
+def kpi_figure(figures: Figures, kpi: str) -> tuple[int, int]:
+    """A PDCA cycle's KPI over the figures, as (numerator, denominator): the on-time rate
+    over both clocks, or the share of cases escalated to a level. `ValueError` for a KPI a
+    replay does not predict."""
+    if kpi == "complaint_on_time_rate":
+        return (sum(r.met for r in figures.on_time.values()),
+                sum(r.decided for r in figures.on_time.values()))
+    level = ESCALATION_KPIS.get(kpi)
+    if level is None:
+        raise ValueError(f"a what-if predicts only {sorted(PREDICTABLE_KPIS)}")
+    return figures.escalated.get(level, 0), figures.cases - figures.unreplayable
 
 
 def compare(recorded: Mapping[int, Outcome], candidate: Mapping[int, Outcome]
@@ -121,6 +143,7 @@ def _figures_json(f: Figures) -> dict[str, Any]:
         "breaches": f.breaches,
         "rungs_by_level": {str(level): n for level, n in f.rungs_by_level.items()},
         "rungs_by_person": dict(f.rungs_by_person),
+        "escalated": {str(level): n for level, n in f.escalated.items()},
         "unreplayable": f.unreplayable,
         "skipped_events": f.skipped_events,
     }
