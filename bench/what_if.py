@@ -70,7 +70,7 @@ def templates() -> list[dict[str, Any]]:
     calendars = build_calendars(policies)
     policy = policies.complaint
     warn = policy.escalation[0].at_percent / 100
-    made = []
+    made: list[dict[str, Any]] = []
     for name, (category, script) in PATHS.items():
         for tier in (Tier.A, Tier.B, Tier.C):
             team = policy.routing.by_category.get(category, policy.routing.default_team)
@@ -91,8 +91,9 @@ def templates() -> list[dict[str, Any]]:
             snapshot = done.case
             closed = [at for at, e in done.timeline if e.type in ("confirm", "auto_close",
                                                                    "withdraw")]
+            columns: dict[str, Any] = case_columns(snapshot)
             made.append({
-                "case": {**case_columns(snapshot), "process": "complaint", "tier": tier.value,
+                "case": {**columns, "process": "complaint", "tier": tier.value,
                          "category": category, "channel": "web",
                          "subject": f"{name}: parcel late", "description": "",
                          "policy_version": policies.version, "opened_at": START,

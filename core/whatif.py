@@ -80,18 +80,18 @@ def recorded_cases(db: Connection, period: Period, *, as_of: datetime
         first, last = cases[0].id, cases[-1].id
         in_chunk = and_(CASES.c.id >= first, CASES.c.id <= last, *matching)
         clocks: dict[int, list[Any]] = {}
-        for row in db.execute(
+        for clock in db.execute(
                 select(CLOCKS.c.case_id, CLOCKS.c.name, CLOCKS.c.state, CLOCKS.c.breached_at,
                        CLOCKS.c.due_at)
                 .join(CASES, CASES.c.id == CLOCKS.c.case_id).where(in_chunk)):
-            clocks.setdefault(row.case_id, []).append(row)
+            clocks.setdefault(clock.case_id, []).append(clock)
         events: dict[int, list[Any]] = {}
-        for row in db.execute(
+        for entry in db.execute(
                 select(EVENTS.c.case_id, EVENTS.c.type, EVENTS.c.actor, EVENTS.c.actor_kind,
                        EVENTS.c.at, EVENTS.c.details)
                 .join(CASES, CASES.c.id == EVENTS.c.case_id).where(in_chunk)
                 .order_by(EVENTS.c.case_id, EVENTS.c.id)):
-            events.setdefault(row.case_id, []).append(row)
+            events.setdefault(entry.case_id, []).append(entry)
         for case in cases:
             found = _recorded(case, clocks.get(case.id, []), events.get(case.id, []), as_of)
             yield found if found is not None else case.id
@@ -100,7 +100,7 @@ def recorded_cases(db: Connection, period: Period, *, as_of: datetime
 
 def _recorded(case: Any, clocks: list[Any], timeline: list[Any], as_of: datetime
               ) -> RecordedCase | None:
-    by_type = {}
+    by_type: dict[str, Any] = {}
     for entry in timeline:
         by_type.setdefault(entry.type, entry)
     opened, classified, assigned = (by_type.get(t) for t in ("opened", "classify", "assign"))
