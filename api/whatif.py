@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import AUTH_ERRORS
+from api.auth import AUTH_ERRORS, CheckedFirst
 from api.deps import RuntimeDep
 from api.errors import field_error
 from api.schemas import Model, Problem
@@ -22,7 +22,7 @@ from domain.policy_types import zone_problem
 from domain.whatif.report import as_json
 from processes.reviews.access import ReportReaderDep, team_scope
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=CheckedFirst)
 CHANGES_LISTED = 500  # changed cases in an answer; `changed_cases` counts them all
 MAX_DAYS = 366
 PolicyText = Annotated[str, Field(max_length=200_000)]

@@ -137,10 +137,11 @@ def fill(engine: Any, n: int, log: Any = print) -> tuple[float, int]:
     return time.perf_counter() - started, events
 
 
-def measure(engine: Any, n: int) -> list[dict[str, Any]]:
-    """Replay every complaint unchanged and under the candidate; one row each."""
+def measure(engine: Any, url: str, n: int, processes: int) -> list[dict[str, Any]]:
+    """Replay every complaint unchanged and under the candidate in this process, then
+    under the candidate in `processes` processes (if more than one); one row each."""
     from core.policy_loader import build_calendars, load_policies, load_policy_texts
-    from core.whatif import Period, what_if
+    from core.whatif import Period, what_if, what_if_in_processes
 
     shipped = load_policies(ROOT / "policies")
     texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "policies").glob("*.yaml")}
@@ -151,12 +152,18 @@ def measure(engine: Any, n: int) -> list[dict[str, Any]]:
         raise BenchError("the candidate's first response target was not changed")
     period = Period(START, START + MONTH + timedelta(days=1))
     rows = []
-    for label, policies in (("unchanged policies", shipped),
-                            ("ordinary first response PT30M", candidate)):
+    runs = [("unchanged policies", shipped, 1), ("ordinary first response PT30M", candidate, 1)]
+    if processes > 1:
+        runs.append((f"PT30M, {processes} processes", candidate, processes))
+    for label, policies, count in runs:
         started = time.perf_counter()
-        with engine.connect() as db:
-            report = what_if(db, period, candidate=policies,
-                             calendars=build_calendars(policies), as_of=AS_OF)
+        if count > 1:
+            report = what_if_in_processes(url, period, candidate=texts, as_of=AS_OF,
+                                          processes=count)
+        else:
+            with engine.connect() as db:
+                report = what_if(db, period, candidate=policies,
+                                 calendars=build_calendars(policies), as_of=AS_OF)
         seconds = time.perf_counter() - started
         if report.recorded.cases != n:
             raise BenchError(f"{report.recorded.cases} complaints read, {n} stored")
@@ -176,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also replay the candidate split over this many processes")
     args = parser.parse_args(argv)
     from engine.db import make_engine, migrate
 
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             fill_seconds, events = fill(engine, args.cases)
             print(f"filled {args.cases:,} complaints and {events:,} timeline entries on "
                   f"{args.database} in {fill_seconds:.1f} s")
-            rows = measure(engine, args.cases)
+            rows = measure(engine, db.url, args.cases, args.processes)
         finally:
             engine.dispose()
     print(format_table(

@@ -146,6 +146,8 @@ def _what_if_parser(commands: Any) -> None:
     what_if.add_argument("--timezone", default="Asia/Shanghai",
                          help="the zone the days are read in (default Asia/Shanghai)")
     what_if.add_argument("--json", action="store_true", help="print the report as JSON")
+    what_if.add_argument("--processes", type=_bounded(1, 16), default=1,
+                         help="split the complaints over this many processes (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:

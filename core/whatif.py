@@ -9,13 +9,16 @@ never sits in memory at once; only each case's outcome is kept.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from multiprocessing import get_context
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select
 
+from core.policy_loader import build_calendars, load_policy_texts
 from domain.calendars import BusinessCalendar
 from domain.complaint import rules as complaint
 from domain.policy import PolicySet, Tier
@@ -28,6 +31,7 @@ from domain.whatif.history import (
 from domain.whatif.outcome import Outcome, verdict
 from domain.whatif.replay import RUNG_ENTRIES, replay, rung_of
 from domain.whatif.report import WhatIfReport, compare
+from engine.db import make_engine
 from engine.store import CASES, CLOCKS, EVENTS
 
 CHUNK = 2000  # cases read and replayed at a time
@@ -59,15 +63,24 @@ class Period:
                    dict(scope or {}))
 
 
-def recorded_cases(db: Connection, period: Period, *, as_of: datetime
-                   ) -> Iterator[RecordedCase | int]:
-    """The period's complaints as recorded, in id order; the id alone of a case whose
-    opening the timeline does not hold (it cannot be replayed)."""
+def _matching(period: Period) -> list[Any]:
+    """The conditions on the cases table that select the period's complaints."""
     matching = [CASES.c.process == complaint.NAME, CASES.c.opened_at >= period.start,
                 CASES.c.opened_at < period.end]
     if period.teams is not None:
         matching.append(CASES.c.team.in_(sorted(period.teams)))
     matching += [CASES.c[name] == value for name, value in sorted(period.scope.items())]
+    return matching
+
+
+def recorded_cases(db: Connection, period: Period, *, as_of: datetime,
+                   ids: tuple[int, int] | None = None) -> Iterator[RecordedCase | int]:
+    """The period's complaints as recorded (those with ids in the range `ids`, both ends
+    included, when given), in id order; the id alone of a case whose opening the
+    timeline does not hold (it cannot be replayed)."""
+    matching = _matching(period)
+    if ids is not None:
+        matching += [CASES.c.id >= ids[0], CASES.c.id <= ids[1]]
     after = 0
     while True:
         cases = db.execute(
@@ -128,9 +141,18 @@ def _recorded(case: Any, clocks: list[Any], timeline: list[Any], as_of: datetime
 def what_if(db: Connection, period: Period, *, candidate: PolicySet,
             calendars: Mapping[str, BusinessCalendar], as_of: datetime) -> WhatIfReport:
     """The period's complaints replayed under `candidate`, beside their recorded outcomes."""
+    return compare(*_outcomes(db, period, candidate=candidate, calendars=calendars,
+                              as_of=as_of))
+
+
+def _outcomes(db: Connection, period: Period, *, candidate: PolicySet,
+              calendars: Mapping[str, BusinessCalendar], as_of: datetime,
+              ids: tuple[int, int] | None = None
+              ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
+    """The recorded and the replayed outcome of each of the period's complaints, by id."""
     recorded: dict[int, Outcome] = {}
     replayed: dict[int, Outcome] = {}
-    for case in recorded_cases(db, period, as_of=as_of):
+    for case in recorded_cases(db, period, as_of=as_of, ids=ids):
         if isinstance(case, int):
             missing = Outcome(stage="", assignee=None, escalation_level=0, clocks={},
                               breached_at={}, rungs=(),
@@ -139,4 +161,45 @@ def what_if(db: Connection, period: Period, *, candidate: PolicySet,
             continue
         recorded[case.id] = case.outcome
         replayed[case.id] = replay(case, candidate, calendars, until=as_of)
+    return recorded, replayed
+
+
+def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, str],
+                         as_of: datetime, processes: int) -> WhatIfReport:
+    """`what_if` with the complaints split by id over `processes` processes, each reading
+    its share from the store at `url` and replaying it under the policy files
+    `candidate` (contents by file name, validated before): for a large period on a
+    machine with cores to spare (the command line's `--processes`)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            ids = list(db.execute(select(CASES.c.id).where(*_matching(period))
+                                  .order_by(CASES.c.id)).scalars())
+    finally:
+        engine.dispose()
+    size = -(-len(ids) // processes) if ids else 1
+    shares = [(ids[lo], ids[min(lo + size, len(ids)) - 1]) for lo in range(0, len(ids), size)]
+    recorded: dict[int, Outcome] = {}
+    replayed: dict[int, Outcome] = {}
+    # Spawned, not forked: a forked child would share the parent's open connections.
+    with ProcessPoolExecutor(max_workers=max(1, len(shares)),
+                             mp_context=get_context("spawn")) as pool:
+        for mine, theirs in pool.map(_share, [(url, period, dict(candidate), as_of, share)
+                                              for share in shares]):
+            recorded.update(mine)
+            replayed.update(theirs)
     return compare(recorded, replayed)
+
+
+def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]
+           ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
+    """One process's share of `what_if_in_processes`."""
+    url, period, files, as_of, ids = job
+    candidate = load_policy_texts(files)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            return _outcomes(db, period, candidate=candidate,
+                             calendars=build_calendars(candidate), as_of=as_of, ids=ids)
+    finally:
+        engine.dispose()

@@ -7,9 +7,9 @@ import json
 import sys
 from datetime import date
 
-from core.policy_loader import PolicyError, build_calendars, load_policies
+from core.policy_loader import PolicyError, build_calendars, load_policies, policy_file_names
 from core.settings import Settings
-from core.whatif import Period, what_if
+from core.whatif import Period, what_if, what_if_in_processes
 from domain.policy_types import zone_problem
 from domain.whatif.report import Figures, WhatIfReport, as_json
 from engine.clock_epoch import shared_clock
@@ -40,9 +40,16 @@ def run_what_if(args: argparse.Namespace, settings: Settings) -> int:
     try:
         migrate(engine)
         as_of = shared_clock(engine, settings.clock_speed).now()
-        with engine.connect() as db:
-            report = what_if(db, period, candidate=candidate,
-                             calendars=build_calendars(candidate), as_of=as_of)
+        if args.processes > 1:
+            files = {name: (args.policies / name).read_text(encoding="utf-8")
+                     for name in policy_file_names()}
+            report = what_if_in_processes(settings.resolved_database_url, period,
+                                          candidate=files, as_of=as_of,
+                                          processes=args.processes)
+        else:
+            with engine.connect() as db:
+                report = what_if(db, period, candidate=candidate,
+                                 calendars=build_calendars(candidate), as_of=as_of)
     finally:
         engine.dispose()
     if args.json:

@@ -50,6 +50,8 @@ def test_what_if_prints_recorded_beside_candidate(sqlite_database, clock, tmp_pa
     assert "complaints whose outcome changes: 2" in shown.stdout
     as_json = json.loads(_caseflow(tmp_path, url, *args, "--json").stdout)
     assert as_json["recorded"]["breaches"] == 2 and as_json["candidate"]["breaches"] == 0
+    split = json.loads(_caseflow(tmp_path, url, *args, "--json", "--processes", "2").stdout)
+    assert split == as_json
     other_day = _caseflow(tmp_path, url, "--policies", str(candidate), "--from", "2026-11-21",
                           "--to", "2026-11-21", "--team", "billing", "--json")
     assert json.loads(other_day.stdout)["recorded"]["cases"] == 0

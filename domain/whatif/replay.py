@@ -106,6 +106,7 @@ class _Run:
         self.snapshot = snapshot
         self.ladder = complaint.ladder(policies)
         self.spent: set[str] = set()  # timer keys fired or found stale: never again
+        self.wanted: list[TimerSpec] | None = None  # the timers the case now wants
         self.rungs: list[Rung] = []
         self.skipped: list[str] = []
         self.timeline: list[tuple[datetime, TimelineEntry]] | None = (
@@ -113,10 +114,11 @@ class _Run:
 
     def next_timer(self, until: datetime) -> TimerSpec | None:
         """The earliest timer the case wants that is due by `until`, if any."""
-        wanted = (plan_escalation_timers(self.snapshot, self.ladder, self.calendars)
-                  + complaint.process_timers(self.snapshot, self.policies))
-        due = [spec for spec in wanted if spec.fire_at is not None and spec.fire_at <= until
-               and spec.key not in self.spent]
+        if self.wanted is None:  # planned again only once the case has changed
+            self.wanted = (plan_escalation_timers(self.snapshot, self.ladder, self.calendars)
+                           + complaint.process_timers(self.snapshot, self.policies))
+        due = [spec for spec in self.wanted if spec.fire_at is not None
+               and spec.fire_at <= until and spec.key not in self.spent]
         return min(due, key=lambda spec: (spec.fire_at, spec.key)) if due else None
 
     def fire_due(self, until: datetime) -> None:
@@ -149,7 +151,7 @@ class _Run:
         self.take(decision, event.at)
 
     def take(self, decision: Decision, at: datetime) -> None:
-        self.snapshot = decision.after
+        self.snapshot, self.wanted = decision.after, None
         if self.timeline is not None:
             self.timeline += [(at, entry) for entry in decision.timeline]
         for entry in decision.timeline:
