@@ -13,6 +13,7 @@ from api.auth import AUTH_ERRORS, CheckedFirst
 from api.deps import RuntimeDep
 from api.errors import field_error
 from api.schemas import Model, Problem
+from api.times import UtcDatetime
 from core.policy_loader import PolicyError, build_calendars, load_policy_texts, policy_file_names
 from core.runtime import Runtime, message_settings
 from core.whatif import Period, what_if
@@ -79,8 +80,9 @@ class WhatIfPublic(BaseModel):
     """Recorded beside candidate figures, and the complaints whose outcome changes."""
 
     policy_version: str = Field(description="the candidate policy set's version")
-    period_start: str
-    period_end: str
+    period_start: UtcDatetime = Field(description="the first day's start, in UTC")
+    period_end: UtcDatetime = Field(description="the last day's end, in UTC")
+    timezone: str = Field(description="the zone the period's days were read in")
     teams: list[str] | None
     recorded: FiguresPublic
     candidate: FiguresPublic
@@ -109,7 +111,8 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
         report = what_if(db, period, candidate=candidate,
                          calendars=build_calendars(candidate), as_of=rt.clock.now())
     return WhatIfPublic(policy_version=candidate.version,
-                        period_start=period.start.isoformat(), period_end=period.end.isoformat(),
+                        period_start=period.start, period_end=period.end,
+                        timezone=body.timezone,
                         teams=sorted(teams) if teams is not None else None,
                         **as_json(report, changes_limit=CHANGES_LISTED))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -60,7 +60,7 @@ class Outcome:
     # Recorded events the candidate policies would not have allowed (by type), in order.
     skipped: tuple[str, ...] = ()
     # Why the case could not be replayed at all (a priority the candidate lacks).
-    unreplayable: str | None = field(default=None, compare=True)
+    unreplayable: str | None = None
 
     def differences(self, other: Outcome) -> dict[str, Any]:
         """What differs from `other`, field by field: {field: [self's, other's]}."""
