@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,15 @@ from domain.whatif.history import RecordedCase, RecordedEvent
 from domain.whatif.outcome import Outcome, Rung, Verdict
 from domain.whatif.replay import replay
 from domain.whatif.report import compare, figures
-from tests.unit.builders import POLICIES, calendars, hours, minutes, policies_with, sh
+from tests.unit.builders import (
+    POLICIES,
+    calendars,
+    hours,
+    minutes,
+    mixed_policies,
+    policies_with,
+    sh,
+)
 
 OPENED = sh(2026, 11, 20, 10, 0)
 NOBODY = Outcome(stage="", assignee=None, escalation_level=0, clocks={}, breached_at={},
@@ -120,3 +129,16 @@ def test_replay_is_deterministic_and_compare_lists_only_changes():
     assert report.recorded.breaches == 2 and report.candidate.breaches == 1
     assert report.recorded.on_time["first_response"].rate == 0.0
     assert report.candidate.on_time["first_response"].rate == 0.5
+
+
+def test_resolution_on_working_hours_meets_what_a_weekend_breached():
+    friday_evening = sh(2026, 11, 20, 17, 50)
+    case = replace(recorded((sh(2026, 11, 20, 17, 55), "acknowledge", {}),
+                            (sh(2026, 11, 23, 10, 0), "resolve", {})), opened_at=friday_evening)
+    now = sh(2026, 11, 23, 11, 0)
+    assert replay(case, POLICIES, calendars(), until=now).clocks["resolution"] \
+        is Verdict.missed
+    working = mixed_policies()
+    outcome = replay(case, working, calendars(working), until=now)
+    assert outcome.clocks["resolution"] is Verdict.met
+    assert not [r for r in outcome.rungs if r.clock == "resolution"]
