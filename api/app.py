@@ -19,6 +19,7 @@ from api import (
     errors,
     health,
     probes,
+    whatif,
     worklists,
 )
 from api.body_limit import BodyLimit
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(customers.router)
+    app.include_router(whatif.router)
     for router in PROCESS_ROUTERS:
         app.include_router(router)
     app.include_router(worklists.router)

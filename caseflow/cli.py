@@ -1,5 +1,5 @@
-"""`caseflow serve | migrate | check-policies | init | keys`: run the service, check its
-inputs, and manage API keys."""
+"""`caseflow serve | migrate | check-policies | init | keys | what-if`: run the service,
+check its inputs, manage API keys, and replay complaints under candidate policies."""
 
 from __future__ import annotations
 
@@ -123,7 +123,31 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = actions.add_parser("revoke", help="revoke a key from its next request on")
     revoke.add_argument("key_id", type=int)
+    _what_if_parser(commands)
     return parser
+
+
+def _what_if_parser(commands: Any) -> None:
+    from core.whatif_command import parse_day
+
+    what_if = commands.add_parser(
+        "what-if", help="replay a period's complaints under candidate policies",
+        description="Replay the stored events of the complaints opened from --from to --to "
+                    "(both days included) under the policies in --policies, validated as at "
+                    "start-up, and print their figures beside those recorded. Reads only.")
+    what_if.add_argument("--policies", required=True, type=Path, metavar="DIR",
+                         help="the candidate policy files (a copy of policies/, edited)")
+    what_if.add_argument("--from", required=True, type=parse_day, dest="start",
+                         metavar="DATE", help="first day, YYYY-MM-DD")
+    what_if.add_argument("--to", required=True, type=parse_day, dest="end", metavar="DATE",
+                         help="last day, YYYY-MM-DD")
+    what_if.add_argument("--team", action="append", default=[], dest="teams",
+                         help="only this team's complaints (repeat for several)")
+    what_if.add_argument("--timezone", default="Asia/Shanghai",
+                         help="the zone the days are read in (default Asia/Shanghai)")
+    what_if.add_argument("--json", action="store_true", help="print the report as JSON")
+    what_if.add_argument("--processes", type=_bounded(1, 16), default=1,
+                         help="split the complaints over this many processes (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_migrate(settings)
     from engine.clock_epoch import ClockConflict
 
+    if args.command == "what-if":
+        from core.whatif_command import run_what_if
+
+        try:
+            return run_what_if(args, settings)
+        except ClockConflict as exc:
+            print(f"caseflow: refusing to start: {exc}", file=sys.stderr)
+            return 2
     if args.command == "keys":
         from core.key_commands import run_key_command
 

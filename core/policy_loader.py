@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,48 @@ def load_policies(directory: Path, *, language: str | None = None,
     directory = Path(directory)
     if not directory.is_dir():
         raise PolicyError(f"{directory}: policies directory not found")
+
+    def read(filename: str) -> tuple[Path, bytes | None]:
+        path = directory / filename
+        return path, path.read_bytes() if path.is_file() else None
+
+    return _load(read, language=language, public_url=public_url)
+
+
+def policy_file_names() -> list[str]:
+    """The file names a policy set is made of, the processes' own files included."""
+    return [*SECTIONS, *(process.POLICY_FILE for _, process in sorted(definitions().items())
+                         if brings_policy_file(process))]
+
+
+def load_policy_texts(files: Mapping[str, str], *, language: str | None = None,
+                      public_url: str | None = None) -> PolicySet:
+    """Validate a policy set given as its files' contents, by file name, exactly as
+    `load_policies` validates a directory of them; errors name the file and the field."""
+    known = policy_file_names()
+    unknown = sorted(set(files) - set(known))
+    if unknown:
+        raise PolicyError("invalid policy:\n  " + "\n  ".join(
+            f"{name}: not a policy file; the files are {known}" for name in unknown))
+
+    def read(filename: str) -> tuple[Path, bytes | None]:
+        text = files.get(filename)
+        return Path(filename), text.encode() if text is not None else None
+
+    return _load(read, language=language, public_url=public_url)
+
+
+def _load(read: Callable[[str], tuple[Path, bytes | None]], *, language: str | None,
+          public_url: str | None) -> PolicySet:
+    """Validate the policy files `read(filename)` gives (where it is, its bytes or None)."""
     merged: dict[str, Any] = {}
     origin: dict[str, Path] = {}
     digest = hashlib.sha256()
     for filename, sections in SECTIONS.items():
-        path = directory / filename
+        path, raw = read(filename)
         origin.update({section: path for section in sections})
-        if not path.is_file():
+        if raw is None:
             raise PolicyError(f"{path}: file is missing (it holds {', '.join(sections)})")
-        raw = path.read_bytes()
         digest.update(filename.encode() + b"\0" + raw)
         data = _parse(path, raw)
         unknown = set(data) - set(sections)
@@ -47,7 +81,7 @@ def load_policies(directory: Path, *, language: str | None = None,
             raise PolicyError(
                 f"{path}: unknown top-level key(s) {sorted(unknown)}; expected {list(sections)}")
         merged.update(data)
-    merged["processes"] = _process_policies(directory, digest, origin)
+    merged["processes"] = _process_policies(read, digest, origin)
     merged["version"] = digest.hexdigest()[:12]
     try:
         policies = PolicySet.model_validate(merged)
@@ -57,18 +91,18 @@ def load_policies(directory: Path, *, language: str | None = None,
     return policies.model_copy(update={"messages": message_context(language, public_url)})
 
 
-def _process_policies(directory: Path, digest: Any, origin: dict[str, Path]) -> dict[str, Any]:
+def _process_policies(read: Callable[[str], tuple[Path, bytes | None]], digest: Any,
+                      origin: dict[str, Path]) -> dict[str, Any]:
     """The files process modules bring (`POLICY_FILE`), each validated by its model."""
     loaded = {}
     for name, process in sorted(definitions().items()):
         if not brings_policy_file(process):
             continue
         filename = process.POLICY_FILE
-        path = directory / filename
+        path, raw = read(filename)
         origin[name] = path
-        if not path.is_file():
+        if raw is None:
             raise PolicyError(f"{path}: file is missing (it holds the {name} process's policy)")
-        raw = path.read_bytes()
         digest.update(filename.encode() + b"\0" + raw)
         data = _parse(path, raw)
         if set(data) != {name}:

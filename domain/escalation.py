@@ -67,10 +67,13 @@ def step_due(
     calendars: Mapping[str, BusinessCalendar],
     timer_key: str,
     now: datetime,
+    notify: bool = True,
 ) -> Decision | None:
     """Fire rung `step_index` of a clock's ladder, or return None if the timer is stale:
     the clock is not running, the rung is not the next one, or the clock, as it now
-    stands, has not reached it (an event moved its deadline while the timer waited)."""
+    stands, has not reached it (an event moved its deadline while the timer waited).
+    `notify=False` leaves the notices out (a replay counts who is told, sends nothing):
+    writing them is most of a rung's cost."""
     clock = case.clocks.get(clock_name)
     if clock is None or clock.state is not ClockState.running or not clock.escalating:
         return None
@@ -110,6 +113,10 @@ def step_due(
     }
     if assignee != case.assignee:
         details["reassigned_from"], details["reassigned_to"] = case.assignee, assignee
+    entry = TimelineEntry(type=kind, actor=SYSTEM_ACTOR, details=details,
+                          actor_kind=ActorKind.system)
+    if not notify:
+        return Decision(before=case, after=after, timeline=(entry,))
     subject, body = escalation_text(case, after, clock_name=clock_name, ladder=ladder,
                                     step_index=step_index, due_at=due_at,
                                     calendar=calendar, policies=policies)
@@ -118,8 +125,6 @@ def step_due(
                key=f"{timer_key}:{person}")
         for person, role in sorted(recipients.items())
     )
-    entry = TimelineEntry(type=kind, actor=SYSTEM_ACTOR, details=details,
-                          actor_kind=ActorKind.system)
     return Decision(before=case, after=after, timeline=(entry,), notices=notices)
 
 

@@ -4,6 +4,7 @@
 |------------------------|------------------------|----------|----------------------------|
 | open                   | (new cycle)            | planning | start plan                 |
 | update_plan            | planning               | planning |                            |
+| predict (sys)          | planning, doing        | (same)   |                            |
 | start_pilot            | planning               | doing    | stop plan; pilot_end timer |
 | check (sys)            | doing                  | acting   | start act                  |
 | standardise            | acting                 | closed   | stop act                   |
@@ -14,7 +15,10 @@
 
 Plan: a problem, the KPI to move and its target, the scope the KPI is measured over
 (team, category, channel, priority, tier), and a baseline measured from the case
-data when the cycle opens. Do: the pilot runs for its period. Check: when the pilot
+data when the cycle opens. A plan may carry a predicted effect: the KPI as a what-if
+replay of past complaints under the candidate policies computes it (`predict`, sent
+by the service for whoever asked); the check then shows it beside the measured one.
+Do: the pilot runs for its period. Check: when the pilot
 ends, the service measures the KPI over the pilot's scope and period (the `check`
 event carries the figures) and compares it with the target and the baseline. Act:
 standardise and roll out (only when the target was met), or revise, which closes this
@@ -163,6 +167,13 @@ def _start_pilot(case, event, policies, calendars, now):
     return replace(case, data=data), {"pilot_to": ends.isoformat()}
 
 
+def _predict(case, event, policies, calendars, now):
+    prediction = event.data.get("prediction")
+    if not isinstance(prediction, Mapping) or prediction.get("kpi") != case.data["kpi"]:
+        raise InvalidEvent("data.prediction", f"a what-if figure of {case.data['kpi']!r}")
+    return replace(case, data={**case.data, "prediction": dict(prediction)}), {}
+
+
 def _check(case, event, policies, calendars, now):
     measured = dict(event.data.get("measured") or {})
     outcome = verdict(case.data["kpi"], case.data["target"], measured.get("value"))
@@ -172,6 +183,10 @@ def _check(case, event, policies, calendars, now):
     data = {**case.data, "measured": measured, "verdict": outcome}
     details = {"baseline": case.data.get("baseline", {}).get("value"),
                "target": case.data["target"], "verdict": outcome}
+    if "prediction" in case.data:
+        # Predicted against measured: how far the what-if was from what the pilot did.
+        details["predicted"] = case.data["prediction"].get("value")
+        details["measured"] = measured.get("value")
     return replace(case, data=data, clocks={**case.clocks, ACT: act}), details
 
 
@@ -205,6 +220,8 @@ TABLE = TransitionTable(
     final_stages=frozenset({"closed"}),
     transitions=(
         Transition("update_plan", frozenset({"planning"}), hook=_update_plan, roles=RUNNERS),
+        Transition("predict", frozenset({"planning", "doing"}), hook=_predict,
+                   system_only=True),
         Transition("start_pilot", frozenset({"planning"}), "doing",
                    clocks=((PLAN, ClockOp.stop),), hook=_start_pilot, roles=RUNNERS),
         Transition("check", frozenset({"doing"}), "acting", hook=_check, system_only=True),

@@ -13,12 +13,15 @@ from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import MAX_ID, CaseId, CasePublic, Model, Problem
 from api.times import UtcDatetime, UtcJson
-from core.cases import CaseNotFound
+from api.whatif import CandidateRun, candidate_policies, run_problem
+from core.cases import CaseNotFound, post_event
 from core.queries import CaseFilter, get_case, list_cases, unreadable_cases
 from domain.access import Identity, Permission
 from domain.pdca import rules as pdca
 from domain.policy import PolicySet
-from processes.pdca.cycles import CycleRequest, cycle_team, open_cycle
+from domain.process import Event
+from domain.whatif.report import PREDICTABLE_KPIS
+from processes.pdca.cycles import CycleRequest, cycle_team, open_cycle, predicted_effect
 
 router = APIRouter(prefix="/pdca-cycles", tags=["improvement"], route_class=CheckedFirst)
 ImproverDep = Annotated[Identity, Depends(Caller(Permission.improve))]
@@ -80,6 +83,8 @@ class CyclePublic(BaseModel):
     baseline: UtcJson[dict[str, Any]] | None
     pilot_from: UtcDatetime | None
     pilot_to: UtcDatetime | None
+    prediction: UtcJson[dict[str, Any]] | None = Field(
+        description="the KPI a what-if replay predicted under candidate policies")
     measured: UtcJson[dict[str, Any]] | None
     verdict: Literal["met", "not_met", "inconclusive"] | None
     outcome: Literal["standardised", "revised", "abandoned"] | None
@@ -141,6 +146,34 @@ def search_cycles(
                      next_cursor=cursor)
 
 
+@router.post("/{cycle_id}/prediction", response_model=CyclePublic,
+             responses={**AUTH_ERRORS, 404: {"model": Problem}, 409: {"model": Problem},
+                        422: {"model": Problem}})
+def predict(cycle_id: CaseId, body: CandidateRun, session: SessionDep, rt: RuntimeDep,
+            caller: ImproverDep) -> CyclePublic | Response:
+    """Attach a what-if run as the plan's predicted effect: the cycle's KPI over its scope's
+    complaints of the period, replayed under the candidate policies. The check after the
+    pilot shows it beside the measured figure."""
+    if problem := run_problem(body):
+        return problem
+    cycle = cycle_public(session, cycle_id, rt, caller)
+    kpi = str(cycle.plan["kpi"])
+    if kpi not in PREDICTABLE_KPIS:
+        return field_error(["path", "cycle_id"], f"the cycle's KPI {kpi!r} is not one a "
+                           f"what-if predicts: {sorted(PREDICTABLE_KPIS)}")
+    candidate = candidate_policies(body, rt)
+    if isinstance(candidate, Response):
+        return candidate
+    now = rt.clock.now()
+    prediction = predicted_effect(session, kpi=kpi, scope=cycle.plan.get("scope") or {},
+                                  body=body, candidate=candidate, now=now)
+    post_event(session, case_id=cycle_id,
+               event=Event("predict", caller.name, {"prediction": {
+                   **prediction, "requested_by": caller.name}}, by_system=True),
+               policies=rt.policies, calendars=rt.calendars, now=now, identity=caller)
+    return cycle_public(session, cycle_id, rt, caller)
+
+
 def scope_problem(caller: Identity, request: CycleRequest, policies: PolicySet
                   ) -> tuple[list[str | int], str] | None:
     """Where a team-scoped caller's cycle would measure or belong outside their teams."""
@@ -169,7 +202,8 @@ def cycle_public(session: SessionDep, cycle_id: int, rt: RuntimeDep,
         id=cycle_id, stage=cast(Stage, view.case.stage),
         plan={name: data.get(name) for name in pdca.PLAN_FIELDS},
         baseline=data.get("baseline"), pilot_from=data.get("pilot_from"),
-        pilot_to=data.get("pilot_to"), measured=data.get("measured"),
+        pilot_to=data.get("pilot_to"), prediction=data.get("prediction"),
+        measured=data.get("measured"),
         verdict=data.get("verdict"), outcome=data.get("outcome"),
         parent_cycle=data.get("parent_cycle"), follow_up_cycle=data.get("follow_up_cycle"),
         links=data.get("links", {}), case=case_public(view, rt, reader))

@@ -12,11 +12,14 @@ from sqlmodel import Session
 
 from core import kpis
 from core.kpis import KpiFilter, RateKpi
+from core.policy_loader import build_calendars
+from core.whatif import Period, what_if
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.pdca import rules as pdca
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR, CaseSnapshot, Decision, InvalidEvent
+from domain.whatif.report import kpi_figure
 from engine.models import Case, CaseEvent, stored_id
 from engine.store import persist_new_case
 
@@ -40,6 +43,25 @@ def measure(session: Session, *, kpi: str, scope: Mapping[str, str], start: date
     rate = kpis.rate(session, RateKpi(kpi), flt, now=now)
     return {"value": rate.value, "numerator": rate.numerator, "denominator": rate.denominator,
             "from": start.isoformat(), "to": end.isoformat(), "measured_at": now.isoformat()}
+
+
+def predicted_effect(session: Session, *, kpi: str, scope: Mapping[str, str],
+                     body: Any, candidate: PolicySet, now: datetime) -> dict[str, Any]:
+    """A cycle's KPI over its scope's complaints opened from `body.start` to `body.end`,
+    replayed under `candidate`, beside the same KPI as recorded."""
+    others = {k: v for k, v in scope.items() if k != "team"}
+    period = Period.of_days(body.start, body.end, body.timezone,
+                            frozenset({scope["team"]}) if "team" in scope else None, others)
+    report = what_if(session.connection(), period, candidate=candidate,
+                     calendars=build_calendars(candidate), as_of=now)
+    numerator, denominator = kpi_figure(report.candidate, kpi)
+    recorded, recorded_of = kpi_figure(report.recorded, kpi)
+    return {"kpi": kpi, "value": numerator / denominator if denominator else None,
+            "numerator": numerator, "denominator": denominator,
+            "recorded_value": recorded / recorded_of if recorded_of else None,
+            "policy_version": candidate.version, "from": period.start.isoformat(),
+            "to": period.end.isoformat(), "cases": report.candidate.cases,
+            "changed_cases": len(report.changes), "made_at": now.isoformat()}
 
 
 def cycle_team(request: CycleRequest, scope: Mapping[str, str], policies: PolicySet) -> str:

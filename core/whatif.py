@@ -1,0 +1,205 @@
+"""Read the complaints opened in a period from the store and replay them under a
+candidate policy set, beside what was recorded. Reads only: nothing is written.
+
+Cases are read a chunk at a time in id order (cases, then their clocks and timelines,
+each with one statement over the chunk's id range), so a month of a busy service
+never sits in memory at once; only each case's outcome is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from multiprocessing import get_context
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, select
+
+from core.policy_loader import build_calendars, load_policy_texts
+from domain.calendars import BusinessCalendar
+from domain.complaint import rules as complaint
+from domain.policy import PolicySet, Tier
+from domain.whatif.history import (
+    DERIVED,
+    SET_BY_CALLER,
+    RecordedCase,
+    RecordedEvent,
+)
+from domain.whatif.outcome import Outcome, verdict
+from domain.whatif.replay import RUNG_ENTRIES, replay, rung_of
+from domain.whatif.report import WhatIfReport, compare
+from engine.db import make_engine
+from engine.store import CASES, CLOCKS, EVENTS
+
+CHUNK = 2000  # cases read and replayed at a time
+# The events people send a complaint; other entries on its timeline are written by other
+# processes (a follow-up opened, a link to a crisis) and change nothing the replay counts.
+REPLAYED = frozenset(t.event for t in complaint.TABLE.transitions) - DERIVED
+
+
+@dataclass(frozen=True)
+class Period:
+    """The cases opened from `start` (inclusive) to `end` (exclusive), in some teams."""
+
+    start: datetime
+    end: datetime
+    teams: frozenset[str] | None = None  # None: every team
+    # Further case columns to match (category, channel, priority, tier): a cycle's scope.
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_days(cls, first: date, last: date, timezone: str,
+                teams: frozenset[str] | None = None,
+                scope: Mapping[str, str] | None = None) -> Period:
+        """From the start of `first` to the end of `last`, both days in `timezone`."""
+        if last < first:
+            raise ValueError("the period ends before it starts")
+        zone = ZoneInfo(timezone)
+        return cls(datetime.combine(first, time(), zone),
+                   datetime.combine(last + timedelta(days=1), time(), zone), teams,
+                   dict(scope or {}))
+
+
+def _matching(period: Period) -> list[Any]:
+    """The conditions on the cases table that select the period's complaints."""
+    matching = [CASES.c.process == complaint.NAME, CASES.c.opened_at >= period.start,
+                CASES.c.opened_at < period.end]
+    if period.teams is not None:
+        matching.append(CASES.c.team.in_(sorted(period.teams)))
+    matching += [CASES.c[name] == value for name, value in sorted(period.scope.items())]
+    return matching
+
+
+def recorded_cases(db: Connection, period: Period, *, as_of: datetime,
+                   ids: tuple[int, int] | None = None) -> Iterator[RecordedCase | int]:
+    """The period's complaints as recorded (those with ids in the range `ids`, both ends
+    included, when given), in id order; the id alone of a case whose opening the
+    timeline does not hold (it cannot be replayed)."""
+    matching = _matching(period)
+    if ids is not None:
+        matching += [CASES.c.id >= ids[0], CASES.c.id <= ids[1]]
+    after = 0
+    while True:
+        cases = db.execute(
+            select(CASES.c.id, CASES.c.stage, CASES.c.assignee, CASES.c.escalation_level,
+                   CASES.c.tier, CASES.c.category, CASES.c.channel, CASES.c.subject,
+                   CASES.c.description, CASES.c.opened_at, CASES.c.team)
+            .where(*matching, CASES.c.id > after).order_by(CASES.c.id).limit(CHUNK)).all()
+        if not cases:
+            return
+        first, last = cases[0].id, cases[-1].id
+        in_chunk = and_(CASES.c.id >= first, CASES.c.id <= last, *matching)
+        clocks: dict[int, list[Any]] = {}
+        for clock in db.execute(
+                select(CLOCKS.c.case_id, CLOCKS.c.name, CLOCKS.c.state, CLOCKS.c.breached_at,
+                       CLOCKS.c.due_at)
+                .join(CASES, CASES.c.id == CLOCKS.c.case_id).where(in_chunk)):
+            clocks.setdefault(clock.case_id, []).append(clock)
+        events: dict[int, list[Any]] = {}
+        for entry in db.execute(
+                select(EVENTS.c.case_id, EVENTS.c.type, EVENTS.c.actor, EVENTS.c.actor_kind,
+                       EVENTS.c.at, EVENTS.c.details)
+                .join(CASES, CASES.c.id == EVENTS.c.case_id).where(in_chunk)
+                .order_by(EVENTS.c.case_id, EVENTS.c.id)):
+            events.setdefault(entry.case_id, []).append(entry)
+        for case in cases:
+            found = _recorded(case, clocks.get(case.id, []), events.get(case.id, []), as_of)
+            yield found if found is not None else case.id
+        after = last
+
+
+def _recorded(case: Any, clocks: list[Any], timeline: list[Any], as_of: datetime
+              ) -> RecordedCase | None:
+    by_type: dict[str, Any] = {}
+    for entry in timeline:
+        by_type.setdefault(entry.type, entry)
+    opened, classified, assigned = (by_type.get(t) for t in ("opened", "classify", "assign"))
+    if opened is None or classified is None or assigned is None:
+        return None
+    outcome = Outcome(
+        stage=case.stage, assignee=case.assignee, escalation_level=case.escalation_level,
+        clocks={c.name: verdict(c.state, c.breached_at, c.due_at, as_of) for c in clocks},
+        breached_at={c.name: c.breached_at for c in clocks},
+        rungs=tuple(sorted(rung_of(e.details) for e in timeline
+                           if e.type in RUNG_ENTRIES and e.at <= as_of)))
+    return RecordedCase(
+        id=case.id, team=str(assigned.details.get("team") or case.team),
+        tier=Tier(opened.details.get("tier") or case.tier),
+        priority=str(classified.details.get("priority")),
+        requested=classified.details.get("reason") == SET_BY_CALLER,
+        assignee=str(assigned.details.get("assignee")), opened_at=case.opened_at,
+        opened_by=opened.actor, channel=case.channel, category=case.category,
+        text=f"{case.subject}\n{case.description}",
+        events=tuple(RecordedEvent.from_entry(e.type, e.actor, e.actor_kind, e.at, e.details)
+                     for e in timeline if e.type in REPLAYED and e.at <= as_of),
+        outcome=outcome)
+
+
+def what_if(db: Connection, period: Period, *, candidate: PolicySet,
+            calendars: Mapping[str, BusinessCalendar], as_of: datetime) -> WhatIfReport:
+    """The period's complaints replayed under `candidate`, beside their recorded outcomes."""
+    return compare(*_outcomes(db, period, candidate=candidate, calendars=calendars,
+                              as_of=as_of))
+
+
+def _outcomes(db: Connection, period: Period, *, candidate: PolicySet,
+              calendars: Mapping[str, BusinessCalendar], as_of: datetime,
+              ids: tuple[int, int] | None = None
+              ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
+    """The recorded and the replayed outcome of each of the period's complaints, by id."""
+    recorded: dict[int, Outcome] = {}
+    replayed: dict[int, Outcome] = {}
+    for case in recorded_cases(db, period, as_of=as_of, ids=ids):
+        if isinstance(case, int):
+            missing = Outcome(stage="", assignee=None, escalation_level=0, clocks={},
+                              breached_at={}, rungs=(),
+                              unreplayable="its opening is not on its timeline")
+            recorded[case] = replayed[case] = missing
+            continue
+        recorded[case.id] = case.outcome
+        replayed[case.id] = replay(case, candidate, calendars, until=as_of)
+    return recorded, replayed
+
+
+def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, str],
+                         as_of: datetime, processes: int) -> WhatIfReport:
+    """`what_if` with the complaints split by id over `processes` processes, each reading
+    its share from the store at `url` and replaying it under the policy files
+    `candidate` (contents by file name, validated before): for a large period on a
+    machine with cores to spare (the command line's `--processes`)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            ids = list(db.execute(select(CASES.c.id).where(*_matching(period))
+                                  .order_by(CASES.c.id)).scalars())
+    finally:
+        engine.dispose()
+    size = -(-len(ids) // processes) if ids else 1
+    shares = [(ids[lo], ids[min(lo + size, len(ids)) - 1]) for lo in range(0, len(ids), size)]
+    recorded: dict[int, Outcome] = {}
+    replayed: dict[int, Outcome] = {}
+    # Spawned, not forked: a forked child would share the parent's open connections.
+    with ProcessPoolExecutor(max_workers=max(1, len(shares)),
+                             mp_context=get_context("spawn")) as pool:
+        for mine, theirs in pool.map(_share, [(url, period, dict(candidate), as_of, share)
+                                              for share in shares]):
+            recorded.update(mine)
+            replayed.update(theirs)
+    return compare(recorded, replayed)
+
+
+def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]
+           ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
+    """One process's share of `what_if_in_processes`."""
+    url, period, files, as_of, ids = job
+    candidate = load_policy_texts(files)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            return _outcomes(db, period, candidate=candidate,
+                             calendars=build_calendars(candidate), as_of=as_of, ids=ids)
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""What if: replay recorded complaints under a candidate policy set and compare outcomes."""
