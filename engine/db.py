@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 import orjson
 from alembic import command
@@ -20,7 +19,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session
 from sqlmodel.sql.expression import Select
 
@@ -63,25 +61,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    options = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True, **kwargs}
-    engine = create_engine(url, **options)
-    _MADE_WITH[engine] = (url, options)
-    return engine
-
-
-# How each PostgreSQL engine was made, so that an asyncio twin can be made like it.
-_MADE_WITH: WeakKeyDictionary[Engine, tuple[str, dict[str, Any]]] = WeakKeyDictionary()
-
-
-def async_twin(engine: Engine) -> AsyncEngine | None:
-    """A new asyncio engine on the database of `engine`, a PostgreSQL one `make_engine`
-    made, with its options (psycopg's asyncio connections); None for any other. Its
-    connections belong to the event loop that opens them."""
-    made = _MADE_WITH.get(engine)
-    if made is None:
-        return None
-    url, options = made
-    return create_async_engine(url, **options)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
 
 
 def sqlite_file(engine: Engine) -> Path | None:

@@ -7,10 +7,7 @@ commit costs more than a complaint's own statements, and SQLite lets one transac
 write at a time anyway: request threads that each committed their own complaint queued
 on its lock (a p99 of 2 s at 16 clients), where one writer takes them in turn. Nothing
 is answered before its commit, so nothing answered is lost. The writers of several
-worker processes on one SQLite file take turns through a `WriteBaton`. On PostgreSQL
-the batch is written on the event loop by an asyncio engine (psycopg's asyncio
-connection): the loop reads and answers other requests during each round trip, where
-a pool thread that wrote it waited for the GIL after each one.
+worker processes on one SQLite file take turns through a `WriteBaton`.
 
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
@@ -28,10 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import orm
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cases import (
     IdempotencyConflict,
@@ -48,7 +42,7 @@ from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 from engine import request_context
 from engine.checkpoints import Checkpointer
-from engine.db import WriteBaton, async_twin, begin_writing
+from engine.db import WriteBaton, begin_writing
 from engine.models import Case
 from engine.store import Appends
 
@@ -80,8 +74,7 @@ class Intake:
 
 class IntakeWriter:
     """Writes the complaints that callers `open`, many to a transaction, one batch at a
-    time: on the event loop's own thread (SQLite's driver there, PostgreSQL's asyncio
-    one), or on a thread of the loop's pool when that fails or there is no such driver.
+    time: on the event loop's own thread on SQLite, else on a thread of the loop's pool.
 
     The batches are written by a task that runs while complaints wait, so a runtime that
     is dropped (a test's) leaves nothing running behind.
@@ -94,12 +87,6 @@ class IntakeWriter:
         self._checkpointer = Checkpointer(runtime.engine)
         # SQLite: written on the event loop's own thread (see `open`).
         self.on_event_loop = runtime.engine.dialect.name == "sqlite"
-        # PostgreSQL: written on the event loop too, by an asyncio engine (see `open`);
-        # None where there is none to be had. Its connections are the loop's that opened
-        # them, so a new loop (a test's) has the old one's dropped first.
-        self.async_engine = (async_twin(runtime.engine) if not self.on_event_loop
-                             else None)
-        self._async_loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[Intake, asyncio.Future[IntakeResult]]] = []
         self._writing: asyncio.Task[None] | None = None
 
@@ -111,10 +98,7 @@ class IntakeWriter:
         event loop then waited for it to come back at each one: with the loop busy, that
         doubled the writer's CPU per complaint (0.73 -> 1.52 ms with a busy thread beside
         it) and its hold on the file's write turn. A PostgreSQL statement is a network
-        round trip, during which the loop should go on: there the asyncio engine
-        writes, and the loop serves other requests at every round trip. A pool thread
-        writing instead waited for the GIL after each round trip while the loop was busy,
-        and handed each batch and its answers between threads.
+        round trip, during which the loop should go on: there a pool thread writes.
 
         The loop never waits for SQLite's lock: when another connection holds it (a
         sweep writing a storm), or anything else goes wrong, the batch goes whole to a
@@ -152,9 +136,6 @@ class IntakeWriter:
                         self._baton.release()
                 else:
                     batch = self._take_batch()
-                    if batch and self.async_engine is not None:
-                        written = await self._write_with_asyncio(
-                            [intake for intake, _ in batch], policies, calendars)
                 if batch and written is None:
                     written = await self._write_off_loop([intake for intake, _ in batch],
                                                          policies, calendars)
@@ -170,34 +151,6 @@ class IntakeWriter:
         finally:
             self._writing = None
         self._baton.close()  # idle: the next batch opens the lock file again
-
-    async def _write_with_asyncio(self, intakes: list[Intake], policies: PolicySet,
-                                  calendars: dict[str, BusinessCalendar]
-                                  ) -> list[Outcome] | None:
-        """Write the complaints in one transaction on the event loop, which serves other
-        requests while PostgreSQL answers: each one's result or refusal. None, with
-        nothing written, if it failed."""
-        try:
-            async with AsyncSession(await self._engine_of_this_loop(),
-                                    expire_on_commit=False) as session:
-                outcomes = await session.run_sync(_write_together_in, intakes, policies,
-                                                  calendars)
-                await session.commit()
-            return outcomes
-        except Exception as exc:  # noqa: BLE001 - each complaint is then written again
-            log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
-                     type(exc).__name__, exc)
-            return None
-
-    async def _engine_of_this_loop(self) -> AsyncEngine:
-        """The asyncio engine, its pool emptied of another loop's connections."""
-        engine, loop = self.async_engine, asyncio.get_running_loop()
-        assert engine is not None, "only called with one"
-        if self._async_loop is not loop:
-            if self._async_loop is not None:
-                await engine.dispose(close=False)  # the old loop's, unusable here
-            self._async_loop = loop
-        return engine
 
     def _take_batch(self) -> list[tuple[Intake, asyncio.Future[IntakeResult]]]:
         """The next complaints to write; a caller gone before its turn (a client that hung
@@ -275,14 +228,6 @@ def write_together(session: Session, intakes: list[Intake], policies: PolicySet,
                 for intake in intakes]
     appends.insert(session)
     return outcomes
-
-
-def _write_together_in(session: orm.Session, intakes: list[Intake], policies: PolicySet,
-                       calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
-    """`write_together` in the session an `AsyncSession` lends its greenlet: SQLModel's,
-    typed as SQLAlchemy's."""
-    assert isinstance(session, Session)
-    return write_together(session, intakes, policies, calendars)
 
 
 def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:

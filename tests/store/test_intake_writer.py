@@ -50,14 +50,14 @@ def _written_on(writer: IntakeWriter, monkeypatch: pytest.MonkeyPatch) -> list[t
     """Record each batch the writer writes in one transaction: its size, and whether it
     was written on the thread that called (the event loop's, when on it)."""
     batches: list[tuple[int, bool]] = []
-    real = intake_module.write_together
+    real = writer._write_batch
     loop_thread = threading.get_ident()
 
-    def recorded(session: Session, intakes: list[Intake], *args: Any, **kw: Any) -> Any:
+    def recorded(intakes: list[Intake], *args: Any, **kw: Any) -> Any:
         batches.append((len(intakes), threading.get_ident() == loop_thread))
-        return real(session, intakes, *args, **kw)
+        return real(intakes, *args, **kw)
 
-    monkeypatch.setattr(intake_module, "write_together", recorded)
+    monkeypatch.setattr(writer, "_write_batch", recorded)
     return batches
 
 
@@ -209,8 +209,10 @@ def test_complaints_opened_at_once_are_written_together(make_runtime, monkeypatc
     results = asyncio.run(open_all())
     assert len({r[0].opening.case.id for r in results if isinstance(r[0], Opened)}) == 50
     assert _count(rt, Case) == 50
-    # On the event loop's own thread: SQLite's driver there, PostgreSQL's asyncio one.
-    assert batches == [(intake_module.MAX_BATCH, True), (50 - intake_module.MAX_BATCH, True)]
+    # On SQLite on the event loop's own thread; on PostgreSQL on a pool thread.
+    on_loop = writer.on_event_loop
+    assert batches == [(intake_module.MAX_BATCH, on_loop),
+                       (50 - intake_module.MAX_BATCH, on_loop)]
 
 
 def test_on_the_event_loop_a_caller_gone_before_its_turn_is_not_written(sqlite_runtime):
@@ -308,8 +310,7 @@ def test_the_loop_does_not_wait_for_sqlites_lock_held_by_another_writer(sqlite_r
     finally:
         other.close()
     # Blocked on the lock, the loop would have stood still for SQLite's busy timeout (30 s).
-    # The loop gave up before writing anything; a pool thread wrote it.
-    assert waited and ticking < 5 and batches == [(1, False)]
+    assert waited and ticking < 5 and batches == [(1, True), (1, False)]
     assert created and isinstance(result, Opened) and _count(rt, Case) == 1
 
 
@@ -318,11 +319,6 @@ def test_a_batch_that_cannot_be_written_anywhere_fails_its_callers_and_not_the_n
     rt = make_runtime()
     writer = IntakeWriter(rt)
     monkeypatch.setattr(writer, "_write_batch", lambda *args, **kw: None)
-
-    async def not_written(*args: Any) -> None:
-        return None
-
-    monkeypatch.setattr(writer, "_write_with_asyncio", not_written)
     monkeypatch.setattr(writer, "_write_waiting_for_the_store", lambda *args: (
         _ for _ in ()).throw(RuntimeError("the store is gone")))
     with pytest.raises(RuntimeError, match="the store is gone"):
