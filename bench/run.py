@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench`, `core` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import intake, storm  # noqa: E402
+from bench import intake, pg_reference, storm  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
     Calm,
@@ -49,6 +49,9 @@ from bench.peers import harness as peers  # noqa: E402
 SCENARIOS = ("intake", "storm")
 INTAKE_RATIOS = [("x_rate", "cf/peer rate"), ("x_p50", "peer/cf p50"),
                  ("x_p99", "peer/cf p99")]
+# Each intake row beside the limits measured in the same run (same clients): the bare
+# endpoint (HTTP alone) and, on PostgreSQL, the same rows written by the bare driver.
+LIMIT_RATIOS = [("of_bare", "of bare"), ("of_raw", "of raw pg")]
 STORM_RATIOS = [("x_rate", "cf/peer breaches/s"), ("x_record", "peer/cf record"),
                 ("x_notify", "peer/cf notify")]
 
@@ -91,7 +94,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="peers measured beside Caseflow: prefect, spiff, both "
                              "comma-separated, or none")
     parser.add_argument("--no-reference", action="store_true",
-                        help="skip the bare FastAPI reference point")
+                        help="skip the limits: the bare FastAPI endpoint and the raw "
+                             "PostgreSQL reference")
     parser.add_argument("--calm", type=float, default=None, metavar="CORES",
                         help="repeat (up to --retries times) a measurement during which "
                              "other processes used more than CORES cores, e.g. 0.2; keep "
@@ -154,6 +158,20 @@ def settle(name: str, patience: float) -> None:
 
 def _ratio(a: Any, b: Any) -> float | None:
     return a / b if isinstance(a, int | float) and isinstance(b, int | float) and b else None
+
+
+def add_limit_ratios(rows: list[dict[str, Any]]) -> None:
+    """Put each intake row's throughput as a share of the limits at its clients: the bare
+    endpoint's, and on PostgreSQL the raw driver's (1.0: as fast as the limit)."""
+    bare = {r["clients"]: r for r in rows if r["target"] == "bare FastAPI"}
+    raw = {r["clients"]: r for r in rows if r["target"] == "raw psycopg"}
+    for row in rows:
+        if row["target"] in ("bare FastAPI", "raw psycopg"):
+            continue
+        if row["clients"] in bare:
+            row["of_bare"] = _ratio(row["per_s"], bare[row["clients"]]["per_s"])
+        if row["database"] == "postgres" and row["clients"] in raw:
+            row["of_raw"] = _ratio(row["per_s"], raw[row["clients"]]["per_s"])
 
 
 def add_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
@@ -238,6 +256,13 @@ def _run(args: argparse.Namespace) -> int:
                     peer, db, quick=args.quick, postgres_url=args.postgres_url,
                     levels=args.levels, requests=args.requests, calm=calm, log=log))
                 results["intake"] += rows or []
+            if db == "postgres" and not args.no_reference:
+                rows = attempt("intake/postgres/raw psycopg", lambda: pg_reference.run(
+                    postgres_url=args.postgres_url, levels=args.levels,
+                    requests=args.requests or (intake.QUICK_REQUESTS if args.quick
+                                               else intake.FULL_REQUESTS),
+                    calm=calm, log=log))
+                results["intake"] += rows or []
         if not args.no_reference:
             rows = attempt("intake/bare FastAPI", lambda: intake.run_bare(
                 quick=args.quick, levels=args.levels, requests=args.requests, calm=calm,
@@ -273,11 +298,13 @@ def _run(args: argparse.Namespace) -> int:
                 if row:
                     results["storm"].append(row)
     add_ratios(results)
+    add_limit_ratios(results["intake"])
 
     print()
     if "intake" in args.only:
         print(format_table("intake: complaints opened over HTTP (POST /cases)",
-                           intake.COLUMNS + (INTAKE_RATIOS if args.peers else []),
+                           intake.COLUMNS + LIMIT_RATIOS
+                           + (INTAKE_RATIOS if args.peers else []),
                            results["intake"]))
         for row in results["intake"]:
             if row["errors"]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, Row, sql
 from sqlmodel import Session, col, func, select
 
-from core.customers import CustomerClaim, given_in, recognise_row
+from core.customers import CustomerClaim, KnownCustomers, given_in, recognise_row
 from domain.access import ActorKind, Identity
 from domain.calendars import BusinessCalendar
 from domain.catalogue import definition
@@ -235,11 +235,13 @@ def write_complaint(
     data: Mapping[str, Any] | None = None,
     avoid: str | None = None,
     appends: Appends | None = None,
+    known: KnownCustomers | None = None,
 ) -> Opened:
     """Write a new complaint in `session`'s transaction (not committed): its customer,
     routing (past `avoid`: see `route`), case row, clocks, timeline and timers, and what
     other processes add. With `appends`, its clocks, timeline, timers and notifications
-    are left to it (see `persist_opening`).
+    are left to it (see `persist_opening`), and with `known` (a batch's customers, read
+    together) the customer is looked up there.
 
     Plain statements, no model objects, and nothing read back: every intake runs this,
     and the answer to it is built from the rows written.
@@ -250,7 +252,7 @@ def write_complaint(
     claim = CustomerClaim(ref=given.ref, name=given.name, tier=given.tier, phone=given.phone,
                           email=given.email)
     who = customer or recognise_row(db, claim, channel=request.channel, now=now,
-                                    care=given.care())
+                                    care=given.care(), known=known)
     tier = Tier(who.tier)
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",

@@ -40,6 +40,8 @@ CUSTOMERS = table_of(Customer)
 IDENTITIES = table_of(CustomerIdentity)
 # Built once: building a statement costs more than running it (every intake runs these).
 _BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
+_BY_REFS = sql.select(CUSTOMERS).where(
+    CUSTOMERS.c.external_ref.in_(sql.bindparam("refs", expanding=True)))
 _BY_ID = sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
 _CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
            .returning(*CUSTOMERS.c))
@@ -116,6 +118,34 @@ def is_placeholder(value: str) -> bool:
     return letters in PLACEHOLDER_WORDS or len(set(letters)) <= 1
 
 
+class KnownCustomers:
+    """The customers that a batch of complaints names by ref, read with one statement,
+    and kept as the batch writes them: a lookup for each complaint cost a statement each,
+    on PostgreSQL a round trip each. Read in the batch's transaction, like the lookups
+    it replaces: a customer that a concurrent transaction makes meanwhile makes the
+    batch fail on the unique ref, and its complaints are then written alone."""
+
+    def __init__(self, db: Session | Connection, refs: list[str | None]) -> None:
+        self._refs = {ref for ref in refs if ref}
+        self._rows: dict[str, Row[Any]] = {}
+        if self._refs:
+            found = connection_of(db).execute(_BY_REFS, {"refs": sorted(self._refs)})
+            self._rows = {row.external_ref: row for row in found}
+
+    def covers(self, ref: str) -> bool:
+        """Whether `ref` was among those read, so that `get` knows its customer."""
+        return ref in self._refs
+
+    def get(self, ref: str) -> Row[Any] | None:
+        """The customer `ref` names, as the batch has it so far; None for a new one."""
+        return self._rows.get(ref)
+
+    def remember(self, row: Row[Any]) -> None:
+        """The batch wrote this customer's row (new or changed)."""
+        if row.external_ref in self._refs:
+            self._rows[row.external_ref] = row
+
+
 def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,
               now: datetime) -> Customer:
     """The customer the claim stands for, as a model in `session` (see `recognise_row`)."""
@@ -126,9 +156,11 @@ def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,
 
 
 def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: str | None,
-                  now: datetime, care: Mapping[str, Any] | None = None) -> Row[Any]:
+                  now: datetime, care: Mapping[str, Any] | None = None,
+                  known: KnownCustomers | None = None) -> Row[Any]:
     """The customer the claim stands for, created if new, with its identities remembered,
-    and `care` (consent and preference columns) set: its row as stored.
+    and `care` (consent and preference columns) set: its row as stored. `known`, when
+    given (a batch's), answers the lookup by ref, and learns what is written.
 
     Written with plain statements, no model objects: every complaint intake runs this.
     Two callers racing to create the same new customer make one of them fail on a
@@ -137,7 +169,9 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     db = connection_of(db)
     owners = {identity: _owner(db, *identity) for identity in claim.identities()}
     customer = None
-    if claim.ref:
+    if claim.ref and known is not None and known.covers(claim.ref):
+        customer = known.get(claim.ref)
+    elif claim.ref:
         customer = db.execute(_BY_REF, {"ref": claim.ref}).first()
     else:
         owner = next((found for found in owners.values() if found is not None), None)
@@ -168,6 +202,8 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
                    if getattr(customer, name) != value}
         if changed:
             customer = db.execute(_CHANGE, {"customer_id": customer.id, **changed}).one()
+    if known is not None:
+        known.remember(customer)
     unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
                 "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
     if unowned:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -275,6 +276,21 @@ def is_retryable(exc: Exception) -> bool:
     if isinstance(exc, IntegrityError):
         return True
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """Send the statements run on `connection` inside, on PostgreSQL, without waiting for
+    each one's answer (psycopg's pipeline mode): one round trip for all, at the end,
+    where an error in any of them is raised. Only for statements whose rows nobody reads:
+    SQLAlchemy reads a statement's columns as soon as it runs, before they have come.
+    Elsewhere it changes nothing."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql" or not isinstance(driver, psycopg.Connection):
+        yield
+        return
+    with driver.pipeline():
+        yield
 
 
 @contextmanager

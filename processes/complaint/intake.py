@@ -36,6 +36,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
+from core.customers import KnownCustomers
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
@@ -204,12 +205,7 @@ class IntakeWriter:
                 # What the batch reads (keys, customers) cannot change before it writes.
                 if not begin_writing(session, wait=wait):
                     return None
-                # What its complaints append (clocks, timelines, timers, notifications,
-                # their assignees' loads): one statement for each, at the end.
-                appends = Appends(ids=True)
-                outcomes = [_open_in_batch(session, intake, policies, calendars, appends)
-                            for intake in intakes]
-                appends.insert(session)
+                outcomes = write_together(session, intakes, policies, calendars)
                 session.commit()
             self._checkpointer.poke()
             return outcomes
@@ -217,6 +213,21 @@ class IntakeWriter:
             log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
                      type(exc).__name__, exc)
             return None
+
+
+def write_together(session: Session, intakes: list[Intake], policies: PolicySet,
+                   calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
+    """Write the complaints in `session`'s transaction, uncommitted: each one's result, or
+    its refusal. What they read is read once for all (their customers by ref, and on
+    PostgreSQL their case ids, a block from the sequence); what they append (clocks,
+    timelines, timers, notifications, their assignees' loads) goes in with one statement
+    for each table, at the end."""
+    known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes])
+    appends = Appends(ids=True, id_block=len(intakes))
+    outcomes = [_open_in_batch(session, intake, policies, calendars, appends, known)
+                for intake in intakes]
+    appends.insert(session)
+    return outcomes
 
 
 def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:
@@ -228,7 +239,8 @@ def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:
 
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
-                   calendars: dict[str, BusinessCalendar], appends: Appends) -> Outcome:
+                   calendars: dict[str, BusinessCalendar], appends: Appends,
+                   known: KnownCustomers) -> Outcome:
     """Write one complaint of a batch, uncommitted; a refusal before any write is returned.
 
     A retry under a known key, perhaps of a complaint earlier in this batch, is answered
@@ -240,7 +252,8 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     try:
         with request_context.using(intake.request_id):
             return replay_or_open(session, stored_key, fingerprint,
-                                  _writer(session, intake, policies, calendars, appends))
+                                  _writer(session, intake, policies, calendars, appends,
+                                          known))
     except IdempotencyConflict as exc:
         return exc
 
@@ -261,10 +274,11 @@ def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
 
 
 def _writer(session: Session, intake: Intake, policies: PolicySet,
-            calendars: dict[str, BusinessCalendar], appends: Appends | None = None
-            ) -> Callable[[str | None], Opened]:
+            calendars: dict[str, BusinessCalendar], appends: Appends | None = None,
+            known: KnownCustomers | None = None) -> Callable[[str | None], Opened]:
     """`open_new` for the intake's complaint: write it under the key given (its clocks,
-    timeline, timers and notifications left to `appends`, when given)."""
+    timeline, timers and notifications left to `appends`, and its customer looked up in
+    `known`, when given)."""
     return lambda stored_key: write_complaint(
         session, intake.request, stored_key, (intake.actor, intake.actor_kind), policies,
-        calendars, intake.now, appends=appends)
+        calendars, intake.now, appends=appends, known=known)
