@@ -113,7 +113,7 @@ def _case(i: int, n: int, customers: int) -> tuple[dict[str, Any], list[dict[str
         process, priority = "complaint", PRIORITIES[i % len(PRIORITIES)]
         stage = OPEN_COMPLAINT_STAGES[i % 5] if still_open else "closed"
         clocks = _complaint_clocks(i, priority, stage, opened)
-    case = {"id": case_id, "process": process, "stage": stage, "priority": priority,
+    case: dict[str, Any] = {"id": case_id, "process": process, "stage": stage, "priority": priority,
             "tier": "ABC"[i % 3], "category": ("delivery", "billing", "quality", None)[i % 4],
             "channel": ("phone", "web", "wecom")[i % 3], "subject": f"case {i}",
             "description": "", "customer_id": (i % customers) + 1, "team": team,
