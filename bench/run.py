@@ -5,6 +5,7 @@
     python bench/run.py --database both         # SQLite and PostgreSQL side by side
     python bench/run.py --only storm --database postgres
     python bench/run.py --peers none            # Caseflow alone, without the peers
+    python bench/run.py --only console --console-cases 100000   # the console's queries
 
 The peers (bench/peers/: the same complaint process built the Prefect-native way and on
 SpiffWorkflow) run the same intake and a `live` storm in the same run, on the same
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench`, `core` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import intake, pg_reference, storm  # noqa: E402
+from bench import console, intake, pg_reference, storm  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
     Calm,
@@ -46,7 +47,9 @@ from bench.common import (  # noqa: E402
 from bench.cpu_limit import CpuLimitError, cpu_quota  # noqa: E402
 from bench.peers import harness as peers  # noqa: E402
 
-SCENARIOS = ("intake", "storm")
+SCENARIOS = ("intake", "storm")  # what runs by default
+# console fills a store with a million cases (minutes), so it runs when asked for only.
+KNOWN_SCENARIOS = (*SCENARIOS, "console")
 INTAKE_RATIOS = [("x_rate", "cf/peer rate"), ("x_p50", "peer/cf p50"),
                  ("x_p99", "peer/cf p99")]
 # Each intake row beside the limits measured in the same run (same clients): the bare
@@ -64,7 +67,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              f"{storm.QUICK_N}")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--only", default=",".join(SCENARIOS),
-                        help="comma-separated scenarios: intake,storm")
+                        help="comma-separated scenarios: intake,storm,console")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
                         help="server to create a throwaway database on (trust auth)")
     parser.add_argument("--levels", default=",".join(map(str, intake.LEVELS)),
@@ -108,13 +111,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="run everything within CORES cores of CPU time (a cgroup "
                              "quota; needs root), e.g. 0.85 for this machine at its "
                              "slowest hour seen (bench/cpu_limit.py)")
+    parser.add_argument("--console-cases", type=int, default=None,
+                        help=f"console: cases in the store (default 1,000,000; quick "
+                             f"{console.QUICK_CASES:,})")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the figures (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = [s for s in args.only if s not in SCENARIOS]
+    unknown = [s for s in args.only if s not in KNOWN_SCENARIOS]
     if unknown or not args.only:
-        parser.error(f"--only takes {', '.join(SCENARIOS)}; got {args.only}")
+        parser.error(f"--only takes {', '.join(KNOWN_SCENARIOS)}; got {args.only}")
     args.levels = tuple(int(x) for x in args.levels.split(","))
     try:
         args.workers = tuple(int(x) for x in args.workers.split(","))
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results: dict[str, list[dict[str, Any]]] = {"intake": [], "storm": []}
+    results: dict[str, list[dict[str, Any]]] = {"intake": [], "storm": [], "console": []}
     failures: list[str] = []
     started = time.perf_counter()
     code = code_version()  # now: the servers run the work tree as it is while they start
@@ -297,6 +303,12 @@ def _run(args: argparse.Namespace) -> int:
                 row = attempt(name, lambda name=name, fn=peer_storm: calm.measure(name, fn, log))
                 if row:
                     results["storm"].append(row)
+    if "console" in args.only:
+        cases = args.console_cases or (console.QUICK_CASES if args.quick else 1_000_000)
+        for db in databases:
+            rows = attempt(f"console/{db}", lambda db=db: console.run(
+                db, cases, postgres_url=args.postgres_url, log=log))
+            results["console"] += rows or []
     add_ratios(results)
     add_limit_ratios(results["intake"])
 
@@ -323,6 +335,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"    the extra sweepers did {row['extra_sweeps']}")
             if row.get("cores_by_process"):
                 print(f"    cores by process: {row['cores_by_process']}")
+        print()
+    if "console" in args.only:
+        print(format_table("console: the supervisors' queries on a filled store",
+                           console.COLUMNS, results["console"]))
         print()
     elapsed = time.perf_counter() - started
     for failure in failures:

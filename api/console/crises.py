@@ -1,5 +1,6 @@
-"""Crises: severity, obligations with their countdowns, notices waiting for approval
-(which managers and directors approve here) and the compensation's progress."""
+"""Crises under way (closed and dismissed ones stay on their case pages): severity,
+obligations with their countdowns, notices waiting for approval (which managers and
+directors approve here) and the compensation's progress."""
 
 from __future__ import annotations
 
@@ -11,29 +12,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.console.listing import open_cases
 from api.console.web import Visit, VisitDep, render
-from core.queries import CaseFilter, list_cases
 from domain.crisis import rules as crisis
 from processes.crisis import compensation
 from processes.crisis.api import crisis_public
 
 router = APIRouter()
 SHOWN = 30
-FINAL = frozenset({"closed", "dismissed"})
 
 
 def _crises(visit: Visit) -> list[dict[str, Any]]:
     rt = visit.rt
     with Session(rt.engine) as session:
-        rows, _ = list_cases(session, CaseFilter(process=crisis.NAME), now=rt.clock.now(),
-                             limit=SHOWN, before_id=None, reader=visit.identity)
+        rows = open_cases(session, crisis.NAME, visit.identity, limit=SHOWN)
         found = []
         for row in rows:
             public = crisis_public(session, row.id or 0, rt, visit.identity)
             found.append({"crisis": public, "progress": compensation.progress(session, row.id or 0),
                           "approvable": "approve_notice" in public.case.allowed_events})
-    # Open crises first, newest first within each group.
-    return sorted(found, key=lambda c: c["crisis"].stage in FINAL)
+    return found
 
 
 @router.get("/crises")

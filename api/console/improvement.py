@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.console.listing import open_cases
 from api.console.web import Visit, VisitDep, render
-from core.queries import CaseFilter, list_cases
 from domain.access import Identity, Permission
 from domain.pdca import rules as pdca
 from engine.models import Finding
@@ -38,8 +38,7 @@ def _improvement(visit: Visit) -> dict[str, Any]:
             rows, _ = list_findings(session, me, status="open", source=None, limit=SHOWN,
                                     before_id=None)
             findings = [finding_public(row, me) for row in rows]
-        cycles, _ = list_cases(session, CaseFilter(process=pdca.NAME), now=rt.clock.now(),
-                               limit=SHOWN, before_id=None, reader=me)
+        cycles = open_cases(session, pdca.NAME, me, limit=SHOWN)
         return {"findings": findings, "reads_backlog": me.can(Permission.read_reports),
                 "cycles": [cycle_public(session, row.id or 0, rt, me) for row in cycles]}
 

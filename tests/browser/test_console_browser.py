@@ -76,6 +76,24 @@ def open_complaint(svc: ServiceProcess, key: str, subject: str, **extra: object)
     return answer.json()
 
 
+def seed_improvement_and_reports(svc: ServiceProcess, supervisor: str) -> None:
+    """A finding, a PDCA cycle and a review run, so those pages show something."""
+    manager = key_for(svc, "manager", "liu.yang")
+    scheduler = key_for(svc, "scheduler", "review-bot")
+    with api(svc, manager) as client:
+        answer = client.post("/findings", json={"title": "回复慢", "team": "complaints",
+                                                "description": "首次响应超时集中在晚班"})
+        assert answer.status_code == 201, answer.text
+    with api(svc, supervisor) as client:
+        answer = client.post("/pdca-cycles", json={
+            "problem": "首次响应慢", "kpi": "complaint_on_time_rate", "target": 0.95,
+            "scope": {"team": "complaints"}})
+        assert answer.status_code == 201, answer.text
+    with api(svc, scheduler) as client:
+        answer = client.post("/reviews/daily-sla-digest/runs")
+        assert answer.status_code in (200, 201), answer.text
+
+
 def first_row_sla(page: Page) -> tuple[int, str]:
     row = page.locator("#queue tbody tr").first
     return int(row.get_attribute("data-case") or 0), row.locator("td.sla").inner_text()
@@ -161,6 +179,8 @@ def test_every_page_fits_the_screen_without_horizontal_scroll(
     opener = key_for(service, "supervisor", f"opener.{viewport['width']}", ["complaints"])
     case = open_complaint(service, opener, "a parcel with a long subject " * 3,
                           category="delivery")
+    if viewport is DESKTOP:  # something on the improvement and reports pages
+        seed_improvement_and_reports(service, opener)
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
     try:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from core import worklists
 from core.queries import CaseFilter
 from core.runtime import Runtime
 from core.worklists import facets, overview, queue, workload
@@ -54,6 +55,24 @@ def test_the_queue_puts_the_most_overdue_first_then_the_soonest_due(make_runtime
     assert _ids(page) == [ordinary, urgent, routine]
     overdue = [row.sla.overdue_by for row in page.rows[:2] if row.sla]
     assert overdue == [timedelta(minutes=20), timedelta(minutes=5)]
+
+
+def test_a_queue_too_long_to_sort_is_walked_in_due_order_to_the_same_pages(
+        make_runtime, clock, monkeypatch):
+    rt = make_runtime()
+    opened = []
+    for k, priority in enumerate(["ordinary", "routine", "urgent", "ordinary", "routine"]):
+        opened.append(open_complaint(rt, ref=f"c{k}", priority=priority))
+        clock.advance(timedelta(minutes=3))
+    send(rt, opened[3], "acknowledge")  # its resolution clock alone runs now
+    clock.advance(timedelta(minutes=20))  # some past due, some not
+    sorted_pages = [_ids(_queue(rt, MANAGER, limit=2, offset=k)) for k in range(0, 6, 2)]
+    monkeypatch.setattr(worklists, "SORT_IN_STORE_UP_TO", 0)
+    monkeypatch.setattr(worklists, "WALK_BATCH", 1)  # a clock at a time: many batches
+    walked_pages = [_ids(_queue(rt, MANAGER, limit=2, offset=k)) for k in range(0, 6, 2)]
+    assert walked_pages == sorted_pages
+    assert sorted(sum(walked_pages, [])) == sorted(opened)
+    assert _ids(_queue(rt, MANAGER, CaseFilter(priority="urgent"))) == [opened[2]]
 
 
 def test_paused_and_closed_cases_leave_the_head_of_the_queue(make_runtime, clock):
