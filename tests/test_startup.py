@@ -38,6 +38,18 @@ def test_an_unknown_key_stops_start_up(tmp_path):
     assert "calendars.yaml: calendars.cn-working-hours.work_days" in result.stderr
 
 
+def test_a_team_language_we_do_not_write_stops_start_up(tmp_path):
+    policies = write_policies(tmp_path / "policies")
+    teams = yaml.safe_load((policies / "teams.yaml").read_text())
+    teams["teams"]["billing"]["language"] = "fr"
+    (policies / "teams.yaml").write_text(yaml.safe_dump(teams, allow_unicode=True))
+    result = _serve(policies, tmp_path)
+    assert result.returncode == 2
+    assert "teams.yaml" in result.stderr and "teams.billing.language" in result.stderr
+    assert "unknown language 'fr'; use one of zh-Hans, en" in result.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
 def test_a_missing_policies_directory_stops_start_up(tmp_path):
     result = _serve(tmp_path / "nowhere", tmp_path)
     assert result.returncode == 2 and "CASEFLOW_POLICIES" in result.stderr

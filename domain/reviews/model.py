@@ -152,7 +152,6 @@ def below_target(rates: Mapping[str, Rate], watched: list[str], period: Period,
         rate = rates.get(kpi)
         if rate is None or rate.meets_target is not False:
             continue
-        definition = DEFINITIONS[kpi]
         figures: dict[str, Any] = {
             "value": rate.value, "numerator": rate.numerator, "denominator": rate.denominator,
             "target": rate.target, "period": period.as_json()}
@@ -162,9 +161,7 @@ def below_target(rates: Mapping[str, Rate], watched: list[str], period: Period,
                                   for team, r in by_team.items()}
         title, description = _finding_text(m, kpi, rate, review_title, period)
         found.append(FindingSpec(
-            kpi=kpi, title=title,
-            # The KPI's definition is reference text, kept in English as its source says it.
-            description=f"{description}\n{definition.description}",
+            kpi=kpi, title=title, description=description,
             figures=figures, case_ids=case_ids))
     return found
 
@@ -181,7 +178,9 @@ def _finding_text(m: MessageContext, kpi: str, rate: Rate, review_title: str,
         language, "{review}, {period}: {met} of {counted} met.",
         review=m.translated(language, review_title), period=period_days(language, start, end),
         met=rate.numerator, counted=rate.denominator), "\n")
-    return title, description
+    meaning = m.staff(lambda language: m.translated(language, DEFINITIONS[kpi].description),
+                      "\n")
+    return title, f"{description}\n{meaning}"
 
 
 # A scheduled run that failed (a locked database, a lost connection) is tried again on

@@ -96,7 +96,8 @@ def recover(session: Session, *, case: Case, answer: Mapping[str, Any], policies
     assert recovery.id is not None and source.id is not None
     finding = add_satisfaction_finding(
         session, source=source, recovery_id=recovery.id, followup_id=stored_id(case),
-        agent=case.data.get("agent"), answer=answer, scores=scores, now=now)
+        agent=case.data.get("agent"), answer=answer, scores=scores, now=now,
+        messages=policies.staff_messages(source.team))
     case.data = {**case.data, "recovery_case": recovery.id, "finding": finding.id}
     session.add(case)
     _note(session, stored_id(case), "recovery_opened", now, recovery_case=recovery.id,

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from core.queries import newest_first
 from domain.access import Identity
 from domain.calendars import BusinessCalendar
+from domain.messages import MessageContext
 from domain.policy import PolicySet
 from domain.reviews.model import FindingSource, FindingSpec, FindingStatus, check_open
 from engine.models import Case, Finding
@@ -47,18 +48,37 @@ def add_review_findings(session: Session, *, run_id: int, specs: Sequence[Findin
 
 def add_satisfaction_finding(session: Session, *, source: Case, recovery_id: int,
                              followup_id: int, agent: str | None, answer: Mapping[str, Any],
-                             scores: Mapping[str, int], now: datetime) -> Finding:
-    """Add a low satisfaction score to the backlog, in the caller's transaction."""
-    said = ", ".join(f"{name.upper() if name in ('csat', 'nps') else name} {value}"
-                     for name, value in scores.items())
+                             scores: Mapping[str, int], now: datetime,
+                             messages: MessageContext) -> Finding:
+    """Add a low satisfaction score to the backlog, in the caller's transaction; its text
+    in the staff's languages (`messages`: the source case's team's), their own first."""
+    m = messages
     comment = answer.get("comment")
+
+    def rated(language: str) -> str:
+        return m.text(language, ", ").join(f"{m.name(language, 'score', name)} {value}"
+                                           for name, value in scores.items())
+
+    def details(language: str) -> dict[str, object]:
+        return {"case": source.id, "scores": rated(language), "recovery": recovery_id,
+                "category": (m.name(language, "category", source.category)
+                             if source.category else m.text(language, "no category")),
+                "channel": (m.name(language, "channel", source.channel)
+                            if source.channel else m.text(language, "unknown")),
+                "agent": agent or m.text(language, "nobody"),
+                "via": m.name(language, "via", str(answer["via"]))}
+
+    title = m.staff(lambda language: m.text(
+        language, "Low satisfaction after case #{case}: {scores}", **details(language)), " / ")
+    description = m.staff(lambda language: m.text(
+        language, "The customer rated case #{case} ({category}, channel {channel}, handled by "
+        "{agent}) {scores} via {via}. Recovery case #{recovery} is open.", **details(language)),
+        "\n")
+    if comment:  # the customer's own words, as they wrote them
+        description += "\n" + m.staff(lambda language: m.text(
+            language, "They said: {comment}", comment=comment), " / ")
     row = Finding(
-        source=FindingSource.satisfaction,
-        title=f"Low satisfaction after case #{source.id}: {said}"[:300],
-        description=(f"The customer rated case #{source.id} ({source.category or 'no category'}"
-                     f", channel {source.channel or 'unknown'}, handled by "
-                     f"{agent or 'nobody'}) {said} via {answer['via']}. Recovery case "
-                     f"#{recovery_id} is open." + (f" They said: {comment}" if comment else "")),
+        source=FindingSource.satisfaction, title=title[:300], description=description,
         figures={**scores, "via": answer["via"], "followup": followup_id, "agent": agent},
         team=source.team, case_ids=[source.id or 0, recovery_id], status=FindingStatus.open,
         created_at=now, created_by=FOLLOWUP_ACTOR)

@@ -151,6 +151,15 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
         source.team, [complaint_id, recovery.id], "open")
     assert finding.figures["csat"] == 1 and finding.figures["nps"] == 3
     assert finding.id == follow.data["finding"]
+    # For the team's staff: Simplified Chinese first, English beside, no code names.
+    c = complaint_id
+    assert finding.title == (f"工单 #{c} 之后满意度低：CSAT 1、NPS 3、态度 2 / "
+                             f"Low satisfaction after case #{c}: CSAT 1, NPS 3, attitude 2")
+    zh, en, said = finding.description.split("\n")
+    assert zh.startswith(f"客户通过调查链接为工单 #{c}（") and "评分 CSAT 1、NPS 3、态度 2" in zh
+    assert en.endswith(f"CSAT 1, NPS 3, attitude 2 via the survey link. Recovery case "
+                       f"#{recovery.id} is open.")
+    assert said == "客户留言：nobody called me back / They said: nobody called me back"
     assert {"recovery_opened", "followup_opened"} <= {e.type for e in timeline(rt, complaint_id)}
     # The recovery case answers within 4 hours: its warning comes at 3 (75%).
     clock.set(shanghai(2026, 11, 21, 18, 0))

@@ -113,7 +113,10 @@ def test_a_kpi_below_target_adds_one_finding_linked_to_the_run_and_cases(rt, clo
                              "complaint on-time rate 75.0% below target 95.0%")
     assert finding.description.replace("\u2009", " ").startswith(
         "每周投诉类别回顾，2026年11月16日 – 22日：4 个中 3 个达标。\n"
-        "Weekly complaint-category review, Nov 16 – 22, 2026: 3 of 4 met.\n")
+        "Weekly complaint-category review, Nov 16 – 22, 2026: 3 of 4 met.\n"
+        "首次响应和解决计时的达标占比。")
+    assert finding.description.endswith("A clock stopped by a withdrawal counts like any "
+                                        "stopped clock.")
     assert outcome.run.result["findings"] == [finding.id]
     assert finding.created_by == "system:reviews"
 
