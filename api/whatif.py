@@ -83,6 +83,7 @@ class WhatIfPublic(BaseModel):
     period_start: UtcDatetime = Field(description="the first day's start, in UTC")
     period_end: UtcDatetime = Field(description="the last day's end, in UTC")
     timezone: str = Field(description="the zone the period's days were read in")
+    as_of: UtcDatetime = Field(description="the moment both sides are judged at: now")
     teams: list[str] | None
     recorded: FiguresPublic
     candidate: FiguresPublic
@@ -107,12 +108,13 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
     scope = team_scope(reader)
     teams = frozenset(body.teams) if body.teams else scope
     period = Period.of_days(body.start, body.end, body.timezone, teams)
+    now = rt.clock.now()
     with rt.engine.connect() as db:
         report = what_if(db, period, candidate=candidate,
-                         calendars=build_calendars(candidate), as_of=rt.clock.now())
+                         calendars=build_calendars(candidate), as_of=now)
     return WhatIfPublic(policy_version=candidate.version,
                         period_start=period.start, period_end=period.end,
-                        timezone=body.timezone,
+                        timezone=body.timezone, as_of=now,
                         teams=sorted(teams) if teams is not None else None,
                         **as_json(report, changes_limit=CHANGES_LISTED))
 

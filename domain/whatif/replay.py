@@ -22,7 +22,7 @@ from datetime import datetime
 from domain.access import NotPermitted
 from domain.calendars import BusinessCalendar
 from domain.complaint import rules as complaint
-from domain.complaint.classification import Classification, classify
+from domain.complaint.classification import classify
 from domain.escalation import step_due
 from domain.policy import PolicySet
 from domain.process import (
@@ -84,14 +84,13 @@ def replay_in_full(case: RecordedCase, policies: PolicySet,
 def _open(case: RecordedCase, policies: PolicySet,
           calendars: Mapping[str, BusinessCalendar]) -> Decision:
     policy = complaint.policy_of(policies)
-    if case.priority not in policy.priorities:
-        raise Unreplayable(f"priority {case.priority!r} is not among the policies' "
-                           f"{policy.priorities}")
+    if case.requested and case.priority not in policy.priorities:
+        raise Unreplayable(f"priority {case.priority!r}, chosen when it opened, is not among "
+                           f"the policies' {policy.priorities}")
     verdict = classify(policy, tier=case.tier, channel=case.channel, category=case.category,
                        text=case.text, requested=case.priority if case.requested else None)
     return complaint.open_case(
-        case_id=case.id, tier=case.tier,
-        classification=Classification(verdict.priority, verdict.reason), team=case.team,
+        case_id=case.id, tier=case.tier, classification=verdict, team=case.team,
         assignee=case.assignee, channel=case.channel, category=case.category,
         actor=case.opened_by, policies=policies, now=case.opened_at, calendars=calendars)
 

@@ -105,7 +105,7 @@ def test_classification_rules_of_the_candidate_apply_unless_the_caller_chose():
 
 
 def test_a_priority_the_candidate_lacks_makes_the_case_unreplayable():
-    case = recorded(priority="recovery")
+    case = recorded(priority="recovery", requested=True)  # a service-recovery case
     clocks = {name: {"calendar": "24x7", "targets": {
         p: t for p, t in POLICIES.complaint.clocks[name].targets.items() if p != "recovery"}}
         for name in ("first_response", "resolution")}
