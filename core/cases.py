@@ -23,7 +23,7 @@ from domain.complaint.routing import pick_assignee
 from domain.policy import PolicySet, Tier
 from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
 from engine.db import begin_writing, commit_retrying, connection_of
-from engine.hooks import after_decision, after_open
+from engine.hooks import after_decision, after_open, opened_watched
 from engine.models import Case, Customer, TeamMember
 from engine.store import (
     CASES,
@@ -273,6 +273,8 @@ def write_complaint(
     }, policies=policies, calendars=calendars, now=now, appends=rows)
     if appends is None:
         rows.insert(db)
+    elif opened_watched(opening.case):
+        rows.insert_cases(db)  # the watcher reads the cases opened, or points at this one
     # The processes that watch cases opened act in this transaction (processes/registry.py):
     # a crisis links the complaint to itself, or counts it towards a spike.
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)

@@ -51,6 +51,18 @@ class AfterOpen(Protocol):
                  calendars: Mapping[str, BusinessCalendar], now: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class OpenedWatch:
+    """A watcher of cases opened: which cases it acts on, and what it writes for them.
+
+    `watches` is asked first, and only what it accepts is handed to `act`: a batch of
+    intakes writes its case rows together at its end, but those of the cases a watcher
+    acts on (which it may read or point at) right away."""
+
+    watches: Callable[[Case | Row[Any]], bool]
+    act: AfterOpen
+
+
 class RunBatch(Protocol):
     """The work of a `batch` timer, in this thread, outside any case transaction;
     resumable, since an interrupted run runs again when its claim runs out. (The flows'
@@ -80,7 +92,7 @@ class Hooks:
 
     by_process: Mapping[str, ProcessHooks]
     # Called for every case opened, of any process, e.g. a crisis watching complaints.
-    case_opened: tuple[AfterOpen, ...] = ()
+    case_opened: tuple[OpenedWatch, ...] = ()
 
     def of(self, process: str) -> ProcessHooks:
         return self.by_process.get(process, _NONE)
@@ -123,7 +135,13 @@ def after_open(session: Session, case: Case | Row[Any], *, policies: PolicySet,
                calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
     """Let every process that watches cases opened add its writes to the transaction."""
     for watch in installed().case_opened:
-        watch(session, case, policies=policies, calendars=calendars, now=now)
+        if watch.watches(case):
+            watch.act(session, case, policies=policies, calendars=calendars, now=now)
+
+
+def opened_watched(case: Case | Row[Any]) -> bool:
+    """Whether any watcher of cases opened acts on `case` (`after_open`)."""
+    return any(watch.watches(case) for watch in installed().case_opened)
 
 
 def run_batch(runtime: Runtime, process: str, case_id: int, timer_name: str

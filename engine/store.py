@@ -241,8 +241,10 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
     cost the writer 6% more instructions. Plain statements and no model objects,
     because every intake runs this: a complaint's opening is the case's insert and the
     update of its assignee's load, then its clocks, timeline, timers and notifications,
-    which `appends`, when given, collects for the caller to insert with those of other
-    openings (a batch of intakes); the opening's timeline then has its ids once it has.
+    which `appends`, when given, collects (the case row too) for the caller to insert
+    with those of other openings (a batch of intakes); the opening's timeline then has
+    its ids once it has. A caller that lets something read the case before that
+    inserts the cases collected first (`Appends.insert_cases`).
     """
     before, after = decision.before, decision.after
     process = definition(after.process)
@@ -254,7 +256,7 @@ def persist_opening(db: Session | Connection, decision: Decision, columns: Mappi
         values["closed_at"] = now
     rows = appends if appends is not None else Appends(ids=True)
     connection = connection_of(db)
-    connection.execute(_INSERT[CASES.name], values)
+    rows.cases.append(values)
     _adjust_load(connection, before, after, process.TABLE.final_stages, rows.loads)
     metrics.case_opened(connection, after.process, closed="closed_at" in values)
     warn_fraction = process.ladder(policies)[0].at_percent / 100
@@ -423,6 +425,8 @@ class Appends:
     place, to answer with (a clock's id is in no answer, so it is not read back).
     """
 
+    # New case rows (`persist_opening`'s), inserted first: the other rows point at them.
+    cases: list[dict[str, Any]] = field(default_factory=list)
     clocks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -439,6 +443,7 @@ class Appends:
         """Insert what was collected, in the order the decisions were made, and the
         changes to team members' loads; and forget them."""
         connection = connection_of(db)
+        self.insert_cases(connection)
         if self.events and self.ids:  # first: the only one whose answer is read
             new_ids = connection.execute(_INSERT_RETURNING_ID, self.events).scalars()
             for row, new_id in zip(self.events, new_ids, strict=True):
@@ -457,6 +462,17 @@ class Appends:
                 connection.execute(_INSERT[TIMERS.name],
                                    [timer.columns() for timer in self.timers])
         self.clocks, self.events, self.messages, self.timers = [], [], [], []
+
+    def insert_cases(self, db: Session | Connection) -> None:
+        """Insert the new case rows collected so far, for what must see them before the
+        rest (a watcher of cases opened, a lookup of an idempotency key); and forget them."""
+        if self.cases:
+            connection_of(db).execute(_INSERT[CASES.name], self.cases)
+            self.cases = []
+
+    def pending_key(self, stored_key: str) -> bool:
+        """Whether a case collected and not inserted yet has this idempotency key."""
+        return any(case.get("idempotency_key") == stored_key for case in self.cases)
 
 
 @dataclass

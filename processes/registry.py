@@ -6,7 +6,7 @@ A new process adds its line to each list below; nothing is found by module name.
 
 from __future__ import annotations
 
-from engine.hooks import Hooks, ProcessHooks
+from engine.hooks import Hooks, OpenedWatch, ProcessHooks
 from processes.crisis import commands as crisis_commands
 from processes.crisis import hooks as crisis_hooks
 from processes.crisis.tables import CrisisCompensation, CrisisLink
@@ -32,7 +32,8 @@ HOOKS = Hooks(
     },
     # A complaint opened is linked to the open crisis of its category, or counted towards
     # a spike that raises a crisis candidate.
-    case_opened=(crisis_commands.after_open,),
+    case_opened=(OpenedWatch(watches=crisis_commands.watches_opened,
+                             act=crisis_commands.after_open),),
 )
 
 # The processes' own tables, registered on the metadata Alembic and the schema test use.

@@ -249,6 +249,8 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     stored_key = scoped_key(request.idempotency_key, intake.actor, intake.actor_kind)
     # Only a replay under a key compares the request's fingerprint: none made without one.
     fingerprint = request.fingerprint if stored_key else ""
+    if stored_key and appends.pending_key(stored_key):
+        appends.insert_cases(session)  # a retry of one earlier in the batch finds it
     try:
         with request_context.using(intake.request_id):
             return replay_or_open(session, stored_key, fingerprint,

@@ -74,6 +74,11 @@ def submit_candidate(session: Session, *, idempotency_key: str | None,
             fingerprint=fingerprint if stored_key else None))
 
 
+def watches_opened(case: Case | Row[Any]) -> bool:
+    """A crisis watches the complaints opened with a category."""
+    return case.process == complaint.NAME and bool(case.category) and case.id is not None
+
+
 def after_open(session: Session, case: Case | Row[Any], *, policies: PolicySet,
                calendars: Mapping[str, BusinessCalendar], now: datetime) -> None:
     """A new complaint in a crisis's category joins the crisis; else it may make a spike."""

@@ -126,8 +126,8 @@ def test_a_batchs_rows_are_inserted_together_with_their_ids_in_the_order_written
     # One statement per table for the three complaints (on SQLite, one INSERT per row
     # where the ids come back: SQLAlchemy runs them in one execution).
     assert {statement for statement, _ in statements} == {
-        "UPDATE team_members SET", "INSERT INTO sla_clocks", "INSERT INTO case_events",
-        "INSERT INTO timers"}
+        "INSERT INTO cases", "UPDATE team_members SET", "INSERT INTO sla_clocks",
+        "INSERT INTO case_events", "INSERT INTO timers"}
     assert ("UPDATE team_members SET", True) in statements
     assert ("INSERT INTO timers", True) in statements
 
