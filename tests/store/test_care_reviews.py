@@ -47,10 +47,14 @@ def _customers(rt: Runtime) -> dict[str, int]:
 
 
 def _greet(rt: Runtime, clock, *day: int) -> dict:  # type: ignore[no-untyped-def]
+    return _greeting_run(rt, clock, *day).result["greetings"]
+
+
+def _greeting_run(rt: Runtime, clock, *day: int):  # type: ignore[no-untyped-def]
     clock.set(shanghai(*day, 8, 0))
     run = run_due_review(rt, "daily-greetings").run
     assert run is not None and run.status == "succeeded", run
-    return run.result["greetings"]
+    return run
 
 
 def test_birthday_greetings_reach_consenting_customers_with_a_contact_only(
@@ -84,7 +88,14 @@ def test_a_29_february_birthday_is_greeted_on_28_february_in_other_years(care, c
 
 def test_holiday_greetings_on_the_first_day_of_a_public_holiday(care, clock):
     ids = _customers(care)
-    national_day = _greet(care, clock, 2026, 10, 1)
+    run = _greeting_run(care, clock, 2026, 10, 1)
+    national_day = run.result["greetings"]
+    # The holiday named in each language; the day as each writes it.
+    assert run.result["summary"] == [
+        "2026年10月1日：已为国庆节排队 0 条生日祝福和 2 条节日祝福；"
+        "1 位同意接收的客户没有联系方式。\n"
+        "Oct 1, 2026: 0 birthday greetings and 2 holiday greetings queued for National Day; "
+        "1 consenting customer has no contact."]
     assert national_day == {"date": "2026-10-01", "holiday_name": "国庆节",
                             "birthday": 0, "holiday": 2, "skipped_without_contact": 1}
     assert {m.recipient for m in outbox(care, role="customer")} == {
