@@ -79,12 +79,23 @@ def recover(session: Session, *, case: Case, answer: Mapping[str, Any], policies
     customer = session.get(Customer, case.customer_id)
     assert source is not None and customer is not None
     scores = {name: answer[name] for name in SCORES if answer.get(name) is not None}
-    said = ", ".join(f"{name} {value}" for name, value in scores.items())
+    m = policies.staff_messages(source.team)
     comment = answer.get("comment")
+
+    def why(language: str) -> str:
+        """The recovery's reason for its team's staff, in `language`."""
+        rated = m.text(language, ", ").join(f"{m.name(language, 'score', name)} {value}"
+                                            for name, value in scores.items())
+        said = m.text(language, "Low satisfaction after case #{case}: {scores}",
+                      case=source.id, scores=rated)
+        return m.text(language, "{said} (via {via})", said=said,
+                      via=m.name(language, "via", str(answer["via"]))) + (
+            "\n" + m.text(language, "They said: {comment}", comment=comment) if comment else "")
+
     request = OpenCase(
-        subject=f"Service recovery: {source.subject}"[:300],
-        description=f"Low satisfaction after case #{source.id} ({said}, via "
-                    f"{answer['via']})." + (f"\nThe customer said: {comment}" if comment else ""),
+        subject=m.staff_subject(lambda language: m.text(
+            language, "Service recovery: {subject}", subject=source.subject))[:300],
+        description=m.staff(why),
         customer=CustomerInput(ref=customer.external_ref, name=customer.name,
                                tier=Tier(customer.tier), phone=None, email=None),
         channel=source.channel, category=source.category,
