@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
@@ -147,6 +147,23 @@ def test_breached_today_starts_at_the_team_s_local_midnight(make_runtime, clock)
     assert after.on_time_today.decided == 0  # and was opened yesterday
     assert after.on_time_week.decided == 1
     assert case
+
+
+def test_breached_today_counts_from_each_team_s_own_midnight(make_runtime, clock):
+    rt = make_runtime()
+    teams = rt.policies.teams
+    teams["billing"] = teams["billing"].model_copy(update={"timezone": "Europe/London"})
+    clock.set(datetime(2026, 11, 19, 23, 0, tzinfo=UTC))  # 07:00 in Shanghai, 23:00 in London
+    open_complaint(rt, ref="c1")  # first response due at 23:20 UTC
+    open_complaint(rt, ref="c2", category="billing")
+    clock.set(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    with Session(rt.engine) as session:
+        days = {t.team: t for t in overview(session, MANAGER, rt, rt.clock.now(), HOUR)}
+    assert days["complaints"].breached_today == 1  # since 16:00 UTC, Shanghai's midnight
+    assert days["billing"].breached_today == 0  # it breached before London's midnight
+    assert days["billing"].timezone == "Europe/London"
+    assert days["billing"].on_time_today.decided == 0  # opened yesterday, in London
+    assert days["complaints"].on_time_today.decided == 1
 
 
 def test_workload_per_person_in_scope(make_runtime, clock):
