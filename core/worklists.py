@@ -29,7 +29,14 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from core.kpis import ON_TIME_CLOCKS
-from core.queries import CaseFilter, ClockView, case_conditions, clock_views, in_scope
+from core.queries import (
+    CaseFilter,
+    ClockView,
+    case_conditions,
+    clock_views,
+    in_scope,
+    scope_parts,
+)
 from domain.access import Identity
 from domain.complaint import rules as complaint
 from domain.kpi_definitions import ON_TIME
@@ -158,18 +165,6 @@ def readable_teams(reader: Identity, runtime: Runtime) -> list[str]:
     if reader.team_scoped:
         return sorted(reader.teams)
     return sorted(runtime.policies.teams)
-
-
-def scope_parts(reader: Identity) -> list[list[Any]]:
-    """`reader`'s scope (`core.queries.in_scope`) as disjoint parts, to count each apart
-    and add up: a team-scoped reader's teams' cases, and the other cases assigned to
-    them. Each part is found through an index, where SQLite would read every open case
-    to test the scope's OR."""
-    if not reader.team_scoped:
-        return [[]]
-    teams = sorted(reader.teams)
-    return [[col(Case.team).in_(teams)],
-            [col(Case.assignee) == reader.name, col(Case.team).not_in(teams)]]
 
 
 def _count(session: Session, reader: Identity, conditions: Sequence[Any]) -> int:
