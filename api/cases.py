@@ -1,4 +1,4 @@
-"""Cases: open, read, post events, list."""
+"""Cases: open, read, post events (the lists are in api/case_lists.py)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,14 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from core.kpis import ON_TIME_CLOCKS
-from core.queries import CaseFilter, ClockView, case_conditions, clock_views, in_scope
+from core.queries import (
+    CaseFilter,
+    ClockView,
+    case_conditions,
+    clock_views,
+    in_scope,
+    scope_parts,
+)
 from domain.access import Identity
 from domain.complaint import rules as complaint
 from domain.kpi_definitions import ON_TIME
@@ -160,6 +167,13 @@ def readable_teams(reader: Identity, runtime: Runtime) -> list[str]:
     return sorted(runtime.policies.teams)
 
 
+def _count(session: Session, reader: Identity, conditions: Sequence[Any]) -> int:
+    """How many cases in `reader`'s scope meet `conditions`."""
+    return sum(int(session.exec(select(func.count()).select_from(Case)
+                                .where(*conditions, *part)).one())
+               for part in scope_parts(reader))
+
+
 # --- overview -------------------------------------------------------------------------
 
 
@@ -170,7 +184,8 @@ def overview(session: Session, reader: Identity, runtime: Runtime, now: datetime
     teams = readable_teams(reader, runtime)
     if not teams:
         return []
-    scope = in_scope(reader)
+    # Only the readable teams' cases are counted, all within the reader's scope.
+    scope: list[Any] = []
     team_col = col(Case.team)
     open_counts = dict(session.exec(
         select(team_col, func.count()).where(
@@ -288,8 +303,9 @@ def queue(session: Session, reader: Identity, runtime: Runtime, now: datetime,
     """Open cases by what breaches next: the most overdue first, then the soonest due;
     cases with no running clock (paused, or none) last, oldest first. Closed cases are
     left out. Each row carries its SLA summary."""
-    conditions = [*case_conditions(flt, now), col(Case.closed_at).is_(None), *in_scope(reader)]
-    total = int(session.exec(select(func.count()).select_from(Case).where(*conditions)).one())
+    selected = [*case_conditions(flt, now), col(Case.closed_at).is_(None)]
+    total = _count(session, reader, selected)
+    conditions = [*selected, *in_scope(reader)]
     if total <= SORT_IN_STORE_UP_TO:
         cases = _sorted_by_next_due(session, conditions, limit=limit, offset=offset)
     else:
@@ -435,27 +451,38 @@ def workload(session: Session, reader: Identity, runtime: Runtime, now: datetime
              team: str | None = None) -> list[PersonLoad]:
     """Per assignee of open cases in `reader`'s scope (of `team`, if given): open, at
     risk (past the warning, not yet due), overdue, and the oldest open case."""
-    conditions = [col(Case.closed_at).is_(None), *in_scope(reader)]
+    selected: list[Any] = [col(Case.closed_at).is_(None)]
     if team is not None:
-        conditions.append(col(Case.team) == team)
+        selected.append(col(Case.team) == team)
     assignee = col(Case.assignee)
-    counts = session.exec(select(assignee, func.count(), func.min(col(Case.opened_at)))
-                          .where(*conditions).group_by(assignee)).all()
-    running = [*conditions, col(SlaClock.state) == "running"]
-    at_risk = _distinct_cases_by(session, assignee, [
-        *running, col(SlaClock.breached_at).is_(None), col(SlaClock.warn_at) <= now,
-        col(SlaClock.due_at) > now])
-    overdue = _distinct_cases_by(session, assignee, [*running, col(SlaClock.due_at) <= now])
+    open_counts: Counter[str | None] = Counter()
+    oldest: dict[str | None, datetime] = {}
+    at_risk: Counter[str | None] = Counter()
+    overdue: Counter[str | None] = Counter()
+    for part in scope_parts(reader):
+        conditions = [*selected, *part]
+        for person, count, first in session.exec(
+                select(assignee, func.count(), func.min(col(Case.opened_at)))
+                .where(*conditions).group_by(assignee)):
+            open_counts[person] += int(count)
+            oldest[person] = min(first, oldest.get(person, first))
+        running = [*conditions, col(SlaClock.state) == "running"]
+        at_risk.update(_distinct_cases_by(session, assignee, [
+            *running, col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now]))
+        overdue.update(_distinct_cases_by(session, assignee,
+                                          [*running, col(SlaClock.due_at) <= now]))
+    scoped = [*selected, *in_scope(reader)]
     loads = []
-    for person, open_count, oldest_at in counts:
+    for person, open_count in open_counts.items():
         mine = assignee.is_(None) if person is None else assignee == person
         oldest_id = session.exec(select(col(Case.id)).where(
-            *conditions, mine, col(Case.opened_at) == oldest_at)
+            *scoped, mine, col(Case.opened_at) == oldest[person])
             .order_by(col(Case.id)).limit(1)).one()
-        loads.append(PersonLoad(assignee=person, open=int(open_count),
+        loads.append(PersonLoad(assignee=person, open=open_count,
                                 at_risk=at_risk.get(person, 0),
                                 breached=overdue.get(person, 0),
-                                oldest_case_id=oldest_id or 0, oldest_opened_at=oldest_at))
+                                oldest_case_id=oldest_id or 0,
+                                oldest_opened_at=oldest[person]))
     # The most pressed first: overdue, then at risk, then open; nobody's cases last.
     return sorted(loads, key=lambda p: (p.assignee is None, -p.breached, -p.at_risk,
                                         -p.open, p.assignee or ""))
@@ -470,16 +497,17 @@ def facets(session: Session, reader: Identity, flt: CaseFilter, *,
     process, priority and stage (`now` judges the breached and at-risk filters)."""
     if now is None and (flt.breached is not None or flt.at_risk is not None):
         raise ValueError("the breached and at_risk filters need `now`")
-    conditions = [*case_conditions(flt, now), *in_scope(reader)]
+    selected = case_conditions(flt, now)
     columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
     # One pass over the cases, grouped by every dimension at once (a few hundred groups
     # at most), then summed per dimension: five GROUP BYs would read the cases five
     # times, and SQLite would walk each dimension's index to spare itself a sort.
     counted: dict[str, Counter[Any]] = {dimension: Counter() for dimension in FACET_DIMENSIONS}
-    for *values, count in session.exec(select_rows(*columns, func.count())
-                                       .where(*conditions).group_by(*columns)):
-        for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
-            counted[dimension][value] += int(count)
+    for part in scope_parts(reader):
+        for *values, count in session.exec(select_rows(*columns, func.count())
+                                           .where(*selected, *part).group_by(*columns)):
+            for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
+                counted[dimension][value] += int(count)
     counts = {dimension: dict(sorted(found.items(), key=lambda item: (-item[1], str(item[0]))))
               for dimension, found in counted.items()}
     return Facets(total=sum(counts["team"].values()), team=counts["team"],

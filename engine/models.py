@@ -167,7 +167,7 @@ class Case(SQLModel, table=True):
         # per team and person, counted per dimension (core.worklists).
         Index("ix_cases_open_by_team", "team", "assignee", "process", "priority", "stage",
               sqlite_where=OPEN, postgresql_where=OPEN),
-        Index("ix_cases_open_by_assignee", "assignee", "team",
+        Index("ix_cases_open_by_assignee", "assignee", "team", "opened_at",
               sqlite_where=OPEN, postgresql_where=OPEN),
         Index("ix_cases_open_by_process", "process", "priority", "stage",
               sqlite_where=OPEN, postgresql_where=OPEN),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core import worklists
 from core.queries import CaseFilter
 from core.runtime import Runtime
 from core.worklists import facets, overview, queue, workload
 from domain.access import AccessRole, ActorKind, Identity
+from engine.models import Case
 from tests.conftest import sweep
 from tests.store.helpers import open_complaint, send
 
@@ -108,6 +109,26 @@ def test_the_queue_filters_and_keeps_to_the_reader_s_teams(make_runtime, clock):
         == [complaint, billing]
 
 
+def test_cases_assigned_to_a_reader_in_another_team_count_in_their_scope(make_runtime, clock):
+    rt = make_runtime()
+    theirs = open_complaint(rt, ref="c1")  # the complaints team's, assigned to someone
+    billing = open_complaint(rt, ref="c2", category="billing")
+    open_complaint(rt, ref="c3")  # the complaints team's too, perhaps another person's
+    with Session(rt.engine) as session:
+        person = session.get(Case, theirs).assignee  # type: ignore[union-attr]
+        agent = Identity(person, ActorKind.person, AccessRole.agent, frozenset({"billing"}))
+        assert person is not None
+        mine = [c for c in session.exec(select(Case)).all()
+                if c.team == "billing" or c.assignee == person]
+        page = queue(session, agent, rt, rt.clock.now(), CaseFilter(), limit=50, offset=0)
+        counted = facets(session, agent, CaseFilter())
+        loads = workload(session, agent, rt, rt.clock.now())
+    assert sorted(_ids(page)) == sorted(c.id for c in mine) and page.total == len(mine)
+    assert billing in _ids(page) and theirs in _ids(page)
+    assert counted.total == len(mine) and counted.team.get("complaints") == len(mine) - 1
+    assert sum(p.open for p in loads) == len(mine)
+
+
 def test_overview_counts_open_at_risk_and_breached_today_per_team(make_runtime, clock):
     rt = make_runtime()
     soon = open_complaint(rt, ref="c1")  # first response due at 10:20
@@ -147,6 +168,23 @@ def test_breached_today_starts_at_the_team_s_local_midnight(make_runtime, clock)
     assert after.on_time_today.decided == 0  # and was opened yesterday
     assert after.on_time_week.decided == 1
     assert case
+
+
+def test_breached_today_counts_from_each_team_s_own_midnight(make_runtime, clock):
+    rt = make_runtime()
+    teams = rt.policies.teams
+    teams["billing"] = teams["billing"].model_copy(update={"timezone": "Europe/London"})
+    clock.set(datetime(2026, 11, 19, 23, 0, tzinfo=UTC))  # 07:00 in Shanghai, 23:00 in London
+    open_complaint(rt, ref="c1")  # first response due at 23:20 UTC
+    open_complaint(rt, ref="c2", category="billing")
+    clock.set(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    with Session(rt.engine) as session:
+        days = {t.team: t for t in overview(session, MANAGER, rt, rt.clock.now(), HOUR)}
+    assert days["complaints"].breached_today == 1  # since 16:00 UTC, Shanghai's midnight
+    assert days["billing"].breached_today == 0  # it breached before London's midnight
+    assert days["billing"].timezone == "Europe/London"
+    assert days["billing"].on_time_today.decided == 0  # opened yesterday, in London
+    assert days["complaints"].on_time_today.decided == 1
 
 
 def test_workload_per_person_in_scope(make_runtime, clock):

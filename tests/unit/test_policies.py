@@ -308,3 +308,13 @@ def test_a_missing_process_policy_file_is_named(demo_process: Path) -> None:
     (demo_process / "demo.yaml").unlink()
     assert "demo.yaml: file is missing (it holds the demo process's policy)" in error_for(
         demo_process)
+
+
+def test_a_team_s_timezone_defaults_to_shanghai_and_must_be_known(tmp_path: Path) -> None:
+    d = copy_policies(tmp_path / "p")
+    assert load_policies(d).teams["billing"].timezone == "Asia/Shanghai"
+    edit(d, "teams.yaml", lambda x: x["teams"]["billing"].update(timezone="Europe/London"))
+    assert load_policies(d).teams["billing"].timezone == "Europe/London"
+    edit(d, "teams.yaml", lambda x: x["teams"]["billing"].update(timezone="Mars/Olympus"))
+    message = error_for(d)
+    assert "teams.billing.timezone" in message and "Mars/Olympus" in message

@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_index('ix_cases_open_by_team', 'cases',
                     ['team', 'assignee', 'process', 'priority', 'stage'],
                     sqlite_where=OPEN, postgresql_where=OPEN)
-    op.create_index('ix_cases_open_by_assignee', 'cases', ['assignee', 'team'],
+    op.create_index('ix_cases_open_by_assignee', 'cases', ['assignee', 'team', 'opened_at'],
                     sqlite_where=OPEN, postgresql_where=OPEN)
     op.create_index('ix_cases_open_by_process', 'cases', ['process', 'priority', 'stage'],
                     sqlite_where=OPEN, postgresql_where=OPEN)
