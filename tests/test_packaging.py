@@ -52,7 +52,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     names = zipfile.ZipFile(wheel).namelist()
     for shipped in ("caseflow-0.1.0.data/data/share/caseflow/policies/complaint.yaml",
                     "core/locale/zh_Hans/LC_MESSAGES/caseflow.po", "engine/alembic.ini",
-                    "engine/migrations/env.py", "engine/migrations/versions/0001_case_store.py"):
+                    "engine/migrations/env.py", "engine/migrations/versions/0001_case_store.py",
+                    # the console's pages, style sheet and texts
+                    "api/console/templates/base.html", "api/console/static/console.css",
+                    "core/locale/zh_Hans/LC_MESSAGES/console.po"):
         assert shipped in names, shipped
     assert not [n for n in names if n.startswith("tests/")]
     # No index: whatever the wheel needs must have come with the runtime lock.
