@@ -362,12 +362,15 @@ def _exit_in_time() -> None:
 def _check_clock(settings: Settings) -> None:
     """Raise `ClockConflict` if the store keeps a clock at another speed than this one's,
     before the server starts, so that the refusal reads plainly."""
-    from engine.clock_epoch import shared_clock
+    from engine.clock_epoch import shared_clock, stored_epoch
     from engine.db import make_engine
 
     engine = make_engine(settings.resolved_database_url)
     try:
-        shared_clock(engine, settings.clock_speed)
+        # A store not yet migrated keeps no clock to conflict with; the first start
+        # migrates it, then sets its clock going.
+        if stored_epoch(engine) is not None:
+            shared_clock(engine, settings.clock_speed)
     finally:
         engine.dispose()
 

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from engine.db import migration_scripts
-from tests.e2e.service import free_port
+from tests.e2e.service import ServiceProcess, free_port
 from tests.support import REPO, write_policies
 
 HEAD = migration_scripts().get_revision("heads")
@@ -96,6 +97,21 @@ def test_serve_reads_the_port_from_its_variable_without_the_flag(tmp_path):
         port = taken.getsockname()[1]
         result = caseflow(tmp_path, "serve", CASEFLOW_PORT=str(port))
     assert result.returncode == 4 and f"127.0.0.1:{port} is in use" in result.stderr
+
+
+def test_serve_starts_a_fast_clock_on_a_new_store(tmp_path):
+    (tmp_path / "data").mkdir()
+    service = ServiceProcess(tmp_path / "data", write_policies(tmp_path / "policies"),
+                             CASEFLOW_FLOW_RUNNER="inline", CASEFLOW_CLOCK_SPEED="60")
+    try:
+        service.start()
+        assert httpx.get(f"{service.url}/health", timeout=5).status_code == 200
+    finally:
+        service.stop()
+    # Started once, the store's clock runs at 60x: another speed is refused plainly.
+    result = caseflow(tmp_path, "serve", CASEFLOW_CLOCK_SPEED="1",
+                      CASEFLOW_PORT=str(free_port()))
+    assert result.returncode == 2 and "this store's clock has run at 60x" in result.stderr
 
 
 def _cli_url(database: tuple[str, dict]) -> str:

@@ -9,8 +9,6 @@ tests/browser/screenshots/ (git-ignored).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from tests.browser.harness import (
     sign_in,
 )
 from tests.e2e.service import ServiceProcess
-from tests.support import REPO, write_policies
+from tests.support import write_policies
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -43,10 +41,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
     (root / "data").mkdir()
     svc = ServiceProcess(root / "data", write_policies(root / "policies"),
                          CASEFLOW_FLOW_RUNNER="inline", CASEFLOW_CLOCK_SPEED="60")
-    # `caseflow serve` checks a fast clock against the store before it migrates it, and
-    # a new store has no table for the clock yet: migrate first, as an operator would.
-    subprocess.run([sys.executable, "-m", "caseflow.cli", "migrate"], cwd=REPO, env=svc.env,
-                   check=True, capture_output=True, timeout=120)
     svc.start()
     yield svc
     svc.stop()
