@@ -14,10 +14,11 @@ DOMAIN = "caseflow"
 
 
 @cache
-def catalogues() -> dict[str, dict[str, str]]:
-    """Each language's translations, by English source text (read once per process)."""
+def catalogues(domain: str = DOMAIN) -> dict[str, dict[str, str]]:
+    """Each language's translations in the catalogue `domain` (the service's messages, or
+    the console's pages), by English source text (read once per process)."""
     found: dict[str, dict[str, str]] = {}
-    for path in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+    for path in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{domain}.po")):
         language = language_of(path.parts[-3])
         if language is None:
             continue

@@ -11,28 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 
-from babel.messages.pofile import read_po
-
-from core.i18n import LOCALE_DIR, catalogues
+from core.i18n import catalogues
 from domain.durations import parse_duration
 from domain.messages import EN, ZH, MessageContext, language_of
 
 DOMAIN = "console"
 
 
-@cache
 def console_catalogues() -> dict[str, dict[str, str]]:
-    """Each language's console strings, by English source text (read once per process)."""
-    found: dict[str, dict[str, str]] = {}
-    for path in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        language = language_of(path.parts[-3])
-        if language is None:
-            continue
-        with path.open("rb") as po:
-            catalog = read_po(po)
-        found[language] = {str(m.id): str(m.string) for m in catalog
-                           if m.id and m.string and not m.fuzzy}
-    return found
+    """Each language's console strings, by English source text."""
+    return catalogues(DOMAIN)
 
 
 @cache
