@@ -235,13 +235,6 @@ def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
     )
 
 
-def on_time_rate_by(session: Session, flt: KpiFilter, group: Any, *, now: datetime
-                    ) -> dict[Any, Rate]:
-    """The on-time rate over clocks, as `on_time_rate(...).overall`, per value of `group`
-    (an expression on the case, e.g. which period it was opened in): one query."""
-    return dict(_rates(session, RateKpi.on_time, flt, now, group))
-
-
 def rate(session: Session, kpi: RateKpi, flt: KpiFilter, *, now: datetime) -> Rate:
     """Measure any rate KPI over the filter (a PDCA cycle measures the one it targets)."""
     if kpi is RateKpi.on_time:  # over a whole process, it is counted from one index

@@ -284,13 +284,8 @@ def cases_on_time(session: Session, conditions: Sequence[Any], now: datetime) ->
     A case whose first response was met and whose resolution still runs within its
     target counts on time so far; once any of its clocks is missed, it is late.
     """
-    return cases_on_time_by(session, literal(1), conditions, now).get(1, CaseRate(0, 0))
-
-
-def cases_on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: datetime
-                     ) -> dict[Any, CaseRate]:
-    """`cases_on_time` per value of `group` (an expression on the case): one query."""
-    return {key: rates[0] for key, rates in _on_time_by(session, group, conditions, now).items()}
+    rates = _on_time_by(session, literal(1), conditions, now)
+    return rates[1][0] if rates else CaseRate(0, 0)
 
 
 # --- queue ----------------------------------------------------------------------------
