@@ -149,7 +149,8 @@ def test_a_low_score_opens_a_recovery_complaint_and_a_backlog_finding(rt, clock,
     # Its team reads it in Simplified Chinese first, English beside, no code names.
     assert recovery.subject.startswith("服务补救：") and " / Service recovery: " in recovery.subject
     zh, en = recovery.description.split("\n\n")
-    assert zh.startswith(f"工单 #{complaint_id} 之后满意度低：CSAT 1、NPS 3、态度 2（经由调查链接）")
+    assert zh.startswith(f"工单 #{complaint_id} 之后满意度低："
+                         "CSAT 1、NPS 3、态度 2（经由调查链接）")
     assert en.startswith(f"Low satisfaction after case #{complaint_id}: CSAT 1, NPS 3, "
                          "attitude 2 (via the survey link)")
     [finding] = satisfaction_findings(rt)
