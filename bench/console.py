@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import scale  # noqa: E402
 from bench.common import DEFAULT_POSTGRES_URL, database, format_table, temp_dir  # noqa: E402
 
 LIMIT_MS = 150.0  # a console page's server time (issue: "under 150 ms")
@@ -68,31 +69,10 @@ def policies(target: Path) -> Path:
 
 def fill(engine: Any, n: int, log: Any = print) -> float:
     """Insert `n` cases with their clocks and events; return the seconds it took."""
-    from engine.models import Case, CaseEvent, Customer, SlaClock
-
-    started = time.perf_counter()
-    customers = max(1, n // 3)
-    with engine.begin() as conn:
-        for lo in range(0, customers, CHUNK):
-            conn.execute(Customer.__table__.insert(), [  # type: ignore[attr-defined]
-                {"id": i + 1, "external_ref": f"c-{i}", "name": "Lin", "tier": "ABC"[i % 3],
-                 "created_at": NOW - timedelta(days=400)}
-                for i in range(lo, min(customers, lo + CHUNK))])
-    for lo in range(0, n, CHUNK):
-        rows = [_case(i, n, customers) for i in range(lo, min(n, lo + CHUNK))]
-        with engine.begin() as conn:
-            conn.execute(Case.__table__.insert(), [r[0] for r in rows])  # type: ignore[attr-defined]
-            conn.execute(SlaClock.__table__.insert(),  # type: ignore[attr-defined]
-                         [c for r in rows for c in r[1]])
-            conn.execute(CaseEvent.__table__.insert(),  # type: ignore[attr-defined]
-                         [e for r in rows for e in r[2]])
-        if (lo // CHUNK) % 40 == 0:
-            log(f"  filled {lo + len(rows):,} of {n:,} cases")
-    return time.perf_counter() - started
+    return scale.fill(engine, n, log, case_rows=_case)
 
 
-def _case(i: int, n: int, customers: int) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                    list[dict[str, Any]]]:
+def _case(i: int, n: int, customers: int) -> dict[str, Any]:
     """Case `i` of `n`: its row, its clocks and its timeline events."""
     case_id = i + 1
     still_open = i >= n * (1 - OPEN_SHARE)
@@ -130,7 +110,7 @@ def _case(i: int, n: int, customers: int) -> tuple[dict[str, Any], list[dict[str
               for kind, actor, actor_kind in (("opened", "web-form", "integration"),
                                               ("classify", "system", "system"),
                                               ("assign", "system", "system"))]
-    return case, clocks, events
+    return {"case": case, "clocks": clocks, "events": events}
 
 
 def _complaint_clocks(i: int, priority: str, stage: str, opened: datetime

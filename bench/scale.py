@@ -19,7 +19,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,14 @@ TEAMS = (("complaints", ("li.wei", "zhang.min", "chen.jing")),
 CATEGORIES = ("delivery", "billing", "quality", "refund", None)
 
 
-def fill(engine: Any, n: int, log: Any = print) -> float:
-    """Insert `n` cases with their clocks, events and timers; return the seconds it took."""
+def fill(engine: Any, n: int, log: Any = print,
+         case_rows: Callable[[int, int, int], dict[str, Any]] | None = None) -> float:
+    """Insert `n` cases with what `case_rows(i, n, customers)` gives for each (its "case"
+    row, and its "clocks", "events" and "timers" rows, each optional), over `n // 3`
+    customers; by default this module's year of complaints. Return the seconds it took."""
     from engine.models import Case, CaseEvent, Customer, SlaClock, Timer
 
+    make = case_rows or _case
     started = time.perf_counter()
     customers = max(1, n // 3)
     with engine.begin() as conn:
@@ -59,15 +63,13 @@ def fill(engine: Any, n: int, log: Any = print) -> float:
                  "created_at": NOW - timedelta(days=400)}
                 for i in range(lo, min(customers, lo + CHUNK))])
     for lo in range(0, n, CHUNK):
-        rows = [_case(i, n, customers) for i in range(lo, min(n, lo + CHUNK))]
+        rows = [make(i, n, customers) for i in range(lo, min(n, lo + CHUNK))]
         with engine.begin() as conn:
             conn.execute(Case.__table__.insert(), [r["case"] for r in rows])  # type: ignore[attr-defined]
-            conn.execute(SlaClock.__table__.insert(),  # type: ignore[attr-defined]
-                         [c for r in rows for c in r["clocks"]])
-            conn.execute(CaseEvent.__table__.insert(),  # type: ignore[attr-defined]
-                         [e for r in rows for e in r["events"]])
-            conn.execute(Timer.__table__.insert(),  # type: ignore[attr-defined]
-                         [t for r in rows for t in r["timers"]])
+            for table, key in ((SlaClock, "clocks"), (CaseEvent, "events"), (Timer, "timers")):
+                batch = [row for r in rows for row in r.get(key, ())]
+                if batch:  # an insert given no rows would write one row of defaults
+                    conn.execute(table.__table__.insert(), batch)  # type: ignore[attr-defined]
         if (lo // CHUNK) % 40 == 0:
             log(f"  filled {lo + len(rows):,} of {n:,} cases")
     return time.perf_counter() - started
