@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import AUTH_ERRORS, ReaderDep
 from api.deps import RuntimeDep, SessionDep
@@ -19,7 +19,6 @@ from api.schemas import MAX_ID, CasePage, Problem
 from api.worklist_schemas import FacetsPublic, facets_public, row_public
 from core.case_vocabulary import filter_problem
 from core.queries import CaseFilter, count_cases, list_cases
-from core.runtime import Runtime
 from core.worklists import facets, queue, with_sla
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -29,13 +28,21 @@ CaseFilters = Annotated[str | None, Query(max_length=80)]
 SortOrder = Literal["newest", "due"]
 
 
-def _case_filter(rt: Runtime, *, process: str | None, stage: str | None,
-                 priority: str | None, assignee: str | None, team: str | None,
-                 breached: bool | None = None, at_risk: bool | None = None,
-                 opened_from: datetime | None = None, opened_to: datetime | None = None,
-                 ) -> CaseFilter | Response:
+def case_filter(
+    rt: RuntimeDep,
+    process: CaseFilters = None,
+    stage: CaseFilters = None,
+    priority: CaseFilters = None,
+    assignee: Annotated[str | None, Query(max_length=120)] = None,
+    team: CaseFilters = None,
+    breached: Annotated[bool | None, Query(description="any clock past its target")] = None,
+    at_risk: Annotated[bool | None, Query(description="past the warning, not yet due")] = None,
+    opened_from: datetime | None = None,
+    opened_to: datetime | None = None,
+) -> CaseFilter | Response:
     """The filter the query asks for, or 422 naming the parameter that no case can match
-    (an unknown stage, process, priority or team, with the values allowed)."""
+    (an unknown stage, process, priority or team, with the values allowed): the query
+    parameters `GET /cases` and `GET /cases/facets` share."""
     for name, value in (("opened_from", opened_from), ("opened_to", opened_to)):
         if value is not None and value.tzinfo is None:
             return field_error(["query", name], "needs a timezone, e.g. 2026-11-20T09:00:00+08:00")
@@ -50,20 +57,16 @@ def _case_filter(rt: Runtime, *, process: str | None, stage: str | None,
                       opened_to=opened_to)
 
 
+# The filter, or the refusal to answer instead (checked by each endpoint).
+FilterDep = Annotated[CaseFilter | Response, Depends(case_filter)]
+
+
 @router.get("", response_model=CasePage, responses={**AUTH_ERRORS, 422: {"model": Problem}})
 def search_cases(
     session: SessionDep,
     rt: RuntimeDep,
     reader: ReaderDep,
-    process: CaseFilters = None,
-    stage: CaseFilters = None,
-    priority: CaseFilters = None,
-    assignee: Annotated[str | None, Query(max_length=120)] = None,
-    team: CaseFilters = None,
-    breached: Annotated[bool | None, Query(description="any clock past its target")] = None,
-    at_risk: Annotated[bool | None, Query(description="past the warning, not yet due")] = None,
-    opened_from: datetime | None = None,
-    opened_to: datetime | None = None,
+    flt: FilterDep,
     sort: Annotated[SortOrder, Query(description=(
         "newest: newest first (all cases). due: what breaches next first, the open cases "
         "only: the most overdue on top, then the soonest due, then those with no clock "
@@ -78,9 +81,6 @@ def search_cases(
     soonest: time left or overdue by, paused, escalation level, the next rung and who it
     reaches); `total` counts them all. Follow `next_cursor` (sort=newest) or
     `next_offset` (sort=due) for more."""
-    flt = _case_filter(rt, process=process, stage=stage, priority=priority,
-                       assignee=assignee, team=team, breached=breached, at_risk=at_risk,
-                       opened_from=opened_from, opened_to=opened_to)
     if isinstance(flt, Response):
         return flt
     now = rt.clock.now()
@@ -109,22 +109,11 @@ def case_facets(
     session: SessionDep,
     rt: RuntimeDep,
     reader: ReaderDep,
-    process: CaseFilters = None,
-    stage: CaseFilters = None,
-    priority: CaseFilters = None,
-    assignee: Annotated[str | None, Query(max_length=120)] = None,
-    team: CaseFilters = None,
-    breached: Annotated[bool | None, Query(description="any clock past its target")] = None,
-    at_risk: Annotated[bool | None, Query(description="past the warning, not yet due")] = None,
-    opened_from: datetime | None = None,
-    opened_to: datetime | None = None,
+    flt: FilterDep,
     open: Annotated[bool | None, Query(description="true: not closed; false: closed")] = None,
 ) -> FacetsPublic | Response:
     """How many cases in your scope the filters (those of `GET /cases`) select, and how
     many per team, assignee, process, priority and stage, without paging."""
-    flt = _case_filter(rt, process=process, stage=stage, priority=priority,
-                       assignee=assignee, team=team, breached=breached, at_risk=at_risk,
-                       opened_from=opened_from, opened_to=opened_to)
     if isinstance(flt, Response):
         return flt
     return facets_public(facets(session, reader, replace(flt, open=open),
