@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import scale  # noqa: E402
-from bench.common import DEFAULT_POSTGRES_URL, database, format_table, temp_dir  # noqa: E402
+from bench.common import DEFAULT_POSTGRES_URL, format_table  # noqa: E402
 
 LIMIT_MS = 150.0  # a console page's server time (issue: "under 150 ms")
 OPEN_SHARE = 0.05  # a twentieth of all cases still open: a busy service's backlog
@@ -246,34 +246,13 @@ def measure(url: str, policy_dir: Path, *, runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _settle(engine: Any) -> None:
-    """Statistics a live store has (SQLite's ANALYZE, PostgreSQL's autovacuum)."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE"))
-        else:
-            conn.execute(text("ANALYZE"))
-
-
 def run(db_kind: str, n: int, *, runs: int = 15, postgres_url: str = DEFAULT_POSTGRES_URL,
         log: Any = print) -> list[dict[str, Any]]:
     """Fill a fresh store of kind `db_kind` with `n` cases and time the console's queries."""
-    from sqlalchemy import create_engine
-
     import core.worklists  # noqa: F401  (now: the code measured is the code that filled)
-    from engine.db import make_engine, migrate
 
-    with temp_dir("console") as work, database(db_kind, work, postgres_url) as db:
-        engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \
-            create_engine(db.sqlalchemy_url)
-        migrate(engine)
-        seconds = fill(engine, n, log)
-        _settle(engine)
-        engine.dispose()
-        log(f"  console {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+    with scale.filled_store(db_kind, n, name="console", postgres_url=postgres_url, log=log,
+                            case_rows=_case) as (work, db, _):
         rows = measure(db.sqlalchemy_url, policies(work / "policies"), runs=runs)
         return [{"database": db_kind, "cases": n, **row} for row in rows]
 

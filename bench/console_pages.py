@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import DEFAULT_POSTGRES_URL, database, format_table, temp_dir  # noqa: E402
-from bench.scale import NOW, fill  # noqa: E402
+from bench.common import DEFAULT_POSTGRES_URL, format_table  # noqa: E402
+from bench.scale import NOW, filled_store  # noqa: E402
 
 LIMIT_MS = 150.0  # a console page's server time (issue 22: "under 150 ms")
 QUICK_CASES = 20_000
@@ -95,23 +95,8 @@ def measure(url: str, work: Path, *, repeat: int) -> list[dict[str, Any]]:
 
 
 def run(db_kind: str, n: int, *, postgres_url: str, repeat: int) -> list[dict[str, Any]]:
-    from sqlalchemy import create_engine, text
-
-    from engine.db import make_engine, migrate
-
-    with temp_dir("console-pages") as work, database(db_kind, work, postgres_url) as db:
-        engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \
-            create_engine(db.sqlalchemy_url)
-        migrate(engine)
-        seconds = fill(engine, n)
-        with engine.connect() as conn:  # the statistics a live store has
-            if engine.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                    text("VACUUM ANALYZE"))
-            else:
-                conn.execute(text("ANALYZE"))
-        engine.dispose()
-        print(f"  {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+    with filled_store(db_kind, n, name="console-pages", postgres_url=postgres_url) as (
+            work, db, _):
         rows = measure(db.sqlalchemy_url, work, repeat=repeat)
         return [{"database": db_kind, "cases": n, **row} for row in rows]
 

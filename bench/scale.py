@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
+    Database,
     caseflow_server,
     database,
     format_table,
@@ -69,7 +71,7 @@ def fill(engine: Any, n: int, log: Any = print,
             for table, key in ((SlaClock, "clocks"), (CaseEvent, "events"), (Timer, "timers")):
                 batch = [row for r in rows for row in r.get(key, ())]
                 if batch:  # an insert given no rows would write one row of defaults
-                    conn.execute(table.__table__.insert(), batch)  # type: ignore[attr-defined]
+                    conn.execute(table.__table__.insert(), batch)  # type: ignore[union-attr]
         if (lo // CHUNK) % 40 == 0:
             log(f"  filled {lo + len(rows):,} of {n:,} cases")
     return time.perf_counter() - started
@@ -210,21 +212,34 @@ def _settle(engine: Any) -> None:
             conn.execute(text("ANALYZE"))
 
 
-def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
-        log: Any = print) -> dict[str, Any]:
-    """Fill a fresh store of kind `db_kind` with `n` cases and measure it."""
+@contextmanager
+def filled_store(db_kind: str, n: int, *, name: str, postgres_url: str = DEFAULT_POSTGRES_URL,
+                 log: Any = print,
+                 case_rows: Callable[[int, int, int], dict[str, Any]] | None = None,
+                 ) -> Iterator[tuple[Path, Database, float]]:
+    """A fresh store of kind `db_kind` in a work dir of its own, migrated, filled with `n`
+    cases (`fill`, with `case_rows`) and settled as a live one: its work dir, its
+    database and the fill's seconds; removed afterwards."""
     from sqlalchemy import create_engine
 
     from engine.db import make_engine, migrate
 
-    with temp_dir("scale") as work, database(db_kind, work, postgres_url) as db:
+    with temp_dir(name) as work, database(db_kind, work, postgres_url) as db:
         engine = make_engine(db.sqlalchemy_url) if db_kind == "sqlite" else \
             create_engine(db.sqlalchemy_url)
         migrate(engine)
-        seconds = fill(engine, n, log)
+        seconds = fill(engine, n, log, case_rows)
         _settle(engine)
         engine.dispose()
-        log(f"  scale {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+        log(f"  {name} {db_kind}: {n:,} cases filled in {seconds:.0f} s")
+        yield work, db, seconds
+
+
+def run(db_kind: str, n: int, *, postgres_url: str = DEFAULT_POSTGRES_URL,
+        log: Any = print) -> dict[str, Any]:
+    """Fill a fresh store of kind `db_kind` with `n` cases and measure it."""
+    with filled_store(db_kind, n, name="scale", postgres_url=postgres_url,
+                      log=log) as (work, db, seconds):
         row: dict[str, Any] = {"database": db_kind, "cases": n, "fill_s": seconds}
         row.update(measure(db.sqlalchemy_url, repeat=20))
         row.update(service_memory(work, db))
