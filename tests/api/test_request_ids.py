@@ -7,21 +7,17 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
-from caseflow.cli import SERVING
-from core.logs import configure_logging
 from core.runtime import Runtime
 from tests.api.helpers import complaint
-from tests.e2e.service import free_port
+from tests.served import served_with_log
 from tests.store.helpers import timeline
 from tests.support import bearer, issue_key
 
@@ -49,31 +45,8 @@ class Served:
 @pytest.fixture
 def served(runtime: Runtime) -> Iterator[Served]:
     """The app under a real uvicorn server, logging JSON lines to a buffer."""
-    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
-    saved = root.handlers[:], root.level, access.handlers[:], access.propagate, access.level
-    configure_logging("INFO", "json")
-    log = io.StringIO()
-    root.handlers[0].setStream(log)  # type: ignore[attr-defined]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(manage_runtime=False), host="127.0.0.1", port=port,
-        log_config=None, log_level="info", lifespan="off", **SERVING))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started
-        yield Served(f"http://127.0.0.1:{port}", log,
-                     bearer(issue_key(runtime, "supervisor")))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        root.handlers[:], access.handlers = saved[0], saved[2]
-        root.setLevel(saved[1])
-        access.propagate = saved[3]
-        access.setLevel(saved[4])
+    with served_with_log(create_app(manage_runtime=False), "json") as (url, log):
+        yield Served(url, log, bearer(issue_key(runtime, "supervisor")))
 
 
 def test_the_request_id_is_answered_logged_and_on_the_timeline(served, runtime):

@@ -4,22 +4,17 @@ masks contact details however the URL encodes them."""
 from __future__ import annotations
 
 import io
-import logging
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from caseflow.cli import SERVING
-from core.logs import configure_logging
-from tests.e2e.service import free_port
+from tests.served import served_with_log
 
 
 async def _found(_: Request) -> PlainTextResponse:
@@ -29,31 +24,8 @@ async def _found(_: Request) -> PlainTextResponse:
 @pytest.fixture
 def served_log() -> Iterator[tuple[str, io.StringIO]]:
     """A server as `caseflow serve` runs it (log_config=None, our logging), and its log."""
-    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
-    saved = root.handlers[:], root.level, access.handlers[:], access.propagate, access.level
-    configure_logging("INFO")
-    log = io.StringIO()
-    root.handlers[0].setStream(log)  # type: ignore[attr-defined]
-    access.handlers, access.propagate = [], True  # as in a fresh process
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        Starlette(routes=[Route("/customers", _found)]), host="127.0.0.1", port=port,
-        log_config=None, log_level="info", lifespan="off", **SERVING))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started
-        yield f"http://127.0.0.1:{port}", log
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        root.handlers[:], access.handlers = saved[0], saved[2]
-        root.setLevel(saved[1])
-        access.propagate = saved[3]
-        access.setLevel(saved[4])
+    with served_with_log(Starlette(routes=[Route("/customers", _found)])) as served:
+        yield served
 
 
 @pytest.mark.parametrize(("query", "secrets"), [
