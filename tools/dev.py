@@ -19,7 +19,7 @@ Tests, in tiers (docs/testing.md), on both cores (pytest-xdist):
 --fast and --bench take more pytest arguments after them. The database tests run on
 SQLite and on PostgreSQL (127.0.0.1:5432, database `test`) when it is reachable; with
 CASEFLOW_REQUIRE_POSTGRES=1, as in CI, they fail rather than skip without it. Markers:
-postgres (a test's PostgreSQL run), e2e, server, bench, serial (run in turn on one worker).
+postgres (a test's PostgreSQL run), e2e, server, bench, serial (one at a time, beside the others).
 
 Only the Python standard library is used here, so this runs on a machine that has
 nothing but Python 3.11.
@@ -31,6 +31,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ STAMP = VENV / ".caseflow-installed"
 # What the service runs on, then what its tests, linters and benchmarks add (tools/lock.py).
 LOCKS = ("requirements.lock", "requirements-dev.lock")
 # pytest-xdist, a worker per core, each file's tests on one worker; the tests marked
-# `serial` (tests/conftest.py) run after the others, in one process.
+# `serial` (tests/conftest.py) run beside them, one at a time, in a process of their own.
 PARALLEL = ["-n", "auto", "--dist", "loadfile"]
 FAST = ["tests/unit", "tests/api", "-m", "not postgres"]
 BENCH = ["-m", "bench"]
@@ -84,9 +85,27 @@ def test(python: str, args: list[str]) -> int:
         return run(*pytest, *BENCH, *args[1:])
     if args:
         return run(*pytest, *PARALLEL, *args)
-    failed = run(*pytest, *PARALLEL, "-m", "not serial")
-    # Exit 5: nothing collected, e.g. when the first run stopped early.
-    return failed or run(*pytest, "-m", "serial")
+    return whole_suite(pytest)
+
+
+def whole_suite(pytest: list[str]) -> int:
+    """Every test: the parallel pass on both cores, and beside it the `serial` tests one
+    at a time in a process of their own. Those mostly wait on what they start (Prefect
+    servers, the service, Chromium), which leaves a core idle when they run alone; they
+    only must not run beside each other. Their output is held and printed after the
+    parallel pass's, so the two never interleave."""
+    with tempfile.TemporaryFile("w+") as held:
+        print("the serial tests run beside the others; their output follows theirs", flush=True)
+        serial = subprocess.Popen([*pytest, "-m", "serial"], cwd=ROOT, stdout=held,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            failed = run(*pytest, *PARALLEL, "-m", "not serial")
+        finally:
+            serial_failed = serial.wait()
+            held.seek(0)
+            sys.stdout.write(held.read())
+            sys.stdout.flush()
+    return failed or serial_failed
 
 
 def lint(extra: list[str]) -> int:
