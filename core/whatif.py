@@ -3,7 +3,8 @@ candidate policy set, beside what was recorded. Reads only: nothing is written.
 
 Cases are read a chunk at a time in id order (cases, then their clocks and timelines,
 each with one statement over the chunk's id range), so a month of a busy service
-never sits in memory at once; only each case's outcome is kept.
+never sits in memory at once; each case is counted into the report as it is replayed
+(`domain.whatif.report.Comparison`), and only the changed ones are kept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from domain.whatif.history import (
 )
 from domain.whatif.outcome import Outcome, verdict
 from domain.whatif.replay import RUNG_ENTRIES, replay, rung_of
-from domain.whatif.report import WhatIfReport, compare
+from domain.whatif.report import Comparison, WhatIfReport
 from engine.db import json_value, make_engine
 from engine.store import CASES, CLOCKS, EVENTS
 
@@ -157,35 +158,33 @@ def _recorded(case: Any, clocks: list[Any], timeline: list[_Entry], as_of: datet
 def what_if(db: Connection, period: Period, *, candidate: PolicySet,
             calendars: Mapping[str, BusinessCalendar], as_of: datetime) -> WhatIfReport:
     """The period's complaints replayed under `candidate`, beside their recorded outcomes."""
-    return compare(*_outcomes(db, period, candidate=candidate, calendars=calendars,
-                              as_of=as_of))
+    return _compared(db, period, candidate=candidate, calendars=calendars,
+                     as_of=as_of).report()
 
 
-def _outcomes(db: Connection, period: Period, *, candidate: PolicySet,
+def _compared(db: Connection, period: Period, *, candidate: PolicySet,
               calendars: Mapping[str, BusinessCalendar], as_of: datetime,
-              ids: tuple[int, int] | None = None
-              ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
-    """The recorded and the replayed outcome of each of the period's complaints, by id."""
-    recorded: dict[int, Outcome] = {}
-    replayed: dict[int, Outcome] = {}
+              ids: tuple[int, int] | None = None) -> Comparison:
+    """The period's complaints' recorded and replayed outcomes, counted a case at a time."""
+    comparison = Comparison()
     for case in recorded_cases(db, period, as_of=as_of, ids=ids):
         if isinstance(case, int):
             missing = Outcome(stage="", assignee=None, escalation_level=0, clocks={},
                               breached_at={}, rungs=(),
                               unreplayable="its opening is not on its timeline")
-            recorded[case] = replayed[case] = missing
+            comparison.add(case, missing, missing)
             continue
-        recorded[case.id] = case.outcome
-        replayed[case.id] = replay(case, candidate, calendars, until=as_of)
-    return recorded, replayed
+        comparison.add(case.id, case.outcome, replay(case, candidate, calendars, until=as_of))
+    return comparison
 
 
 def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, str],
                          as_of: datetime, processes: int) -> WhatIfReport:
     """`what_if` with the complaints split by id over `processes` processes, each reading
-    its share from the store at `url` and replaying it under the policy files
-    `candidate` (contents by file name, validated before): for a large period on a
-    machine with cores to spare (the command line's `--processes`)."""
+    its share from the store at `url`, replaying it under the policy files `candidate`
+    (contents by file name, validated before) and counting it: for a large period on a
+    machine with cores to spare (the command line's `--processes`). Each sends back its
+    counts and its changed cases, not every case's outcomes."""
     engine = make_engine(url)
     try:
         with engine.connect() as db:
@@ -195,27 +194,24 @@ def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, st
         engine.dispose()
     size = -(-len(ids) // processes) if ids else 1
     shares = [(ids[lo], ids[min(lo + size, len(ids)) - 1]) for lo in range(0, len(ids), size)]
-    recorded: dict[int, Outcome] = {}
-    replayed: dict[int, Outcome] = {}
+    comparison = Comparison()
     # Spawned, not forked: a forked child would share the parent's open connections.
     with ProcessPoolExecutor(max_workers=max(1, len(shares)),
                              mp_context=get_context("spawn")) as pool:
-        for mine, theirs in pool.map(_share, [(url, period, dict(candidate), as_of, share)
-                                              for share in shares]):
-            recorded.update(mine)
-            replayed.update(theirs)
-    return compare(recorded, replayed)
+        for share in pool.map(_share, [(url, period, dict(candidate), as_of, share)
+                                       for share in shares]):
+            comparison.merge(share)
+    return comparison.report()
 
 
-def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]
-           ) -> tuple[dict[int, Outcome], dict[int, Outcome]]:
+def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]) -> Comparison:
     """One process's share of `what_if_in_processes`."""
     url, period, files, as_of, ids = job
     candidate = load_policy_texts(files)
     engine = make_engine(url)
     try:
         with engine.connect() as db:
-            return _outcomes(db, period, candidate=candidate,
+            return _compared(db, period, candidate=candidate,
                              calendars=build_calendars(candidate), as_of=as_of, ids=ids)
     finally:
         engine.dispose()
