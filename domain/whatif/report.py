@@ -84,12 +84,15 @@ class Tally:
             self.unreplayable += 1
             return
         self.skipped += len(outcome.skipped)
-        self.reached.update(range(1, outcome.escalation_level + 1))
+        # Counted one by one: Counter.update costs more than the few items it would add.
+        for level in range(1, outcome.escalation_level + 1):
+            self.reached[level] += 1
         for name, verdict in outcome.clocks.items():
             self.verdicts.setdefault(name, Counter())[verdict] += 1
         for rung in outcome.rungs:
             self.levels[rung.level] += 1
-            self.people.update(rung.notified)
+            for person in rung.notified:
+                self.people[person] += 1
 
     def merge(self, other: Tally) -> None:
         """Add the counts of `other`, which counted other cases."""
