@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import fields, is_dataclass, replace
-from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -21,20 +20,27 @@ T = TypeVar("T")
 
 def evolve(obj: T, **changes: Any) -> T:
     """A copy of the dataclass instance `obj` with `changes`, as `dataclasses.replace`."""
-    names = _plain_fields(type(obj))
+    cls: type[Any] = type(obj)
+    try:
+        names = _PLAIN_FIELDS[cls]
+    except KeyError:
+        names = _PLAIN_FIELDS[cls] = _plain_fields(cls)
     if names is None:
         return replace(obj, **changes)  # type: ignore[type-var]
     if not names.issuperset(changes):
         unknown = sorted(set(changes) - names)
-        raise TypeError(f"{type(obj).__name__} has no field(s) {unknown}")
-    new = object.__new__(type(obj))
+        raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
+    new: T = object.__new__(cls)
     state = new.__dict__
     state.update(obj.__dict__)
     state.update(changes)
     return new
 
 
-@cache
+# What `_plain_fields` found for each class evolved so far.
+_PLAIN_FIELDS: dict[type, frozenset[str] | None] = {}
+
+
 def _plain_fields(cls: type) -> frozenset[str] | None:
     """The field names of a dataclass `evolve` may copy directly, or None if it may not."""
     if not is_dataclass(cls) or hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
