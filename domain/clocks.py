@@ -96,7 +96,7 @@ def pause(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
         # Record the moment it overran now: once paused, its due time is gone.
         breached_at = clock.due_at(calendar)
     return evolve(clock, state=ClockState.paused, elapsed=used, running_since=None,
-                   breached_at=breached_at)
+                  breached_at=breached_at)
 
 
 def resume(clock: Clock, now: datetime) -> Clock:
