@@ -8,7 +8,9 @@ again, withdrawn, left open), its timeline, clocks and row made by the domain it
 service would have written. Then `core.whatif.what_if` reads and replays them all:
 
 - under the unchanged policies (which must reproduce every recorded outcome);
-- under a candidate: ordinary complaints answered within PT30M instead of PT20M.
+- under a candidate: ordinary complaints answered within PT30M instead of PT20M;
+- under another: the resolution clock on working hours (cn-working-hours) instead of
+  24x7, where every due time is business-calendar arithmetic.
 
     python bench/what_if.py                      # 100,000 complaints on SQLite
     python bench/what_if.py --cases 5000 --database postgres
@@ -146,15 +148,24 @@ def measure(engine: Any, url: str, n: int, processes: int) -> list[dict[str, Any
     from core.whatif import Period, what_if, what_if_in_processes
 
     shipped = load_policies(ROOT / "policies")
-    texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "policies").glob("*.yaml")}
+    shipped_texts = {p.name: p.read_text(encoding="utf-8")
+                     for p in (ROOT / "policies").glob("*.yaml")}
+    texts = dict(shipped_texts)
     texts["complaint.yaml"] = texts["complaint.yaml"].replace(
         "urgent: PT10M, ordinary: PT20M", "urgent: PT10M, ordinary: PT30M")
     candidate = load_policy_texts(texts)
     if candidate.complaint.clocks["first_response"].targets["ordinary"] != timedelta(minutes=30):
         raise BenchError("the candidate's first response target was not changed")
+    working = dict(shipped_texts, **{"complaint.yaml": shipped_texts["complaint.yaml"].replace(
+        "    resolution:\n      calendar: 24x7\n",
+        "    resolution:\n      calendar: cn-working-hours\n")})
+    working_hours = load_policy_texts(working)
+    if working_hours.complaint.clocks["resolution"].calendar != "cn-working-hours":
+        raise BenchError("the working-hours candidate's resolution calendar was not changed")
     period = Period(START, START + MONTH + timedelta(days=1))
     rows = []
-    runs = [("unchanged policies", shipped, 1), ("ordinary first response PT30M", candidate, 1)]
+    runs = [("unchanged policies", shipped, 1), ("ordinary first response PT30M", candidate, 1),
+            ("resolution on working hours", working_hours, 1)]
     if processes > 1:
         runs.append((f"PT30M, {processes} processes", candidate, processes))
     for label, policies, count in runs:

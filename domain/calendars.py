@@ -32,6 +32,11 @@ class BusinessCalendar:
     _holidays: holidays_lib.HolidayBase | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # Each local day's working windows once worked out: every due time and every
+    # paused span asks again for the same few days, and the holiday lookup is slow.
+    _windows_by_day: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.country:
@@ -58,18 +63,24 @@ class BusinessCalendar:
                 return False
         return day.weekday() in self.workdays
 
-    def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The working windows of one local day, as UTC datetimes."""
+        windows = self._windows_by_day.get(day)
+        if windows is None:
+            windows = self._windows_by_day[day] = self._work_out_windows(day)
+        return windows
+
+    def _work_out_windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         if not self.is_working_day(day):
-            return []
+            return ()
         tz = self.tz
-        return [
+        return tuple(
             (
                 datetime.combine(day, start, tz).astimezone(UTC),
                 datetime.combine(day, end, tz).astimezone(UTC),
             )
             for start, end in self.intervals or ()
-        ]
+        )
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """Return the moment when `duration` of business time has passed since `start`."""
@@ -142,6 +153,8 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # what the store gives: no conversion to pay for
+        return moment
     if moment.tzinfo is None:
         raise ValueError("business-time arithmetic needs timezone-aware datetimes")
     return moment.astimezone(UTC)

@@ -8,11 +8,12 @@ and resuming move the due times with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.calendars import BusinessCalendar
+from domain.frozen import evolve
 
 
 class ClockState(StrEnum):
@@ -94,15 +95,15 @@ def pause(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
     if breached_at is None and used > clock.target:
         # Record the moment it overran now: once paused, its due time is gone.
         breached_at = clock.due_at(calendar)
-    return replace(clock, state=ClockState.paused, elapsed=used, running_since=None,
-                   breached_at=breached_at)
+    return evolve(clock, state=ClockState.paused, elapsed=used, running_since=None,
+                  breached_at=breached_at)
 
 
 def resume(clock: Clock, now: datetime) -> Clock:
     """Resume a paused or stopped clock from where it was."""
     if clock.state is ClockState.running:
         return clock
-    return replace(clock, state=ClockState.running, running_since=now, stopped_at=None)
+    return evolve(clock, state=ClockState.running, running_since=now, stopped_at=None)
 
 
 def stop(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
@@ -110,9 +111,9 @@ def stop(clock: Clock, calendar: BusinessCalendar, now: datetime) -> Clock:
     if clock.state is ClockState.stopped:
         return clock
     paused = pause(clock, calendar, now)
-    return replace(paused, state=ClockState.stopped, stopped_at=now)
+    return evolve(paused, state=ClockState.stopped, stopped_at=now)
 
 
 def retarget(clock: Clock, target: timedelta) -> Clock:
     """Give a clock a new target; its due times follow."""
-    return replace(clock, target=target)
+    return evolve(clock, target=target)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from pydantic import Field
@@ -11,6 +10,7 @@ from pydantic import Field
 from domain.access import ActorKind, OwnEscalation
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
+from domain.frozen import evolve
 from domain.messages import local_time
 from domain.policy import EscalationStep, PolicySet, Role
 from domain.privacy import disclose
@@ -53,8 +53,8 @@ def acknowledge_escalation_hook(case, event, policies, calendars, now):
         raise OwnEscalation(event.actor, name)
     if clock.steps_fired == 0:
         raise InvalidEvent("data.clock", f"the {name} clock has not escalated yet")
-    stopped = replace(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
-    return replace(case, clocks={**case.clocks, name: stopped}), {}
+    stopped = evolve(clock, ladder_stopped_at=clock.ladder_stopped_at or now)
+    return evolve(case, clocks={**case.clocks, name: stopped}), {}
 
 
 def step_due(
@@ -95,11 +95,11 @@ def step_due(
     assignee = case.assignee
     if step.reassign_to is not None:
         assignee = resolve_role(case, step.reassign_to, policies) or assignee
-    after = replace(
+    after = evolve(
         case,
         assignee=assignee,
         escalation_level=max(case.escalation_level, step.level),
-        clocks={**case.clocks, clock_name: replace(
+        clocks={**case.clocks, clock_name: evolve(
             clock, steps_fired=step_index + 1, breached_at=breached_at)},
     )
     kind = "sla_warning" if step.level == 0 else "escalated"

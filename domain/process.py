@@ -9,7 +9,7 @@ touches a database or the network, so it is tested with plain builders.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ from domain import clocks as clock_ops
 from domain.access import WORKERS, AccessRole, ActorKind, NotPermitted
 from domain.calendars import BusinessCalendar
 from domain.clocks import Clock
+from domain.frozen import evolve
 from domain.policy import PolicySet, Tier
 
 
@@ -245,9 +246,6 @@ class TransitionTable:
     def find(self, event: Event, stage: str,
              data: Mapping[str, Any] | None = None) -> Transition:
         """The transition `event` takes from `stage`, given the case's `data` (its guard)."""
-        known = sorted({t.event for t in self.transitions})
-        if event.type not in known:
-            raise InvalidEvent("type", f"unknown event {event.type!r}; known events: {known}")
         for t in self.transitions:
             if t.event == event.type and stage in t.sources:
                 if t.system_only and not event.by_system:
@@ -257,6 +255,10 @@ class TransitionTable:
                     raise IllegalTransition(event.type, stage,
                                             self.allowed_events(stage, data=data), reason)
                 return t
+        # Looked for only once no transition matched: most events do, and cost no sort.
+        known = sorted({t.event for t in self.transitions})
+        if event.type not in known:
+            raise InvalidEvent("type", f"unknown event {event.type!r}; known events: {known}")
         raise IllegalTransition(event.type, stage, self.allowed_events(stage, data=data))
 
     def decide(
@@ -294,7 +296,7 @@ class TransitionTable:
             target = after.stage
             if target not in transition.targets:
                 raise AssertionError(f"{event.type!r} hook chose undeclared stage {target!r}")
-        after = replace(
+        after = evolve(
             after,
             stage=target,
             clocks=new_clocks,

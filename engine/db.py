@@ -41,6 +41,16 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+def json_value(text: str) -> Any:
+    """A JSON column's value from its text (read as text where many rows are decoded):
+    orjson reads it about three times faster than the standard library; what orjson
+    refuses (an integer beyond 64 bits, NaN), the library reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL and a busy timeout so readers never block writers."""
     kwargs.setdefault("json_serializer", json_text)

@@ -18,9 +18,10 @@ def test_the_what_if_benchmark_fills_replays_and_prints_its_table():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "filled 120 complaints" in done.stdout
     rows = [line.split() for line in done.stdout.splitlines()
-            if line.strip().startswith(("unchanged", "ordinary", "PT30M"))]
-    assert len(rows) == 3, done.stdout
+            if line.strip().startswith(("unchanged", "ordinary", "resolution", "PT30M"))]
+    assert len(rows) == 4, done.stdout
     # The unchanged replay reproduced every outcome (the script fails otherwise); the
-    # candidate changes some, the same in one process as in two.
-    unchanged, one, two = rows
+    # candidates change some, PT30M the same in one process as in two.
+    unchanged, one, working_hours, two = rows
     assert unchanged[-3] == "0" and one[-3] != "0" and one[-3:] == two[-3:]
+    assert working_hours[-3] != "0" and working_hours[-3:] != one[-3:]

@@ -28,8 +28,9 @@ def classify(
             raise ValueError(f"unknown priority {requested!r}; one of {policy.priorities}")
         return Classification(requested, "set by the caller")
     priority, reason = policy.default_priority, "default priority"
+    lowered = text.lower()
     for rule in policy.classification:
-        if _matches(rule, tier=tier, channel=channel, category=category, text=text):
+        if _matches(rule, tier=tier, channel=channel, category=category, lowered=lowered):
             priority, reason = rule.priority, f"rule {rule.name!r}"
             break
     raise_by = policy.tiers[tier].raise_priority if tier in policy.tiers else 0
@@ -42,13 +43,13 @@ def classify(
 
 
 def _matches(
-    rule: ClassificationRule, *, tier: Tier, channel: str | None, category: str | None, text: str
+    rule: ClassificationRule, *, tier: Tier, channel: str | None, category: str | None,
+    lowered: str,
 ) -> bool:
-    lowered = text.lower()
-    checks = [
-        not rule.keywords_any or any(k.lower() in lowered for k in rule.keywords_any),
-        not rule.channels or channel in rule.channels,
-        not rule.categories or category in rule.categories,
-        not rule.tiers or tier in rule.tiers,
-    ]
-    return all(checks)
+    """Whether the complaint (its text lowered) meets each of the rule's conditions; the
+    keywords, the dearest to check, last."""
+    return ((not rule.channels or channel in rule.channels)
+            and (not rule.categories or category in rule.categories)
+            and (not rule.tiers or tier in rule.tiers)
+            and (not rule.keywords_any
+                 or any(k.lower() in lowered for k in rule.keywords_any)))

@@ -36,7 +36,6 @@ resumes where it stopped. (sys) events are sent by the system, never by a client
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +48,7 @@ from domain.complaint.classification import Classification
 from domain.complaint.routing import assignable
 from domain.durations import format_duration
 from domain.escalation import AcknowledgeEscalationData, acknowledge_escalation_hook
+from domain.frozen import evolve
 from domain.policy import ComplaintPolicy, EscalationStep, PolicySet, Tier
 from domain.process import (
     SYSTEM_ACTOR,
@@ -100,7 +100,7 @@ def reassign_hook(case, event, policies, calendars, now):
     if assignee not in allowed:
         raise InvalidEvent("data.assignee", f"{assignee!r} is not a member of team "
                            f"{case.team!r} nor above it; who may be assigned: {allowed}")
-    return replace(case, assignee=assignee), {"reassigned_from": case.assignee}
+    return evolve(case, assignee=assignee), {"reassigned_from": case.assignee}
 
 
 def _change_priority(case, event, policies, calendars, now):
@@ -113,11 +113,11 @@ def _change_priority(case, event, policies, calendars, now):
         name: clock_ops.retarget(clock, targets[name]) if name in targets else clock
         for name, clock in case.clocks.items()
     }
-    return replace(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
+    return evolve(case, priority=priority, clocks=new_clocks), {"priority_from": case.priority}
 
 
 def _resolve(case, event, policies, calendars, now):
-    return replace(case, resolved_count=case.resolved_count + 1), {}
+    return evolve(case, resolved_count=case.resolved_count + 1), {}
 
 
 class ReassignData(EventData):
@@ -200,7 +200,7 @@ def open_case(
         classified.after,
         Event("assign", SYSTEM_ACTOR, {"team": team, "assignee": assignee}, by_system=True),
         policies, calendars, now)
-    after = replace(assigned.after, assignee=assignee)
+    after = evolve(assigned.after, assignee=assignee)
     opened = TimelineEntry("opened", actor, {
         "channel": channel, "category": category, "tier": tier.value,
         "targets": {name: format_duration(t) for name, t in targets.items()}, **(data or {}),

@@ -23,6 +23,8 @@ DERIVED = frozenset({"opened", "classify", "assign", "sla_warning", "escalated",
 # What a decision adds to an event's data on the timeline, which the event did not carry.
 ADDED_DETAILS = frozenset({"note", "stage_from", "stage_to", "reassigned_from",
                            "priority_from"})
+# Each actor kind by its stored text: a lookup by value costs an enum call per entry.
+_ACTOR_KINDS = {kind.value: kind for kind in ActorKind}
 # The classification reason of a priority the caller chose (`classify`'s).
 SET_BY_CALLER = "set by the caller"
 
@@ -43,7 +45,8 @@ class RecordedEvent:
                    details: Mapping[str, Any]) -> RecordedEvent:
         """The event behind a timeline entry: its details less what the decision added."""
         note = details.get("note")
-        return cls(type=type_, actor=actor, at=at, actor_kind=ActorKind(actor_kind),
+        return cls(type=type_, actor=actor, at=at,
+                   actor_kind=_ACTOR_KINDS.get(actor_kind) or ActorKind(actor_kind),
                    note=note if isinstance(note, str) else None,
                    data={k: v for k, v in details.items() if k not in ADDED_DETAILS})
 

@@ -64,37 +64,69 @@ class WhatIfReport:
     changes: tuple[Change, ...] = field(default_factory=tuple)
 
 
+@dataclass
+class Tally:
+    """The counts behind one policy set's figures, added to a case at a time. Tallies of
+    different cases add up (`merge`): the replay's processes each count their share."""
+
+    cases: int = 0
+    unreplayable: int = 0
+    skipped: int = 0
+    verdicts: dict[str, Counter[Verdict]] = field(default_factory=dict)
+    levels: Counter[int] = field(default_factory=Counter)
+    people: Counter[str] = field(default_factory=Counter)
+    reached: Counter[int] = field(default_factory=Counter)  # cases that reached a level
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one case's outcome."""
+        self.cases += 1
+        if outcome.unreplayable is not None:
+            self.unreplayable += 1
+            return
+        self.skipped += len(outcome.skipped)
+        # Counted one by one: Counter.update costs more than the few items it would add.
+        for level in range(1, outcome.escalation_level + 1):
+            self.reached[level] += 1
+        for name, verdict in outcome.clocks.items():
+            self.verdicts.setdefault(name, Counter())[verdict] += 1
+        for rung in outcome.rungs:
+            self.levels[rung.level] += 1
+            for person in rung.notified:
+                self.people[person] += 1
+
+    def merge(self, other: Tally) -> None:
+        """Add the counts of `other`, which counted other cases."""
+        self.cases += other.cases
+        self.unreplayable += other.unreplayable
+        self.skipped += other.skipped
+        for name, counts in other.verdicts.items():
+            self.verdicts.setdefault(name, Counter()).update(counts)
+        self.levels.update(other.levels)
+        self.people.update(other.people)
+        self.reached.update(other.reached)
+
+    def figures(self) -> Figures:
+        """The figures these counts make."""
+        on_time = {
+            name: ClockRate(met=counts[Verdict.met],
+                            decided=counts[Verdict.met] + counts[Verdict.missed],
+                            undecided=counts[Verdict.undecided])
+            for name, counts in sorted(self.verdicts.items())}
+        return Figures(
+            cases=self.cases, on_time=on_time,
+            breaches=sum(counts[Verdict.missed] for counts in self.verdicts.values()),
+            rungs_by_level=dict(sorted(self.levels.items())),
+            rungs_by_person=dict(sorted(self.people.items())),
+            escalated={level: self.reached[level] for level in ESCALATION_LEVELS},
+            unreplayable=self.unreplayable, skipped_events=self.skipped)
+
+
 def figures(outcomes: Iterable[Outcome]) -> Figures:
     """Count the figures over `outcomes`."""
-    verdicts: dict[str, Counter[Verdict]] = {}
-    levels: Counter[int] = Counter()
-    people: Counter[str] = Counter()
-    reached: Counter[int] = Counter()
-    cases = unreplayable = skipped = 0
+    tally = Tally()
     for outcome in outcomes:
-        cases += 1
-        if outcome.unreplayable is not None:
-            unreplayable += 1
-            continue
-        skipped += len(outcome.skipped)
-        reached.update(range(1, outcome.escalation_level + 1))
-        for name, verdict in outcome.clocks.items():
-            verdicts.setdefault(name, Counter())[verdict] += 1
-        for rung in outcome.rungs:
-            levels[rung.level] += 1
-            people.update(rung.notified)
-    on_time = {
-        name: ClockRate(met=counts[Verdict.met],
-                        decided=counts[Verdict.met] + counts[Verdict.missed],
-                        undecided=counts[Verdict.undecided])
-        for name, counts in sorted(verdicts.items())}
-    return Figures(
-        cases=cases, on_time=on_time,
-        breaches=sum(counts[Verdict.missed] for counts in verdicts.values()),
-        rungs_by_level=dict(sorted(levels.items())),
-        rungs_by_person=dict(sorted(people.items())),
-        escalated={level: reached[level] for level in ESCALATION_LEVELS},
-        unreplayable=unreplayable, skipped_events=skipped)
+        tally.add(outcome)
+    return tally.figures()
 
 
 def kpi_figure(figures: Figures, kpi: str) -> tuple[int, int]:
@@ -110,17 +142,43 @@ def kpi_figure(figures: Figures, kpi: str) -> tuple[int, int]:
     return figures.escalated.get(level, 0), figures.cases - figures.unreplayable
 
 
+@dataclass
+class Comparison:
+    """A report being made a case at a time: both tallies and the changed cases. Those of
+    different cases add up (`merge`), so a replay keeps no case's outcome once counted."""
+
+    recorded: Tally = field(default_factory=Tally)
+    candidate: Tally = field(default_factory=Tally)
+    changes: list[Change] = field(default_factory=list)
+
+    def add(self, case_id: int, recorded: Outcome, candidate: Outcome) -> None:
+        """Count one case's recorded and candidate outcomes; note it if they differ."""
+        self.recorded.add(recorded)
+        self.candidate.add(candidate)
+        differences = recorded.differences(candidate)
+        if differences:
+            self.changes.append(Change(case_id, differences))
+
+    def merge(self, other: Comparison) -> None:
+        """Add what `other` counted over other cases."""
+        self.recorded.merge(other.recorded)
+        self.candidate.merge(other.candidate)
+        self.changes += other.changes
+
+    def report(self) -> WhatIfReport:
+        """The report: both policy sets' figures and the changed cases by id."""
+        return WhatIfReport(recorded=self.recorded.figures(),
+                            candidate=self.candidate.figures(),
+                            changes=tuple(sorted(self.changes, key=lambda c: c.case_id)))
+
+
 def compare(recorded: Mapping[int, Outcome], candidate: Mapping[int, Outcome]
             ) -> WhatIfReport:
     """The report over the same cases' recorded and candidate outcomes, by case id."""
-    changes = []
+    comparison = Comparison()
     for case_id in sorted(recorded):
-        differences = recorded[case_id].differences(candidate[case_id])
-        if differences:
-            changes.append(Change(case_id, differences))
-    return WhatIfReport(recorded=figures(recorded.values()),
-                        candidate=figures(candidate[i] for i in sorted(recorded)),
-                        changes=tuple(changes))
+        comparison.add(case_id, recorded[case_id], candidate[case_id])
+    return comparison.report()
 
 
 def as_json(report: WhatIfReport, *, changes_limit: int | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+import core.whatif
 from core.policy_loader import build_calendars, load_policies
 from core.whatif import Period, recorded_cases, what_if
 from domain.whatif.history import RecordedCase
@@ -101,3 +102,21 @@ def test_the_period_and_teams_choose_the_cases(month):
                                     as_of=now))
     assert teams == {"billing"}
     assert len(early) < len(ids)
+
+
+def test_read_in_small_chunks_the_report_is_the_one_read_at_once(month, monkeypatch, tmp_path):
+    rt, ids, period, now = month
+    longer = load_policies(write_policies(tmp_path / "candidate", complaint={"clocks": {
+        "first_response": {"calendar": "24x7", "targets": {
+            "urgent": "PT10M", "ordinary": "PT90M", "routine": "PT2H", "recovery": "PT4H"}}}}))
+
+    def report() -> dict:  # type: ignore[type-arg]
+        with rt.engine.connect() as db:
+            return as_json(what_if(db, period, candidate=longer,
+                                   calendars=build_calendars(longer), as_of=now))
+
+    monkeypatch.setattr(core.whatif, "CHUNK", len(ids) + 1)
+    at_once = report()
+    monkeypatch.setattr(core.whatif, "CHUNK", 5)  # chunk ends fall inside the month
+    assert report() == at_once
+    assert at_once["changed_cases"] > 0 and at_once["recorded"]["cases"] == len(ids)

@@ -10,7 +10,7 @@ from domain.policy import Tier
 from domain.whatif.history import RecordedCase, RecordedEvent
 from domain.whatif.outcome import Outcome, Rung, Verdict
 from domain.whatif.replay import replay
-from domain.whatif.report import compare, figures
+from domain.whatif.report import Comparison, compare, figures
 from tests.unit.builders import (
     POLICIES,
     calendars,
@@ -142,3 +142,23 @@ def test_resolution_on_working_hours_meets_what_a_weekend_breached():
     outcome = replay(case, working, calendars(working), until=now)
     assert outcome.clocks["resolution"] is Verdict.met
     assert not [r for r in outcome.rungs if r.clock == "resolution"]
+
+
+def test_comparisons_of_two_shares_merged_equal_the_comparison_of_all():
+    now = OPENED + hours(6)
+    longer = policies_with(clocks=ORDINARY_30M)
+    cases = [replace(recorded((OPENED + minutes(m), "acknowledge", {}),
+                              (OPENED + hours(4), "resolve", {})), id=m) for m in range(5, 60, 6)]
+    recorded_outcomes = {c.id: replay(c, POLICIES, calendars(), until=now) for c in cases}
+    candidate = {c.id: replay(c, longer, calendars(longer), until=now) for c in cases}
+    whole = compare(recorded_outcomes, candidate)
+    # Counted in two shares, the later one first, as processes may finish.
+    later, earlier = Comparison(), Comparison()
+    for case in cases:
+        share = earlier if case.id < 30 else later
+        share.add(case.id, recorded_outcomes[case.id], candidate[case.id])
+    later.merge(earlier)
+    assert later.report() == whole
+    assert whole.changes and [c.case_id for c in whole.changes] == sorted(
+        c.case_id for c in whole.changes)
+    assert whole.recorded.cases == len(cases)
