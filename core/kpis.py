@@ -116,16 +116,18 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _clock_met() -> ColumnElement[bool]:
+def clock_met(clock: Any = SlaClock) -> ColumnElement[bool]:
+    """An on-time clock met: stopped within its target (`clock`: SlaClock or an alias)."""
     # Stopping a clock past its target records breached_at (domain.clocks.pause), so a
     # stopped clock without breached_at stopped within its target.
-    return and_(col(SlaClock.state) == "stopped", col(SlaClock.breached_at).is_(None))
+    return and_(col(clock.state) == "stopped", col(clock.breached_at).is_(None))
 
 
-def _clock_missed(now: datetime) -> ColumnElement[bool]:
+def clock_missed(now: datetime, clock: Any = SlaClock) -> ColumnElement[bool]:
+    """A clock missed by `now`: breached, or running past its due time."""
     # A running clock past due counts even before the sweeper fires its breach rung.
-    return or_(col(SlaClock.breached_at).is_not(None),
-               and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
+    return or_(col(clock.breached_at).is_not(None),
+               and_(col(clock.state) == "running", col(clock.due_at) <= now))
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,8 @@ def _rate_sql(kpi: RateKpi, now: datetime | None) -> _RateSql:
     if kpi is RateKpi.on_time:
         if now is None:
             raise ValueError("the on-time rate needs `now` to judge unfinished clocks")
-        met = _count_if(_clock_met())
-        return _RateSql(met, met + _count_if(_clock_missed(now)), over_clocks=True)
+        met = _count_if(clock_met())
+        return _RateSql(met, met + _count_if(clock_missed(now)), over_clocks=True)
     if kpi is RateKpi.resolution:
         # Stage alone is not enough: withdraw also closes a case, without a resolution.
         return _RateSql(_count_if(and_(col(Case.resolved_count) > 0,
@@ -192,7 +194,7 @@ def _counted_in_index(session: Session, process: str | None, clock: str, now: da
                       ) -> tuple[int, int, int]:
     """Count one clock's met, decided and undecided over a whole process.
 
-    The same split as `_clock_met` and `_clock_missed`, as counts of ranges of the
+    The same split as `clock_met` and `clock_missed`, as counts of ranges of the
     `ix_sla_clocks_on_time` index (process, name, state, breached_at, due_at): counting
     a range steps through index entries without evaluating an expression for each,
     several times faster than one pass of CASE sums over a million clocks.
@@ -220,7 +222,7 @@ def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
         decided = _rate_sql(RateKpi.on_time, now).denominator
         undecided = func.count() - decided
         query = _over_clocks(
-            select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
+            select(col(SlaClock.name), _count_if(clock_met()), decided, undecided), flt,
         ).group_by(col(SlaClock.name))
         rows = {name: (int(met), int(den), int(und))
                 for name, met, den, und in session.exec(query)}

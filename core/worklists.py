@@ -28,7 +28,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from core.kpis import ON_TIME_CLOCKS
+from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed
 from core.queries import (
     CaseFilter,
     ClockView,
@@ -257,9 +257,7 @@ def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: da
     One pass over the cases, each case's on-time clocks folded into two flags (any
     missed, any met) by two lookups of its clocks, then the cases counted per group.
     """
-    missed_clock = or_(col(SlaClock.breached_at).is_not(None),
-                       and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
-    met_clock = and_(col(SlaClock.state) == "stopped", col(SlaClock.breached_at).is_(None))
+    missed_clock, met_clock = clock_missed(now), clock_met()
     its_clocks = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.name).in_(ON_TIME_CLOCKS)]
     per_case = select_rows(
         group.label("grp"), col(Case.opened_at).label("opened_at"),

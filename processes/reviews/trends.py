@@ -17,10 +17,13 @@ from sqlmodel import Session, col, func, select
 
 from core.kpis import KpiFilter, on_time_rate
 from core.worklists import CaseRate, cases_on_time
+from domain.complaint import rules as complaint
 from domain.kpi_definitions import ON_TIME, Rate
 from domain.reviews.model import floor_period, shift_period
 from domain.reviews.policy import PeriodKind
 from engine.models import Case
+from processes.reviews import trend_rollup
+from processes.reviews.trend_rollup import Figures
 
 MAX_BUCKETS = 120
 
@@ -49,23 +52,62 @@ def buckets(now: datetime, kind: PeriodKind, count: int, timezone: str
 
 def trend(session: Session, *, now: datetime, kind: PeriodKind, count: int, timezone: str,
           teams: Sequence[str] | None = None) -> list[TrendPoint]:
-    """Count opened complaints and measure the on-time rate per bucket, for `teams`."""
+    """Count opened complaints and measure the on-time rate per bucket, for `teams`.
+
+    The closed complaints are read from their hourly roll-up (`trend_rollup`) and only
+    the open ones counted from their cases and clocks, when every bucket starts on a
+    whole UTC hour (any timezone whose offset is whole hours); otherwise each bucket is
+    counted from the cases and clocks.
+    """
     if not 1 <= count <= MAX_BUCKETS:
         raise ValueError(f"count must be 1 to {MAX_BUCKETS}")
+    spans = buckets(now, kind, count, timezone)
+    if not all(on_whole_hour(moment) for span in spans for moment in span):
+        return [_counted(session, now, start, end, teams) for start, end in spans]
+    closed = trend_rollup.closed_by_bucket(session, spans, teams)
+    still_open = _open_by_bucket(session, now, spans, teams)
     points = []
-    for start, end in buckets(now, kind, count, timezone):
-        # A team-scoped reader's figures are the sum over their teams: rates add up as
-        # numerators and denominators, never as percentages.
-        filters = [KpiFilter(opened_from=start, opened_to=end, team=team)
-                   for team in (teams if teams is not None else [None])]
-        met = decided = opened = cases_met = cases_decided = 0
-        for flt in filters:
-            rate = on_time_rate(session, flt, now=now).overall
-            met, decided = met + rate.numerator, decided + rate.denominator
-            opened += session.exec(select(func.count(col(Case.id)))
-                                   .where(*flt.conditions())).one()
-            cases = cases_on_time(session, flt.conditions(), now)
-            cases_met, cases_decided = cases_met + cases.on_time, cases_decided + cases.decided
-        points.append(TrendPoint(start, end, int(opened), Rate(ON_TIME.name, met, decided),
-                                 CaseRate(cases_met, cases_decided)))
+    for i, (start, end) in enumerate(spans):
+        f = closed.get(i, Figures()) + still_open.get(i, Figures())
+        points.append(TrendPoint(start, end, f.opened,
+                                 Rate(ON_TIME.name, f.clocks_met, f.clocks_decided),
+                                 CaseRate(f.cases_on_time, f.cases_decided)))
     return points
+
+
+def on_whole_hour(moment: datetime) -> bool:
+    """Whether `moment` starts a UTC hour."""
+    return moment == trend_rollup.hour_of(moment)
+
+
+def _open_by_bucket(session: Session, now: datetime, spans: Sequence[tuple[datetime, datetime]],
+                    teams: Sequence[str] | None) -> dict[int, Figures]:
+    """The open complaints' figures per span (by its index), counted from their clocks."""
+    opened_at = col(Case.opened_at)
+    bucket = trend_rollup.bucket_of(opened_at, spans)
+    conditions = [col(Case.process) == complaint.NAME, col(Case.closed_at).is_(None),
+                  opened_at >= spans[0][0], opened_at < spans[-1][1]]
+    if teams is not None:
+        conditions.append(col(Case.team).in_(teams))
+    cases = trend_rollup.per_case(now, bucket.label("bucket")).where(*conditions).subquery()
+    return {int(i): Figures(*map(int, values))
+            for i, *values in session.exec(trend_rollup.summed(cases, cases.c.bucket))}
+
+
+def _counted(session: Session, now: datetime, start: datetime, end: datetime,
+             teams: Sequence[str] | None) -> TrendPoint:
+    """One bucket counted from every complaint's case and clocks."""
+    # A team-scoped reader's figures are the sum over their teams: rates add up as
+    # numerators and denominators, never as percentages.
+    filters = [KpiFilter(opened_from=start, opened_to=end, team=team)
+               for team in (teams if teams is not None else [None])]
+    met = decided = opened = cases_met = cases_decided = 0
+    for flt in filters:
+        rate = on_time_rate(session, flt, now=now).overall
+        met, decided = met + rate.numerator, decided + rate.denominator
+        opened += session.exec(select(func.count(col(Case.id)))
+                               .where(*flt.conditions())).one()
+        cases = cases_on_time(session, flt.conditions(), now)
+        cases_met, cases_decided = cases_met + cases.on_time, cases_decided + cases.decided
+    return TrendPoint(start, end, int(opened), Rate(ON_TIME.name, met, decided),
+                      CaseRate(cases_met, cases_decided))
