@@ -228,10 +228,10 @@ class SlaClock(SQLModel, table=True):
         # What breached since midnight (core.worklists.overview): the breached clocks only.
         Index("ix_sla_clocks_breached_at", "breached_at",
               sqlite_where=BREACHED, postgresql_where=BREACHED),
-        # A case's clock judged met or missed without reading its row (the trends' and
-        # the overview's on-time counts of open cases, a lookup per case and clock).
+        # A case's clock judged met, missed, overdue or at risk without reading its row
+        # (the trends' live part, the overview and the workload: a lookup per open case).
         Index("ix_sla_clocks_case_outcome", "case_id", "name", "state", "breached_at",
-              "due_at"),
+              "due_at", "warn_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id")
@@ -438,7 +438,9 @@ class Survey(SQLModel, table=True):
 
     __tablename__ = "surveys"
     # Once per customer per period: the latest survey sent to a customer.
-    __table_args__ = (Index("ix_surveys_customer_issued", "customer_id", "issued_at"),)
+    __table_args__ = (Index("ix_surveys_customer_issued", "customer_id", "issued_at"),
+                      # The surveys sent in a period: the trends' CSAT per bucket.
+                      Index("ix_surveys_issued_at", "issued_at"))
     id: int | None = Field(default=None, primary_key=True)
     followup_case_id: int = Field(foreign_key="cases.id", unique=True)
     source_case_id: int = Field(foreign_key="cases.id", index=True)

@@ -1,9 +1,12 @@
-"""Trends for charts: complaints opened and the on-time rate per day, week or month.
+"""Trends for charts: complaints opened, their on-time rate and CSAT per day, week or
+month.
 
 Each bucket is [start, end) in local time; its figures cover the complaints opened in
 it. The on-time rate is given twice: over clocks, as `core.kpis` defines the KPI (so a
 bucket agrees with a review), and over complaints (`core.worklists.cases_on_time`), the
 count people read: "150 opened, 120 of 140 decided on time" counts complaints only.
+CSAT is the mean score of the answers to the surveys sent in the bucket, as
+`core.kpis_satisfaction` counts it for a review (its population is the surveys sent).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from core.kpis import KpiFilter, on_time_rate
+from core.kpis_satisfaction import SurveyFilter, surveys_query
 from core.worklists import CaseRate, cases_on_time
 from domain.complaint import rules as complaint
-from domain.kpi_definitions import ON_TIME, Rate
+from domain.kpi_definitions import CSAT_AVERAGE, ON_TIME, Average, Rate
 from domain.reviews.model import floor_period, shift_period
 from domain.reviews.policy import PeriodKind
-from engine.models import Case
+from engine.models import Case, Survey, SurveyAnswer
 from processes.reviews import trend_rollup
 from processes.reviews.trend_rollup import Figures
 
@@ -31,13 +35,14 @@ MAX_BUCKETS = 120
 @dataclass(frozen=True)
 class TrendPoint:
     """One bucket: when, how many complaints opened, how many of their clocks were met,
-    and how many of them (complaints) were on time."""
+    how many of them (complaints) were on time, and the CSAT of its surveys."""
 
     start: datetime
     end: datetime
     opened: int
     on_time: Rate  # over clocks, as the KPI
     complaints_on_time: CaseRate  # over complaints
+    csat: Average  # of the answers to the surveys sent in the bucket
 
 
 def buckets(now: datetime, kind: PeriodKind, count: int, timezone: str
@@ -62,17 +67,18 @@ def trend(session: Session, *, now: datetime, kind: PeriodKind, count: int, time
     if not 1 <= count <= MAX_BUCKETS:
         raise ValueError(f"count must be 1 to {MAX_BUCKETS}")
     spans = buckets(now, kind, count, timezone)
-    if not all(on_whole_hour(moment) for span in spans for moment in span):
-        return [_counted(session, now, start, end, teams) for start, end in spans]
-    closed = trend_rollup.closed_by_bucket(session, spans, teams)
-    still_open = _open_by_bucket(session, now, spans, teams)
-    points = []
-    for i, (start, end) in enumerate(spans):
-        f = closed.get(i, Figures()) + still_open.get(i, Figures())
-        points.append(TrendPoint(start, end, f.opened,
-                                 Rate(ON_TIME.name, f.clocks_met, f.clocks_decided),
-                                 CaseRate(f.cases_on_time, f.cases_decided)))
-    return points
+    if all(on_whole_hour(moment) for span in spans for moment in span):
+        closed = trend_rollup.closed_by_bucket(session, spans, teams)
+        still_open = _open_by_bucket(session, now, spans, teams)
+        figures = [closed.get(i, Figures()) + still_open.get(i, Figures())
+                   for i in range(len(spans))]
+    else:
+        figures = [_counted(session, now, start, end, teams) for start, end in spans]
+    csat = _csat_by_bucket(session, spans, teams)
+    return [TrendPoint(start, end, f.opened, Rate(ON_TIME.name, f.clocks_met, f.clocks_decided),
+                       CaseRate(f.cases_on_time, f.cases_decided),
+                       csat.get(i, Average(CSAT_AVERAGE.name, 0, 0)))
+            for i, ((start, end), f) in enumerate(zip(spans, figures, strict=True))]
 
 
 def on_whole_hour(moment: datetime) -> bool:
@@ -95,19 +101,30 @@ def _open_by_bucket(session: Session, now: datetime, spans: Sequence[tuple[datet
 
 
 def _counted(session: Session, now: datetime, start: datetime, end: datetime,
-             teams: Sequence[str] | None) -> TrendPoint:
-    """One bucket counted from every complaint's case and clocks."""
+             teams: Sequence[str] | None) -> Figures:
+    """One bucket's figures counted from every complaint's case and clocks."""
     # A team-scoped reader's figures are the sum over their teams: rates add up as
     # numerators and denominators, never as percentages.
     filters = [KpiFilter(opened_from=start, opened_to=end, team=team)
                for team in (teams if teams is not None else [None])]
-    met = decided = opened = cases_met = cases_decided = 0
+    total = Figures()
     for flt in filters:
         rate = on_time_rate(session, flt, now=now).overall
-        met, decided = met + rate.numerator, decided + rate.denominator
-        opened += session.exec(select(func.count(col(Case.id)))
-                               .where(*flt.conditions())).one()
+        opened = session.exec(select(func.count(col(Case.id))).where(*flt.conditions())).one()
         cases = cases_on_time(session, flt.conditions(), now)
-        cases_met, cases_decided = cases_met + cases.on_time, cases_decided + cases.decided
-    return TrendPoint(start, end, int(opened), Rate(ON_TIME.name, met, decided),
-                      CaseRate(cases_met, cases_decided))
+        total += Figures(int(opened), rate.numerator, rate.denominator, cases.on_time,
+                         cases.decided)
+    return total
+
+
+def _csat_by_bucket(session: Session, spans: Sequence[tuple[datetime, datetime]],
+                    teams: Sequence[str] | None) -> dict[int, Average]:
+    """The CSAT of the surveys sent in each span (by its index), for `teams`."""
+    flt = SurveyFilter(sent_from=spans[0][0], sent_to=spans[-1][1])
+    csat = col(SurveyAnswer.csat)
+    bucket = trend_rollup.bucket_of(col(Survey.issued_at), spans)
+    query = surveys_query([bucket, func.count(csat), func.coalesce(func.sum(csat), 0)], flt)
+    if teams is not None:
+        query = query.where(col(Case.team).in_(teams))
+    return {int(i): Average(CSAT_AVERAGE.name, int(n), int(total))
+            for i, n, total in session.exec(query.group_by(bucket))}

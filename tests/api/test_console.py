@@ -190,9 +190,10 @@ def test_the_console_shows_no_case_the_api_refuses(app_client: TestClient,
             assert shown == readable
 
 
-def test_an_agent_records_a_return_visit_call_from_the_calls_page(
-        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
-    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+def _a_call_waiting(supervisor: TestClient, runtime: Runtime, clock: FrozenClock
+                    ) -> list[dict]:
+    """A complaint closed, its survey sent and left unanswered: its return-visit call
+    waits (the follow-ups in stage `calling`)."""
     body = complaint(customer={"ref": "fu-1", "name": "Lin", "tier": "B",
                                "phone": "13812345678"})
     case = supervisor.post("/cases", json=body).json()
@@ -203,6 +204,13 @@ def test_an_agent_records_a_return_visit_call_from_the_calls_page(
         sweep(runtime)
     followups = supervisor.get("/follow-ups", params={"stage": "calling"}).json()["items"]
     assert len(followups) == 1
+    return followups
+
+
+def test_an_agent_records_a_return_visit_call_from_the_calls_page(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    followups = _a_call_waiting(supervisor, runtime, clock)
     agent = followups[0]["case"]["assignee"]
     sign_in(app_client, issue_key(runtime, "agent", name=agent, teams=["complaints"]),
             "/console/calls")
@@ -237,3 +245,30 @@ def test_a_supervisor_reassigns_from_the_workload_page(app_client: TestClient,
     refused = app_client.post("/console/workload/reassign", data={
         "csrf_token": token_of(page.text), "case": str(case["id"]), "data.assignee": "nobody"})
     assert refused.status_code == 422 and "data.assignee" in refused.text
+
+
+def test_the_reports_page_and_chart_show_csat_in_either_language(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    followup = _a_call_waiting(supervisor, runtime, clock)[0]
+    answer = supervisor.post(f"/cases/{followup['id']}/events", json={
+        "type": "record_call", "data": {"reached": True, "csat": 4}})
+    assert answer.status_code == 200, answer.text
+    trend = supervisor.get("/reports/trends", params={"bucket": "month", "count": 1}).json()
+    assert trend["points"][0]["csat"] == {"value": 4.0, "count": 1, "total": 4}
+    sign_in(app_client, issue_key(runtime, "supervisor", teams=["complaints"]),
+            "/console/reports")
+    page = app_client.get("/console/reports").text
+    assert "满意度（CSAT）" in page and "4.00（1 份回答）" in page
+    chart = app_client.get("/console/reports/trends.svg").text
+    assert "受理投诉数、按时率与满意度" in chart and "满意度 4.00（1 份回答）" in chart
+    assert chart.count('class="csat"') == 1
+    app_client.get("/console/language", params={"to": "en"})
+    english = app_client.get("/console/reports").text
+    assert "<th>CSAT</th>" in english and "4.00 from 1 answers" in english
+    chart = app_client.get("/console/reports/trends.svg").text
+    assert "CSAT 4.00 from 1 answers" in chart and "满意度" not in chart
+    billing = TestClient(app_client.app, headers=bearer(
+        issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"])))
+    theirs = billing.get("/reports/trends", params={"bucket": "month", "count": 1}).json()
+    assert theirs["points"][0]["csat"] == {"value": None, "count": 0, "total": 0}
