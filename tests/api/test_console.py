@@ -272,3 +272,88 @@ def test_the_reports_page_and_chart_show_csat_in_either_language(
         issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"])))
     theirs = billing.get("/reports/trends", params={"bucket": "month", "count": 1}).json()
     assert theirs["points"][0]["csat"] == {"value": None, "count": 0, "total": 0}
+
+
+def test_ended_crises_findings_and_cycles_are_listed_on_request_in_scope_and_paged(
+        app_client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.console import crises, improvement
+
+    lead = TestClient(app_client.app, headers=bearer(issue_key(runtime, "manager")))
+
+    def crisis(category: str, *, dismissed: bool) -> int:
+        new = lead.post("/crises", json={"title": f"{category} outage", "category": category})
+        assert new.status_code == 201, new.text
+        if dismissed:
+            lead.post(f"/cases/{new.json()['id']}/events",
+                      json={"type": "dismiss", "data": {"reason": "a false alarm"}})
+        return int(new.json()["id"])
+
+    def cycle(team: str, *, abandoned: bool) -> int:
+        new = lead.post("/pdca-cycles", json={
+            "problem": f"late answers in {team}", "kpi": "complaint_on_time_rate",
+            "target": 0.95, "scope": {"team": team}})
+        assert new.status_code == 201, new.text
+        if abandoned:
+            lead.post(f"/cases/{new.json()['id']}/events",
+                      json={"type": "abandon", "data": {"reason": "merged"}})
+        return int(new.json()["id"])
+
+    def finding(team: str, title: str, *, dismissed: bool) -> None:
+        new = lead.post("/findings", json={"title": title, "team": team})
+        assert new.status_code == 201, new.text
+        if dismissed:
+            lead.post(f"/findings/{new.json()['id']}/dismiss", json={"reason": "done"})
+
+    ours_ended = [crisis("delivery", dismissed=True), crisis("quality", dismissed=True)]
+    ours_open = crisis("delivery", dismissed=False)
+    theirs_ended = crisis("billing", dismissed=True)
+    cycles_ended = [cycle("complaints", abandoned=True), cycle("complaints", abandoned=True)]
+    cycle_open = cycle("complaints", abandoned=False)
+    their_cycle = cycle("billing", abandoned=True)
+    finding("complaints", "slow refunds", dismissed=True)
+    finding("complaints", "rude replies", dismissed=True)
+    finding("complaints", "lost parcels", dismissed=False)
+    finding("billing", "double charges", dismissed=True)
+
+    key = issue_key(runtime, "supervisor", name="gao.yan", teams=["complaints"])
+    api = TestClient(app_client.app, headers=bearer(key))
+    sign_in(app_client, key, "/console/crises")
+
+    def shown(path: str) -> list[int]:
+        answer = app_client.get(path)
+        assert answer.status_code == 200, path
+        found = [int(i) for i in dict.fromkeys(CASE_LINK.findall(answer.text))]
+        for case_id in found:  # nothing the API would refuse this supervisor
+            assert api.get(f"/cases/{case_id}").status_code == 200, (path, case_id)
+        return found
+
+    assert shown("/console/crises") == [ours_open]
+    assert shown("/console/crises?state=ended") == sorted(ours_ended, reverse=True)
+    assert theirs_ended not in shown("/console/crises?state=ended")
+    assert api.get(f"/cases/{theirs_ended}").status_code == 404
+    assert shown("/console/improvement") == [cycle_open]
+    assert shown("/console/improvement?state=ended") == sorted(cycles_ended, reverse=True)
+    assert api.get(f"/cases/{their_cycle}").status_code == 404
+    ended = app_client.get("/console/improvement?state=ended").text
+    assert "slow refunds" in ended and "rude replies" in ended
+    assert "lost parcels" not in ended and "double charges" not in ended
+    assert "lost parcels" in app_client.get("/console/improvement").text
+
+    # A page at a time: the newest first, then the older ones through the link.
+    monkeypatch.setattr(crises, "SHOWN", 1)
+    monkeypatch.setattr(improvement, "SHOWN", 1)
+    first = app_client.get("/console/crises?state=ended").text
+    older = re.search(r'href="(/console/crises\?state=ended&amp;before=\d+)"', first)
+    assert older and shown("/console/crises?state=ended") == [max(ours_ended)]
+    assert shown(older[1].replace("&amp;", "&")) == [min(ours_ended)]
+    assert "before=" not in app_client.get(older[1].replace("&amp;", "&")).text
+    first = app_client.get("/console/improvement?state=ended").text
+    assert shown("/console/improvement?state=ended") == [max(cycles_ended)]
+    assert "rude replies" in first and "slow refunds" not in first
+    findings_older = re.search(r'href="/console/improvement\?state=ended&amp;'
+                               r'(findings_before=\d+)"', first)
+    assert findings_older
+    assert "slow refunds" in app_client.get(
+        f"/console/improvement?state=ended&{findings_older[1]}").text
+    app_client.get("/console/language", params={"to": "en"})
+    assert "Ended" in app_client.get("/console/crises?state=ended").text
