@@ -17,7 +17,7 @@ Words as used here:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -495,19 +495,51 @@ def facets(session: Session, reader: Identity, flt: CaseFilter, *,
     process, priority and stage (`now` judges the breached and at-risk filters)."""
     if now is None and (flt.breached is not None or flt.at_risk is not None):
         raise ValueError("the breached and at_risk filters need `now`")
-    selected = case_conditions(flt, now)
-    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
-    # One pass over the cases, grouped by every dimension at once (a few hundred groups
-    # at most), then summed per dimension: five GROUP BYs would read the cases five
-    # times, and SQLite would walk each dimension's index to spare itself a sort.
     counted: dict[str, Counter[Any]] = {dimension: Counter() for dimension in FACET_DIMENSIONS}
-    for part in scope_parts(reader):
-        for *values, count in session.exec(select_rows(*columns, func.count())
-                                           .where(*selected, *part).group_by(*columns)):
-            for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
-                counted[dimension][value] += int(count)
-    counts = {dimension: dict(sorted(found.items(), key=lambda item: (-item[1], str(item[0]))))
-              for dimension, found in counted.items()}
+    for values, count in _combinations(session, reader, case_conditions(flt, now)):
+        for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
+            counted[dimension][value] += count
+    counts = {dimension: _most_first(found) for dimension, found in counted.items()}
     return Facets(total=sum(counts["team"].values()), team=counts["team"],
                   assignee=counts["assignee"], process=counts["process"],
                   priority=counts["priority"], stage=counts["stage"])
+
+
+def filter_counts(session: Session, reader: Identity, chosen: Mapping[str, str | None]
+                  ) -> dict[str, dict[Any, int]]:
+    """For a list of open cases filtered on some of the facet dimensions (`chosen`: a
+    value or None per dimension), how many open cases in `reader`'s scope each value of
+    each dimension would select, the other dimensions' choices kept: what a filter's
+    options say beside each value. One pass over the open cases, whatever is chosen."""
+    counted: dict[str, Counter[Any]] = {dimension: Counter() for dimension in FACET_DIMENSIONS}
+    for values, count in _combinations(session, reader, [col(Case.closed_at).is_(None)]):
+        row = dict(zip(FACET_DIMENSIONS, values, strict=True))
+        unmet = [d for d in FACET_DIMENSIONS if chosen.get(d) is not None and row[d] != chosen[d]]
+        # A value counts for a dimension when every other dimension's choice is met: a
+        # row that meets them all counts for each; one that misses a single choice, for
+        # that dimension only; one that misses two, for none.
+        if len(unmet) > 1:
+            continue
+        for dimension in unmet or FACET_DIMENSIONS:
+            counted[dimension][row[dimension]] += count
+    return {dimension: _most_first(found) for dimension, found in counted.items()}
+
+
+def _combinations(session: Session, reader: Identity, selected: Sequence[Any]
+                  ) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """The cases meeting `selected` in `reader`'s scope, counted per combination of the
+    facet dimensions' values.
+
+    One pass over the cases, grouped by every dimension at once (a few hundred groups
+    at most), for the caller to sum per dimension: five GROUP BYs would read the cases
+    five times, and SQLite would walk each dimension's index to spare itself a sort.
+    """
+    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
+    for part in scope_parts(reader):
+        for *values, count in session.exec(select_rows(*columns, func.count())
+                                           .where(*selected, *part).group_by(*columns)):
+            yield tuple(values), int(count)
+
+
+def _most_first(found: Counter[Any]) -> dict[Any, int]:
+    return dict(sorted(found.items(), key=lambda item: (-item[1], str(item[0]))))

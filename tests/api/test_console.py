@@ -357,3 +357,20 @@ def test_ended_crises_findings_and_cycles_are_listed_on_request_in_scope_and_pag
         f"/console/improvement?state=ended&{findings_older[1]}").text
     app_client.get("/console/language", params={"to": "en"})
     assert "Ended" in app_client.get("/console/crises?state=ended").text
+
+
+def test_the_queues_filters_say_how_many_open_cases_each_value_selects(
+        app_client: TestClient, runtime: Runtime) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    for priority in ("urgent", "urgent", "ordinary"):
+        api.post("/cases", json=complaint(priority=priority))
+    api.post("/cases", json=complaint(category="billing", priority="urgent"))
+    sign_in(app_client, issue_key(runtime, "supervisor", name="gao.yan", teams=["complaints"]))
+    page = app_client.get("/console/queue").text
+    assert '<option value="complaints">complaints (3)</option>' in page
+    assert '<option value="billing">billing (0)</option>' not in page  # not in their scope
+    assert re.search(r'<option value="urgent">[^<]+ \(2\)</option>', page)
+    chosen = app_client.get("/console/queue", params={"priority": "urgent"}).text
+    # The other priorities keep their counts; the team counts only the urgent ones now.
+    assert re.search(r'<option value="ordinary">[^<]+ \(1\)</option>', chosen)
+    assert '<option value="complaints">complaints (2)</option>' in chosen
