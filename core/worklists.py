@@ -457,18 +457,21 @@ def workload(session: Session, reader: Identity, runtime: Runtime, now: datetime
     oldest: dict[str | None, datetime] = {}
     at_risk: Counter[str | None] = Counter()
     overdue: Counter[str | None] = Counter()
+    # One pass over the open cases, each looked up in its clocks' outcome index twice:
+    # counting from the clocks instead reads every overdue clock of every team and its
+    # case, then sorts them to count each case once.
+    running = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.state) == "running"]
+    is_overdue = exists().where(*running, col(SlaClock.due_at) <= now)
+    is_at_risk = exists().where(*running, col(SlaClock.warn_at) <= now,
+                                col(SlaClock.due_at) > now)
     for part in scope_parts(reader):
-        conditions = [*selected, *part]
-        for person, count, first in session.exec(
-                select(assignee, func.count(), func.min(col(Case.opened_at)))
-                .where(*conditions).group_by(assignee)):
+        for person, count, first, late, risky in session.exec(select_rows(
+                assignee, func.count(), func.min(col(Case.opened_at)), _count_if(is_overdue),
+                _count_if(is_at_risk)).where(*selected, *part).group_by(assignee)):
             open_counts[person] += int(count)
             oldest[person] = min(first, oldest.get(person, first))
-        running = [*conditions, col(SlaClock.state) == "running"]
-        at_risk.update(_distinct_cases_by(session, assignee, [
-            *running, col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now]))
-        overdue.update(_distinct_cases_by(session, assignee,
-                                          [*running, col(SlaClock.due_at) <= now]))
+            overdue[person] += int(late)
+            at_risk[person] += int(risky)
     scoped = [*selected, *in_scope(reader)]
     loads = []
     for person, open_count in open_counts.items():
