@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, event, func, literal
@@ -25,6 +26,7 @@ from sqlmodel import Session, SQLModel, col, delete
 
 from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed
 from domain.calendars import BusinessCalendar
+from domain.clocks import ClockState
 from domain.complaint import rules as complaint
 from domain.policy import PolicySet
 from domain.process import Decision
@@ -56,6 +58,11 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+# One alias per on-time clock, made once: a statement made of the same aliases is
+# compiled once and then found in SQLAlchemy's cache (a closing runs one).
+_CLOCKS = {name: aliased(SlaClock, name=f"{name}_clock") for name in ON_TIME_CLOCKS}
+
+
 def per_case(now: datetime, *columns: Any) -> Any:
     """One row per complaint of the query's cases: `columns`, then its on-time clocks met
     and missed by `now` (a case without such clocks has 0 and 0). Add the WHERE.
@@ -66,8 +73,7 @@ def per_case(now: datetime, *columns: Any) -> Any:
     met: list[ColumnElement[Any]] = []
     missed: list[ColumnElement[Any]] = []
     query = select_rows(*columns).select_from(Case)
-    for name in ON_TIME_CLOCKS:
-        clock = aliased(SlaClock, name=f"{name}_clock")
+    for name, clock in _CLOCKS.items():
         query = query.outerjoin(clock, and_(col(clock.case_id) == col(Case.id),
                                             col(clock.name) == name))
         met.append(_one_if(clock_met(clock)))
@@ -136,11 +142,22 @@ def after_closure(session: Session, case: Case, decision: Decision, *, policies:
     if case.process != complaint.NAME or decision.before.stage in final \
             or decision.after.stage not in final:
         return
-    assert case.id is not None
-    met, missed = session.exec(per_case(now).where(col(Case.id) == case.id)).one()
+    met = missed = 0
+    for name in ON_TIME_CLOCKS:
+        clock = decision.after.clocks.get(name)
+        if clock is None:
+            continue
+        # As core.kpis.clock_met and clock_missed judge the clock's row, from the clock
+        # the decision leaves: no query (its due time is the one the row holds).
+        due = clock.due_at(calendars[clock.calendar]) if clock.state is ClockState.running \
+            else None
+        if clock.breached_at is not None or (due is not None and due <= now):
+            missed += 1
+        elif clock.state is ClockState.stopped:
+            met += 1
     pending: dict[tuple[datetime, str], Figures] = session.info.setdefault(_PENDING, {})
     key = (hour_of(case.opened_at), case.team)
-    pending[key] = pending.get(key, Figures()) + case_figures(int(met), int(missed))
+    pending[key] = pending.get(key, Figures()) + case_figures(met, missed)
 
 
 def _write_pending(session: Session, *_: object) -> None:
@@ -165,16 +182,18 @@ def add(session: Session, figures: Iterable[tuple[tuple[datetime, str], Figures]
     """Add `figures` to the rows of their (hour, team), creating the rows missing."""
     rows = [{"hour": hour, "team": team, **{name: getattr(f, name) for name in FIGURES}}
             for (hour, team), f in figures]
-    if not rows:
-        return
+    if rows:
+        session.execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """The statement adding a row's figures to those of its (hour, team), made once."""
     table = SQLModel.metadata.tables[ClosedComplaintHour.__tablename__]
-    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else \
-        sqlite_insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
+    statement = (postgres_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return statement.on_conflict_do_update(
         index_elements=[table.c.hour, table.c.team],
         set_={name: table.c[name] + statement.excluded[name] for name in FIGURES})
-    session.execute(statement, rows)
 
 
 def rebuild(session: Session, now: datetime) -> None:
