@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_
-from sqlalchemy import case as sql_case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed
+from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed, count_if
 from core.queries import (
     CaseFilter,
     ClockView,
@@ -243,11 +242,6 @@ def _breached_since(session: Session, conditions: list[Any], since: datetime,
     return _distinct_cases_by(session, col(Case.team), [*conditions, breached])
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    # coalesce: SUM over no rows is NULL on both databases.
-    return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
-
-
 def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: datetime,
                 today_from: datetime | None = None) -> dict[Any, tuple[CaseRate, CaseRate]]:
     """Per `group`, among the cases meeting `conditions`, those decided (an on-time
@@ -268,8 +262,8 @@ def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: da
     decided = or_(missed, met)
     on_time = and_(~missed, met)
     today = per_case.c.opened_at >= today_from if today_from is not None else false()
-    query = select_rows(per_case.c.grp, _count_if(on_time), _count_if(decided),
-                        _count_if(and_(on_time, today)), _count_if(and_(decided, today))
+    query = select_rows(per_case.c.grp, count_if(on_time), count_if(decided),
+                        count_if(and_(on_time, today)), count_if(and_(decided, today))
                         ).group_by(per_case.c.grp)
     return {key: (CaseRate(int(met), int(all_)), CaseRate(int(met_today), int(all_today)))
             for key, met, all_, met_today, all_today in session.exec(query)}
@@ -466,8 +460,8 @@ def workload(session: Session, reader: Identity, runtime: Runtime, now: datetime
                                 col(SlaClock.due_at) > now)
     for part in scope_parts(reader):
         for person, count, first, late, risky in session.exec(select_rows(
-                assignee, func.count(), func.min(col(Case.opened_at)), _count_if(is_overdue),
-                _count_if(is_at_risk)).where(*selected, *part).group_by(assignee)):
+                assignee, func.count(), func.min(col(Case.opened_at)), count_if(is_overdue),
+                count_if(is_at_risk)).where(*selected, *part).group_by(assignee)):
             open_counts[person] += int(count)
             oldest[person] = min(first, oldest.get(person, first))
             overdue[person] += int(late)

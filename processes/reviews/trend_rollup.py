@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as SqlSession
 from sqlalchemy.orm import SessionTransaction, aliased
 from sqlmodel import Session, SQLModel, col, delete
 
-from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed
+from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed, count_if
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.complaint import rules as complaint
@@ -78,7 +78,7 @@ def per_case(now: datetime, *columns: Any) -> Any:
                                             col(clock.name) == name))
         met.append(_one_if(clock_met(clock)))
         missed.append(_one_if(clock_missed(now, clock)))
-    return query.add_columns(sum_of(met).label("met"), sum_of(missed).label("missed"))
+    return query.add_columns(_sum_of(met).label("met"), _sum_of(missed).label("missed"))
 
 
 def bucket_of(moment: Any, spans: Sequence[tuple[datetime, datetime]]) -> ColumnElement[Any]:
@@ -97,7 +97,7 @@ def _one_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return sql_case((condition, 1), else_=0)
 
 
-def sum_of(values: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+def _sum_of(values: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
     total = values[0]
     for value in values[1:]:
         total = total + value
@@ -117,17 +117,12 @@ def summed(per_case_rows: Any, group: Any) -> Any:
     met, missed = per_case_rows.c.met, per_case_rows.c.missed
     return select_rows(
         group, func.count(), _sum(met), _sum(met + missed),
-        _count_if(and_(met > 0, missed == 0)), _count_if(met + missed > 0),
+        count_if(and_(met > 0, missed == 0)), count_if(met + missed > 0),
     ).group_by(group)
 
 
 def _sum(value: Any) -> ColumnElement[Any]:
     return func.coalesce(func.sum(value), 0)
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    # coalesce: SUM over no rows is NULL on both databases.
-    return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
 
 
 # --- kept as complaints close --------------------------------------------------------
