@@ -201,9 +201,17 @@ def _settle(engine: Any) -> None:
     A store that took a year to fill has been analysed and vacuumed by then (SQLite's
     `PRAGMA optimize`, PostgreSQL's autovacuum). Right after a bulk fill it has neither:
     PostgreSQL would plan with default estimates and read the heap on index-only scans.
+    Nor has it the trends' roll-up of closed complaints, which closing them would have
+    kept: it is counted here.
     """
     from sqlalchemy import text
+    from sqlmodel import Session
 
+    from processes.reviews import trend_rollup
+
+    with Session(engine) as session:
+        trend_rollup.rebuild(session, NOW)
+        session.commit()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(

@@ -111,21 +111,24 @@ def _column(dimension: Dimension) -> Any:
     return col(getattr(Case, dimension.value))
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """How many rows meet `condition` (0 over no rows), as an aggregate column."""
     # coalesce: SUM over no rows is NULL on both databases.
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _clock_met() -> ColumnElement[bool]:
+def clock_met(clock: Any = SlaClock) -> ColumnElement[bool]:
+    """An on-time clock met: stopped within its target (`clock`: SlaClock or an alias)."""
     # Stopping a clock past its target records breached_at (domain.clocks.pause), so a
     # stopped clock without breached_at stopped within its target.
-    return and_(col(SlaClock.state) == "stopped", col(SlaClock.breached_at).is_(None))
+    return and_(col(clock.state) == "stopped", col(clock.breached_at).is_(None))
 
 
-def _clock_missed(now: datetime) -> ColumnElement[bool]:
+def clock_missed(now: datetime, clock: Any = SlaClock) -> ColumnElement[bool]:
+    """A clock missed by `now`: breached, or running past its due time."""
     # A running clock past due counts even before the sweeper fires its breach rung.
-    return or_(col(SlaClock.breached_at).is_not(None),
-               and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
+    return or_(col(clock.breached_at).is_not(None),
+               and_(col(clock.state) == "running", col(clock.due_at) <= now))
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,11 @@ def _rate_sql(kpi: RateKpi, now: datetime | None) -> _RateSql:
     if kpi is RateKpi.on_time:
         if now is None:
             raise ValueError("the on-time rate needs `now` to judge unfinished clocks")
-        met = _count_if(_clock_met())
-        return _RateSql(met, met + _count_if(_clock_missed(now)), over_clocks=True)
+        met = count_if(clock_met())
+        return _RateSql(met, met + count_if(clock_missed(now)), over_clocks=True)
     if kpi is RateKpi.resolution:
         # Stage alone is not enough: withdraw also closes a case, without a resolution.
-        return _RateSql(_count_if(and_(col(Case.resolved_count) > 0,
+        return _RateSql(count_if(and_(col(Case.resolved_count) > 0,
                                        col(Case.stage).in_(("resolved", "closed")))), cases)
     if kpi is RateKpi.reopen:
         # A rejection sends the case back to in_progress without a second resolve yet,
@@ -160,8 +163,8 @@ def _rate_sql(kpi: RateKpi, now: datetime | None) -> _RateSql:
         rejected = exists().where(col(CaseEvent.case_id) == Case.id,
                                   col(CaseEvent.type) == "reject")
         resolved = col(Case.resolved_count) > 0
-        return _RateSql(_count_if(and_(resolved, rejected)), _count_if(resolved))
-    return _RateSql(_count_if(_escalated(_LEVEL[kpi])), cases)
+        return _RateSql(count_if(and_(resolved, rejected)), count_if(resolved))
+    return _RateSql(count_if(_escalated(_LEVEL[kpi])), cases)
 
 
 def _rates(session: Session, kpi: RateKpi, flt: KpiFilter, now: datetime | None,
@@ -192,7 +195,7 @@ def _counted_in_index(session: Session, process: str | None, clock: str, now: da
                       ) -> tuple[int, int, int]:
     """Count one clock's met, decided and undecided over a whole process.
 
-    The same split as `_clock_met` and `_clock_missed`, as counts of ranges of the
+    The same split as `clock_met` and `clock_missed`, as counts of ranges of the
     `ix_sla_clocks_on_time` index (process, name, state, breached_at, due_at): counting
     a range steps through index entries without evaluating an expression for each,
     several times faster than one pass of CASE sums over a million clocks.
@@ -220,7 +223,7 @@ def on_time_rate(session: Session, flt: KpiFilter, *, now: datetime) -> OnTime:
         decided = _rate_sql(RateKpi.on_time, now).denominator
         undecided = func.count() - decided
         query = _over_clocks(
-            select(col(SlaClock.name), _count_if(_clock_met()), decided, undecided), flt,
+            select(col(SlaClock.name), count_if(clock_met()), decided, undecided), flt,
         ).group_by(col(SlaClock.name))
         rows = {name: (int(met), int(den), int(und))
                 for name, met, den, und in session.exec(query)}
@@ -255,7 +258,7 @@ def reopen_rate(session: Session, flt: KpiFilter) -> Rate:
 def escalation_rates(session: Session, flt: KpiFilter) -> dict[int, Rate]:
     """Measure the share of cases that reached escalation level 1, 2 and 3 or more."""
     levels = sorted(ESCALATION_RATES)
-    counts = [_count_if(_escalated(level)) for level in levels]
+    counts = [count_if(_escalated(level)) for level in levels]
     query = select_rows(func.count(col(Case.id)), *counts).select_from(Case).where(
         *flt.conditions())
     total, *reached = session.exec(query).one()
@@ -302,7 +305,7 @@ def backlog(session: Session, flt: KpiFilter, *, now: datetime) -> list[TeamBack
         by_stage.setdefault(team_name, {})[stage] = int(count)
     # One SUM(CASE) column per bucket, not GROUP BY a CASE: PostgreSQL cannot match a
     # GROUP BY expression holding bound parameters with the same one in SELECT.
-    buckets = [_count_if(_age_condition(now, low, high)) for _, low, high in AGE_BUCKETS]
+    buckets = [count_if(_age_condition(now, low, high)) for _, low, high in AGE_BUCKETS]
     age_rows = session.exec(select_rows(team, func.count(col(Case.id)), *buckets)
                             .where(*open_cases).group_by(team).order_by(team))
     order = _stage_order(flt.process)
@@ -354,7 +357,7 @@ def transfers(session: Session, flt: KpiFilter) -> Transfers:
               .subquery())
     n = func.coalesce(handed.c.n, 0)
     query = (select(func.count(col(Case.id)), func.coalesce(func.sum(n), 0),
-                    _count_if(n > 0))
+                    count_if(n > 0))
              .select_from(Case).outerjoin(handed, handed.c.case_id == col(Case.id))
              .where(*flt.conditions()))
     cases, total, transferred = session.exec(query).one()

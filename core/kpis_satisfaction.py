@@ -110,7 +110,9 @@ def _satisfaction(row: Any) -> Satisfaction:
                     for i, (name, definition) in enumerate(DIMENSION_AVERAGES.items())})
 
 
-def _query(columns: list[Any], flt: SurveyFilter) -> Any:
+def surveys_query(columns: list[Any], flt: SurveyFilter) -> Any:
+    """Select `columns` over the surveys `flt` selects, joined with their follow-up case
+    (for its team, category...) and their answer, if any."""
     return (select(*columns).select_from(Survey)
             .join(Case, col(Case.id) == col(Survey.followup_case_id))
             .outerjoin(SurveyAnswer, col(SurveyAnswer.survey_id) == col(Survey.id))
@@ -119,12 +121,13 @@ def _query(columns: list[Any], flt: SurveyFilter) -> Any:
 
 def satisfaction(session: Session, flt: SurveyFilter) -> Satisfaction:
     """Measure every satisfaction KPI over the surveys the filter selects."""
-    return _satisfaction(session.exec(_query(_figures(), flt)).one())
+    return _satisfaction(session.exec(surveys_query(_figures(), flt)).one())
 
 
 def satisfaction_breakdown(session: Session, flt: SurveyFilter, by: SurveyDimension
                            ) -> list[tuple[str | None, Satisfaction]]:
     """Group every satisfaction KPI by one dimension, ordered by it, unset values last."""
     group = _column(by)
-    query = _query([group, *_figures()], flt).group_by(group).order_by(group.is_(None), group)
+    query = surveys_query([group, *_figures()], flt).group_by(group).order_by(
+        group.is_(None), group)
     return [(key, _satisfaction(rest)) for key, *rest in session.exec(query)]

@@ -17,18 +17,17 @@ Words as used here:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_
-from sqlalchemy import case as sql_case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from core.kpis import ON_TIME_CLOCKS
+from core.kpis import ON_TIME_CLOCKS, clock_met, clock_missed, count_if
 from core.queries import (
     CaseFilter,
     ClockView,
@@ -243,11 +242,6 @@ def _breached_since(session: Session, conditions: list[Any], since: datetime,
     return _distinct_cases_by(session, col(Case.team), [*conditions, breached])
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    # coalesce: SUM over no rows is NULL on both databases.
-    return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
-
-
 def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: datetime,
                 today_from: datetime | None = None) -> dict[Any, tuple[CaseRate, CaseRate]]:
     """Per `group`, among the cases meeting `conditions`, those decided (an on-time
@@ -257,9 +251,7 @@ def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: da
     One pass over the cases, each case's on-time clocks folded into two flags (any
     missed, any met) by two lookups of its clocks, then the cases counted per group.
     """
-    missed_clock = or_(col(SlaClock.breached_at).is_not(None),
-                       and_(col(SlaClock.state) == "running", col(SlaClock.due_at) <= now))
-    met_clock = and_(col(SlaClock.state) == "stopped", col(SlaClock.breached_at).is_(None))
+    missed_clock, met_clock = clock_missed(now), clock_met()
     its_clocks = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.name).in_(ON_TIME_CLOCKS)]
     per_case = select_rows(
         group.label("grp"), col(Case.opened_at).label("opened_at"),
@@ -270,8 +262,8 @@ def _on_time_by(session: Session, group: Any, conditions: Sequence[Any], now: da
     decided = or_(missed, met)
     on_time = and_(~missed, met)
     today = per_case.c.opened_at >= today_from if today_from is not None else false()
-    query = select_rows(per_case.c.grp, _count_if(on_time), _count_if(decided),
-                        _count_if(and_(on_time, today)), _count_if(and_(decided, today))
+    query = select_rows(per_case.c.grp, count_if(on_time), count_if(decided),
+                        count_if(and_(on_time, today)), count_if(and_(decided, today))
                         ).group_by(per_case.c.grp)
     return {key: (CaseRate(int(met), int(all_)), CaseRate(int(met_today), int(all_today)))
             for key, met, all_, met_today, all_today in session.exec(query)}
@@ -459,18 +451,21 @@ def workload(session: Session, reader: Identity, runtime: Runtime, now: datetime
     oldest: dict[str | None, datetime] = {}
     at_risk: Counter[str | None] = Counter()
     overdue: Counter[str | None] = Counter()
+    # One pass over the open cases, each looked up in its clocks' outcome index twice:
+    # counting from the clocks instead reads every overdue clock of every team and its
+    # case, then sorts them to count each case once.
+    running = [col(SlaClock.case_id) == col(Case.id), col(SlaClock.state) == "running"]
+    is_overdue = exists().where(*running, col(SlaClock.due_at) <= now)
+    is_at_risk = exists().where(*running, col(SlaClock.warn_at) <= now,
+                                col(SlaClock.due_at) > now)
     for part in scope_parts(reader):
-        conditions = [*selected, *part]
-        for person, count, first in session.exec(
-                select(assignee, func.count(), func.min(col(Case.opened_at)))
-                .where(*conditions).group_by(assignee)):
+        for person, count, first, late, risky in session.exec(select_rows(
+                assignee, func.count(), func.min(col(Case.opened_at)), count_if(is_overdue),
+                count_if(is_at_risk)).where(*selected, *part).group_by(assignee)):
             open_counts[person] += int(count)
             oldest[person] = min(first, oldest.get(person, first))
-        running = [*conditions, col(SlaClock.state) == "running"]
-        at_risk.update(_distinct_cases_by(session, assignee, [
-            *running, col(SlaClock.warn_at) <= now, col(SlaClock.due_at) > now]))
-        overdue.update(_distinct_cases_by(session, assignee,
-                                          [*running, col(SlaClock.due_at) <= now]))
+            overdue[person] += int(late)
+            at_risk[person] += int(risky)
     scoped = [*selected, *in_scope(reader)]
     loads = []
     for person, open_count in open_counts.items():
@@ -497,19 +492,51 @@ def facets(session: Session, reader: Identity, flt: CaseFilter, *,
     process, priority and stage (`now` judges the breached and at-risk filters)."""
     if now is None and (flt.breached is not None or flt.at_risk is not None):
         raise ValueError("the breached and at_risk filters need `now`")
-    selected = case_conditions(flt, now)
-    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
-    # One pass over the cases, grouped by every dimension at once (a few hundred groups
-    # at most), then summed per dimension: five GROUP BYs would read the cases five
-    # times, and SQLite would walk each dimension's index to spare itself a sort.
     counted: dict[str, Counter[Any]] = {dimension: Counter() for dimension in FACET_DIMENSIONS}
-    for part in scope_parts(reader):
-        for *values, count in session.exec(select_rows(*columns, func.count())
-                                           .where(*selected, *part).group_by(*columns)):
-            for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
-                counted[dimension][value] += int(count)
-    counts = {dimension: dict(sorted(found.items(), key=lambda item: (-item[1], str(item[0]))))
-              for dimension, found in counted.items()}
+    for values, count in _combinations(session, reader, case_conditions(flt, now)):
+        for dimension, value in zip(FACET_DIMENSIONS, values, strict=True):
+            counted[dimension][value] += count
+    counts = {dimension: _most_first(found) for dimension, found in counted.items()}
     return Facets(total=sum(counts["team"].values()), team=counts["team"],
                   assignee=counts["assignee"], process=counts["process"],
                   priority=counts["priority"], stage=counts["stage"])
+
+
+def filter_counts(session: Session, reader: Identity, chosen: Mapping[str, str | None]
+                  ) -> dict[str, dict[Any, int]]:
+    """For a list of open cases filtered on some of the facet dimensions (`chosen`: a
+    value or None per dimension), how many open cases in `reader`'s scope each value of
+    each dimension would select, the other dimensions' choices kept: what a filter's
+    options say beside each value. One pass over the open cases, whatever is chosen."""
+    counted: dict[str, Counter[Any]] = {dimension: Counter() for dimension in FACET_DIMENSIONS}
+    for values, count in _combinations(session, reader, [col(Case.closed_at).is_(None)]):
+        row = dict(zip(FACET_DIMENSIONS, values, strict=True))
+        unmet = [d for d in FACET_DIMENSIONS if chosen.get(d) is not None and row[d] != chosen[d]]
+        # A value counts for a dimension when every other dimension's choice is met: a
+        # row that meets them all counts for each; one that misses a single choice, for
+        # that dimension only; one that misses two, for none.
+        if len(unmet) > 1:
+            continue
+        for dimension in unmet or FACET_DIMENSIONS:
+            counted[dimension][row[dimension]] += count
+    return {dimension: _most_first(found) for dimension, found in counted.items()}
+
+
+def _combinations(session: Session, reader: Identity, selected: Sequence[Any]
+                  ) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """The cases meeting `selected` in `reader`'s scope, counted per combination of the
+    facet dimensions' values.
+
+    One pass over the cases, grouped by every dimension at once (a few hundred groups
+    at most), for the caller to sum per dimension: five GROUP BYs would read the cases
+    five times, and SQLite would walk each dimension's index to spare itself a sort.
+    """
+    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
+    for part in scope_parts(reader):
+        for *values, count in session.exec(select_rows(*columns, func.count())
+                                           .where(*selected, *part).group_by(*columns)):
+            yield tuple(values), int(count)
+
+
+def _most_first(found: Counter[Any]) -> dict[Any, int]:
+    return dict(sorted(found.items(), key=lambda item: (-item[1], str(item[0]))))

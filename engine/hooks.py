@@ -51,6 +51,17 @@ class AfterOpen(Protocol):
                  calendars: Mapping[str, BusinessCalendar], now: datetime) -> None: ...
 
 
+def in_turn(*hooks: AfterDecision) -> AfterDecision:
+    """One `after_decision` hook that calls `hooks` in their order."""
+    def each(session: Session, case: Case, decision: Decision, *, policies: PolicySet,
+             calendars: Mapping[str, BusinessCalendar], now: datetime,
+             runtime: Runtime | None = None) -> None:
+        for hook in hooks:
+            hook(session, case, decision, policies=policies, calendars=calendars, now=now,
+                 runtime=runtime)
+    return each
+
+
 @dataclass(frozen=True)
 class OpenedWatch:
     """A watcher of cases opened: which cases it acts on, and what it writes for them.

@@ -171,6 +171,9 @@ class Case(SQLModel, table=True):
               sqlite_where=OPEN, postgresql_where=OPEN),
         Index("ix_cases_open_by_process", "process", "priority", "stage",
               sqlite_where=OPEN, postgresql_where=OPEN),
+        # The open cases of a process by opening, with their team: the trends' live part.
+        Index("ix_cases_open_by_opening", "process", "opened_at", "team",
+              sqlite_where=OPEN, postgresql_where=OPEN),
     )
     id: int | None = Field(default=None, primary_key=True)
     process: str = Field(max_length=40)
@@ -225,6 +228,10 @@ class SlaClock(SQLModel, table=True):
         # What breached since midnight (core.worklists.overview): the breached clocks only.
         Index("ix_sla_clocks_breached_at", "breached_at",
               sqlite_where=BREACHED, postgresql_where=BREACHED),
+        # A case's clock judged met, missed, overdue or at risk without reading its row
+        # (the trends' live part, the overview and the workload: a lookup per open case).
+        Index("ix_sla_clocks_case_outcome", "case_id", "name", "state", "breached_at",
+              "due_at", "warn_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id")
@@ -287,6 +294,25 @@ class OutboxMessage(SQLModel, table=True):
     delivered_at: datetime | None = _at()
     channel: str | None = Field(default=None, max_length=40)
     last_error: str | None = None
+
+
+class ClosedComplaintHour(SQLModel, table=True):
+    """The on-time figures of the closed complaints opened in one UTC hour, per team: a
+    roll-up the trends read instead of the cases and clocks of a whole period.
+
+    A complaint is added in the transaction that closes it (closed is final, and its
+    clocks are stopped by then, so its figures never change again); open complaints are
+    counted live. Counts of cases, and of their first-response and resolution clocks.
+    """
+
+    __tablename__ = "closed_complaint_hours"
+    hour: datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    team: str = Field(primary_key=True, max_length=80)
+    opened: int = 0
+    clocks_met: int = 0
+    clocks_decided: int = 0
+    cases_on_time: int = 0
+    cases_decided: int = 0
 
 
 class RungCount(SQLModel, table=True):
@@ -412,7 +438,9 @@ class Survey(SQLModel, table=True):
 
     __tablename__ = "surveys"
     # Once per customer per period: the latest survey sent to a customer.
-    __table_args__ = (Index("ix_surveys_customer_issued", "customer_id", "issued_at"),)
+    __table_args__ = (Index("ix_surveys_customer_issued", "customer_id", "issued_at"),
+                      # The surveys sent in a period: the trends' CSAT per bucket.
+                      Index("ix_surveys_issued_at", "issued_at"))
     id: int | None = Field(default=None, primary_key=True)
     followup_case_id: int = Field(foreign_key="cases.id", unique=True)
     source_case_id: int = Field(foreign_key="cases.id", index=True)

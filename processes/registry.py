@@ -6,20 +6,23 @@ A new process adds its line to each list below; nothing is found by module name.
 
 from __future__ import annotations
 
-from engine.hooks import Hooks, OpenedWatch, ProcessHooks
+from engine.hooks import Hooks, OpenedWatch, ProcessHooks, in_turn
 from processes.crisis import commands as crisis_commands
 from processes.crisis import hooks as crisis_hooks
 from processes.crisis.tables import CrisisCompensation, CrisisLink
 from processes.followup import commands as followup_commands
 from processes.followup import hooks as followup_hooks
 from processes.pdca import cycles as pdca_cycles
+from processes.reviews import trend_rollup
 from processes.service_request import commands as service_request_commands
 from processes.service_request.commands import ServiceSlot
 
 HOOKS = Hooks(
     by_process={
-        # A complaint that closes opens its satisfaction follow-up.
-        "complaint": ProcessHooks(after_decision=followup_commands.after_closure),
+        # A complaint that closes opens its satisfaction follow-up, and is added to the
+        # trends' hourly roll-up.
+        "complaint": ProcessHooks(after_decision=in_turn(followup_commands.after_closure,
+                                                         trend_rollup.after_closure)),
         "crisis": ProcessHooks(after_decision=crisis_hooks.after_decision,
                                run_batch=crisis_hooks.run_batch,
                                channel_urls=crisis_hooks.channel_urls),

@@ -1,6 +1,6 @@
-"""Crises under way (closed and dismissed ones stay on their case pages): severity,
-obligations with their countdowns, notices waiting for approval (which managers and
-directors approve here) and the compensation's progress."""
+"""Crises under way, or ended (closed and dismissed) on request, newest first and paged:
+severity, obligations with their countdowns, notices waiting for approval (which
+managers and directors approve here) and the compensation's progress."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.console.listing import open_cases
+from api.console.listing import STATES, cursor_of, process_cases, state_of
 from api.console.web import Visit, VisitDep, render
 from domain.crisis import rules as crisis
 from processes.crisis import compensation
@@ -22,19 +22,23 @@ router = APIRouter()
 SHOWN = 30
 
 
-def _crises(visit: Visit) -> list[dict[str, Any]]:
+def _crises(visit: Visit, state: str, before_id: int | None) -> dict[str, Any]:
     rt = visit.rt
     with Session(rt.engine) as session:
-        rows = open_cases(session, crisis.NAME, visit.identity, limit=SHOWN)
+        rows, older = process_cases(session, crisis.NAME, visit.identity,
+                                    ended=state == "ended", limit=SHOWN, before_id=before_id)
         found = []
         for row in rows:
             public = crisis_public(session, row.id or 0, rt, visit.identity)
             found.append({"crisis": public, "progress": compensation.progress(session, row.id or 0),
                           "approvable": "approve_notice" in public.case.allowed_events})
-    return found
+    return {"crises": found, "older": older}
 
 
 @router.get("/crises")
-async def crises_page(request: Request, visit: VisitDep) -> Response:
-    found = await run_in_threadpool(_crises, visit)
-    return render(visit, request, "crises.html", crises=found, zone=visit.zone)
+async def crises_page(request: Request, visit: VisitDep, state: str | None = None,
+                      before: str | None = None) -> Response:
+    chosen = state_of(state)
+    found = await run_in_threadpool(_crises, visit, chosen, cursor_of(before))
+    return render(visit, request, "crises.html", zone=visit.zone, state=chosen,
+                  states=STATES, **found)

@@ -1,8 +1,11 @@
-"""Reports: stored review runs rendered as tables, and the trend of complaints opened and
-their on-time rate by day, week or month, with its chart (openable with the session)."""
+"""Reports: stored review runs rendered as tables, and the trend of complaints opened,
+their on-time rate and CSAT by day, week or month, with its chart (openable with the
+session)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from string import Formatter
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,7 +20,7 @@ from domain.reviews.policy import PeriodKind
 from domain.reviews.reports import scoped_result
 from engine.models import ReviewRun
 from processes.reviews.access import team_scope
-from processes.reviews.trend_chart import render_svg
+from processes.reviews.trend_chart import ChartWords, render_svg
 from processes.reviews.trends import MAX_BUCKETS, TrendPoint, trend
 
 router = APIRouter()
@@ -65,8 +68,9 @@ async def reports_page(request: Request, visit: VisitDep, bucket: str | None = N
         return render(visit, request, "reports.html", status=403, allowed=False,
                       problem=visit.words("Your role does not read reports."))
     chosen = _bucket(bucket)
-    points, teams = await run_in_threadpool(_trend, visit, chosen, team)
-    runs = await run_in_threadpool(_runs, visit, run)
+    # One trip to a worker thread for both: on a busy machine each trip waits its turn.
+    (points, teams), runs = await run_in_threadpool(
+        lambda: (_trend(visit, chosen, team), _runs(visit, run)))
     return render(visit, request, "reports.html", allowed=True, bucket=chosen, points=points,
                   teams=teams, team=team, zone=visit.zone, buckets=list(BUCKETS), **runs)
 
@@ -80,7 +84,20 @@ async def trends_chart(visit: VisitDep, bucket: str | None = None,
     chosen = _bucket(bucket)
     points, teams = await run_in_threadpool(_trend, visit, chosen, team)
     scope = ", ".join(teams) if teams else visit.words("all teams")
-    title = visit.words("Complaints opened and on-time rate per {bucket} ({scope})",
+    title = visit.words("Complaints opened, on-time rate and CSAT per {bucket} ({scope})",
                         bucket=visit.words(chosen), scope=scope)
-    return Response(render_svg(points, title=title, label_format=BUCKETS[chosen][2]),
+    return Response(render_svg(points, title=title, label_format=BUCKETS[chosen][2],
+                               words=_chart_words(visit)),
                     media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+def _chart_words(visit: Visit) -> ChartWords:
+    """The chart's texts in the visitor's language, their {placeholders} left for the
+    chart to fill."""
+    english = ChartWords()
+
+    def translated(text: str) -> str:
+        kept = {name: f"{{{name}}}" for _, name, _, _ in Formatter().parse(text) if name}
+        return visit.words(text, **kept)
+    return ChartWords(**{field.name: translated(getattr(english, field.name))
+                         for field in fields(ChartWords)})

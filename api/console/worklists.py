@@ -25,7 +25,7 @@ from domain.process import UNRANKED
 router = APIRouter()
 PAGE = 50
 REFRESH_SECONDS = 30
-FILTERS = ("team", "assignee", "process", "priority", "stage")
+FILTERS = worklists.FACET_DIMENSIONS
 HORIZONS = (30, 60, 120, 240)  # minutes, for "at risk" on the overview
 RISK_WINDOW = timedelta(minutes=30)  # a queue badge turns amber this close to due
 
@@ -36,18 +36,21 @@ def _filter(request: Request) -> tuple[CaseFilter, dict[str, str]]:
     return CaseFilter(**values), chosen
 
 
-def _queue(visit: Visit, flt: CaseFilter, page: int) -> dict[str, Any]:
+def _queue(visit: Visit, flt: CaseFilter, chosen: dict[str, str], page: int
+           ) -> dict[str, Any]:
     rt, now = visit.rt, visit.rt.clock.now()
     with Session(rt.engine) as session:
         found = worklists.queue(session, visit.identity, rt, now, flt, limit=PAGE,
                                 offset=page * PAGE)
+        counts = worklists.filter_counts(session, visit.identity,
+                                         {name: value or None for name, value in chosen.items()})
     return {"rows": found.rows, "total": found.total, "choices": filter_choices(visit),
-            "now": now}
+            "counts": counts, "now": now}
 
 
 def filter_choices(visit: Visit) -> dict[str, list[str]]:
-    """What each filter offers, from the policies and the processes: no query (counting
-    every value over a million cases would cost more than the page itself)."""
+    """What each filter offers, from the policies and the processes (each option then
+    says how many open cases it would select: `core.worklists.filter_counts`)."""
     rt = visit.rt
     teams = worklists.readable_teams(visit.identity, rt)
     people = sorted({person for team in teams if team in rt.policies.teams
@@ -65,7 +68,7 @@ def filter_choices(visit: Visit) -> dict[str, list[str]]:
 async def queue_page(request: Request, visit: VisitDep, page: int = 0) -> Response:
     flt, chosen = _filter(request)
     page = max(0, min(page, 10_000))
-    found = await run_in_threadpool(_queue, visit, flt, page)
+    found = await run_in_threadpool(_queue, visit, flt, chosen, page)
     handed_on = request.query_params.get("handed_on")
     notice = visit.words("Case {id} is now with a team outside your scope.", id=handed_on) \
         if handed_on and handed_on.isdigit() else None

@@ -23,6 +23,7 @@ from processes.reviews.access import ReportReaderDep, SchedulerDep, team_scope
 from processes.reviews.runs import ReportNotFound, ReviewNotFound, run_due_review
 from processes.reviews.schedule import next_slot
 from processes.reviews.schemas import (
+    AveragePoint,
     RatePoint,
     ReviewPublic,
     ReviewRunPublic,
@@ -130,8 +131,9 @@ def trends(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
            bucket: Bucket = "day", count: Count = 30, team: TeamQuery = None,
            timezone: Zone = "Asia/Shanghai",
            ) -> TrendPublic | Response:
-    """Complaints opened and the on-time rate per day, week or month (your teams, if a
-    supervisor), over clocks as the KPI counts and over complaints."""
+    """Complaints opened, the on-time rate and CSAT per day, week or month (your teams,
+    if a supervisor): the on-time rate over clocks as the KPI counts and over
+    complaints; CSAT over the surveys sent in each bucket."""
     if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
@@ -141,7 +143,8 @@ def trends(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
                           denominator=p.on_time.denominator, target=p.on_time.target),
         complaints_on_time=RatePoint(
             value=p.complaints_on_time.rate, numerator=p.complaints_on_time.on_time,
-            denominator=p.complaints_on_time.decided, target=p.on_time.target))
+            denominator=p.complaints_on_time.decided, target=p.on_time.target),
+        csat=AveragePoint(value=p.csat.value, count=p.csat.count, total=p.csat.total))
         for p in points])
 
 
@@ -154,12 +157,12 @@ def trends_chart(session: SessionDep, rt: RuntimeDep, reader: ReportReaderDep,
                  timezone: Zone = "Asia/Shanghai",
                  ) -> Response:
     """The trend as an SVG chart: bars of complaints opened, a line of the share of
-    complaints on time (of those decided)."""
+    complaints on time (of those decided), a line of the mean CSAT."""
     if problem := zone_problem(timezone):
         return field_error(["query", "timezone"], problem)
     points, teams = _trend(session, rt, reader, bucket, count, team, timezone)
     scope = ", ".join(teams) if teams else "all teams"
-    title = f"Complaints opened and on-time rate per {bucket} ({scope})"
+    title = f"Complaints opened, on-time rate and CSAT per {bucket} ({scope})"
     return Response(render_svg(points, title=title, label_format=LABELS[bucket]),
                     media_type="image/svg+xml")
 

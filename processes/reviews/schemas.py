@@ -126,6 +126,12 @@ class RatePoint(BaseModel):
     target: float | None
 
 
+class AveragePoint(BaseModel):
+    value: float | None = Field(description="the mean; None without any score")
+    count: int = Field(description="how many scores")
+    total: int = Field(description="their sum")
+
+
 class TrendPointPublic(BaseModel):
     start: UtcDatetime
     end: UtcDatetime
@@ -135,6 +141,8 @@ class TrendPointPublic(BaseModel):
     complaints_on_time: RatePoint = Field(description=(
         "over the complaints themselves: numerator those on time (no clock missed), "
         "denominator those decided (a clock met or missed)"))
+    csat: AveragePoint = Field(description="mean CSAT (1 to 5) of the answers to the "
+                                           "surveys sent in the bucket")
 
 
 class TrendPublic(BaseModel):

@@ -1,9 +1,12 @@
-"""Trends for charts: complaints opened and the on-time rate per day, week or month.
+"""Trends for charts: complaints opened, their on-time rate and CSAT per day, week or
+month.
 
 Each bucket is [start, end) in local time; its figures cover the complaints opened in
 it. The on-time rate is given twice: over clocks, as `core.kpis` defines the KPI (so a
 bucket agrees with a review), and over complaints (`core.worklists.cases_on_time`), the
 count people read: "150 opened, 120 of 140 decided on time" counts complaints only.
+CSAT is the mean score of the answers to the surveys sent in the bucket, as
+`core.kpis_satisfaction` counts it for a review (its population is the surveys sent).
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from core.kpis import KpiFilter, on_time_rate
+from core.kpis_satisfaction import SurveyFilter, surveys_query
 from core.worklists import CaseRate, cases_on_time
-from domain.kpi_definitions import ON_TIME, Rate
+from domain.complaint import rules as complaint
+from domain.kpi_definitions import CSAT_AVERAGE, ON_TIME, Average, Rate
 from domain.reviews.model import floor_period, shift_period
 from domain.reviews.policy import PeriodKind
-from engine.models import Case
+from engine.models import Case, Survey, SurveyAnswer
+from processes.reviews import trend_rollup
+from processes.reviews.trend_rollup import Figures
 
 MAX_BUCKETS = 120
 
@@ -28,13 +35,14 @@ MAX_BUCKETS = 120
 @dataclass(frozen=True)
 class TrendPoint:
     """One bucket: when, how many complaints opened, how many of their clocks were met,
-    and how many of them (complaints) were on time."""
+    how many of them (complaints) were on time, and the CSAT of its surveys."""
 
     start: datetime
     end: datetime
     opened: int
     on_time: Rate  # over clocks, as the KPI
     complaints_on_time: CaseRate  # over complaints
+    csat: Average  # of the answers to the surveys sent in the bucket
 
 
 def buckets(now: datetime, kind: PeriodKind, count: int, timezone: str
@@ -49,23 +57,74 @@ def buckets(now: datetime, kind: PeriodKind, count: int, timezone: str
 
 def trend(session: Session, *, now: datetime, kind: PeriodKind, count: int, timezone: str,
           teams: Sequence[str] | None = None) -> list[TrendPoint]:
-    """Count opened complaints and measure the on-time rate per bucket, for `teams`."""
+    """Count opened complaints and measure the on-time rate per bucket, for `teams`.
+
+    The closed complaints are read from their hourly roll-up (`trend_rollup`) and only
+    the open ones counted from their cases and clocks, when every bucket starts on a
+    whole UTC hour (any timezone whose offset is whole hours); otherwise each bucket is
+    counted from the cases and clocks.
+    """
     if not 1 <= count <= MAX_BUCKETS:
         raise ValueError(f"count must be 1 to {MAX_BUCKETS}")
-    points = []
-    for start, end in buckets(now, kind, count, timezone):
-        # A team-scoped reader's figures are the sum over their teams: rates add up as
-        # numerators and denominators, never as percentages.
-        filters = [KpiFilter(opened_from=start, opened_to=end, team=team)
-                   for team in (teams if teams is not None else [None])]
-        met = decided = opened = cases_met = cases_decided = 0
-        for flt in filters:
-            rate = on_time_rate(session, flt, now=now).overall
-            met, decided = met + rate.numerator, decided + rate.denominator
-            opened += session.exec(select(func.count(col(Case.id)))
-                                   .where(*flt.conditions())).one()
-            cases = cases_on_time(session, flt.conditions(), now)
-            cases_met, cases_decided = cases_met + cases.on_time, cases_decided + cases.decided
-        points.append(TrendPoint(start, end, int(opened), Rate(ON_TIME.name, met, decided),
-                                 CaseRate(cases_met, cases_decided)))
-    return points
+    spans = buckets(now, kind, count, timezone)
+    if all(on_whole_hour(moment) for span in spans for moment in span):
+        closed = trend_rollup.closed_by_bucket(session, spans, teams)
+        still_open = _open_by_bucket(session, now, spans, teams)
+        figures = [closed.get(i, Figures()) + still_open.get(i, Figures())
+                   for i in range(len(spans))]
+    else:
+        figures = [_counted(session, now, start, end, teams) for start, end in spans]
+    csat = _csat_by_bucket(session, spans, teams)
+    return [TrendPoint(start, end, f.opened, Rate(ON_TIME.name, f.clocks_met, f.clocks_decided),
+                       CaseRate(f.cases_on_time, f.cases_decided),
+                       csat.get(i, Average(CSAT_AVERAGE.name, 0, 0)))
+            for i, ((start, end), f) in enumerate(zip(spans, figures, strict=True))]
+
+
+def on_whole_hour(moment: datetime) -> bool:
+    """Whether `moment` starts a UTC hour."""
+    return moment == trend_rollup.hour_of(moment)
+
+
+def _open_by_bucket(session: Session, now: datetime, spans: Sequence[tuple[datetime, datetime]],
+                    teams: Sequence[str] | None) -> dict[int, Figures]:
+    """The open complaints' figures per span (by its index), counted from their clocks."""
+    opened_at = col(Case.opened_at)
+    bucket = trend_rollup.bucket_of(opened_at, spans)
+    conditions = [col(Case.process) == complaint.NAME, col(Case.closed_at).is_(None),
+                  opened_at >= spans[0][0], opened_at < spans[-1][1]]
+    if teams is not None:
+        conditions.append(col(Case.team).in_(teams))
+    cases = trend_rollup.per_case(now, bucket.label("bucket")).where(*conditions).subquery()
+    return {int(i): Figures(*map(int, values))
+            for i, *values in session.exec(trend_rollup.summed(cases, cases.c.bucket))}
+
+
+def _counted(session: Session, now: datetime, start: datetime, end: datetime,
+             teams: Sequence[str] | None) -> Figures:
+    """One bucket's figures counted from every complaint's case and clocks."""
+    # A team-scoped reader's figures are the sum over their teams: rates add up as
+    # numerators and denominators, never as percentages.
+    filters = [KpiFilter(opened_from=start, opened_to=end, team=team)
+               for team in (teams if teams is not None else [None])]
+    total = Figures()
+    for flt in filters:
+        rate = on_time_rate(session, flt, now=now).overall
+        opened = session.exec(select(func.count(col(Case.id))).where(*flt.conditions())).one()
+        cases = cases_on_time(session, flt.conditions(), now)
+        total += Figures(int(opened), rate.numerator, rate.denominator, cases.on_time,
+                         cases.decided)
+    return total
+
+
+def _csat_by_bucket(session: Session, spans: Sequence[tuple[datetime, datetime]],
+                    teams: Sequence[str] | None) -> dict[int, Average]:
+    """The CSAT of the surveys sent in each span (by its index), for `teams`."""
+    flt = SurveyFilter(sent_from=spans[0][0], sent_to=spans[-1][1])
+    csat = col(SurveyAnswer.csat)
+    bucket = trend_rollup.bucket_of(col(Survey.issued_at), spans)
+    query = surveys_query([bucket, func.count(csat), func.coalesce(func.sum(csat), 0)], flt)
+    if teams is not None:
+        query = query.where(col(Case.team).in_(teams))
+    return {int(i): Average(CSAT_AVERAGE.name, int(n), int(total))
+            for i, n, total in session.exec(query.group_by(bucket))}

@@ -190,9 +190,10 @@ def test_the_console_shows_no_case_the_api_refuses(app_client: TestClient,
             assert shown == readable
 
 
-def test_an_agent_records_a_return_visit_call_from_the_calls_page(
-        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
-    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+def _a_call_waiting(supervisor: TestClient, runtime: Runtime, clock: FrozenClock
+                    ) -> list[dict]:
+    """A complaint closed, its survey sent and left unanswered: its return-visit call
+    waits (the follow-ups in stage `calling`)."""
     body = complaint(customer={"ref": "fu-1", "name": "Lin", "tier": "B",
                                "phone": "13812345678"})
     case = supervisor.post("/cases", json=body).json()
@@ -203,6 +204,13 @@ def test_an_agent_records_a_return_visit_call_from_the_calls_page(
         sweep(runtime)
     followups = supervisor.get("/follow-ups", params={"stage": "calling"}).json()["items"]
     assert len(followups) == 1
+    return followups
+
+
+def test_an_agent_records_a_return_visit_call_from_the_calls_page(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    followups = _a_call_waiting(supervisor, runtime, clock)
     agent = followups[0]["case"]["assignee"]
     sign_in(app_client, issue_key(runtime, "agent", name=agent, teams=["complaints"]),
             "/console/calls")
@@ -237,3 +245,132 @@ def test_a_supervisor_reassigns_from_the_workload_page(app_client: TestClient,
     refused = app_client.post("/console/workload/reassign", data={
         "csrf_token": token_of(page.text), "case": str(case["id"]), "data.assignee": "nobody"})
     assert refused.status_code == 422 and "data.assignee" in refused.text
+
+
+def test_the_reports_page_and_chart_show_csat_in_either_language(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    supervisor = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    followup = _a_call_waiting(supervisor, runtime, clock)[0]
+    answer = supervisor.post(f"/cases/{followup['id']}/events", json={
+        "type": "record_call", "data": {"reached": True, "csat": 4}})
+    assert answer.status_code == 200, answer.text
+    trend = supervisor.get("/reports/trends", params={"bucket": "month", "count": 1}).json()
+    assert trend["points"][0]["csat"] == {"value": 4.0, "count": 1, "total": 4}
+    sign_in(app_client, issue_key(runtime, "supervisor", teams=["complaints"]),
+            "/console/reports")
+    page = app_client.get("/console/reports").text
+    assert "满意度（CSAT）" in page and "4.00（1 份回答）" in page
+    chart = app_client.get("/console/reports/trends.svg").text
+    assert "受理投诉数、按时率与满意度" in chart and "满意度 4.00（1 份回答）" in chart
+    assert chart.count('class="csat"') == 1
+    app_client.get("/console/language", params={"to": "en"})
+    english = app_client.get("/console/reports").text
+    assert "<th>CSAT</th>" in english and "4.00 from 1 answers" in english
+    chart = app_client.get("/console/reports/trends.svg").text
+    assert "CSAT 4.00 from 1 answers" in chart and "满意度" not in chart
+    billing = TestClient(app_client.app, headers=bearer(
+        issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"])))
+    theirs = billing.get("/reports/trends", params={"bucket": "month", "count": 1}).json()
+    assert theirs["points"][0]["csat"] == {"value": None, "count": 0, "total": 0}
+
+
+def test_ended_crises_findings_and_cycles_are_listed_on_request_in_scope_and_paged(
+        app_client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.console import crises, improvement
+
+    lead = TestClient(app_client.app, headers=bearer(issue_key(runtime, "manager")))
+
+    def crisis(category: str, *, dismissed: bool) -> int:
+        new = lead.post("/crises", json={"title": f"{category} outage", "category": category})
+        assert new.status_code == 201, new.text
+        if dismissed:
+            lead.post(f"/cases/{new.json()['id']}/events",
+                      json={"type": "dismiss", "data": {"reason": "a false alarm"}})
+        return int(new.json()["id"])
+
+    def cycle(team: str, *, abandoned: bool) -> int:
+        new = lead.post("/pdca-cycles", json={
+            "problem": f"late answers in {team}", "kpi": "complaint_on_time_rate",
+            "target": 0.95, "scope": {"team": team}})
+        assert new.status_code == 201, new.text
+        if abandoned:
+            lead.post(f"/cases/{new.json()['id']}/events",
+                      json={"type": "abandon", "data": {"reason": "merged"}})
+        return int(new.json()["id"])
+
+    def finding(team: str, title: str, *, dismissed: bool) -> None:
+        new = lead.post("/findings", json={"title": title, "team": team})
+        assert new.status_code == 201, new.text
+        if dismissed:
+            lead.post(f"/findings/{new.json()['id']}/dismiss", json={"reason": "done"})
+
+    ours_ended = [crisis("delivery", dismissed=True), crisis("quality", dismissed=True)]
+    ours_open = crisis("delivery", dismissed=False)
+    theirs_ended = crisis("billing", dismissed=True)
+    cycles_ended = [cycle("complaints", abandoned=True), cycle("complaints", abandoned=True)]
+    cycle_open = cycle("complaints", abandoned=False)
+    their_cycle = cycle("billing", abandoned=True)
+    finding("complaints", "slow refunds", dismissed=True)
+    finding("complaints", "rude replies", dismissed=True)
+    finding("complaints", "lost parcels", dismissed=False)
+    finding("billing", "double charges", dismissed=True)
+
+    key = issue_key(runtime, "supervisor", name="gao.yan", teams=["complaints"])
+    api = TestClient(app_client.app, headers=bearer(key))
+    sign_in(app_client, key, "/console/crises")
+
+    def shown(path: str) -> list[int]:
+        answer = app_client.get(path)
+        assert answer.status_code == 200, path
+        found = [int(i) for i in dict.fromkeys(CASE_LINK.findall(answer.text))]
+        for case_id in found:  # nothing the API would refuse this supervisor
+            assert api.get(f"/cases/{case_id}").status_code == 200, (path, case_id)
+        return found
+
+    assert shown("/console/crises") == [ours_open]
+    assert shown("/console/crises?state=ended") == sorted(ours_ended, reverse=True)
+    assert theirs_ended not in shown("/console/crises?state=ended")
+    assert api.get(f"/cases/{theirs_ended}").status_code == 404
+    assert shown("/console/improvement") == [cycle_open]
+    assert shown("/console/improvement?state=ended") == sorted(cycles_ended, reverse=True)
+    assert api.get(f"/cases/{their_cycle}").status_code == 404
+    ended = app_client.get("/console/improvement?state=ended").text
+    assert "slow refunds" in ended and "rude replies" in ended
+    assert "lost parcels" not in ended and "double charges" not in ended
+    assert "lost parcels" in app_client.get("/console/improvement").text
+
+    # A page at a time: the newest first, then the older ones through the link.
+    monkeypatch.setattr(crises, "SHOWN", 1)
+    monkeypatch.setattr(improvement, "SHOWN", 1)
+    first = app_client.get("/console/crises?state=ended").text
+    older = re.search(r'href="(/console/crises\?state=ended&amp;before=\d+)"', first)
+    assert older and shown("/console/crises?state=ended") == [max(ours_ended)]
+    assert shown(older[1].replace("&amp;", "&")) == [min(ours_ended)]
+    assert "before=" not in app_client.get(older[1].replace("&amp;", "&")).text
+    first = app_client.get("/console/improvement?state=ended").text
+    assert shown("/console/improvement?state=ended") == [max(cycles_ended)]
+    assert "rude replies" in first and "slow refunds" not in first
+    findings_older = re.search(r'href="/console/improvement\?state=ended&amp;'
+                               r'(findings_before=\d+)"', first)
+    assert findings_older
+    assert "slow refunds" in app_client.get(
+        f"/console/improvement?state=ended&{findings_older[1]}").text
+    app_client.get("/console/language", params={"to": "en"})
+    assert "Ended" in app_client.get("/console/crises?state=ended").text
+
+
+def test_the_queues_filters_say_how_many_open_cases_each_value_selects(
+        app_client: TestClient, runtime: Runtime) -> None:
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    for priority in ("urgent", "urgent", "ordinary"):
+        api.post("/cases", json=complaint(priority=priority))
+    api.post("/cases", json=complaint(category="billing", priority="urgent"))
+    sign_in(app_client, issue_key(runtime, "supervisor", name="gao.yan", teams=["complaints"]))
+    page = app_client.get("/console/queue").text
+    assert '<option value="complaints">complaints (3)</option>' in page
+    assert '<option value="billing">billing (0)</option>' not in page  # not in their scope
+    assert re.search(r'<option value="urgent">[^<]+ \(2\)</option>', page)
+    chosen = app_client.get("/console/queue", params={"priority": "urgent"}).text
+    # The other priorities keep their counts; the team counts only the urgent ones now.
+    assert re.search(r'<option value="ordinary">[^<]+ \(1\)</option>', chosen)
+    assert '<option value="complaints">complaints (2)</option>' in chosen

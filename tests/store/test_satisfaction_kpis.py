@@ -38,8 +38,10 @@ from core.kpis_satisfaction import (
     satisfaction_breakdown,
 )
 from core.runtime import Runtime
+from domain.reviews.policy import PeriodKind
 from engine.models import Case, Customer, Survey, SurveyAnswer
 from processes.reviews.runs import run_due_review
+from processes.reviews.trends import trend
 from tests.conftest import build_runtime
 from tests.support import shanghai, write_policies
 
@@ -211,3 +213,24 @@ def test_the_quarterly_evaluation_measures_customer_satisfaction(rt, clock):
     assert [r["basis"] for r in rows] == ["n=8", "4/8", "4 promoters, 0 passives, 3 detractors",
                                           "8/10"]
     assert run.result["survey_data"] is True
+
+
+def test_the_trends_mean_csat_per_month_and_day_of_the_surveys_sent(rt, clock):
+    clock.set(shanghai(2026, 12, 1, 12))
+    with Session(rt.engine) as session:
+        def csat(kind: PeriodKind, count: int, teams: list[str] | None = None
+                 ) -> list[tuple[int, int]]:
+            return [(p.csat.count, p.csat.total) for p in trend(
+                session, now=rt.clock.now(), kind=kind, count=count,
+                timezone="Asia/Shanghai", teams=teams)]
+
+        # October: s9 (sent Oct 31, 23:00 in Shanghai); November: the six answers above
+        # (s2's too, answered in December); December: sA.
+        assert csat(PeriodKind.month, 3) == [(1, 1), (6, 19), (1, 5)]
+        assert csat(PeriodKind.month, 3, ["billing"]) == [(0, 0), (3, 8), (0, 0)]
+        days = csat(PeriodKind.day, 31)  # November 1 to December 1
+        assert {day + 1: figures for day, figures in enumerate(days) if figures[0]} == {
+            2: (1, 5), 3: (1, 4), 5: (1, 2), 10: (1, 3), 20: (1, 1), 28: (1, 4), 31: (1, 5)}
+        month = trend(session, now=rt.clock.now(), kind=PeriodKind.month, count=1,
+                      timezone="Asia/Shanghai")[0]
+    assert month.csat.value == pytest.approx(5.0)

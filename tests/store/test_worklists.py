@@ -210,6 +210,32 @@ def test_workload_per_person_in_scope(make_runtime, clock):
     assert second
 
 
+def test_a_filters_counts_are_what_choosing_each_value_would_list(make_runtime, clock):
+    rt = make_runtime()
+    ids = [open_complaint(rt, ref=f"c{k}", priority=priority, category=category)
+           for k, (priority, category) in enumerate([
+               ("ordinary", None), ("urgent", None), ("urgent", "billing"),
+               ("routine", "billing"), ("ordinary", "refund"), ("urgent", None)])]
+    send(rt, ids[0], "acknowledge")
+    send(rt, ids[1], "acknowledge")
+    send(rt, ids[5], "resolve")
+    send(rt, ids[5], "confirm")  # closed: counted nowhere; its follow-up opens
+    for reader in (MANAGER, SUPERVISOR_OF_COMPLAINTS):
+        for chosen in ({}, {"priority": "urgent"}, {"team": "billing", "stage": "assigned"},
+                       {"priority": "ordinary", "stage": "in_progress", "team": "complaints"}):
+            with Session(rt.engine) as session:
+                counts = worklists.filter_counts(session, reader, chosen)
+                for dimension in worklists.FACET_DIMENSIONS:
+                    others = {d: v for d, v in chosen.items() if d != dimension}
+                    listed = facets(session, reader, CaseFilter(open=True, **others))
+                    # Each value's count: the open cases listed once it is chosen too.
+                    assert counts[dimension] == getattr(listed, dimension), (chosen, dimension)
+    with Session(rt.engine) as session:
+        counts = worklists.filter_counts(session, MANAGER, {"priority": "urgent"})
+    assert counts["priority"] == {"urgent": 2, "ordinary": 2, "normal": 1, "routine": 1}
+    assert counts["team"] == {"billing": 1, "complaints": 1}
+
+
 def test_facets_count_without_paging_and_within_scope(make_runtime, clock):
     rt = make_runtime()
     open_complaint(rt, ref="c1")

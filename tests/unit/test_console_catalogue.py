@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 from api.console.wording import Wording, console_catalogues
 from domain.messages import EN, ZH
+from processes.reviews.trend_chart import ChartWords
 
 CONSOLE = Path(__file__).resolve().parents[2] / "api" / "console"
 # t("...") and words("...") in the templates and the modules (English source texts).
@@ -38,3 +40,10 @@ def test_durations_read_as_people_say_them() -> None:
     assert en.left(-timedelta(hours=1, minutes=5, seconds=59)) == "overdue by 1 h 5 min"
     assert en.left(timedelta(days=2, minutes=3)) == "2 d 3 min left"
     assert zh.left(timedelta(seconds=30)) == "还剩 不到 1 分钟"
+
+
+def test_the_trend_charts_texts_have_their_chinese() -> None:
+    english = ChartWords()
+    texts = [getattr(english, field.name) for field in fields(ChartWords)]
+    missing = [text for text in texts if text not in console_catalogues()[ZH]]
+    assert not missing
