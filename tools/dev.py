@@ -43,6 +43,9 @@ LOCKS = ("requirements.lock", "requirements-dev.lock")
 # pytest-xdist, a worker per core, each file's tests on one worker; the tests marked
 # `serial` (tests/conftest.py) run beside them, one at a time, in a process of their own.
 PARALLEL = ["-n", "auto", "--dist", "loadfile"]
+# The whole suite's parallel pass takes a worker more than the cores: its end-to-end tests
+# spend much of their time waiting on the service processes they start.
+WHOLE_SUITE = ["-n", str((os.cpu_count() or 1) + 1), "--dist", "loadfile"]
 FAST = ["tests/unit", "tests/api", "-m", "not postgres"]
 BENCH = ["-m", "bench"]
 
@@ -99,7 +102,7 @@ def whole_suite(pytest: list[str]) -> int:
         serial = subprocess.Popen([*pytest, "-m", "serial"], cwd=ROOT, stdout=held,
                                   stderr=subprocess.STDOUT, text=True)
         try:
-            failed = run(*pytest, *PARALLEL, "-m", "not serial")
+            failed = run(*pytest, *WHOLE_SUITE, "-m", "not serial")
         finally:
             serial_failed = serial.wait()
             held.seek(0)
