@@ -116,6 +116,11 @@ class MessageContext(BaseModel):
         """Where staff open the case: its process's address in the API."""
         return f"{self.public_url.rstrip('/')}/{CASE_PATHS.get(process, 'cases')}/{case_id}"
 
+    def queue_link(self) -> str:
+        """Where staff see every open case in their scope, most urgent first: the console's
+        queue."""
+        return f"{self.public_url.rstrip('/')}/console/queue"
+
     def for_customers(self, template: str, *, language: str | None = None,
                       **params: object) -> str:
         """A customer's message from a policy's template, in their `language` (None: the

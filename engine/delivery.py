@@ -8,13 +8,16 @@ customer with a preferred contact is reached there only (when a template serves 
 A process's publication channel (`channel:<process>:<channel>`, a crisis's website
 notice) is reached through the URLs its adapter names, one message at a time and as
 written: a public notice is never folded into a digest.
+
+Staff get one message per delivery round, however many lines (`domain.digest`), and
+every line of it is marked delivered by that one send: a crash between the send and its
+record re-sends one message per recipient, which its idempotency key lets a receiver drop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -24,11 +27,13 @@ from urllib.parse import quote
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from domain.messages import MessageContext
+from domain.catalogue import definition
+from domain.digest import LINES_IN_FULL, DigestLine, compose_digest, most_urgent_first
+from domain.timers import ESCALATION
 from engine import metrics
 from engine.db import session_scope
 from engine.hooks import channel_urls
-from engine.models import Customer, OutboxMessage
+from engine.models import Case, Customer, OutboxMessage, Timer
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -36,10 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("caseflow.delivery")
 CUSTOMER_PREFIX = "customer:"
 CHANNEL_PREFIX = "channel:"
-# Lines of one digest at most: a crash mid-send re-sends one digest, so this bounds the
-# duplicates (a storm's 883 lines in one digest were all re-sent), and one message stays
-# readable.
-DIGEST_MAX = 50
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
@@ -67,10 +68,14 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
             break
         urls = _urls(runtime, recipient, customers)
         as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
-        for batch in ([[m] for m in group] if as_written else digests(group)):
-            title, body = ((batch[0].subject, batch[0].body) if as_written
-                           else compose_digest(batch, runtime.policies.person_messages(recipient)))
-            key, keys = digest_keys(batch)
+        for batch in ([[m] for m in group] if as_written else [group]):
+            keys: list[str] = []
+            if as_written:
+                title, body, key = batch[0].subject, batch[0].body, batch[0].key
+            else:
+                lines = digest_lines(runtime, batch)
+                title, body = compose_digest(lines, runtime.policies.person_messages(recipient))
+                key, keys = digest_keys(lines)
             result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
                                            body=body, key=key, keys=keys)
             outcomes["digests"] += 1
@@ -129,40 +134,45 @@ def _urls(runtime: Runtime, recipient: str, customers: Mapping[int, Customer]) -
     return list(usable.values())[:1] if named else list(usable.values())
 
 
-def digests(group: list[OutboxMessage]) -> list[list[OutboxMessage]]:
-    """A recipient's messages in digests of at most DIGEST_MAX, oldest first.
+def digest_lines(runtime: Runtime, messages: list[OutboxMessage]) -> list[DigestLine]:
+    """A recipient's messages as digest lines: with their cases' process and team, and an
+    escalation's rung, level and due time from the timer that sent it (the message's key
+    is the timer's, then the recipient's)."""
+    case_ids = {m.case_id for m in messages if m.case_id is not None}
+    timer_keys = {m.key.removesuffix(f":{m.recipient}") for m in messages}
+    with session_scope(runtime.engine) as session:
+        cases = {row.id: row for row in session.execute(
+            select(col(Case.id), col(Case.process), col(Case.team))
+            .where(col(Case.id).in_(case_ids)))} if case_ids else {}
+        timers = {row.key: row for row in session.execute(
+            select(col(Timer.key), col(Timer.process), col(Timer.step), col(Timer.fire_at))
+            .where(col(Timer.key).in_(timer_keys), Timer.kind == ESCALATION))}
+    lines = []
+    for m in messages:
+        case = cases.get(m.case_id) if m.case_id is not None else None
+        timer = timers.get(m.key.removesuffix(f":{m.recipient}"))
+        rung = level = due_at = None
+        if timer is not None:
+            ladder = definition(timer.process).ladder(runtime.policies)
+            if timer.step is not None and timer.step < len(ladder):
+                rung, level = ladder[timer.step].name, ladder[timer.step].level
+                due_at = timer.fire_at
+        lines.append(DigestLine(
+            key=m.key, subject=m.subject, body=m.body, case_id=m.case_id,
+            process=case.process if case else None, team=case.team if case else None,
+            rung=rung, level=level, due_at=due_at))
+    return lines
 
-    Each digest is marked delivered right after it is sent: a crash between the two
-    sends it again, so its size bounds the duplicates a crash can cause.
-    """
-    return [group[start:start + DIGEST_MAX] for start in range(0, len(group), DIGEST_MAX)]
 
-
-def digest_keys(batch: list[OutboxMessage]) -> tuple[str, list[str]]:
+def digest_keys(lines: list[DigestLine]) -> tuple[str, list[str]]:
     """The idempotency key a receiver gets (the message's own; for a digest, one made from
-    its messages' keys, so the same digest sent again has the same key) and its lines' keys."""
-    if len(batch) == 1:
-        return batch[0].key, []
-    keys = [m.key for m in batch]
-    return "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32], keys
-
-
-def compose_digest(messages: list[OutboxMessage], context: MessageContext
-                   ) -> tuple[str, str]:
-    """One message as it is; several as one digest, oldest first, each with its whole text
-    (due time, customer, assignee, link) under its subject."""
-    if len(messages) == 1:
-        only = messages[0]
-        return only.subject, only.body
-    # Escalations concern cases; a review's reminder, which concerns none, is a notice.
-    what = ("Caseflow: {count} escalations need your attention"
-            if all(m.case_id is not None for m in messages)
-            else "Caseflow: {count} notices need your attention")
-    title = context.staff_subject(lambda language: context.text(language, what,
-                                                                count=len(messages)))
-    parts = [f"{n}. {m.subject}\n" + textwrap.indent(m.body, "   ")
-             for n, m in enumerate(messages, 1)]
-    return title, "\n\n".join(parts)
+    all its lines' keys, so the same digest sent again has the same key) and the keys of
+    the lines it shows in full (a storm's thousands would not fit in a header)."""
+    if len(lines) == 1:
+        return lines[0].key, []
+    keys = [line.key for line in lines]
+    digest = "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+    return digest, [line.key for line in most_urgent_first(lines)[:LINES_IN_FULL]]
 
 
 def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: str,
