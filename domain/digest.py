@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,12 +26,13 @@ LINES_IN_FULL = 50
 
 @dataclass(frozen=True)
 class DigestLine:
-    """One queued notification and what ranks and counts it: its case's process and team,
-    and for an escalation its rung (name and ladder level) and when that fell due."""
+    """One queued notification (its id and key) and what ranks and counts it: its case's
+    process and team, and for an escalation its rung (name and ladder level) and when that
+    fell due. Its text is apart (`compose_digest`'s `texts`): only the lines shown in full
+    need theirs."""
 
+    id: int
     key: str
-    subject: str
-    body: str
     case_id: int | None = None
     process: str | None = None
     team: str | None = None
@@ -47,20 +48,26 @@ def most_urgent_first(lines: Sequence[DigestLine]) -> list[DigestLine]:
         -(line.level or 0), line.due_at is None, line.due_at or datetime.min))
 
 
-def compose_digest(lines: Sequence[DigestLine], context: MessageContext) -> tuple[str, str]:
+def shown_in_full(lines: Sequence[DigestLine]) -> list[DigestLine]:
+    """The lines a digest shows with their whole text: the LINES_IN_FULL most urgent."""
+    return most_urgent_first(lines)[:LINES_IN_FULL]
+
+
+def compose_digest(lines: Sequence[DigestLine], texts: Mapping[int, tuple[str, str]],
+                   context: MessageContext) -> tuple[str, str]:
     """One line as it is; several as one digest: the most urgent first, each with its whole
-    text under its subject, and past LINES_IN_FULL a count of all of them and the queue."""
+    text under its subject, and past LINES_IN_FULL a count of all of them and the queue.
+    `texts` has the subject and body of (at least) the lines shown in full, by id."""
     if len(lines) == 1:
-        return lines[0].subject, lines[0].body
+        return texts[lines[0].id]
     # Escalations concern cases; a review's reminder, which concerns none, is a notice.
     what = ("Caseflow: {count} escalations need your attention"
             if all(line.case_id is not None for line in lines)
             else "Caseflow: {count} notices need your attention")
     title = context.staff_subject(lambda language: context.text(
         language, what, count=_number(language, len(lines))))
-    ranked = most_urgent_first(lines)
-    shown = ranked[:LINES_IN_FULL]
-    parts = [f"{n}. {line.subject}\n" + textwrap.indent(line.body, "   ")
+    shown = shown_in_full(lines)
+    parts = [f"{n}. {texts[line.id][0]}\n" + textwrap.indent(texts[line.id][1], "   ")
              for n, line in enumerate(shown, 1)]
     if len(shown) < len(lines):
         parts.insert(0, context.staff(lambda language: _summary(lines, len(shown), context,

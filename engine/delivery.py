@@ -19,21 +19,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import update
+from sqlalchemy import and_, func, update
 from sqlmodel import col, select
 
 from domain.catalogue import definition
-from domain.digest import LINES_IN_FULL, DigestLine, compose_digest, most_urgent_first
+from domain.digest import DigestLine, compose_digest, shown_in_full
 from domain.timers import ESCALATION
 from engine import metrics
-from engine.db import session_scope
+from engine.db import select_rows, session_scope
 from engine.hooks import channel_urls
-from engine.models import Case, Customer, OutboxMessage, Timer
+from engine.id_lists import among
+from engine.models import Case, Customer, OutboxMessage, Timer, table_of
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -41,21 +42,39 @@ if TYPE_CHECKING:
 log = logging.getLogger("caseflow.delivery")
 CUSTOMER_PREFIX = "customer:"
 CHANNEL_PREFIX = "channel:"
+CASES, OUTBOX, TIMERS = table_of(Case), table_of(OutboxMessage), table_of(Timer)
+# An escalation's message key is its timer's key, then ":" and the recipient.
+_TIMER_OF_MESSAGE = and_(
+    TIMERS.c.kind == ESCALATION,
+    TIMERS.c.key == func.substr(OUTBOX.c.key, 1, func.length(OUTBOX.c.key)
+                                - func.length(OUTBOX.c.recipient) - 1))
+# What a claimed message is grouped, ranked and counted by, without its text: a storm's
+# texts are megabytes, of which a digest shows 50 lines a recipient.
+_CLAIMED = (
+    select_rows(OUTBOX.c.id, OUTBOX.c.key, OUTBOX.c.case_id, OUTBOX.c.recipient,
+                OUTBOX.c.attempts, CASES.c.process, CASES.c.team,
+                TIMERS.c.process.label("ladder_process"), TIMERS.c.step, TIMERS.c.fire_at)
+    .select_from(OUTBOX.outerjoin(CASES, CASES.c.id == OUTBOX.c.case_id)
+                 .outerjoin(TIMERS, _TIMER_OF_MESSAGE)))
 
 
 def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]:
     """Send the claimed messages grouped per recipient; return counts by outcome."""
     me = runtime.settings.instance_id
     with session_scope(runtime.engine) as session:
-        messages = list(session.exec(
-            select(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(message_ids), OutboxMessage.status == "claimed",
-                   OutboxMessage.claimed_by == me)
-            .order_by(col(OutboxMessage.id))))
-    by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
-    for message in messages:
+        claimed = session.execute(
+            _CLAIMED.where(among(runtime.engine, OUTBOX.c.id, message_ids),
+                           OUTBOX.c.status == "claimed", OUTBOX.c.claimed_by == me)
+            .order_by(OUTBOX.c.id)).all()
+    by_recipient: dict[str, list[Any]] = defaultdict(list)
+    for message in claimed:
         by_recipient[message.recipient].append(message)
     customers = _customers(runtime, by_recipient)
+    lines = {recipient: _digest_lines(runtime, group)
+             for recipient, group in by_recipient.items() if not _as_written(recipient)}
+    texts = _texts(runtime, [m.id for recipient, group in by_recipient.items()
+                             if _as_written(recipient) for m in group]
+                   + [line.id for group in lines.values() for line in shown_in_full(group)])
     outcomes = {"delivered": 0, "retrying": 0, "dead": 0, "digests": 0}
     # Claims last a lease; past it, another tick or instance may claim these rows again.
     # So sending stops at half the lease, and what is left goes back to the queue.
@@ -67,15 +86,14 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
             outcomes["released"] = len(left)
             break
         urls = _urls(runtime, recipient, customers)
-        as_written = recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
-        for batch in ([[m] for m in group] if as_written else [group]):
+        for batch in ([[m] for m in group] if _as_written(recipient) else [group]):
             keys: list[str] = []
-            if as_written:
-                title, body, key = batch[0].subject, batch[0].body, batch[0].key
+            if _as_written(recipient):
+                (title, body), key = texts[batch[0].id], batch[0].key
             else:
-                lines = digest_lines(runtime, batch)
-                title, body = compose_digest(lines, runtime.policies.person_messages(recipient))
-                key, keys = digest_keys(lines)
+                title, body = compose_digest(lines[recipient], texts,
+                                             runtime.policies.person_messages(recipient))
+                key, keys = digest_keys(lines[recipient])
             result = runtime.notifier.send(recipient=recipient, urls=urls, title=title,
                                            body=body, key=key, keys=keys)
             outcomes["digests"] += 1
@@ -85,11 +103,42 @@ def deliver_messages(runtime: Runtime, message_ids: list[int]) -> dict[str, int]
     return outcomes
 
 
-def _release(runtime: Runtime, messages: list[OutboxMessage]) -> None:
+def _as_written(recipient: str) -> bool:
+    """Whether the recipient gets each message alone and as written (a customer, a
+    channel), not in a digest."""
+    return recipient.startswith((CUSTOMER_PREFIX, CHANNEL_PREFIX))
+
+
+def _digest_lines(runtime: Runtime, group: Sequence[Any]) -> list[DigestLine]:
+    """A recipient's claimed messages as digest lines: their cases' process and team, and
+    an escalation's rung, level and due time from the timer that sent it."""
+    lines = []
+    for m in group:
+        rung = level = due_at = None
+        if m.step is not None:
+            ladder = definition(m.ladder_process).ladder(runtime.policies)
+            if m.step < len(ladder):
+                rung, level, due_at = ladder[m.step].name, ladder[m.step].level, m.fire_at
+        lines.append(DigestLine(id=m.id, key=m.key, case_id=m.case_id, process=m.process,
+                                team=m.team, rung=rung, level=level, due_at=due_at))
+    return lines
+
+
+def _texts(runtime: Runtime, message_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """The subject and body of the messages shown, by id, read in one query."""
+    if not message_ids:
+        return {}
+    with session_scope(runtime.engine) as session:
+        return {row.id: (row.subject, row.body) for row in session.execute(
+            select_rows(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.body)
+            .where(among(runtime.engine, OUTBOX.c.id, message_ids)))}
+
+
+def _release(runtime: Runtime, messages: list[Any]) -> None:
     """Put claimed messages back in the queue, due now, for the next tick."""
     with session_scope(runtime.engine) as session:
         session.execute(update(OutboxMessage)
-                        .where(col(OutboxMessage.id).in_([m.id for m in messages]),
+                        .where(among(runtime.engine, OUTBOX.c.id, [m.id for m in messages]),
                                col(OutboxMessage.status) == "claimed")
                         .values(status="pending", claimed_by=None, claimed_at=None)
                         .execution_options(synchronize_session=False))
@@ -134,36 +183,6 @@ def _urls(runtime: Runtime, recipient: str, customers: Mapping[int, Customer]) -
     return list(usable.values())[:1] if named else list(usable.values())
 
 
-def digest_lines(runtime: Runtime, messages: list[OutboxMessage]) -> list[DigestLine]:
-    """A recipient's messages as digest lines: with their cases' process and team, and an
-    escalation's rung, level and due time from the timer that sent it (the message's key
-    is the timer's, then the recipient's)."""
-    case_ids = {m.case_id for m in messages if m.case_id is not None}
-    timer_keys = {m.key.removesuffix(f":{m.recipient}") for m in messages}
-    with session_scope(runtime.engine) as session:
-        cases = {row.id: row for row in session.execute(
-            select(col(Case.id), col(Case.process), col(Case.team))
-            .where(col(Case.id).in_(case_ids)))} if case_ids else {}
-        timers = {row.key: row for row in session.execute(
-            select(col(Timer.key), col(Timer.process), col(Timer.step), col(Timer.fire_at))
-            .where(col(Timer.key).in_(timer_keys), Timer.kind == ESCALATION))}
-    lines = []
-    for m in messages:
-        case = cases.get(m.case_id) if m.case_id is not None else None
-        timer = timers.get(m.key.removesuffix(f":{m.recipient}"))
-        rung = level = due_at = None
-        if timer is not None:
-            ladder = definition(timer.process).ladder(runtime.policies)
-            if timer.step is not None and timer.step < len(ladder):
-                rung, level = ladder[timer.step].name, ladder[timer.step].level
-                due_at = timer.fire_at
-        lines.append(DigestLine(
-            key=m.key, subject=m.subject, body=m.body, case_id=m.case_id,
-            process=case.process if case else None, team=case.team if case else None,
-            rung=rung, level=level, due_at=due_at))
-    return lines
-
-
 def digest_keys(lines: list[DigestLine]) -> tuple[str, list[str]]:
     """The idempotency key a receiver gets (the message's own; for a digest, one made from
     all its lines' keys, so the same digest sent again has the same key) and the keys of
@@ -172,10 +191,10 @@ def digest_keys(lines: list[DigestLine]) -> tuple[str, list[str]]:
         return lines[0].key, []
     keys = [line.key for line in lines]
     digest = "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
-    return digest, [line.key for line in most_urgent_first(lines)[:LINES_IN_FULL]]
+    return digest, [line.key for line in shown_in_full(lines)]
 
 
-def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: str,
+def _record(runtime: Runtime, group: list[Any], *, ok: bool, channel: str,
             error: str | None) -> str:
     now = runtime.clock.now()
     ids = [m.id for m in group]
@@ -194,7 +213,7 @@ def _record(runtime: Runtime, group: list[OutboxMessage], *, ok: bool, channel: 
         log.warning("delivery to %s failed (%s), attempt %s", group[0].recipient, error,
                     attempts)
     with session_scope(runtime.engine) as session:
-        session.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
+        session.execute(update(OutboxMessage).where(among(runtime.engine, OUTBOX.c.id, ids))
                         .values(**values).execution_options(synchronize_session=False))
     kind = metrics.recipient_kind(group[0].recipient)
     if ok:

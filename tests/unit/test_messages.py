@@ -59,26 +59,28 @@ def test_the_last_rung_says_so_and_a_case_without_priority_shows_none() -> None:
 
 def test_a_digest_keeps_each_line_s_due_time_customer_and_assignee() -> None:
     notice = escalation()
-    lines = [DigestLine(key=f"k{n}", case_id=n, subject=notice.subject, body=notice.body)
-             for n in (1, 2)]
-    title, body = compose_digest(lines, M)
+    lines = [DigestLine(id=n, key=f"k{n}", case_id=n) for n in (1, 2)]
+    texts = dict.fromkeys((1, 2), (notice.subject, notice.body))
+    title, body = compose_digest(lines, texts, M)
     assert title == ("Caseflow：2 条升级需要您处理 / Caseflow: 2 escalations need your attention")
     for detail in ("截止 2026-11-20 10:20", "Chen Jing", "assignee li.wei", "/cases/7"):
         assert body.count(detail) >= 2, detail
     assert "k1" not in body  # keys travel as headers, not in the text
     assert "/console/queue" not in body  # every line is there in full
-    assert compose_digest(lines[:1], M) == (notice.subject, notice.body)
+    assert compose_digest(lines[:1], texts, M) == (notice.subject, notice.body)
 
 
 def test_a_storm_s_digest_counts_what_it_covers_and_shows_the_most_urgent_in_full() -> None:
     due = datetime(2026, 11, 20, 2, 20, tzinfo=UTC)
-    warnings = [DigestLine(key=f"w{n}", case_id=n, subject=f"warning {n}", body="w",
-                           process="complaint", team="complaints", rung="warning", level=0,
+    warnings = [DigestLine(id=n, key=f"w{n}", case_id=n, process="complaint",
+                           team="complaints", rung="warning", level=0,
                            due_at=due - timedelta(minutes=5)) for n in range(3000)]
-    breaches = [DigestLine(key=f"b{n}", case_id=n, subject=f"breach {n}", body="b",
-                           process="complaint", team="billing", rung="breach", level=1,
+    breaches = [DigestLine(id=10_000 + n, key=f"b{n}", case_id=n, process="complaint",
+                           team="billing", rung="breach", level=1,
                            due_at=due + timedelta(seconds=n)) for n in range(7000)]
-    title, body = compose_digest(warnings + breaches, M)
+    # Only the lines shown need their text.
+    texts = {line.id: (f"breach {line.id - 10_000}", "b") for line in breaches[:LINES_IN_FULL]}
+    title, body = compose_digest(warnings + breaches, texts, M)
     assert title.startswith("Caseflow：10,000 条升级需要您处理 / Caseflow: 10,000 escalations")
     summary_zh, summary_en, listed = body.split("\n\n", 2)
     assert summary_zh.splitlines() == [
