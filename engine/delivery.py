@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import and_, case, func, update
 from sqlmodel import col, select
 
 from domain.catalogue import definition
@@ -43,11 +43,14 @@ log = logging.getLogger("caseflow.delivery")
 CUSTOMER_PREFIX = "customer:"
 CHANNEL_PREFIX = "channel:"
 CASES, OUTBOX, TIMERS = table_of(Case), table_of(OutboxMessage), table_of(Timer)
-# An escalation's message key is its timer's key, then ":" and the recipient.
+# An escalation's message key is its timer's key, then ":" and the recipient. Other
+# messages' recipients may be longer than their keys (`customer:<id>:<contact>`), and
+# PostgreSQL refuses a negative length.
+_KEY_BEFORE_RECIPIENT = func.length(OUTBOX.c.key) - func.length(OUTBOX.c.recipient) - 1
 _TIMER_OF_MESSAGE = and_(
     TIMERS.c.kind == ESCALATION,
-    TIMERS.c.key == func.substr(OUTBOX.c.key, 1, func.length(OUTBOX.c.key)
-                                - func.length(OUTBOX.c.recipient) - 1))
+    TIMERS.c.key == case((_KEY_BEFORE_RECIPIENT > 0,
+                          func.substr(OUTBOX.c.key, 1, _KEY_BEFORE_RECIPIENT))))
 # What a claimed message is grouped, ranked and counted by, without its text: a storm's
 # texts are megabytes, of which a digest shows 50 lines a recipient.
 _CLAIMED = (
