@@ -87,9 +87,10 @@ def _summary(lines: Sequence[DigestLine], shown: int, context: MessageContext,
         what = (context.text(language, "{rung} (level {level})", level=level,
                              rung=context.name(language, "rung", rung))
                 if rung is not None else context.text(language, "other notices"))
-        where = (context.text(language, "{process}, team {team}", team=team,
-                              process=context.name(language, "process", process))
-                 if process is not None else context.text(language, "no case"))
+        where = (context.text(language, "no case") if process is None
+                 else context.name(language, "process", process) if team is None
+                 else context.text(language, "{process}, team {team}", team=team,
+                                   process=context.name(language, "process", process)))
         text.append(context.text(language, "- {where}: {what}: {count}", where=where,
                                  what=what, count=_number(language, count)))
     text.append(context.text(
