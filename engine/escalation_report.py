@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 from domain.catalogue import definition
 from domain.timers import ESCALATION
 from engine.db import session_scope
+from engine.id_lists import among
 from engine.models import Case, OutboxMessage, Timer
 
 if TYPE_CHECKING:
@@ -22,19 +23,20 @@ MAX_ROWS = 200
 
 def fired_rungs(runtime: Runtime, timer_ids: list[int]) -> tuple[list[dict[str, Any]], int]:
     """The first `MAX_ROWS` escalation rungs among `timer_ids` that fired, and how many did."""
-    fired = (col(Timer.id).in_(timer_ids), Timer.kind == ESCALATION, Timer.status == "fired")
+    fired = (among(runtime.engine, col(Timer.id), timer_ids), Timer.kind == ESCALATION,
+             Timer.status == "fired")
     with session_scope(runtime.engine) as session:
         count = session.exec(select(func.count()).select_from(Timer).where(*fired)).one()
         shown = list(session.exec(select(Timer).where(*fired).order_by(col(Timer.id))
                                   .limit(MAX_ROWS)))
         case_ids = sorted({timer.case_id for timer in shown})
         teams = dict(session.exec(select(col(Case.id), col(Case.team))
-                                  .where(col(Case.id).in_(case_ids))).all())
+                                  .where(among(runtime.engine, col(Case.id), case_ids))).all())
         notified: defaultdict[str, list[str]] = defaultdict(list)
         for key, recipient, role in session.exec(
                 select(col(OutboxMessage.key), col(OutboxMessage.recipient),
                        col(OutboxMessage.role))
-                .where(col(OutboxMessage.case_id).in_(case_ids))):
+                .where(among(runtime.engine, col(OutboxMessage.case_id), case_ids))):
             notified[key.rpartition(":")[0]].append(f"{recipient} ({role})")
     rows = []
     for timer in shown:

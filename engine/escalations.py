@@ -27,6 +27,7 @@ from engine import metrics
 from engine.claims import held_by
 from engine.db import is_retryable, session_scope
 from engine.hooks import after_decision, timer_facts
+from engine.id_lists import among
 from engine.models import Case, Customer, SlaClock, Timer
 from engine.store import (
     Appends,
@@ -54,7 +55,8 @@ def fire_timers(runtime: Runtime, timer_ids: list[int]) -> dict[str, int]:
     outcomes: Counter[str] = Counter()
     with session_scope(runtime.engine) as session:
         kinds = dict(session.exec(select(col(Timer.id), col(Timer.kind))
-                                  .where(col(Timer.id).in_(timer_ids))).all())
+                                  .where(among(runtime.engine, col(Timer.id), timer_ids))
+                                  ).all())
     rungs = [timer_id for timer_id in timer_ids if kinds.get(timer_id) == ESCALATION]
     for start in range(0, len(rungs), CHUNK):
         chunk = rungs[start:start + CHUNK]
@@ -109,7 +111,8 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
         # Rows are locked in id order, as single firings and commands lock one case:
         # two instances or an API call never wait on each other in a cycle.
         timers = {t.id: t for t in session.exec(
-            select(Timer).where(col(Timer.id).in_(timer_ids)).order_by(col(Timer.id))
+            select(Timer).where(among(runtime.engine, col(Timer.id), timer_ids))
+            .order_by(col(Timer.id))
             .with_for_update())}
         me = runtime.settings.instance_id
         mine = [timers[i] for i in timer_ids if i in timers and held_by(timers[i], me)]
@@ -117,17 +120,20 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
             outcomes["skipped"] += len(timer_ids) - len(mine)
         case_ids = sorted({timer.case_id for timer in mine})
         cases = {c.id: c for c in session.exec(
-            select(Case).where(col(Case.id).in_(case_ids)).order_by(col(Case.id))
+            select(Case).where(among(runtime.engine, col(Case.id), case_ids))
+            .order_by(col(Case.id))
             .with_for_update())}
         clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
-        for clock in session.exec(select(SlaClock).where(col(SlaClock.case_id).in_(case_ids))):
+        for clock in session.exec(select(SlaClock).where(
+                among(runtime.engine, col(SlaClock.case_id), case_ids))):
             clocks[clock.case_id].append(clock)
         case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
-        for row in session.exec(select(Timer).where(col(Timer.case_id).in_(case_ids))):
+        for row in session.exec(select(Timer).where(
+                among(runtime.engine, col(Timer.case_id), case_ids))):
             case_timers[row.case_id].append(row)
         customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
         customers = {c.id: c for c in session.exec(
-            select(Customer).where(col(Customer.id).in_(customer_ids)))}
+            select(Customer).where(among(runtime.engine, col(Customer.id), customer_ids)))}
         appends = Appends()
         for timer in mine:
             case = cases[timer.case_id]

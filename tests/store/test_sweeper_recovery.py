@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from domain.digest import LINES_IN_FULL
 from engine.claims import claim_due
-from engine.delivery import DIGEST_MAX
 from engine.escalations import fire_timer
 from engine.models import OutboxMessage, Timer
 from engine.sweeper import InlineRunner, Sweeper
@@ -63,20 +63,25 @@ def test_failed_delivery_is_retried_until_it_lands(make_runtime, clock, receiver
     assert message.status == "delivered" and message.attempts == 1
 
 
-def test_a_storm_reaches_each_recipient_in_digests_of_at_most_fifty(make_runtime, clock,
-                                                                    receiver):
+def test_a_storm_reaches_each_recipient_in_one_digest(make_runtime, clock, receiver):
     rt = make_runtime(receiver=receiver)
     for n in range(60):
         open_complaint(rt, ref=f"c{n}")
     clock.advance(timedelta(minutes=20))  # warnings and breaches of all 60 due at once
     sweep(rt)
-    supervisor_posts = receiver.for_person("wang.fang")
-    assert [post.body["title"].split(" / ")[1] for post in supervisor_posts] == [
-        f"Caseflow: {n} escalations need your attention" for n in (DIGEST_MAX, 60 - DIGEST_MAX)]
-    assert "条升级需要您处理" in supervisor_posts[0].body["title"]
+    [supervisor_post] = receiver.for_person("wang.fang")
+    assert supervisor_post.body["title"].split(" / ") == [
+        "Caseflow：60 条升级需要您处理", "Caseflow: 60 escalations need your attention"]
+    body = supervisor_post.body["message"]
+    assert "本摘要涵盖 60 个工单的 60 条通知" in body and "/console/queue" in body
+    assert body.count("\n1. ") == 1 and f"\n{LINES_IN_FULL}. " in body
+    assert f"\n{LINES_IN_FULL + 1}. " not in body  # the rest are in the queue
+    # Only the lines shown travel as keys: a storm's thousands would not fit in a header.
+    assert len(supervisor_post.keys) == LINES_IN_FULL
     # Three agents share the 60 cases; each gets one digest of their warnings and breaches.
     agents = [p for p in ("li.wei", "zhang.min", "chen.jing")]
     assert [len(receiver.for_person(a)) for a in agents] == [1, 1, 1]
+    assert {m.status for m in _all_messages(rt)} == {"delivered"}
 
 
 def test_a_stopping_sweeper_claims_nothing_more(make_runtime, clock):
@@ -95,7 +100,7 @@ def test_a_storm_bigger_than_a_batch_is_still_in_few_digests(make_runtime, clock
         open_complaint(rt, ref=f"c{n}")
     clock.advance(timedelta(minutes=20))
     assert sweep(rt).messages["delivered"] == 180
-    assert len(receiver.for_person("wang.fang")) == 2  # 60 breaches: 50 and 10
+    assert len(receiver.for_person("wang.fang")) == 1  # 60 breaches in one digest
     assert [len(receiver.for_person(a)) for a in ("li.wei", "zhang.min", "chen.jing")] == [
         1, 1, 1]
 
@@ -134,7 +139,7 @@ class Killed(BaseException):
     """The process killed (kill -9) between a send and its record: nothing after runs."""
 
 
-def test_a_kill_mid_storm_resends_at_most_one_digest_each_dropped_by_its_keys(
+def test_a_kill_mid_storm_resends_one_digest_a_receiver_drops_by_its_key(
         make_runtime, clock, receiver):
     rt = make_runtime(receiver=receiver, claim_lease_seconds=60)
     for n in range(60):
@@ -154,14 +159,13 @@ def test_a_kill_mid_storm_resends_at_most_one_digest_each_dropped_by_its_keys(
     rt.notifier.send = send  # type: ignore[method-assign]
     clock.advance(timedelta(seconds=61))  # the dead sweeper's claims lapse
     sweep(rt)
-    arrived = receiver.keys()
-    duplicates = len(arrived) - len(set(arrived))
-    assert 0 < duplicates <= DIGEST_MAX  # one digest of 60 re-sent all 60 before
-    assert set(arrived) == {m.key for m in _all_messages(rt)}  # none lost
-    # Every post says what it carries, so a receiver drops the lines it has seen.
+    # The one digest sent before the kill is sent again, whole, and nothing else twice.
     posts = receiver.for_person("wang.fang")
-    assert all(post.headers["Idempotency-Key"] for post in posts)
+    assert len(posts) == 2 and posts[0].body == posts[1].body
     assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
+    assert "60 escalations" in posts[0].body["title"]  # before: a post of 50 lines each
+    assert all(len(receiver.for_person(a)) == 1 for a in ("li.wei", "zhang.min", "chen.jing"))
+    assert {m.status for m in _all_messages(rt)} == {"delivered"}  # none lost
 
 
 def test_the_sweeper_sleeps_until_the_next_timer_falls_due_and_no_longer_than_its_interval(

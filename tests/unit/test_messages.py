@@ -10,10 +10,9 @@ import pytest
 from babel.messages.pofile import read_po
 
 from core.i18n import LOCALE_DIR
+from domain.digest import LINES_IN_FULL, DigestLine, compose_digest
 from domain.messages import EN, ZH, local_time, negotiate
 from domain.process import UNRANKED, CustomerContact
-from engine.delivery import compose_digest
-from engine.models import OutboxMessage
 from tests.unit.builders import POLICIES, sh
 from tests.unit.test_escalation import fire, with_steps
 
@@ -60,16 +59,41 @@ def test_the_last_rung_says_so_and_a_case_without_priority_shows_none() -> None:
 
 def test_a_digest_keeps_each_line_s_due_time_customer_and_assignee() -> None:
     notice = escalation()
-    messages = [OutboxMessage(key=f"k{n}", case_id=n, recipient="wang.fang", role="supervisor",
-                              subject=notice.subject, body=notice.body, status="claimed",
-                              created_at=sh(2026, 11, 20), next_attempt_at=sh(2026, 11, 20))
-                for n in (1, 2)]
-    title, body = compose_digest(messages, M)
+    lines = [DigestLine(id=n, key=f"k{n}", case_id=n) for n in (1, 2)]
+    texts = dict.fromkeys((1, 2), (notice.subject, notice.body))
+    title, body = compose_digest(lines, texts, M)
     assert title == ("Caseflow：2 条升级需要您处理 / Caseflow: 2 escalations need your attention")
     for detail in ("截止 2026-11-20 10:20", "Chen Jing", "assignee li.wei", "/cases/7"):
         assert body.count(detail) >= 2, detail
     assert "k1" not in body  # keys travel as headers, not in the text
-    assert compose_digest(messages[:1], M) == (notice.subject, notice.body)
+    assert "/console/queue" not in body  # every line is there in full
+    assert compose_digest(lines[:1], texts, M) == (notice.subject, notice.body)
+
+
+def test_a_storm_s_digest_counts_what_it_covers_and_shows_the_most_urgent_in_full() -> None:
+    due = datetime(2026, 11, 20, 2, 20, tzinfo=UTC)
+    warnings = [DigestLine(id=n, key=f"w{n}", case_id=n, process="complaint",
+                           team="complaints", rung="warning", level=0,
+                           due_at=due - timedelta(minutes=5)) for n in range(3000)]
+    breaches = [DigestLine(id=10_000 + n, key=f"b{n}", case_id=n, process="complaint",
+                           team="billing", rung="breach", level=1,
+                           due_at=due + timedelta(seconds=n)) for n in range(7000)]
+    # Only the lines shown need their text.
+    texts = {line.id: (f"breach {line.id - 10_000}", "b") for line in breaches[:LINES_IN_FULL]}
+    title, body = compose_digest(warnings + breaches, texts, M)
+    assert title.startswith("Caseflow：10,000 条升级需要您处理 / Caseflow: 10,000 escalations")
+    summary_zh, summary_en, listed = body.split("\n\n", 2)
+    assert summary_zh.splitlines() == [
+        "本摘要涵盖 7,000 个工单的 10,000 条通知：",
+        "- 投诉，billing 组：超时（第 1 级）：7,000 条",
+        "- 投诉，complaints 组：预警（第 0 级）：3,000 条",
+        "以下列出最紧急的 50 条全文；全部请在队列中查看：http://127.0.0.1:8000/console/queue"]
+    assert summary_en.splitlines()[:2] == [
+        "This digest covers 10,000 notifications on 7,000 cases:",
+        "- complaint, team billing: breach (level 1): 7,000"]
+    # The highest level first, the longest overdue first within it; fifty in full.
+    shown = re.findall(r"^\d+\. (.+)$", listed, re.MULTILINE)
+    assert shown == [f"breach {n}" for n in range(LINES_IN_FULL)]
 
 
 @pytest.mark.parametrize(("span", "zh", "en"), [

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from domain.digest import DigestLine, compose_digest
 from domain.escalation import step_due
 from domain.messages import EN, ZH
 from domain.timers import escalation_key
-from engine.delivery import compose_digest
-from engine.models import OutboxMessage
-from tests.unit.builders import LADDER, POLICIES, sh
+from tests.unit.builders import LADDER, POLICIES
 from tests.unit.test_escalation import CALS, FR, LATE, fire, with_steps
 from tests.unit.test_policies import copy_policies, edit, error_for
 
@@ -63,14 +62,12 @@ def test_an_escalation_to_an_english_team_reads_in_english_first() -> None:
 
 def test_a_digest_to_a_person_follows_the_language_of_the_teams_they_work_in() -> None:
     policies = _with_team_language("en")
-    messages = [OutboxMessage(key=f"k{n}", case_id=n, recipient="li.wei", role="assignee",
-                              subject=f"s{n}", body="b", status="claimed",
-                              created_at=sh(2026, 11, 20), next_attempt_at=sh(2026, 11, 20))
-                for n in (1, 2)]
-    title, _ = compose_digest(messages, policies.person_messages("li.wei"))
+    messages = [DigestLine(id=n, key=f"k{n}", case_id=n) for n in (1, 2)]
+    texts = {n: (f"s{n}", "b") for n in (1, 2)}
+    title, _ = compose_digest(messages, texts, policies.person_messages("li.wei"))
     assert title.startswith("Caseflow: 2 escalations need your attention / Caseflow：")
     # wang.fang supervises both teams, which disagree: the service's language.
-    title, _ = compose_digest(messages, policies.person_messages("wang.fang"))
+    title, _ = compose_digest(messages, texts, policies.person_messages("wang.fang"))
     assert title.startswith("Caseflow：2 条升级")
     # Someone in no team reads the service's language too.
     assert policies.person_messages("nobody").language == ZH
