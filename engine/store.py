@@ -66,6 +66,10 @@ _NEXT_SERIAL_IDS = (
     .select_from(func.generate_series(1, bindparam("n"))))
 _INSERT: dict[str, Insert] = {table.name: insert(table) for table in
                               (CUSTOMERS, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+# A block of the next timeline ids, for a batch's entries on PostgreSQL (`Appends.insert`).
+_NEXT_SERIAL_EVENT_IDS = (
+    select(func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))
+    .select_from(func.generate_series(1, bindparam("n"))))
 # New timeline entries' ids, in the order of the rows given ("insertmanyvalues").
 _INSERT_RETURNING_ID = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
 _MEMBER_LOADS = (
@@ -466,20 +470,30 @@ class Appends:
 
     def insert(self, db: Session | Connection) -> None:
         """Insert what was collected, in the order the decisions were made, and the
-        changes to team members' loads; and forget them."""
+        changes to team members' loads; and forget them.
+
+        With `ids` on PostgreSQL the timeline's ids are taken from its sequence first,
+        and every row then goes in one pipeline: one round trip for all, where an
+        insert that answered with its ids (which SQLAlchemy reads at once, so outside a
+        pipeline) cost one more, and was a statement of another text for every batch
+        size, which the server could not prepare. SQLite's come back from its insert.
+        """
         connection = connection_of(db)
-        self.insert_cases(connection)
-        if self.events and self.ids:  # first: the only one whose answer is read
-            new_ids = connection.execute(_INSERT_RETURNING_ID, self.events).scalars()
-            for row, new_id in zip(self.events, new_ids, strict=True):
+        numbered = self.ids and connection.dialect.name != "sqlite"
+        if self.events and numbered:
+            new_ids = connection.execute(_NEXT_SERIAL_EVENT_IDS, {"n": len(self.events)})
+            for row, new_id in zip(self.events, sorted(new_ids.scalars()), strict=True):
                 row["id"] = new_id
-        # The rest in one round trip on PostgreSQL: a round trip each cost more than
-        # the server's work on their rows.
-        with pipelined(connection):
+        with pipelined(connection):  # nothing in it reads an answer (SQLite: no pipeline)
+            self._insert_new(connection)
+            if self.events and self.ids and not numbered:
+                new_ids = connection.execute(_INSERT_RETURNING_ID, self.events)
+                for row, new_id in zip(self.events, new_ids.scalars(), strict=True):
+                    row["id"] = new_id
             self.loads.write(connection)
             if self.clocks:
                 connection.execute(_INSERT[CLOCKS.name], self.clocks)
-            if self.events and not self.ids:
+            if self.events and (numbered or not self.ids):
                 connection.execute(_INSERT[EVENTS.name], self.events)
             if self.messages:
                 connection.execute(_INSERT[OUTBOX.name], self.messages)
@@ -494,10 +508,13 @@ class Appends:
         forget them. In one round trip on PostgreSQL."""
         connection = connection_of(db)
         with pipelined(connection):
-            self.insert_customers(connection)
-            if self.cases:
-                connection.execute(_INSERT[CASES.name], self.cases)
-                self.cases = []
+            self._insert_new(connection)
+
+    def _insert_new(self, connection: Connection) -> None:
+        self.insert_customers(connection)
+        if self.cases:
+            connection.execute(_INSERT[CASES.name], self.cases)
+            self.cases = []
 
     def insert_customers(self, db: Session | Connection) -> None:
         """Insert the new customer rows collected so far, for what must see them before
