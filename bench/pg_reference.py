@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.common import CpuMeter, Database, database, percentile, temp_dir
+from bench.common import CpuMeter, Database, cpu_per_request, database, percentile, temp_dir
 
 LEVEL_DEADLINE = 600.0  # seconds for one level, whatever happens
 # Tables whose new rows belong to the complaint, in the order they are written.
@@ -116,14 +116,14 @@ def _seed_one(db: Database, data_dir: Path) -> None:
         rt.engine.dispose()
 
 
-def _level(url: str, rows: ComplaintRows, clients: int, requests: int, tag: str
+def _level(db: Database, rows: ComplaintRows, clients: int, requests: int, tag: str
            ) -> dict[str, Any]:
     """Write `requests` complaints from `clients` tasks, each on its own connection."""
-    return asyncio.run(_level_async(url, rows, clients, requests, tag))
+    return asyncio.run(_level_async(db, rows, clients, requests, tag))
 
 
-async def _level_async(url: str, rows: ComplaintRows, clients: int, requests: int, tag: str
-                       ) -> dict[str, Any]:
+async def _level_async(db: Database, rows: ComplaintRows, clients: int, requests: int,
+                       tag: str) -> dict[str, Any]:
     # One event loop, a connection per client: the driver's asyncio API. Threads, a
     # connection each, were the limit themselves: at 16 clients they queued for the
     # GIL between each statement's sending and its answer, and wrote fewer complaints
@@ -132,7 +132,7 @@ async def _level_async(url: str, rows: ComplaintRows, clients: int, requests: in
     latencies: list[float] = []
     errors: list[str] = []
     deadline = time.monotonic() + LEVEL_DEADLINE
-    conns = [await psycopg.AsyncConnection.connect(url) for _ in range(clients)]
+    conns = [await psycopg.AsyncConnection.connect(db.url) for _ in range(clients)]
 
     async def worker(conn: psycopg.AsyncConnection[Any], numbers: Iterator[int],
                      record: bool) -> None:
@@ -156,7 +156,7 @@ async def _level_async(url: str, rows: ComplaintRows, clients: int, requests: in
 
     try:
         await burst(iter(range(-2 * clients, 0)), record=False)
-        meter = CpuMeter()
+        meter = CpuMeter(database=db.name)
         wall = await burst(iter(range(requests)), record=True)
         cpu = meter.stop()
     finally:
@@ -168,7 +168,8 @@ async def _level_async(url: str, rows: ComplaintRows, clients: int, requests: in
             "seconds": wall, "per_s": ok / wall if wall else 0.0,
             "p50_ms": percentile(latencies, 50), "p90_ms": percentile(latencies, 90),
             "p99_ms": percentile(latencies, 99),
-            "max_ms": max(latencies, default=float("nan")), **cpu}
+            "max_ms": max(latencies, default=float("nan")), **cpu,
+            **cpu_per_request(cpu, ok, wall)}
 
 
 def run(*, postgres_url: str, levels: tuple[int, ...], requests: int, calm: Any,
@@ -176,17 +177,17 @@ def run(*, postgres_url: str, levels: tuple[int, ...], requests: int, calm: Any,
     """The reference's rows, one per level, on a fresh database of its own."""
     with temp_dir("pgref") as work, database("postgres", work, postgres_url) as db:
         _seed_one(db, work / "data")
-        url = db.url
-        rows = ComplaintRows(url)
+        rows = ComplaintRows(db.url)
         log(f"  intake postgres  raw psycopg: {rows.count} statements per complaint")
         out = []
         for clients in levels:
             def measure(clients: int = clients) -> dict[str, Any]:
-                return _level(url, rows, clients, requests, f"ref-{clients}-{time.time_ns()}")
+                return _level(db, rows, clients, requests, f"ref-{clients}-{time.time_ns()}")
 
             row = calm.measure(f"intake postgres raw psycopg {clients}", measure, log)
             row = {"database": "postgres", "target": "raw psycopg", **row}
             log(f"  intake postgres  raw psycopg  {clients:>3} clients: {row['per_s']:8.1f}/s "
-                f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms errors {row['errors']}")
+                f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms errors {row['errors']} "
+                f"(PostgreSQL CPU {row['postgres_cpu_ms']:.2f} ms a complaint)")
             out.append(row)
         return out
