@@ -4,20 +4,18 @@ driver with nothing in between.
 A complaint opened by Caseflow writes a customer, a case, its clocks, its timeline, its
 timers and notifications, and moves its assignee's load. This reference opens one
 complaint through the service's own command on a fresh, migrated database, reads back
-every row it wrote, and then has `clients` tasks on one event loop, each with its own
-psycopg connection (the driver's asyncio API), write those rows again (with new keys)
-for `requests` complaints: one transaction and one commit per complaint, its statements
-sent in one pipeline (the ids of the new customer and case taken with `currval` on the
-server), which is the fewest round trips the driver allows. No HTTP, no ORM, no Python
-decision: what the server and the driver cost, so Caseflow's rows can say how far they
-are from it.
+every row it wrote, and then has `clients` processes, each with its own psycopg
+connection, write those rows again (with new keys) for `requests` complaints: one
+transaction and one commit per complaint, its statements sent in one pipeline (the ids
+of the new customer and case taken with `currval` on the server), which is the fewest
+round trips the driver allows. No HTTP, no ORM, no Python decision: what the server
+and the driver cost, so Caseflow's rows can say how far they are from it.
 """
 
 from __future__ import annotations
 
-import asyncio
+import multiprocessing
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,16 +69,16 @@ class ComplaintRows:
         """Statements a complaint takes (the load's update among them)."""
         return len(self.statements) + 1
 
-    async def write(self, conn: psycopg.AsyncConnection[Any], tag: str) -> None:
+    def write(self, conn: psycopg.Connection[Any], tag: str) -> None:
         """Write one complaint's rows under `tag`, in one transaction, and commit."""
-        async with conn.pipeline(), conn.transaction():
+        with conn.pipeline(), conn.transaction():
             for sql, params in self.statements:
                 table = sql.split()[2]
                 tagged = {k: (f"{v}-{tag}" if k in _UNIQUE.get(table, ()) and v else v)
                           for k, v in params.items()}
-                await conn.execute(sql, tagged)
+                conn.execute(sql, tagged)
             assert self.load_change is not None
-            await conn.execute(*self.load_change)
+            conn.execute(*self.load_change)
 
 
 def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any] | None = None
@@ -118,50 +116,46 @@ def _seed_one(db: Database, data_dir: Path) -> None:
 
 def _level(db: Database, rows: ComplaintRows, clients: int, requests: int, tag: str
            ) -> dict[str, Any]:
-    """Write `requests` complaints from `clients` tasks, each on its own connection."""
-    return asyncio.run(_level_async(db, rows, clients, requests, tag))
+    """Write `requests` complaints from `clients` processes, each with its own connection.
 
-
-async def _level_async(db: Database, rows: ComplaintRows, clients: int, requests: int,
-                       tag: str) -> dict[str, Any]:
-    # One event loop, a connection per client: the driver's asyncio API. Threads, a
-    # connection each, were the limit themselves: at 16 clients they queued for the
-    # GIL between each statement's sending and its answer, and wrote fewer complaints
-    # a second than one thread (664 against 1,128/s) on a server that commits 4,936
-    # such transactions a second for pgbench.
-    latencies: list[float] = []
-    errors: list[str] = []
-    deadline = time.monotonic() + LEVEL_DEADLINE
-    conns = [await psycopg.AsyncConnection.connect(db.url) for _ in range(clients)]
-
-    async def worker(conn: psycopg.AsyncConnection[Any], numbers: Iterator[int],
-                     record: bool) -> None:
-        # One loop: taking the next number needs no lock.
-        for i in numbers:
-            if time.monotonic() >= deadline:
-                return
-            start = time.perf_counter()
-            try:
-                await rows.write(conn, f"{tag}-{i}")
-            except psycopg.Error as exc:
-                errors.append(type(exc).__name__)
-                continue
-            if record:
-                latencies.append((time.perf_counter() - start) * 1000)
-
-    async def burst(numbers: Iterator[int], record: bool) -> float:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(conn, numbers, record) for conn in conns))
-        return time.perf_counter() - started
-
+    Processes, not threads: threads, a connection each, were the limit themselves. At
+    16 clients they queued for the GIL between each statement's sending and its
+    answer, and wrote fewer complaints a second than one thread (664 against 1,128/s)
+    on a server that commits 4,936 such transactions a second for pgbench. psycopg's
+    asyncio API on one event loop spent half as much CPU again as the plain driver per
+    complaint (1.2 against 0.8 ms), which on two cores is taken from the server.
+    """
+    context = multiprocessing.get_context("spawn")  # nothing of this process inherited
+    start = context.Barrier(clients + 1)  # every client connected and warmed up
+    # The clients keep their connections until the meter has read their backends' CPU.
+    metered = context.Barrier(clients + 1)
+    counter = context.Value("i", 0)  # the next complaint's number, shared
+    results = context.Queue()
+    procs = [context.Process(target=_client, daemon=True,
+                             args=(db.url, rows, requests, f"{tag}-{n}", (start, metered),
+                                   counter, results))
+             for n in range(clients)]
+    for proc in procs:
+        proc.start()
     try:
-        await burst(iter(range(-2 * clients, 0)), record=False)
+        start.wait(timeout=LEVEL_DEADLINE)
+        began = time.perf_counter()
         meter = CpuMeter(database=db.name)
-        wall = await burst(iter(range(requests)), record=True)
+        done = [results.get(timeout=LEVEL_DEADLINE + 30) for _ in procs]
+        wall = time.perf_counter() - began
         cpu = meter.stop()
+        metered.wait(timeout=LEVEL_DEADLINE)
     finally:
-        for conn in conns:
-            await conn.close()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+    latencies = [ms for client in done for ms in client["latencies"]]
+    errors = [error for client in done for error in client["errors"]]
+    # The clients' CPU is this bench's, not another program's.
+    client_cpu = sum(client["cpu"] for client in done) / wall
+    cpu = {**cpu, "client_cores": cpu["client_cores"] + client_cpu,
+           "other_cores": max(0.0, cpu["other_cores"] - client_cpu)}
     ok = len(latencies)
     return {"clients": clients, "requests": requests, "errors": requests - ok,
             "statuses": {"ok": ok, **{e: errors.count(e) for e in set(errors)}},
@@ -170,6 +164,38 @@ async def _level_async(db: Database, rows: ComplaintRows, clients: int, requests
             "p99_ms": percentile(latencies, 99),
             "max_ms": max(latencies, default=float("nan")), **cpu,
             **cpu_per_request(cpu, ok, wall)}
+
+
+def _client(url: str, rows: ComplaintRows, requests: int, tag: str, barriers: Any,
+            counter: Any, results: Any) -> None:
+    """One client process: connect, warm up, wait for the others, then write complaints
+    until `counter` reaches `requests`; put its latencies, errors and CPU on `results`,
+    and close its connection once the level has been metered."""
+    start, metered = barriers
+    latencies: list[float] = []
+    errors: list[str] = []
+    with psycopg.connect(url) as conn:
+        for i in range(2):  # untimed
+            rows.write(conn, f"{tag}-warm-{i}")
+        start.wait(timeout=LEVEL_DEADLINE)
+        deadline = time.monotonic() + LEVEL_DEADLINE
+        cpu = time.process_time()
+        while time.monotonic() < deadline:
+            with counter.get_lock():
+                i = counter.value
+                counter.value += 1
+            if i >= requests:
+                break
+            began = time.perf_counter()
+            try:
+                rows.write(conn, f"{tag}-{i}")
+            except psycopg.Error as exc:
+                errors.append(type(exc).__name__)
+                continue
+            latencies.append((time.perf_counter() - began) * 1000)
+        cpu = time.process_time() - cpu
+        results.put({"latencies": latencies, "errors": errors, "cpu": cpu})
+        metered.wait(timeout=LEVEL_DEADLINE)
 
 
 def run(*, postgres_url: str, levels: tuple[int, ...], requests: int, calm: Any,
