@@ -162,8 +162,10 @@ class KnownCustomers:
         """A new customer's row, left to the batch's appends to insert, with an id taken
         for it; None where it cannot wait (no appends, or SQLite, whose ids come from
         the insert): the caller inserts it."""
-        customer_id = new_customer_id(db, self._appends) if self._appends else None
-        if self._appends is None or customer_id is None:
+        if self._appends is None:
+            return None
+        customer_id = new_customer_id(db, self._appends)
+        if customer_id is None:
             return None
         row = {**_NEW_ROW, **values, "id": customer_id}
         self._appends.customers.append(row)
@@ -226,8 +228,9 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
         # An empty ref is no ref, as for the lookup above: stored as '', it would be the
         # one customer every later empty ref collides with on the unique column.
         new = {"external_ref": claim.ref or None, "created_at": now, **values}
-        customer = (known.add(db, new) if known is not None else None) or \
-            db.execute(_NEW, new).one()
+        customer = known.add(db, new) if known is not None else None
+        if customer is None:
+            customer = db.execute(_NEW, new).one()
     else:
         changed = {name: value for name, value in values.items()
                    if getattr(customer, name) != value}

@@ -484,7 +484,9 @@ class Appends:
             new_ids = connection.execute(_NEXT_SERIAL_EVENT_IDS, {"n": len(self.events)})
             for row, new_id in zip(self.events, sorted(new_ids.scalars()), strict=True):
                 row["id"] = new_id
-        with pipelined(connection):  # nothing in it reads an answer (SQLite: no pipeline)
+        # On PostgreSQL nothing in the pipeline reads an answer; SQLite, whose timeline
+        # insert does, has no pipeline.
+        with pipelined(connection):
             self._insert_new(connection)
             if self.events and self.ids and not numbered:
                 new_ids = connection.execute(_INSERT_RETURNING_ID, self.events)
