@@ -133,21 +133,27 @@ def process_cpu(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / _TICK  # utime + stime, all threads
 
 
-def _ours(server_pgids: tuple[int, ...]) -> dict[int, float]:
-    """CPU so far of the processes that are part of the measurement: the server's
-    process group(s), and PostgreSQL's processes (the store under test)."""
-    found: dict[int, float] = {}
+def _ours(server_pgids: tuple[int, ...], database: str | None = None
+          ) -> dict[int, tuple[float, bool]]:
+    """CPU so far of the processes that are part of the measurement, and whether each is
+    PostgreSQL's: the server's process group(s), and PostgreSQL's processes (the store
+    under test): with `database`, only the backends serving that database (a backend's
+    title names it), since other people's databases share the server on this machine;
+    none with "" (a store that is not PostgreSQL)."""
+    found: dict[int, tuple[float, bool]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            comm = stat[stat.find("(") + 1:stat.rfind(")")]
+            pgid = int(stat.rsplit(")", 1)[1].split()[2])
+            postgres = comm == "postgres" and (database is None or bool(database) and (
+                f" {database} ".encode() in (entry / "cmdline").read_bytes()))
         except OSError:
             continue
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        pgid = int(stat.rsplit(")", 1)[1].split()[2])
-        if comm == "postgres" or pgid in server_pgids:
-            found[int(entry.name)] = process_cpu(int(entry.name))
+        if postgres or pgid in server_pgids:
+            found[int(entry.name)] = (process_cpu(int(entry.name)), postgres)
     return found
 
 
@@ -155,9 +161,13 @@ class CpuMeter:
     """Cores used by the server (and PostgreSQL), by this client, and by everything else.
 
     `server_pgid` is the server's process group, or several (a peer and its Prefect API).
+    `database`, a PostgreSQL database's name, counts only PostgreSQL's work for it ("":
+    none, None: every PostgreSQL process's); `postgres_cores` is the part of
+    `server_cores` that PostgreSQL's processes used.
     """
 
-    def __init__(self, server_pgid: int | Sequence[int] | None = None) -> None:
+    def __init__(self, server_pgid: int | Sequence[int] | None = None, *,
+                 database: str | None = None) -> None:
         if server_pgid is None:
             self.server_pgid: tuple[int, ...] = ()
         elif isinstance(server_pgid, int):
@@ -167,16 +177,28 @@ class CpuMeter:
         self.wall = time.perf_counter()
         self.machine = _machine_busy()
         self.me = sum(os.times()[:2])
-        self.ours = _ours(self.server_pgid)
+        self.database = database
+        self.ours = _ours(self.server_pgid, database)
 
     def stop(self) -> dict[str, float]:
         wall = max(time.perf_counter() - self.wall, 1e-9)
         machine = _machine_busy() - self.machine
         me = sum(os.times()[:2]) - self.me
-        now = _ours(self.server_pgid)
-        ours = sum(cpu - self.ours.get(pid, 0.0) for pid, cpu in now.items())
-        return {"server_cores": ours / wall, "client_cores": me / wall,
-                "other_cores": max(0.0, machine - ours - me) / wall}
+        now = _ours(self.server_pgid, self.database)
+        used = {pid: (cpu - self.ours.get(pid, (0.0, postgres))[0], postgres)
+                for pid, (cpu, postgres) in now.items()}
+        ours = sum(cpu for cpu, _ in used.values())
+        postgres = sum(cpu for cpu, is_postgres in used.values() if is_postgres)
+        return {"server_cores": ours / wall, "postgres_cores": postgres / wall,
+                "client_cores": me / wall, "other_cores": max(0.0, machine - ours - me) / wall}
+
+
+def cpu_per_request(cpu: dict[str, float], done: int, wall: float) -> dict[str, float]:
+    """The CPU that the server (and, of it, PostgreSQL) spent on each request done, in
+    ms: steadier than requests/s when other work shares the machine, which slows every
+    request but leaves its CPU about the same."""
+    per = wall * 1000 / done if done else float("nan")
+    return {"cpu_ms": cpu["server_cores"] * per, "postgres_cpu_ms": cpu["postgres_cores"] * per}
 
 
 def other_load(seconds: float = 1.0) -> float:
@@ -235,6 +257,13 @@ class Calm:
 class Database:
     kind: str  # sqlite | postgres
     url: str   # as the service takes it (CASEFLOW_DATABASE_URL)
+
+    @property
+    def name(self) -> str | None:
+        """A PostgreSQL database's name (its backends' titles name it); None for SQLite."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).database if self.kind == "postgres" else None
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -31,6 +31,7 @@ from bench.common import (
     ServerProcess,
     bare_server,
     caseflow_server,
+    cpu_per_request,
     database,
     percentile,
     temp_dir,
@@ -49,6 +50,7 @@ COLUMNS = [
     ("clients", "clients"),
     ("requests", "requests"), ("errors", "errors"), ("per_s", "complaints/s"),
     ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("server_cores", "server cores"),
+    ("cpu_ms", "server CPU ms"), ("postgres_cpu_ms", "of it PostgreSQL"),
     ("client_cores", "client cores"), ("other_cores", "other cores"),
 ]
 
@@ -62,7 +64,8 @@ def _body(tag: str, i: int) -> dict[str, Any]:
 
 def _level(base_url: str, clients: int, requests: int, tag: str,
            pgid: int | tuple[int, ...] | None = None,
-           headers: dict[str, str] | None = None) -> dict[str, Any]:
+           headers: dict[str, str] | None = None, database: str | None = None
+           ) -> dict[str, Any]:
     """Send `requests` complaints from `clients` threads, each with its own connection."""
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -107,7 +110,7 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
             for _ in range(clients)]
     try:
         burst(iter(range(-2 * clients, 0)), record=False)
-        meter = CpuMeter(pgid)
+        meter = CpuMeter(pgid, database=database)
         wall = burst(iter(range(requests)), record=True)
         cpu = meter.stop()
     finally:
@@ -122,18 +125,19 @@ def _level(base_url: str, clients: int, requests: int, tag: str,
         "statuses": dict(statuses), "seconds": wall, "per_s": ok / wall if wall else 0.0,
         "p50_ms": percentile(latencies, 50), "p90_ms": percentile(latencies, 90),
         "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=float("nan")),
-        "last_id": max(ids) if ids else None, **cpu,
+        "last_id": max(ids) if ids else None, **cpu, **cpu_per_request(cpu, ok, wall),
     }
 
 
 def _sweep(server: ServerProcess, target: str, db_kind: str, levels: tuple[int, ...],
-           requests: int, calm: Calm, log: Any) -> list[dict[str, Any]]:
+           requests: int, calm: Calm, log: Any, database: str | None = None
+           ) -> list[dict[str, Any]]:
     rows = []
     for clients in levels:
         def measure(clients: int = clients) -> dict[str, Any]:
             tag = f"{target[:4]}-{clients}-{uuid.uuid4().hex[:6]}"
             row = _level(server.base_url, clients, requests, tag, server.pgids,
-                         server.headers)
+                         server.headers, database)
             if not server.alive():
                 raise BenchError(f"{server.name} died during intake:\n{server.log_tail()}")
             return row
@@ -142,7 +146,8 @@ def _sweep(server: ServerProcess, target: str, db_kind: str, levels: tuple[int, 
         row = {"database": db_kind, "target": target, **row}
         log(f"  intake {db_kind:8} {target:12} {clients:>3} clients: {row['per_s']:8.1f}/s "
             f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms errors {row['errors']} "
-            f"(cores: server {row['server_cores']:.2f}, other {row['other_cores']:.2f})")
+            f"(cores: server {row['server_cores']:.2f}, other {row['other_cores']:.2f}; server CPU "
+            f"{row['cpu_ms']:.2f} ms a complaint, PostgreSQL {row['postgres_cpu_ms']:.2f})")
         rows.append(row)
     return rows
 
@@ -172,7 +177,8 @@ def run_caseflow(db_kind: str, *, quick: bool, postgres_url: str,
             settled = server.wait_settled()
             log(f"  intake {db_kind:8} caseflow ({workers} workers): ready after "
                 f"{server.ready_after:.1f} s, idle {settled:.1f} s later (Prefect warm-up)")
-        rows = _sweep(server, "caseflow", db_kind, levels, requests, calm, log)
+        rows = _sweep(server, "caseflow", db_kind, levels, requests, calm, log,
+                      db.name or "")
         _check_readback(server, rows[-1]["last_id"])
     return [{**row, "workers": workers} for row in rows]
 
@@ -182,4 +188,4 @@ def run_bare(*, quick: bool, levels: tuple[int, ...] = LEVELS, requests: int | N
     """The same load against the bare FastAPI reference app."""
     requests = requests or (QUICK_REQUESTS if quick else FULL_REQUESTS)
     with temp_dir("bare") as work, bare_server(Path(work)) as server:
-        return _sweep(server, "bare FastAPI", "-", levels, requests, calm, log)
+        return _sweep(server, "bare FastAPI", "-", levels, requests, calm, log, "")

@@ -17,18 +17,20 @@ e-mail without an `@` and a dotted domain.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import namedtuple
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, sql
+from sqlalchemy import Connection, sql
 from sqlmodel import Session, col, select
 
 from domain.policy import Tier
 from domain.process import Decision
 from engine.db import connection_of
 from engine.models import Customer, CustomerIdentity, table_of
+from engine.store import Appends, new_customer_id
 
 MESSAGING = ("wecom", "wechat", "app")
 GIVEN = "contact_given"  # in a case's data: [kind, contact_key] its opening request gave
@@ -49,6 +51,11 @@ _NEW = sql.insert(CUSTOMERS).returning(*CUSTOMERS.c)
 _OWNER = sql.select(IDENTITIES.c.customer_id).where(
     IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value"))
 _REMEMBER = sql.insert(IDENTITIES)
+# A new customer's row as its insert writes it, not read back (`KnownCustomers.add`): the
+# model's defaults for what the claim leaves out, every column given.
+_NEW_ROW = {name: info.default for name, info in Customer.model_fields.items()}
+_row_type: Callable[[str, list[str]], Callable[..., Any]] = namedtuple
+_CUSTOMER_ROW = _row_type("customers_row", [column.key for column in CUSTOMERS.c])
 
 
 @dataclass(frozen=True)
@@ -123,11 +130,17 @@ class KnownCustomers:
     and kept as the batch writes them: a lookup for each complaint cost a statement each,
     on PostgreSQL a round trip each. Read in the batch's transaction, like the lookups
     it replaces: a customer that a concurrent transaction makes meanwhile makes the
-    batch fail on the unique ref, and its complaints are then written alone."""
+    batch fail on the unique ref, and its complaints are then written alone.
 
-    def __init__(self, db: Session | Connection, refs: list[str | None]) -> None:
+    With the batch's `appends`, on PostgreSQL, the new customers' rows wait there to be
+    inserted with one statement, before the cases that point at them (`add`): an insert
+    each, which had to answer with the new id, was a round trip each."""
+
+    def __init__(self, db: Session | Connection, refs: list[str | None],
+                 appends: Appends | None = None) -> None:
         self._refs = {ref for ref in refs if ref}
-        self._rows: dict[str, Row[Any]] = {}
+        self._rows: dict[str, Any] = {}
+        self._appends = appends
         if self._refs:
             found = connection_of(db).execute(_BY_REFS, {"refs": sorted(self._refs)})
             self._rows = {row.external_ref: row for row in found}
@@ -136,14 +149,33 @@ class KnownCustomers:
         """Whether `ref` was among those read, so that `get` knows its customer."""
         return ref in self._refs
 
-    def get(self, ref: str) -> Row[Any] | None:
+    def get(self, ref: str) -> Any | None:
         """The customer `ref` names, as the batch has it so far; None for a new one."""
         return self._rows.get(ref)
 
-    def remember(self, row: Row[Any]) -> None:
+    def remember(self, row: Any) -> None:
         """The batch wrote this customer's row (new or changed)."""
         if row.external_ref in self._refs:
             self._rows[row.external_ref] = row
+
+    def add(self, db: Session | Connection, values: Mapping[str, Any]) -> Any | None:
+        """A new customer's row, left to the batch's appends to insert, with an id taken
+        for it; None where it cannot wait (no appends, or SQLite, whose ids come from
+        the insert): the caller inserts it."""
+        if self._appends is None:
+            return None
+        customer_id = new_customer_id(db, self._appends)
+        if customer_id is None:
+            return None
+        row = {**_NEW_ROW, **values, "id": customer_id}
+        self._appends.customers.append(row)
+        return _CUSTOMER_ROW(**row)
+
+    def insert_waiting(self, db: Session | Connection) -> None:
+        """Insert the new customers waiting in the batch's appends, before a statement
+        that points at one of them or changes it."""
+        if self._appends is not None:
+            self._appends.insert_customers(db)
 
 
 def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,
@@ -157,7 +189,7 @@ def recognise(session: Session, claim: CustomerClaim, *, channel: str | None,
 
 def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: str | None,
                   now: datetime, care: Mapping[str, Any] | None = None,
-                  known: KnownCustomers | None = None) -> Row[Any]:
+                  known: KnownCustomers | None = None) -> Any:
     """The customer the claim stands for, created if new, with its identities remembered,
     and `care` (consent and preference columns) set: its row as stored. `known`, when
     given (a batch's), answers the lookup by ref, and learns what is written.
@@ -195,18 +227,24 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     if customer is None:
         # An empty ref is no ref, as for the lookup above: stored as '', it would be the
         # one customer every later empty ref collides with on the unique column.
-        customer = db.execute(_NEW, {"external_ref": claim.ref or None, "created_at": now,
-                                     **values}).one()
+        new = {"external_ref": claim.ref or None, "created_at": now, **values}
+        customer = known.add(db, new) if known is not None else None
+        if customer is None:
+            customer = db.execute(_NEW, new).one()
     else:
         changed = {name: value for name, value in values.items()
                    if getattr(customer, name) != value}
         if changed:
+            if known is not None:  # it may be one the batch has not inserted yet
+                known.insert_waiting(db)
             customer = db.execute(_CHANGE, {"customer_id": customer.id, **changed}).one()
     if known is not None:
         known.remember(customer)
     unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
                 "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
     if unowned:
+        if known is not None:
+            known.insert_waiting(db)
         db.execute(_REMEMBER, unowned)
     return customer
 

@@ -180,7 +180,10 @@ def check_key(engine: Engine, secret: str, now: datetime, cache: KeyCache | None
 
 def read_key(engine: Engine, secret_hash: str) -> KeyRecord | None:
     """The record of the key with this hash, as stored now."""
-    with engine.connect() as connection:  # no session: every request runs this
+    # No session, and no transaction: every request runs this, and on PostgreSQL the end
+    # of a transaction (the ROLLBACK as the connection went back to the pool) was a
+    # round trip of its own.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = connection.execute(_BY_HASH, {"secret_hash": secret_hash}).first()
     return KeyRecord(*row) if row is not None else None
 

@@ -49,6 +49,7 @@ from engine.models import (
 
 LIVE_TIMER_STATES = ("pending", "paused")
 CASES = table_of(Case)
+CUSTOMERS = table_of(Customer)
 CLOCKS = table_of(SlaClock)
 EVENTS = table_of(CaseEvent)
 TIMERS = table_of(Timer)
@@ -57,12 +58,18 @@ MEMBERS = table_of(TeamMember)
 # Built once: building a statement costs more than running it (every intake runs these).
 _LAST_CASE_ID = select(func.max(CASES.c.id))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
-# A block of the next case ids, one statement for a batch's complaints.
-_NEXT_SERIAL_CASE_IDS = (
-    select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
+# A block of the next case ids and as many customer ids, one statement for a batch's
+# complaints (those whose customer is known leave their customer id a gap).
+_NEXT_SERIAL_IDS = (
+    select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")),
+           func.nextval(func.pg_get_serial_sequence(CUSTOMERS.name, "id")))
     .select_from(func.generate_series(1, bindparam("n"))))
-_INSERT: dict[str, Insert] = {table.name: insert(table)
-                              for table in (CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+_INSERT: dict[str, Insert] = {table.name: insert(table) for table in
+                              (CUSTOMERS, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+# A block of the next timeline ids, for a batch's entries on PostgreSQL (`Appends.insert`).
+_NEXT_SERIAL_EVENT_IDS = (
+    select(func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))
+    .select_from(func.generate_series(1, bindparam("n"))))
 # New timeline entries' ids, in the order of the rows given ("insertmanyvalues").
 _INSERT_RETURNING_ID = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
 _MEMBER_LOADS = (
@@ -211,16 +218,16 @@ def new_case_id(db: Session | Connection, appends: Appends | None = None) -> int
     taken none; a case that something else in the batch wrote meanwhile (a crisis that a
     complaint raised) makes the next insert fail on the key, and the batch is written
     again one complaint at a time. On PostgreSQL a batch takes `appends.id_block` ids
-    with one statement, and hands them out in order: a statement each was a round trip
-    each. Ids taken and not used (a replayed key) are a gap, as a rollback leaves.
+    with one statement (`Appends.take_ids`), and hands them out in order: a statement
+    each was a round trip each. Ids taken and not used (a replayed key) are a gap, as a
+    rollback leaves.
     """
     connection = connection_of(db)
     if connection.dialect.name != "sqlite":
-        if appends is None or appends.id_block <= 1:
+        if appends is None or appends.id_block < 1:
             return int(connection.execute(_NEXT_SERIAL_CASE_ID).scalar_one())
         if not appends.case_ids:
-            appends.case_ids = sorted(connection.execute(
-                _NEXT_SERIAL_CASE_IDS, {"n": appends.id_block}).scalars())
+            appends.take_ids(connection)
         return int(appends.case_ids.pop(0))
     last = appends.last_case_id if appends is not None else None
     if last is None:
@@ -228,6 +235,18 @@ def new_case_id(db: Session | Connection, appends: Appends | None = None) -> int
     if appends is not None:
         appends.last_case_id = last + 1
     return last + 1
+
+
+def new_customer_id(db: Session | Connection, appends: Appends) -> int | None:
+    """The id for a new customer of a batch (`appends`) on PostgreSQL, taken with the
+    batch's case ids, so that its row can wait to be inserted with the others'
+    (`Appends.customers`); None elsewhere, where the caller inserts it at once."""
+    connection = connection_of(db)
+    if connection.dialect.name == "sqlite" or appends.id_block < 1:
+        return None
+    if not appends.customer_ids:
+        appends.take_ids(connection)
+    return int(appends.customer_ids.pop(0))
 
 
 def persist_opening(db: Session | Connection, decision: Decision, columns: Mapping[str, Any], *,
@@ -425,7 +444,9 @@ class Appends:
     place, to answer with (a clock's id is in no answer, so it is not read back).
     """
 
-    # New case rows (`persist_opening`'s), inserted first: the other rows point at them.
+    # New customer rows (with ids from `new_customer_id`), inserted first, then new case
+    # rows (`persist_opening`'s): the other rows point at them.
+    customers: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     clocks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -434,27 +455,47 @@ class Appends:
     loads: MemberLoads = field(default_factory=MemberLoads)
     ids: bool = False
     last_case_id: int | None = None  # the last case id the batch took (`new_case_id`)
-    # On PostgreSQL, how many case ids `new_case_id` takes from the sequence at once (the
-    # complaints of a batch), and those it took and has not handed out yet.
-    id_block: int = 1
+    # On PostgreSQL, how many case and customer ids `new_case_id` and `new_customer_id`
+    # take from the sequences at once (the complaints of a batch; 0: a case id at a time,
+    # and customers inserted at once), and those taken and not handed out yet.
+    id_block: int = 0
     case_ids: list[int] = field(default_factory=list)
+    customer_ids: list[int] = field(default_factory=list)
+
+    def take_ids(self, connection: Connection) -> None:
+        """The next `id_block` case ids and as many customer ids, with one statement."""
+        rows = connection.execute(_NEXT_SERIAL_IDS, {"n": self.id_block}).all()
+        self.case_ids = sorted(case_id for case_id, _ in rows)
+        self.customer_ids = sorted(customer_id for _, customer_id in rows)
 
     def insert(self, db: Session | Connection) -> None:
         """Insert what was collected, in the order the decisions were made, and the
-        changes to team members' loads; and forget them."""
+        changes to team members' loads; and forget them.
+
+        With `ids` on PostgreSQL the timeline's ids are taken from its sequence first,
+        and every row then goes in one pipeline: one round trip for all, where an
+        insert that answered with its ids (which SQLAlchemy reads at once, so outside a
+        pipeline) cost one more, and was a statement of another text for every batch
+        size, which the server could not prepare. SQLite's come back from its insert.
+        """
         connection = connection_of(db)
-        self.insert_cases(connection)
-        if self.events and self.ids:  # first: the only one whose answer is read
-            new_ids = connection.execute(_INSERT_RETURNING_ID, self.events).scalars()
-            for row, new_id in zip(self.events, new_ids, strict=True):
+        numbered = self.ids and connection.dialect.name != "sqlite"
+        if self.events and numbered:
+            new_ids = connection.execute(_NEXT_SERIAL_EVENT_IDS, {"n": len(self.events)})
+            for row, new_id in zip(self.events, sorted(new_ids.scalars()), strict=True):
                 row["id"] = new_id
-        # The rest in one round trip on PostgreSQL: a round trip each cost more than
-        # the server's work on their rows.
+        # On PostgreSQL nothing in the pipeline reads an answer; SQLite, whose timeline
+        # insert does, has no pipeline.
         with pipelined(connection):
+            self._insert_new(connection)
+            if self.events and self.ids and not numbered:
+                new_ids = connection.execute(_INSERT_RETURNING_ID, self.events)
+                for row, new_id in zip(self.events, new_ids.scalars(), strict=True):
+                    row["id"] = new_id
             self.loads.write(connection)
             if self.clocks:
                 connection.execute(_INSERT[CLOCKS.name], self.clocks)
-            if self.events and not self.ids:
+            if self.events and (numbered or not self.ids):
                 connection.execute(_INSERT[EVENTS.name], self.events)
             if self.messages:
                 connection.execute(_INSERT[OUTBOX.name], self.messages)
@@ -464,11 +505,25 @@ class Appends:
         self.clocks, self.events, self.messages, self.timers = [], [], [], []
 
     def insert_cases(self, db: Session | Connection) -> None:
-        """Insert the new case rows collected so far, for what must see them before the
-        rest (a watcher of cases opened, a lookup of an idempotency key); and forget them."""
+        """Insert the new customer and case rows collected so far, for what must see them
+        before the rest (a watcher of cases opened, a lookup of an idempotency key); and
+        forget them. In one round trip on PostgreSQL."""
+        connection = connection_of(db)
+        with pipelined(connection):
+            self._insert_new(connection)
+
+    def _insert_new(self, connection: Connection) -> None:
+        self.insert_customers(connection)
         if self.cases:
-            connection_of(db).execute(_INSERT[CASES.name], self.cases)
+            connection.execute(_INSERT[CASES.name], self.cases)
             self.cases = []
+
+    def insert_customers(self, db: Session | Connection) -> None:
+        """Insert the new customer rows collected so far, for what must see them before
+        the rest (a change to one, its identities); and forget them."""
+        if self.customers:
+            connection_of(db).execute(_INSERT[CUSTOMERS.name], self.customers)
+            self.customers = []
 
     def pending_key(self, stored_key: str) -> bool:
         """Whether a case collected and not inserted yet has this idempotency key."""

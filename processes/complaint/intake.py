@@ -222,8 +222,9 @@ def write_together(session: Session, intakes: list[Intake], policies: PolicySet,
     PostgreSQL their case ids, a block from the sequence); what they append (clocks,
     timelines, timers, notifications, their assignees' loads) goes in with one statement
     for each table, at the end."""
-    known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes])
     appends = Appends(ids=True, id_block=len(intakes))
+    known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes],
+                           appends)
     outcomes = [_open_in_batch(session, intake, policies, calendars, appends, known)
                 for intake in intakes]
     appends.insert(session)
