@@ -1,5 +1,6 @@
-"""indexes of the trends and worklists: open cases by opening, a clock's outcome by
-case, surveys by sending
+"""indexes of the trends and worklists
+
+Open cases by opening, a clock's outcome by case, surveys by sending.
 
 Revision ID: 0018
 Revises: 0017
