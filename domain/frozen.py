@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import fields, is_dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ def evolve(obj: T, **changes: Any) -> T:
     except KeyError:
         names = _PLAIN_FIELDS[cls] = _plain_fields(cls)
     if names is None:
-        return replace(obj, **changes)  # type: ignore[type-var]
+        return cast(T, replace(cast(Any, obj), **changes))
     if not names.issuperset(changes):
         unknown = sorted(set(changes) - names)
         raise TypeError(f"{cls.__name__} has no field(s) {unknown}")

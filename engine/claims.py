@@ -78,9 +78,9 @@ def _release_expired(session: Session, model: Any, stale_before: datetime,
     another instance's first (counted as taken over), then this one's own."""
     expired = (model.status == "claimed", col(model.claimed_at) < stale_before)
     release = dict(status="pending", claimed_by=None, claimed_at=None)
-    taken = session.execute(
+    taken = session.exec(
         update(model).where(*expired, model.claimed_by != instance).values(**release)
-        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        .execution_options(synchronize_session=False)).rowcount
     session.execute(update(model).where(*expired).values(**release)
                     .execution_options(synchronize_session=False))
     if taken:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -31,6 +30,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy import create_engine, text
 
 from tests.e2e.service import ServiceProcess
 from tests.e2e.test_escalation_end_to_end import FAST_CLOCKS, LADDER, keys_received, ladder_of
