@@ -16,7 +16,6 @@ every team, and printed beside the 150 ms limit of a page:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
@@ -39,7 +38,7 @@ from bench.common import DEFAULT_POSTGRES_URL, format_table  # noqa: E402
 LIMIT_MS = 150.0  # a console page's server time (issue: "under 150 ms")
 OPEN_SHARE = 0.05  # a twentieth of all cases still open: a busy service's backlog
 CHUNK = 5_000
-QUICK_CASES = 20_000
+QUICK_CASES = scale.QUICK_CASES
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, as in the tests
 YEAR = timedelta(days=365)
 TEAMS = tuple(f"team-{k}" for k in range(1, 9))
@@ -263,16 +262,10 @@ COLUMNS = [("database", "store"), ("cases", "cases"), ("query", "query"),
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES:,} cases")
+    parser = scale.store_arguments(__doc__)
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each query")
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     args = parser.parse_args(argv)
-    n = QUICK_CASES if args.quick else args.cases
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    n, kinds = scale.chosen_stores(args)
     rows = [row for kind in kinds
             for row in run(kind, n, runs=args.runs, postgres_url=args.postgres_url)]
     print(format_table("console: the supervisors' queries on a filled store", COLUMNS, rows))

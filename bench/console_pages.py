@@ -14,7 +14,6 @@ the session and key check, the queries, and the template.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -27,11 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import DEFAULT_POSTGRES_URL, format_table  # noqa: E402
-from bench.scale import NOW, filled_store  # noqa: E402
+from bench.common import format_table  # noqa: E402
+from bench.scale import NOW, chosen_stores, filled_store, store_arguments  # noqa: E402
 
 LIMIT_MS = 150.0  # a console page's server time (issue 22: "under 150 ms")
-QUICK_CASES = 20_000
 PAGES = ("queue", "overview", "workload", "crises", "calls", "improvement", "reports")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -114,16 +112,10 @@ COLUMNS = [("database", "store"), ("cases", "cases"), ("who", "signed in as"),
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES:,} cases")
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser = store_arguments(__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
-    n = QUICK_CASES if args.quick else args.cases
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    n, kinds = chosen_stores(args)
     rows = [row for kind in kinds
             for row in run(kind, n, postgres_url=args.postgres_url, repeat=args.repeat)]
     print(format_table("console pages: server time per request", COLUMNS, rows))

@@ -260,16 +260,27 @@ COLUMNS = [("database", "store"), ("cases", "cases"), ("idle_tick_ms", "idle tic
            ("fill_s", "fill s")]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+def store_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the options of every bench on a filled store: --cases, --quick,
+    --database and --postgres-url (read back with `chosen_stores`)."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES:,} cases")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def chosen_stores(args: argparse.Namespace) -> tuple[int, list[str]]:
+    """How many cases to fill, and in which stores, as `store_arguments` read them."""
     n = QUICK_CASES if args.quick else args.cases
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    return n, ["sqlite", "postgres"] if args.database == "both" else [args.database]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = store_arguments(__doc__).parse_args(argv)
+    n, kinds = chosen_stores(args)
     rows = [run(kind, n, postgres_url=args.postgres_url) for kind in kinds]
     print(format_table("scale: a filled store", COLUMNS, rows))
     return 0
