@@ -147,24 +147,22 @@ def greetings(ctx: ReviewContext) -> ReviewOutput:
     out.extra["greetings"] = counts
     without = Counted(sent["skipped_without_contact"], "{n} consenting customer has",
                       "{n} consenting customers have")
-    if holiday:
-        out.summary.append(m.staff(lambda language: m.text(
-            language, "{day}: {birthday} and {holiday} queued for {name}; {without} no contact.",
-            day=period(language, ctx.period.start.astimezone(ctx.zone),
-                       ctx.period.end.astimezone(ctx.zone)),
-            birthday=Counted(sent["birthday"], "{n} birthday greeting",
-                             "{n} birthday greetings").said(m, language),
-            holiday=Counted(sent["holiday"], "{n} holiday greeting",
-                            "{n} holiday greetings").said(m, language),
-            name=holiday_in(language) or holiday, without=without.said(m, language)), "\n"))
-    else:
-        out.summary.append(m.staff(lambda language: m.text(
-            language, "{day}: {birthday} queued; {without} no contact.",
-            day=period(language, ctx.period.start.astimezone(ctx.zone),
-                       ctx.period.end.astimezone(ctx.zone)),
-            birthday=Counted(sent["birthday"], "{n} birthday greeting",
-                             "{n} birthday greetings").said(m, language),
-            without=without.said(m, language)), "\n"))
+    birthdays = Counted(sent["birthday"], "{n} birthday greeting", "{n} birthday greetings")
+    holidays = Counted(sent["holiday"], "{n} holiday greeting", "{n} holiday greetings")
+
+    def summary(language: str) -> str:
+        figures = {"day": period(language, ctx.period.start.astimezone(ctx.zone),
+                                 ctx.period.end.astimezone(ctx.zone)),
+                   "birthday": birthdays.said(m, language), "without": without.said(m, language)}
+        if holiday:
+            return m.text(
+                language,
+                "{day}: {birthday} and {holiday} queued for {name}; {without} no contact.",
+                holiday=holidays.said(m, language), name=holiday_in(language) or holiday,
+                **figures)
+        return m.text(language, "{day}: {birthday} queued; {without} no contact.", **figures)
+
+    out.summary.append(m.staff(summary, "\n"))
     return out
 
 
