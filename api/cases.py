@@ -9,7 +9,14 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import AUTH_ERRORS, CheckedFirst, OpenerDep, ReaderDep
+from api.auth import (
+    AUTH_ERRORS,
+    CheckedFirst,
+    IntakeOpenerDep,
+    ReaderDep,
+    client_address,
+    unauthorized,
+)
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
 from api.schemas import (
@@ -29,6 +36,7 @@ from api.schemas import (
 )
 from core import runtime as runtime_module
 from core.cases import CaseNotFound, CustomerInput, OpenCase, Opened, post_event
+from core.keys import Unauthenticated
 from core.queries import (
     CaseView,
     get_case,
@@ -70,7 +78,7 @@ async def create_case(
     body: CaseCreate,
     request: Request,
     response: Response,
-    caller: OpenerDep,
+    caller: IntakeOpenerDep,
 ) -> CasePublic | Response:
     """Open a complaint: it is classified, routed, and its SLA clocks start now.
 
@@ -98,9 +106,15 @@ async def create_case(
                                preferred_channel=body.customer.preferred_channel,
                                language=body.customer.language),
     )
-    # Written by the intake writer with the other complaints waiting, in one commit.
-    opened, created = await rt.intake.open(
-        Intake(opening, caller.name, caller.kind, rt.clock.now()))
+    # Written by the intake writer with the other complaints waiting, in one commit; a
+    # key from a cache that no revocation empties is checked there (IntakeOpenerDep).
+    try:
+        opened, created = await rt.intake.open(Intake(
+            opening, caller.name, caller.kind, rt.clock.now(),
+            unchecked_key=None if rt.keys.stamped else caller.key_id))
+    except Unauthenticated as exc:
+        rt.limits.failed_auth.spend(client_address(request))
+        raise unauthorized(str(exc)) from None
     if isinstance(opened, Opened):
         case_id = opened.opening.case.id
         view = opened_view(opened, rt, rt.clock.now(), caller)

@@ -4,7 +4,9 @@ A key is `cf_` and 43 random URL-safe characters. Only its SHA-256 is stored: a 
 has 256 bits of entropy, so a fast hash is enough and lets the lookup use an index.
 A revocation takes effect on the next request: every request looks its key up, in the
 store or, on a SQLite file, in the `KeyCache` of keys its process checked lately, which
-a revocation anywhere empties.
+a revocation anywhere empties. Elsewhere (PostgreSQL) a request that writes in a
+transaction of its own may take its key from the cache and have that transaction check
+that the key is still valid (`valid_key_ids`), before it writes anything.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import Engine, sql, update
+from sqlalchemy import Connection, Engine, Integer, any_, sql, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, func, select
 
 from domain.access import AccessRole, ActorKind, Identity, role_problem
@@ -38,6 +41,7 @@ LAST_USED_RESOLUTION = timedelta(hours=1)
 # revocation and stamping it (see `KeyCache`) leaves the others trusting it no longer.
 CACHED_FOR = timedelta(seconds=30)
 STAMP_BYTES = 32  # a stamp is a uuid4's hex
+REVOKED = "this API key was revoked"
 _KEYS = table_of(ApiKey)
 
 log = logging.getLogger("caseflow.keys")
@@ -76,6 +80,12 @@ class KeyRecord(NamedTuple):
 # Built once: building a statement costs more than running it (every request runs this).
 _BY_HASH = (sql.select(*(_KEYS.c[name] for name in KeyRecord._fields))
             .where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
+
+
+# The keys among those given that are still valid, on PostgreSQL: one parameter for all.
+_VALID_AMONG = (sql.select(_KEYS.c.id)
+                .where(_KEYS.c.id == any_(sql.bindparam("ids", type_=ARRAY(Integer()))),
+                       _KEYS.c.revoked_at.is_(None)))
 
 
 @dataclass(frozen=True)
@@ -170,12 +180,32 @@ def check_key(engine: Engine, secret: str, now: datetime, cache: KeyCache | None
             cache.put(secret_hash, record, seen, now)
     if record is None:
         raise Unauthenticated("unknown API key")
+    return check_record(record, now)
+
+
+def check_record(record: KeyRecord, now: datetime) -> tuple[Identity, bool]:
+    """The identity of a key's record, and whether its last use is due to be recorded;
+    `Unauthenticated` if it is revoked or expired."""
     if record.revoked_at is not None:
-        raise Unauthenticated("this API key was revoked")
+        raise Unauthenticated(REVOKED)
     if record.expires_at is not None and record.expires_at <= now:
         raise Unauthenticated("this API key has expired")
     touch_due = record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION
     return identity_of(record), touch_due
+
+
+def valid_key_ids(connection: Connection, key_ids: set[int]) -> set[int]:
+    """Those of `key_ids` whose keys exist and are not revoked, as the transaction of
+    `connection` sees them: for a request whose key came from a `KeyCache` that no
+    stamp keeps (see there), checked in the transaction that writes for it."""
+    if not key_ids:
+        return set()
+    if connection.dialect.name == "postgresql":
+        found = connection.execute(_VALID_AMONG, {"ids": sorted(key_ids)})
+    else:
+        found = connection.execute(sql.select(_KEYS.c.id).where(
+            _KEYS.c.id.in_(sorted(key_ids)), _KEYS.c.revoked_at.is_(None)))
+    return set(found.scalars())
 
 
 def read_key(engine: Engine, secret_hash: str) -> KeyRecord | None:
@@ -229,8 +259,12 @@ class KeyCache:
     what a complaint's HTTP handling cost. A cached key is trusted while the database's
     `KeyStamp` is what it was when the key was read, and for `CACHED_FOR` at most; a
     revocation, in any process, bumps the stamp after its commit. Its hourly record of
-    a key's last use is remembered here too (`touched`). Without a stamp (PostgreSQL,
-    in-memory SQLite) nothing is cached.
+    a key's last use is remembered here too (`touched`).
+
+    Without a stamp (PostgreSQL, in-memory SQLite), a cached key is answered only to a
+    caller that checks its revocation itself, in the transaction that writes for the
+    request (`valid_key_ids`): on PostgreSQL a key's read was a trip to a pool thread
+    and two round trips, for each complaint opened. `stamped` says which.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -242,17 +276,29 @@ class KeyCache:
     def stamp(self) -> bytes | None:
         return self._stamp.read()
 
-    def get(self, secret_hash: str, now: datetime) -> KeyRecord | None:
-        """The key's record as read before, unless a key was revoked since or it is old."""
+    @property
+    def stamped(self) -> bool:
+        """Whether a stamp tells this cache of revocations (a SQLite file)."""
+        return self._stamp.path is not None
+
+    def get(self, secret_hash: str, now: datetime, *, revocation_checked_later: bool = False
+            ) -> KeyRecord | None:
+        """The key's record as read before, unless a key was revoked since or it is old.
+        Without a stamp, only to a caller whose transaction checks the key's revocation
+        (`revocation_checked_later`)."""
         if self._stamp.path is None:
-            return None
-        current = self._stamp.read()
-        with self._lock:
-            if current != self._seen:
-                self._entries.clear()
-                self._seen = current
+            if not revocation_checked_later:
                 return None
-            cached = self._entries.get(secret_hash)
+            with self._lock:
+                cached = self._entries.get(secret_hash)
+        else:
+            current = self._stamp.read()
+            with self._lock:
+                if current != self._seen:
+                    self._entries.clear()
+                    self._seen = current
+                    return None
+                cached = self._entries.get(secret_hash)
         if cached is None or now - cached[1] >= CACHED_FOR or now < cached[1]:
             return None
         return cached[0]
@@ -260,8 +306,6 @@ class KeyCache:
     def put(self, secret_hash: str, record: KeyRecord, seen: bytes | None, now: datetime
             ) -> None:
         """Keep a record read under stamp `seen` (read before the record)."""
-        if self._stamp.path is None:
-            return
         with self._lock:
             if seen == self._seen:
                 self._entries[secret_hash] = (record, now)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Insert,
     Table,
     bindparam,
+    case,
     event,
     func,
     insert,
@@ -58,12 +59,19 @@ MEMBERS = table_of(TeamMember)
 # Built once: building a statement costs more than running it (every intake runs these).
 _LAST_CASE_ID = select(func.max(CASES.c.id))
 _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))
-# A block of the next case ids and as many customer ids, one statement for a batch's
-# complaints (those whose customer is known leave their customer id a gap).
+# A block of the next case ids and as many customer ids, and `events` timeline ids, one
+# statement for a batch's complaints (those whose customer is known leave their customer
+# id a gap). A row past the `n`th takes a timeline id only: a CASE evaluates its branch
+# only for the rows it is taken for.
+_SERIES = func.generate_series(1, bindparam("rows")).table_valued("row").render_derived()
 _NEXT_SERIAL_IDS = (
-    select(func.nextval(func.pg_get_serial_sequence(CASES.name, "id")),
-           func.nextval(func.pg_get_serial_sequence(CUSTOMERS.name, "id")))
-    .select_from(func.generate_series(1, bindparam("n"))))
+    select(case((_SERIES.c.row <= bindparam("n"),
+                 func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))),
+           case((_SERIES.c.row <= bindparam("n"),
+                 func.nextval(func.pg_get_serial_sequence(CUSTOMERS.name, "id")))),
+           case((_SERIES.c.row <= bindparam("events"),
+                 func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))))
+    .select_from(_SERIES))
 # Inline: no implicit RETURNING of the new row's id, which SQLAlchemy adds to an insert
 # of one row and then reads at once, which a psycopg pipeline cannot answer yet (a batch
 # of one firing rung failed so); nothing reads these inserts' ids.
@@ -462,21 +470,31 @@ class Appends:
     # take from the sequences at once (the complaints of a batch; 0: a case id at a time,
     # and customers inserted at once), and those taken and not handed out yet.
     id_block: int = 0
+    # Timeline ids taken with them (`id_block` times as many), for `insert`: an opening
+    # writes a few timeline entries, whose ids, taken on their own, were a round trip.
+    events_each: int = 0
     case_ids: list[int] = field(default_factory=list)
     customer_ids: list[int] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
 
     def take_ids(self, connection: Connection) -> None:
-        """The next `id_block` case ids and as many customer ids, with one statement."""
-        rows = connection.execute(_NEXT_SERIAL_IDS, {"n": self.id_block}).all()
-        self.case_ids = sorted(case_id for case_id, _ in rows)
-        self.customer_ids = sorted(customer_id for _, customer_id in rows)
+        """The next `id_block` case ids and as many customer ids, and `events_each` times
+        as many timeline ids the first time, with one statement."""
+        events = 0 if self.event_ids else self.id_block * self.events_each
+        rows = connection.execute(_NEXT_SERIAL_IDS, {
+            "n": self.id_block, "events": events,
+            "rows": max(self.id_block, events)}).all()
+        self.case_ids = sorted(row[0] for row in rows if row[0] is not None)
+        self.customer_ids = sorted(row[1] for row in rows if row[1] is not None)
+        self.event_ids += sorted(row[2] for row in rows if row[2] is not None)
 
     def insert(self, db: Session | Connection) -> None:
         """Insert what was collected, in the order the decisions were made, and the
         changes to team members' loads; and forget them.
 
-        With `ids` on PostgreSQL the timeline's ids are taken from its sequence first,
-        and every row then goes in one pipeline: one round trip for all, where an
+        With `ids` on PostgreSQL the timeline's ids are taken from its sequence first
+        (with the case ids, `events_each`, or here), and every row then goes in one
+        pipeline: one round trip for all, where an
         insert that answered with its ids (which SQLAlchemy reads at once, so outside a
         pipeline) cost one more, and was a statement of another text for every batch
         size, which the server could not prepare. SQLite's come back from its insert.
@@ -484,8 +502,14 @@ class Appends:
         connection = connection_of(db)
         numbered = self.ids and connection.dialect.name != "sqlite"
         if self.events and numbered:
-            new_ids = connection.execute(_NEXT_SERIAL_EVENT_IDS, {"n": len(self.events)})
-            for row, new_id in zip(self.events, sorted(new_ids.scalars()), strict=True):
+            # Those taken with the case ids first (the rest a gap, as a rollback leaves).
+            taken, self.event_ids = (self.event_ids[:len(self.events)],
+                                     self.event_ids[len(self.events):])
+            wanting = len(self.events) - len(taken)
+            if wanting:
+                taken += sorted(connection.execute(_NEXT_SERIAL_EVENT_IDS,
+                                                   {"n": wanting}).scalars())
+            for row, new_id in zip(self.events, taken, strict=True):
                 row["id"] = new_id
         # On PostgreSQL nothing in the pipeline reads an answer; SQLite, whose timeline
         # insert does, has no pipeline.

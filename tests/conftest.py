@@ -97,6 +97,14 @@ def empty_database(request: pytest.FixtureRequest,
 
 
 @pytest.fixture
+def pg_database() -> Iterator[tuple[str, dict]]:
+    """A PostgreSQL schema of its own, fresh, for the tests of PostgreSQL alone."""
+    _need_postgres()
+    with postgres_schema() as database:
+        yield database
+
+
+@pytest.fixture
 def sqlite_database(tmp_path: Path, store_templates: StoreTemplates) -> tuple[str, dict]:
     """A SQLite database of its own at the newest schema (copied from the template)."""
     return store_templates.sqlite_copy(tmp_path / "caseflow.db"), {}

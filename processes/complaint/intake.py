@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from core.cases import (
@@ -37,23 +39,33 @@ from core.cases import (
     write_complaint,
 )
 from core.customers import KnownCustomers
+from core.keys import REVOKED, Unauthenticated, valid_key_ids
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
 from engine import request_context
 from engine.checkpoints import Checkpointer
-from engine.db import WriteBaton, begin_writing
+from engine.db import WriteBaton, begin_writing, connection_of
 from engine.models import Case
 from engine.store import Appends
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
 
+# How long the writer keeps a connection it has not used (see `IntakeWriter._session`):
+# past it, one from the pool, whose checkout tests it, so that a connection that a
+# PostgreSQL restart or an idle timeout closed meanwhile is not the next batch's.
+HELD_IDLE_SECONDS = 5.0
+
 # Complaints in one transaction. On the event loop a batch holds up every request of the
 # process while it is written (about 0.7 ms a complaint): a small one keeps that wait short.
 MAX_BATCH = 32
 
 log = logging.getLogger("caseflow.intake")
+
+# The timeline entries a complaint's opening writes (opened, classify, assign): their ids
+# are taken with the batch's case ids, one round trip for both (`Appends.events_each`).
+OPENING_ENTRIES = 3
 
 # A new complaint as written, or the case an Idempotency-Key opened before; and whether new.
 IntakeResult = tuple[Opened | Case, bool]
@@ -70,6 +82,9 @@ class Intake:
     now: datetime
     # The request's id, for the timeline and the log: the writer writes for many requests.
     request_id: str | None = field(default_factory=request_context.current)
+    # The caller's API key, when it came from a cache that no revocation empties (see
+    # `core.keys.KeyCache`): the transaction that writes the complaint checks it first.
+    unchecked_key: int | None = None
 
 
 class IntakeWriter:
@@ -89,6 +104,10 @@ class IntakeWriter:
         self.on_event_loop = runtime.engine.dialect.name == "sqlite"
         self._waiting: list[tuple[Intake, asyncio.Future[IntakeResult]]] = []
         self._writing: asyncio.Task[None] | None = None
+        # Off the loop (PostgreSQL), the connection the batches are written on, and when
+        # it was last used (`_session`).
+        self._held: Connection | None = None
+        self._held_at = 0.0
 
     async def open(self, intake: Intake) -> IntakeResult:
         """Open a complaint with the others waiting: its result once committed, or its error.
@@ -201,7 +220,7 @@ class IntakeWriter:
         None, with nothing written, if it failed, or if another connection held SQLite's
         write lock and the writer was not to `wait` for it. The caller holds the turn."""
         try:
-            with Session(self._runtime.engine, expire_on_commit=False) as session:
+            with self._session() as session:
                 # What the batch reads (keys, customers) cannot change before it writes.
                 if not begin_writing(session, wait=wait):
                     return None
@@ -210,25 +229,66 @@ class IntakeWriter:
             self._checkpointer.poke()
             return outcomes
         except Exception as exc:  # noqa: BLE001 - each complaint is then written again
+            self.let_go()  # perhaps broken: the next batch takes one from the pool
             log.info("intake: a batch of %d failed (%s: %s)", len(intakes),
                      type(exc).__name__, exc)
             return None
 
+    def _session(self) -> Session:
+        """A session for the next batch. Off the loop (PostgreSQL), on the connection the
+        writer holds between batches: a checkout from the pool cost a round trip of its
+        own (its ping), and the pool's bookkeeping, at every batch. Batches are written
+        one at a time, so one connection serves them all."""
+        engine = self._runtime.engine
+        if self.on_event_loop:
+            return Session(engine, expire_on_commit=False)
+        now = time.monotonic()
+        if self._held is not None and (self._held.invalidated
+                                       or now - self._held_at > HELD_IDLE_SECONDS):
+            self.let_go()
+        if self._held is None:
+            self._held = engine.connect()
+        self._held_at = now
+        # Bound to a connection outside a transaction, the session begins and commits
+        # its own on it.
+        return Session(bind=self._held, expire_on_commit=False)
 
-def write_together(session: Session, intakes: list[Intake], policies: PolicySet,
+    def let_go(self) -> None:
+        """Give back the connection held between batches, if any."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+
+def write_together(session: Session, every: list[Intake], policies: PolicySet,
                    calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
     """Write the complaints in `session`'s transaction, uncommitted: each one's result, or
     its refusal. What they read is read once for all (their customers by ref, and on
     PostgreSQL their case ids, a block from the sequence); what they append (clocks,
     timelines, timers, notifications, their assignees' loads) goes in with one statement
-    for each table, at the end."""
-    appends = Appends(ids=True, id_block=len(intakes))
+    for each table, at the end. A complaint whose unchecked key is revoked is refused
+    (`Unauthenticated`) and not written."""
+    refused = _revoked_keys(session, every)
+    intakes = [intake for intake in every if intake.unchecked_key not in refused]
+    appends = Appends(ids=True, id_block=len(intakes), events_each=OPENING_ENTRIES)
     known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes],
                            appends)
-    outcomes = [_open_in_batch(session, intake, policies, calendars, appends, known)
-                for intake in intakes]
+    written = iter([_open_in_batch(session, intake, policies, calendars, appends, known)
+                    for intake in intakes])
     appends.insert(session)
-    return outcomes
+    return [Unauthenticated(REVOKED) if intake.unchecked_key in refused else next(written)
+            for intake in every]
+
+
+def _revoked_keys(session: Session, intakes: list[Intake]) -> set[int]:
+    """The unchecked keys of `intakes` that are revoked (or gone), as the transaction sees
+    them: before it writes, so that a key revoked on one host is refused at once on
+    every other, though its cache still holds it."""
+    unchecked = {intake.unchecked_key for intake in intakes
+                 if intake.unchecked_key is not None}
+    if not unchecked:
+        return set()
+    return unchecked - valid_key_ids(connection_of(session), unchecked)
 
 
 def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:
@@ -268,6 +328,8 @@ def _open_alone(rt: Runtime, intake: Intake, policies: PolicySet,
     try:
         with request_context.using(intake.request_id), \
                 Session(rt.engine, expire_on_commit=False) as session:
+            if _revoked_keys(session, [intake]):
+                return Unauthenticated(REVOKED)
             return open_once(
                 session, idempotency_key=request.idempotency_key, actor=intake.actor,
                 actor_kind=intake.actor_kind, fingerprint=request.fingerprint,

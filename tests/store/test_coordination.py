@@ -4,45 +4,40 @@ key revocations); and the claims of an instance that stops renewing them are tak
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from sqlalchemy import create_engine, text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from core.keys import Unauthenticated, check_key, revoke_key
+from core.cases import CustomerInput, OpenCase
+from core.keys import Unauthenticated, check_key, hash_key, revoke_key
 from core.runtime import Runtime
 from core.workers import WorkerDuties
+from domain.policy import Tier
 from engine.claims import Leases, claim_due
 from engine.coordination import LEADER_LOCK, dead_instances, hold, instance_lock, lock_key
 from engine.db import make_engine
 from engine.flow_runs import dead_owners
-from engine.models import Timer
+from engine.models import Customer, Timer
 from engine.sweeper import InlineRunner, Sweeper
-from tests.conftest import _PG, _REQUIRE_PG, build_runtime
+from processes.complaint.intake import Intake
+from tests.conftest import build_runtime
 from tests.store.helpers import escalations, open_complaint
 from tests.store.test_workers import FakeScheduler
-from tests.support import POSTGRES_URL, REPO, issue_key, postgres_schema, write_policies
+from tests.support import POSTGRES_URL, REPO, issue_key, write_policies
 
 FOLLOW_WITHIN = 2.0  # seconds: leadership taken over, a reload followed
-
-
-@pytest.fixture
-def pg_database() -> Iterator[tuple[str, dict]]:
-    if not _PG:
-        if _REQUIRE_PG:
-            pytest.fail("PostgreSQL is required here but not reachable on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL not reachable")
-    with postgres_schema() as database:
-        yield database
 
 
 @pytest.fixture
@@ -145,6 +140,35 @@ def test_a_key_revoked_on_one_host_is_refused_at_once_on_the_other(two_hosts, cl
         revoke_key(session, identity.key_id or 0, by="admin", now=clock.now())
     with pytest.raises(Unauthenticated, match="revoked"):
         check_key(rt_b.engine, secret, clock.now(), rt_b.keys)
+
+
+def test_a_key_revoked_on_one_host_is_refused_at_once_by_the_others_intake(two_hosts, clock):
+    """The intake takes its caller's key from the cache, which no revocation elsewhere
+    empties on PostgreSQL: its batch checks the key before it writes."""
+    _, (rt_a, rt_b) = two_hosts
+    secret = issue_key(rt_a, "agent", name="desk")
+    identity, _ = check_key(rt_b.engine, secret, clock.now(), rt_b.keys)
+    with Session(rt_a.engine) as session:
+        revoke_key(session, identity.key_id or 0, by="admin", now=clock.now())
+    # B's cache still holds the key for a caller that checks its revocation itself.
+    assert rt_b.keys.get(hash_key(secret), clock.now(), revocation_checked_later=True)
+    request = OpenCase(subject="parcel arrived broken", description="", channel="phone",
+                       customer=CustomerInput(ref="c-revoked", name="Lin", tier=Tier.B,
+                                              phone=None, email=None))
+
+    async def open_both() -> list[object]:
+        return await asyncio.gather(*(rt_b.intake.open(Intake(
+            request if key is not None else replace(request, customer=replace(
+                request.customer, ref="c-kept")),
+            identity.name, identity.kind, clock.now(), unchecked_key=key))
+            for key in (identity.key_id, None)), return_exceptions=True)
+
+    refused, kept = asyncio.run(open_both())
+    assert isinstance(refused, Unauthenticated) and "revoked" in str(refused)
+    assert not isinstance(kept, BaseException)  # the batch's other complaint is written
+    with Session(rt_b.engine) as session:
+        refs = session.exec(select(Customer.external_ref)).all()
+    assert refs == ["c-kept"]
 
 
 # Liveness: an instance is alive while some process holds its lock, on any host.

@@ -326,3 +326,33 @@ def test_a_batch_that_cannot_be_written_anywhere_fails_its_callers_and_not_the_n
     monkeypatch.undo()
     result, created = asyncio.run(writer.open(_intake(rt, 2)))
     assert created and _count(rt, Case) == 1
+
+
+def test_a_connection_closed_between_batches_loses_no_complaint(pg_database, clock,
+                                                                tmp_path):
+    """The writer holds its connection between batches (PostgreSQL): one that the server
+    closed meanwhile (a restart, an idle timeout) fails the next batch, whose complaints
+    are written again alone, and the batch after it takes another connection."""
+    rt = build_runtime(pg_database, write_policies(tmp_path / "policies"), clock)
+    writer = IntakeWriter(rt)
+
+    def open_all(intakes: list[Intake]) -> list[IntakeResult | BaseException]:
+        async def gathered() -> list[IntakeResult | BaseException]:
+            return await asyncio.gather(*(writer.open(intake) for intake in intakes),
+                                        return_exceptions=True)
+        return asyncio.run(gathered())
+
+    assert all(isinstance(r, tuple) for r in open_all([_intake(rt, 1), _intake(rt, 2)]))
+    held = writer._held
+    assert held is not None
+    backend = held.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    held.rollback()
+    with rt.engine.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+    assert all(isinstance(r, tuple) for r in open_all([_intake(rt, 3), _intake(rt, 4)]))
+    assert writer._held is None  # let go once it failed
+    assert all(isinstance(r, tuple) for r in open_all([_intake(rt, 5)]))
+    assert writer._held is not None and writer._held is not held
+    assert (_count(rt, Case), _count(rt, Customer), _count(rt, CaseEvent)) == (5, 5, 15)
+    writer.let_go()
+    rt.engine.dispose()
