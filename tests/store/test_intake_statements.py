@@ -191,3 +191,18 @@ def test_a_writer_not_to_wait_gives_up_at_once_and_the_connection_waits_again_af
     finally:
         other.close()
         engine.dispose()
+
+
+def test_a_batchs_rows_go_in_whatever_their_json_holds(make_runtime):
+    """Rows bound as JSON text on PostgreSQL: what orjson refuses (an integer beyond 64
+    bits) the standard library writes, times and all."""
+    rt = make_runtime()
+    with Session(rt.engine) as session:
+        appends = Appends(ids=True)
+        opening = _write(rt, session, appends=appends).opening
+        appends.cases[0]["data"] = {"big": 2**70, "n": 1}
+        appends.insert(session)
+        session.commit()
+        stored = session.execute(select(CASES).where(CASES.c.id == opening.case.id)).one()
+    assert stored.data == {"big": 2**70, "n": 1}
+    assert stored.opened_at == opening.case.opened_at
