@@ -10,6 +10,7 @@ never sits in memory at once; each case is counted into the report as it is repl
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,9 @@ from engine.db import json_value, make_engine
 from engine.store import CASES, CLOCKS, EVENTS
 
 CHUNK = 2000  # cases read and replayed at a time
+# The fewest complaints worth a process of their own: starting one (a fresh interpreter,
+# the imports, the policies) costs about a second of CPU, the replay of 2,000 about 0.6 s.
+MIN_SHARE = 2 * CHUNK
 GC_YOUNG_THRESHOLD = 10_000  # allocations between collections while replaying (see below)
 # The events people send a complaint; other entries on its timeline are written by other
 # processes (a follow-up opened, a link to a crisis) and change nothing the replay counts.
@@ -212,13 +216,23 @@ def _compared(db: Connection, period: Period, *, candidate: PolicySet,
     return comparison
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, str],
-                         as_of: datetime, processes: int) -> WhatIfReport:
-    """`what_if` with the complaints split by id over `processes` processes, each reading
-    its share from the store at `url`, replaying it under the policy files `candidate`
-    (contents by file name, validated before) and counting it: for a large period on a
-    machine with cores to spare (the command line's `--processes`). Each sends back its
-    counts and its changed cases, not every case's outcomes."""
+                         as_of: datetime, processes: int,
+                         min_share: int = MIN_SHARE) -> WhatIfReport:
+    """`what_if` with the complaints split by id over up to `processes` processes, each
+    reading its share from the store at `url`, replaying it under the policy files
+    `candidate` (contents by file name, validated before) and counting it; each sends
+    back its counts and its changed cases, not every case's outcomes. The report is the
+    one a single process makes. No process gets fewer than `min_share` complaints, and
+    one share is replayed here, without starting a process; so is an in-memory SQLite
+    database, which no other process can open."""
     engine = make_engine(url)
     try:
         with engine.connect() as db:
@@ -226,19 +240,30 @@ def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, st
                                   .order_by(CASES.c.id)).scalars())
     finally:
         engine.dispose()
+    processes = max(1, min(processes, len(ids) // max(1, min_share)))
+    if _in_memory(url):
+        processes = 1
     size = -(-len(ids) // processes) if ids else 1
     shares = [(ids[lo], ids[min(lo + size, len(ids)) - 1]) for lo in range(0, len(ids), size)]
+    jobs = [(url, period, dict(candidate), as_of, share) for share in shares]
+    if len(jobs) <= 1:
+        return _share((url, period, dict(candidate), as_of, None)).report()
     comparison = Comparison()
     # Spawned, not forked: a forked child would share the parent's open connections.
-    with ProcessPoolExecutor(max_workers=max(1, len(shares)),
-                             mp_context=get_context("spawn")) as pool:
-        for share in pool.map(_share, [(url, period, dict(candidate), as_of, share)
-                                       for share in shares]):
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=get_context("spawn")) as pool:
+        for share in pool.map(_share, jobs):
             comparison.merge(share)
     return comparison.report()
 
 
-def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]) -> Comparison:
+def _in_memory(url: str) -> bool:
+    """Whether `url` is a SQLite database held in this process's memory."""
+    rest = url.partition("://")[2]
+    return url.startswith("sqlite") and (rest in ("", "/", "/:memory:") or "mode=memory" in url)
+
+
+def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int] | None]
+           ) -> Comparison:
     """One process's share of `what_if_in_processes`."""
     url, period, files, as_of, ids = job
     candidate = load_policy_texts(files)

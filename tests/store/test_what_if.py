@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 import core.whatif
 from core.policy_loader import build_calendars, load_policies
-from core.whatif import Period, recorded_cases, what_if
+from core.whatif import Period, recorded_cases, what_if, what_if_in_processes
 from domain.whatif.history import RecordedCase
 from domain.whatif.outcome import Verdict
 from domain.whatif.replay import replay
@@ -120,3 +120,31 @@ def test_read_in_small_chunks_the_report_is_the_one_read_at_once(month, monkeypa
     monkeypatch.setattr(core.whatif, "CHUNK", 5)  # chunk ends fall inside the month
     assert report() == at_once
     assert at_once["changed_cases"] > 0 and at_once["recorded"]["cases"] == len(ids)
+
+
+def test_split_over_processes_the_report_is_the_one_process_s(month, database, tmp_path):
+    rt, ids, period, now = month
+    # Business-calendar arithmetic on both clocks, so that shares disagree if any is off.
+    candidate_dir = write_policies(tmp_path / "candidate", complaint={"clocks": {
+        "first_response": {"calendar": "cn-working-hours", "targets": {
+            "urgent": "PT10M", "ordinary": "PT30M", "routine": "PT2H", "recovery": "PT4H"}},
+        "resolution": {"calendar": "cn-working-hours", "targets": {
+            "urgent": "PT4H", "ordinary": "PT24H", "routine": "PT72H", "recovery": "PT24H"}}}})
+    candidate = load_policies(candidate_dir)
+    files = {path.name: path.read_text(encoding="utf-8")
+             for path in candidate_dir.glob("*.yaml")}
+    with rt.engine.connect() as db:
+        one = as_json(what_if(db, period, candidate=candidate,
+                              calendars=build_calendars(candidate), as_of=now))
+    url = rt.settings.resolved_database_url
+    connect = database[1].get("connect_args", {})
+    if "options" in connect:  # the test's PostgreSQL schema, for the other processes too
+        url = make_url(url).update_query_dict({"options": connect["options"]}).render_as_string(
+            hide_password=False)
+    two = what_if_in_processes(url, period, candidate=files, as_of=now, processes=2,
+                               min_share=1)
+    assert as_json(two) == one
+    assert one["changed_cases"] > 0 and one["recorded"]["cases"] == len(ids)
+    # Too few complaints for a process each: replayed here, the same report.
+    here = what_if_in_processes(url, period, candidate=files, as_of=now, processes=2)
+    assert as_json(here) == one
