@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from multiprocessing import get_context
@@ -274,3 +275,60 @@ def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int] | N
                              calendars=build_calendars(candidate), as_of=as_of, ids=ids)
     finally:
         engine.dispose()
+
+
+class ReplaysBusy(RuntimeError):
+    """So many replays are running or waiting that another one is refused for now."""
+
+
+class ReplayWorkers:
+    """Where a server replays: in `processes` spawned processes of its own, started at the
+    first replay and kept for the next. In a thread of the server, a replay (up to a
+    minute of CPU for a large period) would hold the interpreter's lock against every
+    other request the process serves, its event loop included; in another process it
+    takes a core the operating system shares out, and the server's thread only waits.
+    Up to `waiting` more wait their turn; beyond that `run` refuses (`ReplaysBusy`)."""
+
+    def __init__(self, processes: int = 1, waiting: int = 4) -> None:
+        self.processes, self.waiting = processes, waiting
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending = 0
+
+    def run(self, url: str, period: Period, *, candidate: Mapping[str, str],
+            as_of: datetime) -> WhatIfReport:
+        """`what_if` of the store at `url` under the policy files `candidate` (contents by
+        file name, validated before), replayed in one of the processes; the calling thread
+        waits for it."""
+        with self._lock:
+            if self._pending >= self.processes + self.waiting:
+                raise ReplaysBusy(f"{self._pending} what-if replays are running or waiting")
+            if self._pool is None:
+                # Spawned, not forked: a fork would copy the server's threads and connections.
+                self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                                 mp_context=get_context("spawn"))
+            pool = self._pool
+            self._pending += 1
+        try:
+            return pool.submit(_replayed, url, period, dict(candidate), as_of).result()
+        except BrokenProcessPool:
+            with self._lock:  # a process died (killed, out of memory): start afresh next time
+                if self._pool is pool:
+                    self._pool = None
+            raise
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def close(self) -> None:
+        """Stop the processes, dropping the replays that wait (the server is stopping)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _replayed(url: str, period: Period, files: dict[str, str], as_of: datetime
+              ) -> WhatIfReport:
+    """A `ReplayWorkers` process's replay of a whole period."""
+    return _share((url, period, files, as_of, None)).report()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, select
 
 import core.whatif
 from core.policy_loader import build_calendars, load_policies
@@ -122,7 +122,7 @@ def test_read_in_small_chunks_the_report_is_the_one_read_at_once(month, monkeypa
     assert at_once["changed_cases"] > 0 and at_once["recorded"]["cases"] == len(ids)
 
 
-def test_split_over_processes_the_report_is_the_one_process_s(month, database, tmp_path):
+def test_split_over_processes_the_report_is_the_one_process_s(month, tmp_path):
     rt, ids, period, now = month
     # Business-calendar arithmetic on both clocks, so that shares disagree if any is off.
     candidate_dir = write_policies(tmp_path / "candidate", complaint={"clocks": {
@@ -136,11 +136,7 @@ def test_split_over_processes_the_report_is_the_one_process_s(month, database, t
     with rt.engine.connect() as db:
         one = as_json(what_if(db, period, candidate=candidate,
                               calendars=build_calendars(candidate), as_of=now))
-    url = rt.settings.resolved_database_url
-    connect = database[1].get("connect_args", {})
-    if "options" in connect:  # the test's PostgreSQL schema, for the other processes too
-        url = make_url(url).update_query_dict({"options": connect["options"]}).render_as_string(
-            hide_password=False)
+    url = rt.settings.resolved_database_url  # on PostgreSQL, with the test's schema
     two = what_if_in_processes(url, period, candidate=files, as_of=now, processes=2,
                                min_share=1)
     assert as_json(two) == one
