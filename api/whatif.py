@@ -20,7 +20,7 @@ from api.schemas import Model, Problem
 from api.times import UtcDatetime
 from core.policy_loader import PolicyError, load_policy_texts, policy_file_names
 from core.runtime import Runtime, message_settings
-from core.whatif import Period, ReplaysBusy, ReplayWorkers
+from core.whatif import Period, ReplaysBusy, ReplayWorkers, replayed_processes
 from domain.access import Identity
 from domain.policy import PolicySet
 from domain.policy_types import zone_problem
@@ -92,6 +92,10 @@ class WhatIfPublic(BaseModel):
     timezone: str = Field(description="the zone the period's days were read in")
     as_of: UtcDatetime = Field(description="the moment both sides are judged at: now")
     teams: list[str] | None
+    replayed: list[str] = Field(description="the processes whose cases were replayed")
+    not_replayed: list[str] = Field(
+        description="the processes whose cases were not replayed: their candidate policies "
+                    "were validated with the rest but change nothing here")
     recorded: FiguresPublic
     candidate: FiguresPublic
     changed_cases: int
@@ -125,10 +129,13 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
     except ReplaysBusy as exc:
         return JSONResponse(status_code=503, headers={"Retry-After": "30"},
                             content={"detail": f"{exc}; try again later"})
+    processes = replayed_processes()
     return WhatIfPublic(policy_version=candidate.version,
                         period_start=period.start, period_end=period.end,
                         timezone=body.timezone, as_of=now,
                         teams=sorted(teams) if teams is not None else None,
+                        replayed=processes["replayed"],
+                        not_replayed=processes["not_replayed"],
                         **as_json(report, changes_limit=CHANGES_LISTED))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Text, and_, cast, select
 
 from core.policy_loader import build_calendars, load_policy_texts
 from domain.calendars import BusinessCalendar
+from domain.catalogue import definitions
 from domain.complaint import rules as complaint
 from domain.policy import PolicySet, Tier
 from domain.whatif.history import (
@@ -50,6 +51,13 @@ REPLAYED = frozenset(t.event for t in complaint.TABLE.transitions) - DERIVED
 # The entries read: the opening's, the rungs (the recorded outcome) and those replayed.
 OPENING = ("opened", "classify", "assign")
 READ = REPLAYED | RUNG_ENTRIES | frozenset(OPENING)
+
+
+def replayed_processes() -> dict[str, list[str]]:
+    """The processes a what-if replays (complaints) and those it does not: their cases
+    are not read, and their candidate policies, validated with the rest, change nothing."""
+    return {"replayed": [complaint.NAME],
+            "not_replayed": sorted(set(definitions()) - {complaint.NAME})}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ def test_a_supervisor_sees_what_thirty_minutes_would_have_changed(client, clock,
     assert body["recorded"]["rungs_by_person"]["wang.fang"] == 2
     assert "wang.fang" not in body["candidate"]["rungs_by_person"]
     assert body["changed_cases"] == 2
+    # Said plainly: only complaints were replayed, the other processes' policies unused.
+    assert body["replayed"] == ["complaint"]
+    assert {"crisis", "followup", "service_request"} <= set(body["not_replayed"])
     assert (body["period_start"], body["period_end"], body["timezone"]) == (
         "2026-11-19T16:00:00Z", "2026-11-20T16:00:00Z", "Asia/Shanghai")
     assert [c["case_id"] for c in body["changes"]] == ids
