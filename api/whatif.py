@@ -124,8 +124,7 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
     period = Period.of_days(body.start, body.end, body.timezone, teams)
     now = rt.clock.now()
     try:
-        report = REPLAYS.run(rt.settings.resolved_database_url, period, candidate=files,
-                             as_of=now)
+        report = REPLAYS.run(rt.engine, period, candidate=files, as_of=now)
     except ReplaysBusy as exc:
         return JSONResponse(status_code=503, headers={"Retry-After": "30"},
                             content={"detail": f"{exc}; try again later"})

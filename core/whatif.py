@@ -21,7 +21,7 @@ from multiprocessing import get_context
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, and_, cast, select
+from sqlalchemy import Connection, Engine, Text, and_, cast, make_url, select
 
 from core.policy_loader import build_calendars, load_policy_texts
 from domain.calendars import BusinessCalendar
@@ -266,9 +266,10 @@ def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, st
 
 
 def _in_memory(url: str) -> bool:
-    """Whether `url` is a SQLite database held in this process's memory."""
-    rest = url.partition("://")[2]
-    return url.startswith("sqlite") and (rest in ("", "/", "/:memory:") or "mode=memory" in url)
+    """Whether `url` is a SQLite database held in its process's memory."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory")
 
 
 def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int] | None]
@@ -303,11 +304,19 @@ class ReplayWorkers:
         self._pool: ProcessPoolExecutor | None = None
         self._pending = 0
 
-    def run(self, url: str, period: Period, *, candidate: Mapping[str, str],
+    def run(self, engine: Engine, period: Period, *, candidate: Mapping[str, str],
             as_of: datetime) -> WhatIfReport:
-        """`what_if` of the store at `url` under the policy files `candidate` (contents by
-        file name, validated before), replayed in one of the processes; the calling thread
-        waits for it."""
+        """`what_if` of the store `engine` opens, under the policy files `candidate`
+        (contents by file name, validated before), replayed in one of the processes
+        (which open the store by the engine's URL); the calling thread waits for it. An
+        in-memory SQLite database, which no other process can open, is replayed in the
+        calling thread."""
+        url = engine.url.render_as_string(hide_password=False)
+        if _in_memory(url):
+            policies = load_policy_texts(candidate)
+            with engine.connect() as db:
+                return what_if(db, period, candidate=policies,
+                               calendars=build_calendars(policies), as_of=as_of)
         with self._lock:
             if self._pending >= self.processes + self.waiting:
                 raise ReplaysBusy(f"{self._pending} what-if replays are running or waiting")
