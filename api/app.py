@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, manage_runtime: bool = True,
             duties = WorkerDuties(configured, _start_scheduler).start()
             freeze_long_lived()
         yield
+        whatif.REPLAYS.close()  # its processes would outlive the server otherwise
         if duties is not None:
             duties.stop()
 

@@ -1,4 +1,8 @@
-"""`POST /reports/what-if`: a period's complaints replayed under candidate policies."""
+"""`POST /reports/what-if`: a period's complaints replayed under candidate policies.
+
+The replay runs in a process of the server's own (`core.whatif.ReplayWorkers`), one at a
+time, a few more waiting their turn: a large period takes up to a minute of CPU, which in
+a thread of the server would compete with every other request for the interpreter."""
 
 from __future__ import annotations
 
@@ -14,9 +18,9 @@ from api.deps import RuntimeDep
 from api.errors import field_error
 from api.schemas import Model, Problem
 from api.times import UtcDatetime
-from core.policy_loader import PolicyError, build_calendars, load_policy_texts, policy_file_names
+from core.policy_loader import PolicyError, load_policy_texts, policy_file_names
 from core.runtime import Runtime, message_settings
-from core.whatif import Period, what_if
+from core.whatif import Period, ReplaysBusy, ReplayWorkers, replayed_processes
 from domain.access import Identity
 from domain.policy import PolicySet
 from domain.policy_types import zone_problem
@@ -26,6 +30,9 @@ from processes.reviews.access import ReportReaderDep, team_scope
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=CheckedFirst)
 CHANGES_LISTED = 500  # changed cases in an answer; `changed_cases` counts them all
 MAX_DAYS = 366
+# One replay at a time a server process (a worker of `caseflow serve`), four waiting:
+# each replay takes a core while it runs, and the server's requests need the others.
+REPLAYS = ReplayWorkers(processes=1, waiting=4)
 PolicyText = Annotated[str, Field(max_length=200_000)]
 
 
@@ -85,6 +92,10 @@ class WhatIfPublic(BaseModel):
     timezone: str = Field(description="the zone the period's days were read in")
     as_of: UtcDatetime = Field(description="the moment both sides are judged at: now")
     teams: list[str] | None
+    replayed: list[str] = Field(description="the processes whose cases were replayed")
+    not_replayed: list[str] = Field(
+        description="the processes whose cases were not replayed: their candidate policies "
+                    "were validated with the rest but change nothing here")
     recorded: FiguresPublic
     candidate: FiguresPublic
     changed_cases: int
@@ -92,14 +103,17 @@ class WhatIfPublic(BaseModel):
 
 
 @router.post("/what-if", response_model=WhatIfPublic,
-             responses={**AUTH_ERRORS, 422: {"model": Problem}})
+             responses={**AUTH_ERRORS, 422: {"model": Problem},
+                        503: {"model": Problem, "description": "too many replays at once; "
+                                                               "try again later"}})
 def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
                  ) -> WhatIfPublic | JSONResponse:
     """Replay the complaints opened in the period (your teams', if a supervisor) under the
     candidate policies; nothing is written to the cases."""
     if problem := _request_problem(body, reader):
         return problem
-    candidate = candidate_policies(body, rt)
+    files = candidate_files(body, rt)
+    candidate = candidate_policies(body, rt, files)
     if isinstance(candidate, JSONResponse):
         return candidate
     unknown = sorted(set(body.teams) - set(candidate.teams))
@@ -109,23 +123,35 @@ def post_what_if(body: WhatIfRequest, rt: RuntimeDep, reader: ReportReaderDep
     teams = frozenset(body.teams) if body.teams else scope
     period = Period.of_days(body.start, body.end, body.timezone, teams)
     now = rt.clock.now()
-    with rt.engine.connect() as db:
-        report = what_if(db, period, candidate=candidate,
-                         calendars=build_calendars(candidate), as_of=now)
+    try:
+        report = REPLAYS.run(rt.engine, period, candidate=files, as_of=now)
+    except ReplaysBusy as exc:
+        return JSONResponse(status_code=503, headers={"Retry-After": "30"},
+                            content={"detail": f"{exc}; try again later"})
+    processes = replayed_processes()
     return WhatIfPublic(policy_version=candidate.version,
                         period_start=period.start, period_end=period.end,
                         timezone=body.timezone, as_of=now,
                         teams=sorted(teams) if teams is not None else None,
+                        replayed=processes["replayed"],
+                        not_replayed=processes["not_replayed"],
                         **as_json(report, changes_limit=CHANGES_LISTED))
 
 
-def candidate_policies(body: CandidateRun, rt: Runtime) -> PolicySet | JSONResponse:
-    """The candidate policy set: the files posted over the service's own, validated as at
-    start-up; or the 422 naming each file and field that is wrong."""
+def candidate_files(body: CandidateRun, rt: Runtime) -> dict[str, str]:
+    """The candidate's policy files: those posted over the service's own."""
     files = {name: path.read_text(encoding="utf-8") for name in policy_file_names()
              if (path := rt.settings.policies / name).is_file()}
+    return {**files, **body.policies}
+
+
+def candidate_policies(body: CandidateRun, rt: Runtime, files: dict[str, str] | None = None
+                       ) -> PolicySet | JSONResponse:
+    """The candidate policy set: its files (`candidate_files`), validated as at start-up;
+    or the 422 naming each file and field that is wrong."""
     try:
-        return load_policy_texts({**files, **body.policies}, **message_settings(rt.settings))
+        return load_policy_texts(files if files is not None else candidate_files(body, rt),
+                                 **message_settings(rt.settings))
     except PolicyError as exc:
         return JSONResponse(status_code=422, content={"detail": policy_problems(exc)})
 

@@ -12,6 +12,9 @@ service would have written. Then `core.whatif.what_if` reads and replays them al
 - under another: the resolution clock on working hours (cn-working-hours) instead of
   24x7, where every due time is business-calendar arithmetic.
 
+Each is split over the usable CPUs, as `caseflow what-if` does by default; the last is
+replayed again in this process alone, for comparison.
+
     python bench/what_if.py                      # 100,000 complaints on SQLite
     python bench/what_if.py --cases 5000 --database postgres
 """
@@ -141,47 +144,46 @@ def fill(engine: Any, n: int, log: Any = print) -> tuple[float, int]:
 
 
 def measure(engine: Any, url: str, n: int, processes: int) -> list[dict[str, Any]]:
-    """Replay every complaint unchanged and under the candidate in this process, then
-    under the candidate in `processes` processes (if more than one); one row each, with
-    its wall time and its CPU time (which depends less on what else the machine runs)."""
-    from core.policy_loader import build_calendars, load_policies, load_policy_texts
+    """Replay every complaint unchanged and under each candidate as `caseflow what-if`
+    does by default (over `processes` processes, one a CPU), then the costliest candidate
+    in this process alone, for comparison; one row each, with its wall time and its CPU
+    time (which depends less on what else the machine runs)."""
+    from core.policy_loader import build_calendars, load_policy_texts
     from core.whatif import Period, what_if, what_if_in_processes
 
-    shipped = load_policies(ROOT / "policies")
-    shipped_texts = {p.name: p.read_text(encoding="utf-8")
-                     for p in (ROOT / "policies").glob("*.yaml")}
-    texts = dict(shipped_texts)
-    texts["complaint.yaml"] = texts["complaint.yaml"].replace(
-        "urgent: PT10M, ordinary: PT20M", "urgent: PT10M, ordinary: PT30M")
-    candidate = load_policy_texts(texts)
-    if candidate.complaint.clocks["first_response"].targets["ordinary"] != timedelta(minutes=30):
+    shipped = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "policies").glob("*.yaml")}
+    first_response = dict(shipped, **{"complaint.yaml": shipped["complaint.yaml"].replace(
+        "urgent: PT10M, ordinary: PT20M", "urgent: PT10M, ordinary: PT30M")})
+    if load_policy_texts(first_response).complaint.clocks["first_response"].targets[
+            "ordinary"] != timedelta(minutes=30):
         raise BenchError("the candidate's first response target was not changed")
-    working = dict(shipped_texts, **{"complaint.yaml": shipped_texts["complaint.yaml"].replace(
+    working = dict(shipped, **{"complaint.yaml": shipped["complaint.yaml"].replace(
         "    resolution:\n      calendar: 24x7\n",
         "    resolution:\n      calendar: cn-working-hours\n")})
     working_hours = load_policy_texts(working)
     if working_hours.complaint.clocks["resolution"].calendar != "cn-working-hours":
         raise BenchError("the working-hours candidate's resolution calendar was not changed")
     period = Period(START, START + MONTH + timedelta(days=1))
+    split = f"{processes} process" + ("es" if processes > 1 else "")
+    runs = [(f"unchanged policies, {split}", shipped, processes),
+            (f"ordinary first response PT30M, {split}", first_response, processes),
+            (f"resolution on working hours, {split}", working, processes),
+            ("resolution on working hours, 1 process", working, 0)]
     rows = []
-    runs = [("unchanged policies", shipped, 1), ("ordinary first response PT30M", candidate, 1),
-            ("resolution on working hours", working_hours, 1)]
-    if processes > 1:
-        runs.append((f"PT30M, {processes} processes", candidate, processes))
-    for label, policies, count in runs:
+    for label, texts, count in runs:
         started, cpu_started = time.perf_counter(), _cpu_seconds()
-        if count > 1:
+        if count:
             report = what_if_in_processes(url, period, candidate=texts, as_of=AS_OF,
                                           processes=count)
-        else:
+        else:  # as `caseflow what-if --processes 1` does
             with engine.connect() as db:
-                report = what_if(db, period, candidate=policies,
-                                 calendars=build_calendars(policies), as_of=AS_OF)
+                report = what_if(db, period, candidate=working_hours,
+                                 calendars=build_calendars(working_hours), as_of=AS_OF)
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_started
         if report.recorded.cases != n:
             raise BenchError(f"{report.recorded.cases} complaints read, {n} stored")
-        if policies is shipped and report.changes:
+        if texts is shipped and report.changes:
             raise BenchError(f"the unchanged replay changed {len(report.changes)} outcomes, "
                              f"e.g. {report.changes[0]}")
         rows.append({"run": label, "cases": n, "seconds": seconds, "cpu": cpu,
@@ -203,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="also replay the candidate split over this many processes")
-    args = parser.parse_args(argv)
+    from core.whatif import usable_cpus
     from engine.db import make_engine, migrate
+
+    parser.add_argument("--processes", type=int, default=usable_cpus(),
+                        help="the processes each candidate is split over, as `caseflow "
+                             "what-if` splits it by default (default: the usable CPUs, "
+                             f"{usable_cpus()} here)")
+    args = parser.parse_args(argv)
 
     with temp_dir("caseflow-what-if-") as workdir, database(args.database, workdir) as db:
         engine = make_engine(db.url)

@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _what_if_parser(commands: Any) -> None:
+    from core.whatif import MIN_SHARE, usable_cpus
     from core.whatif_command import parse_day
 
     what_if = commands.add_parser(
@@ -146,8 +147,12 @@ def _what_if_parser(commands: Any) -> None:
     what_if.add_argument("--timezone", default="Asia/Shanghai",
                          help="the zone the days are read in (default Asia/Shanghai)")
     what_if.add_argument("--json", action="store_true", help="print the report as JSON")
-    what_if.add_argument("--processes", type=_bounded(1, 16), default=1,
-                         help="split the complaints over this many processes (default 1)")
+    cpus = min(usable_cpus(), 16)
+    what_if.add_argument("--processes", type=_bounded(1, 16), default=cpus,
+                         help="split the complaints over up to this many processes, at "
+                              f"least {MIN_SHARE:,} complaints each (default: the CPUs this "
+                              f"command may use, {cpus} here); the report is the same "
+                              "whatever the number")
 
 
 def main(argv: list[str] | None = None) -> int:

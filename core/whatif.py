@@ -10,19 +10,22 @@ never sits in memory at once; each case is counted into the report as it is repl
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from multiprocessing import get_context
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, and_, cast, select
+from sqlalchemy import Connection, Engine, Text, and_, cast, make_url, select
 
 from core.policy_loader import build_calendars, load_policy_texts
 from domain.calendars import BusinessCalendar
+from domain.catalogue import definitions
 from domain.complaint import rules as complaint
 from domain.policy import PolicySet, Tier
 from domain.whatif.history import (
@@ -38,6 +41,9 @@ from engine.db import json_value, make_engine
 from engine.store import CASES, CLOCKS, EVENTS
 
 CHUNK = 2000  # cases read and replayed at a time
+# The fewest complaints worth a process of their own: starting one (a fresh interpreter,
+# the imports, the policies) costs about a second of CPU, the replay of 2,000 about 0.6 s.
+MIN_SHARE = 2 * CHUNK
 GC_YOUNG_THRESHOLD = 10_000  # allocations between collections while replaying (see below)
 # The events people send a complaint; other entries on its timeline are written by other
 # processes (a follow-up opened, a link to a crisis) and change nothing the replay counts.
@@ -45,6 +51,13 @@ REPLAYED = frozenset(t.event for t in complaint.TABLE.transitions) - DERIVED
 # The entries read: the opening's, the rungs (the recorded outcome) and those replayed.
 OPENING = ("opened", "classify", "assign")
 READ = REPLAYED | RUNG_ENTRIES | frozenset(OPENING)
+
+
+def replayed_processes() -> dict[str, list[str]]:
+    """The processes a what-if replays (complaints) and those it does not: their cases
+    are not read, and their candidate policies, validated with the rest, change nothing."""
+    return {"replayed": [complaint.NAME],
+            "not_replayed": sorted(set(definitions()) - {complaint.NAME})}
 
 
 @dataclass(frozen=True)
@@ -212,13 +225,23 @@ def _compared(db: Connection, period: Period, *, candidate: PolicySet,
     return comparison
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, str],
-                         as_of: datetime, processes: int) -> WhatIfReport:
-    """`what_if` with the complaints split by id over `processes` processes, each reading
-    its share from the store at `url`, replaying it under the policy files `candidate`
-    (contents by file name, validated before) and counting it: for a large period on a
-    machine with cores to spare (the command line's `--processes`). Each sends back its
-    counts and its changed cases, not every case's outcomes."""
+                         as_of: datetime, processes: int,
+                         min_share: int = MIN_SHARE) -> WhatIfReport:
+    """`what_if` with the complaints split by id over up to `processes` processes, each
+    reading its share from the store at `url`, replaying it under the policy files
+    `candidate` (contents by file name, validated before) and counting it; each sends
+    back its counts and its changed cases, not every case's outcomes. The report is the
+    one a single process makes. No process gets fewer than `min_share` complaints, and
+    one share is replayed here, without starting a process; so is an in-memory SQLite
+    database, which no other process can open."""
     engine = make_engine(url)
     try:
         with engine.connect() as db:
@@ -226,19 +249,31 @@ def what_if_in_processes(url: str, period: Period, *, candidate: Mapping[str, st
                                   .order_by(CASES.c.id)).scalars())
     finally:
         engine.dispose()
+    processes = max(1, min(processes, len(ids) // max(1, min_share)))
+    if _in_memory(url):
+        processes = 1
     size = -(-len(ids) // processes) if ids else 1
     shares = [(ids[lo], ids[min(lo + size, len(ids)) - 1]) for lo in range(0, len(ids), size)]
+    jobs = [(url, period, dict(candidate), as_of, share) for share in shares]
+    if len(jobs) <= 1:
+        return _share((url, period, dict(candidate), as_of, None)).report()
     comparison = Comparison()
     # Spawned, not forked: a forked child would share the parent's open connections.
-    with ProcessPoolExecutor(max_workers=max(1, len(shares)),
-                             mp_context=get_context("spawn")) as pool:
-        for share in pool.map(_share, [(url, period, dict(candidate), as_of, share)
-                                       for share in shares]):
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=get_context("spawn")) as pool:
+        for share in pool.map(_share, jobs):
             comparison.merge(share)
     return comparison.report()
 
 
-def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]) -> Comparison:
+def _in_memory(url: str) -> bool:
+    """Whether `url` is a SQLite database held in its process's memory."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory")
+
+
+def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int] | None]
+           ) -> Comparison:
     """One process's share of `what_if_in_processes`."""
     url, period, files, as_of, ids = job
     candidate = load_policy_texts(files)
@@ -249,3 +284,68 @@ def _share(job: tuple[str, Period, dict[str, str], datetime, tuple[int, int]]) -
                              calendars=build_calendars(candidate), as_of=as_of, ids=ids)
     finally:
         engine.dispose()
+
+
+class ReplaysBusy(RuntimeError):
+    """So many replays are running or waiting that another one is refused for now."""
+
+
+class ReplayWorkers:
+    """Where a server replays: in `processes` spawned processes of its own, started at the
+    first replay and kept for the next. In a thread of the server, a replay (up to a
+    minute of CPU for a large period) would hold the interpreter's lock against every
+    other request the process serves, its event loop included; in another process it
+    takes a core the operating system shares out, and the server's thread only waits.
+    Up to `waiting` more wait their turn; beyond that `run` refuses (`ReplaysBusy`)."""
+
+    def __init__(self, processes: int = 1, waiting: int = 4) -> None:
+        self.processes, self.waiting = processes, waiting
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending = 0
+
+    def run(self, engine: Engine, period: Period, *, candidate: Mapping[str, str],
+            as_of: datetime) -> WhatIfReport:
+        """`what_if` of the store `engine` opens, under the policy files `candidate`
+        (contents by file name, validated before), replayed in one of the processes
+        (which open the store by the engine's URL); the calling thread waits for it. An
+        in-memory SQLite database, which no other process can open, is replayed in the
+        calling thread."""
+        url = engine.url.render_as_string(hide_password=False)
+        if _in_memory(url):
+            policies = load_policy_texts(candidate)
+            with engine.connect() as db:
+                return what_if(db, period, candidate=policies,
+                               calendars=build_calendars(policies), as_of=as_of)
+        with self._lock:
+            if self._pending >= self.processes + self.waiting:
+                raise ReplaysBusy(f"{self._pending} what-if replays are running or waiting")
+            if self._pool is None:
+                # Spawned, not forked: a fork would copy the server's threads and connections.
+                self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                                 mp_context=get_context("spawn"))
+            pool = self._pool
+            self._pending += 1
+        try:
+            return pool.submit(_replayed, url, period, dict(candidate), as_of).result()
+        except BrokenProcessPool:
+            with self._lock:  # a process died (killed, out of memory): start afresh next time
+                if self._pool is pool:
+                    self._pool = None
+            raise
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def close(self) -> None:
+        """Stop the processes, dropping the replays that wait (the server is stopping)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _replayed(url: str, period: Period, files: dict[str, str], as_of: datetime
+              ) -> WhatIfReport:
+    """A `ReplayWorkers` process's replay of a whole period."""
+    return _share((url, period, files, as_of, None)).report()

@@ -9,7 +9,7 @@ from datetime import date
 
 from core.policy_loader import PolicyError, build_calendars, load_policies, policy_file_names
 from core.settings import Settings
-from core.whatif import Period, what_if, what_if_in_processes
+from core.whatif import Period, replayed_processes, what_if, what_if_in_processes
 from domain.policy_types import zone_problem
 from domain.whatif.report import Figures, WhatIfReport, as_json
 from engine.clock_epoch import shared_clock
@@ -53,7 +53,8 @@ def run_what_if(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     if args.json:
-        print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+        print(json.dumps({**replayed_processes(), **as_json(report)}, ensure_ascii=False,
+                         indent=2))
     else:
         print(render_text(report, args))
     return 0
@@ -78,6 +79,7 @@ def render_text(report: WhatIfReport, args: argparse.Namespace) -> str:
     teams = ", ".join(args.teams) or "全部 all"
     lines = [f"假设分析 What if: {args.policies} · {args.start} – {args.end} "
              f"({args.timezone}) · 团队 teams: {teams}",
+             _processes_line(),
              f"{'':34}{'实际 recorded':>16}{'假设 candidate':>16}"]
 
     def row(label: str, recorded: object, candidate: object) -> None:
@@ -103,6 +105,12 @@ def render_text(report: WhatIfReport, args: argparse.Namespace) -> str:
     if len(report.changes) > SHOWN_CHANGES:
         lines.append(f"  … {len(report.changes) - SHOWN_CHANGES} more (--json lists all)")
     return "\n".join(lines)
+
+
+def _processes_line() -> str:
+    processes = replayed_processes()
+    return (f"重放 replayed: {', '.join(processes['replayed'])} · 未重放 not replayed, their "
+            f"candidate policies unused: {', '.join(processes['not_replayed'])}")
 
 
 def _rate(figures: Figures, clock: str) -> str:

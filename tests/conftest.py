@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from core import runtime as runtime_module
 from core.runtime import Runtime
@@ -129,6 +130,10 @@ def build_runtime(database: tuple[str, dict], policies: Path, clock: FrozenClock
                                  "instance_id": "test-instance", "notify_retry_seconds": 60,
                                  "survey_secret": TEST_SURVEY_SECRET,
                                  "public_url": "https://survey.example.test", **settings}
+    search_path = options.get("connect_args", {}).get("options")
+    if search_path:  # in the URL too, for the processes the runtime starts (what-if replays)
+        url = make_url(url).update_query_dict({"options": search_path}).render_as_string(
+            hide_password=False)
     config = Settings(database_url=url, policies=policies, **values)  # type: ignore[arg-type]
     engine = make_engine(config.resolved_database_url, **options)
     return runtime_module.configure(config, clock=clock, engine=engine)

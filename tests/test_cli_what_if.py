@@ -48,8 +48,11 @@ def test_what_if_prints_recorded_beside_candidate(sqlite_database, clock, tmp_pa
     line = next(li for li in shown.stdout.splitlines() if "on-time first_response" in li)
     assert "0.0% (0/2)" in line and "100.0% (2/2)" in line
     assert "complaints whose outcome changes: 2" in shown.stdout
+    said = next(li for li in shown.stdout.splitlines() if "not replayed" in li)
+    assert "replayed: complaint" in said and "crisis" in said and "service_request" in said
     as_json = json.loads(_caseflow(tmp_path, url, *args, "--json").stdout)
     assert as_json["recorded"]["breaches"] == 2 and as_json["candidate"]["breaches"] == 0
+    assert as_json["replayed"] == ["complaint"] and "crisis" in as_json["not_replayed"]
     split = json.loads(_caseflow(tmp_path, url, *args, "--json", "--processes", "2").stdout)
     assert split == as_json
     other_day = _caseflow(tmp_path, url, "--policies", str(candidate), "--from", "2026-11-21",

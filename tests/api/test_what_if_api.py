@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import yaml
 
+import api.whatif
+from core.whatif import ReplayWorkers
 from tests.api.helpers import open_case, post_event
 from tests.conftest import sweep
 from tests.support import SHIPPED_POLICIES, bearer, issue_key
@@ -49,6 +51,9 @@ def test_a_supervisor_sees_what_thirty_minutes_would_have_changed(client, clock,
     assert body["recorded"]["rungs_by_person"]["wang.fang"] == 2
     assert "wang.fang" not in body["candidate"]["rungs_by_person"]
     assert body["changed_cases"] == 2
+    # Said plainly: only complaints were replayed, the other processes' policies unused.
+    assert body["replayed"] == ["complaint"]
+    assert {"crisis", "followup", "service_request"} <= set(body["not_replayed"])
     assert (body["period_start"], body["period_end"], body["timezone"]) == (
         "2026-11-19T16:00:00Z", "2026-11-20T16:00:00Z", "Asia/Shanghai")
     assert [c["case_id"] for c in body["changes"]] == ids
@@ -110,3 +115,13 @@ def test_bad_periods_and_fields_are_refused_by_name(sqlite_client):
         answer = sqlite_client.post("/reports/what-if", json=body)
         assert answer.status_code == 422, (body, answer.text)
         assert answer.json()["detail"][0]["loc"] == loc, body
+
+
+def test_beyond_the_replays_that_may_wait_a_request_is_told_to_come_back(sqlite_client,
+                                                                         monkeypatch):
+    # Room for none: every replay is refused, as when one runs and four wait.
+    monkeypatch.setattr(api.whatif, "REPLAYS", ReplayWorkers(processes=1, waiting=-1))
+    refused = sqlite_client.post("/reports/what-if", json={**PERIOD, "policies": {}})
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "30"
+    assert "try again later" in refused.json()["detail"]

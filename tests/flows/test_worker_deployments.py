@@ -57,12 +57,9 @@ def _run_deployments(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _store_url(rt: runtime.Runtime) -> str:
-    """The runtime's store as one URL, its PostgreSQL schema included."""
-    url = rt.settings.resolved_database_url
-    schema = rt.engine.dialect.default_schema_name
-    if rt.engine.dialect.name == "postgresql":
-        url += f"?options=-csearch_path%3D{schema}"
-    return url
+    """The runtime's store as one URL, its PostgreSQL schema included (tests.conftest's
+    runtimes carry it in their settings' URL)."""
+    return rt.settings.resolved_database_url
 
 
 def test_every_deployment_runs_in_a_fresh_process_configured_by_settings(

@@ -9,14 +9,16 @@ from sqlalchemy import func, select
 
 import core.whatif
 from core.policy_loader import build_calendars, load_policies
-from core.whatif import Period, recorded_cases, what_if
+from core.whatif import Period, ReplayWorkers, recorded_cases, what_if, what_if_in_processes
 from domain.whatif.history import RecordedCase
 from domain.whatif.outcome import Verdict
 from domain.whatif.replay import replay
 from domain.whatif.report import as_json
+from engine.db import migrate
 from engine.store import CASES, CLOCKS, EVENTS, TIMERS
+from tests.conftest import build_runtime
 from tests.store.whatif_helpers import generate_month
-from tests.support import write_policies
+from tests.support import SHIPPED_POLICIES, write_policies
 
 
 @pytest.fixture
@@ -120,3 +122,43 @@ def test_read_in_small_chunks_the_report_is_the_one_read_at_once(month, monkeypa
     monkeypatch.setattr(core.whatif, "CHUNK", 5)  # chunk ends fall inside the month
     assert report() == at_once
     assert at_once["changed_cases"] > 0 and at_once["recorded"]["cases"] == len(ids)
+
+
+def test_split_over_processes_the_report_is_the_one_process_s(month, tmp_path):
+    rt, ids, period, now = month
+    # Business-calendar arithmetic on both clocks, so that shares disagree if any is off.
+    candidate_dir = write_policies(tmp_path / "candidate", complaint={"clocks": {
+        "first_response": {"calendar": "cn-working-hours", "targets": {
+            "urgent": "PT10M", "ordinary": "PT30M", "routine": "PT2H", "recovery": "PT4H"}},
+        "resolution": {"calendar": "cn-working-hours", "targets": {
+            "urgent": "PT4H", "ordinary": "PT24H", "routine": "PT72H", "recovery": "PT24H"}}}})
+    candidate = load_policies(candidate_dir)
+    files = {path.name: path.read_text(encoding="utf-8")
+             for path in candidate_dir.glob("*.yaml")}
+    with rt.engine.connect() as db:
+        one = as_json(what_if(db, period, candidate=candidate,
+                              calendars=build_calendars(candidate), as_of=now))
+    url = rt.settings.resolved_database_url  # on PostgreSQL, with the test's schema
+    two = what_if_in_processes(url, period, candidate=files, as_of=now, processes=2,
+                               min_share=1)
+    assert as_json(two) == one
+    assert one["changed_cases"] > 0 and one["recorded"]["cases"] == len(ids)
+    # Too few complaints for a process each: replayed here, the same report.
+    here = what_if_in_processes(url, period, candidate=files, as_of=now, processes=2)
+    assert as_json(here) == one
+
+
+def test_a_server_on_an_in_memory_store_replays_in_its_own_thread(clock, tmp_path):
+    # No other process can open it: a replay process would find an empty database.
+    rt = build_runtime(("sqlite:///:memory:", {}), write_policies(tmp_path / "policies"),
+                       clock)
+    try:
+        migrate(rt.engine)
+        ids, start, now = generate_month(rt, clock, cases=6)
+        files = {path.name: path.read_text(encoding="utf-8")
+                 for path in SHIPPED_POLICIES.glob("*.yaml")}
+        report = ReplayWorkers().run(rt.engine, Period(start, start + timedelta(days=31)),
+                                     candidate=files, as_of=now)
+    finally:
+        rt.engine.dispose()
+    assert report.recorded.cases == len(ids) > 0 and report.changes == ()

@@ -301,3 +301,90 @@ def test_between_is_additive(first: datetime, gap1: timedelta, gap2: timedelta) 
 @given(day=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)))
 def test_a_fresh_calendar_agrees_with_a_warmed_one(day: date) -> None:
     assert working_hours().is_working_day(day) == WORKING.is_working_day(day)
+
+
+# --- the same answers as walking the days one by one -----------------------------------
+# The calendar finds due times by binary search over windows laid out once; these walk
+# the days' windows one at a time, from the calendar's public rules, as it once did.
+
+def _day_windows(cal: BusinessCalendar, day: date) -> list[tuple[datetime, datetime]]:
+    if not cal.is_working_day(day):
+        return []
+    zone = ZoneInfo(cal.timezone)
+    return [(datetime.combine(day, start, zone).astimezone(UTC),
+             datetime.combine(day, end, zone).astimezone(UTC))
+            for start, end in cal.intervals or ()]
+
+
+def walked_add(cal: BusinessCalendar, start: datetime, duration: timedelta) -> datetime:
+    start, remaining = start.astimezone(UTC), duration
+    day = start.astimezone(ZoneInfo(cal.timezone)).date()
+    while True:
+        for open_at, close_at in _day_windows(cal, day):
+            begin = max(open_at, start)
+            if begin >= close_at:
+                continue
+            if remaining <= close_at - begin:
+                return begin + remaining
+            remaining -= close_at - begin
+        day += timedelta(days=1)
+
+
+def walked_subtract(cal: BusinessCalendar, end: datetime, duration: timedelta) -> datetime:
+    end, remaining = end.astimezone(UTC), duration
+    day = end.astimezone(ZoneInfo(cal.timezone)).date()
+    while True:
+        for open_at, close_at in reversed(_day_windows(cal, day)):
+            finish = min(close_at, end)
+            if finish <= open_at:
+                continue
+            if remaining < finish - open_at:
+                return finish - remaining
+            remaining -= finish - open_at
+        day -= timedelta(days=1)
+
+
+def walked_between(cal: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    total, zone = timedelta(0), ZoneInfo(cal.timezone)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    while day <= last:
+        for open_at, close_at in _day_windows(cal, day):
+            total += max(min(close_at, end) - max(open_at, start), timedelta(0))
+        day += timedelta(days=1)
+    return total
+
+
+# Up to a year and a half of working time, so that answers fall past the days laid out
+# first; one calendar for every example, so that its layout grows both ways in any order.
+long_durations = st.timedeltas(min_value=timedelta(0), max_value=hours(4000))
+# On the hour and at the windows' edges, where off-by-one answers hide, as well as anywhere.
+edges = st.builds(lambda day, at, zone: datetime.combine(day, at, zone),
+                  st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 6, 30)),
+                  st.sampled_from([time(0), time(9), time(12), time(13, 30), time(18),
+                                   time(12, 0, 0, 1), time(17, 59, 59, 999999)]),
+                  st.sampled_from(ZONES))
+moments = st.one_of(starts, edges)
+SHARED = working_hours()
+
+
+@settings(max_examples=400, deadline=None)
+@given(moment=moments, other=moments, duration=st.one_of(durations, long_durations,
+                                                        st.just(timedelta(0))))
+def test_binary_search_gives_the_day_walk_s_answers(moment: datetime, other: datetime,
+                                                    duration: timedelta) -> None:
+    assert SHARED.add(moment, duration) == walked_add(SHARED, moment, duration)
+    assert SHARED.subtract(moment, duration) == walked_subtract(SHARED, moment, duration)
+    start, end = sorted((moment, other))
+    assert SHARED.between(start, end) == walked_between(SHARED, start, end)
+
+
+def test_a_fresh_calendar_answers_far_from_where_it_was_first_asked() -> None:
+    fresh = working_hours()
+    near = sh(2026, 11, 20, 10)
+    assert fresh.add(near, hours(3)) == walked_add(fresh, near, hours(3))
+    for moment in (sh(2019, 3, 1, 10), sh(2031, 7, 4, 17), sh(2026, 11, 20, 10)):
+        assert fresh.subtract(moment, hours(900)) == walked_subtract(fresh, moment, hours(900))
+        assert fresh.add(moment, hours(900)) == walked_add(fresh, moment, hours(900))
+    assert fresh.between(sh(2019, 3, 1, 10), sh(2031, 7, 4, 17)) == walked_between(
+        fresh, sh(2019, 3, 1, 10), sh(2031, 7, 4, 17))
