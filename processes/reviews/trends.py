@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import ColumnElement, bindparam, literal, union_all
 from sqlmodel import Session, col, func, select
 
 from core.kpis import KpiFilter, on_time_rate
@@ -118,7 +118,7 @@ def _open_statement(spans: int, *, scoped: bool) -> Any:
     ms of CPU where the CASE and GROUP BY took 94.
     """
     opened_at = col(Case.opened_at)
-    now = bindparam("now")
+    now: ColumnElement[Any] = bindparam("now")
     scope = [col(Case.team).in_(bindparam("teams", expanding=True))] if scoped else []
     parts = []
     for i in range(spans):
