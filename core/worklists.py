@@ -152,6 +152,8 @@ class Facets:
 
 
 FACET_DIMENSIONS = ("team", "assignee", "process", "priority", "stage")
+# The same, in the order of the cases' index that counts them (engine.models.Case).
+FACETS_INDEXED = ("team", "process", "stage", "priority", "assignee")
 
 
 def team_zone(runtime: Runtime, team: str) -> ZoneInfo:
@@ -582,12 +584,16 @@ def _combinations(session: Session, reader: Identity, selected: Sequence[Any]
     One pass over the cases, grouped by every dimension at once (a few hundred groups
     at most), for the caller to sum per dimension: five GROUP BYs would read the cases
     five times, and SQLite would walk each dimension's index to spare itself a sort.
+    Grouped in the order of the `ix_cases_facets` index, the pass over every case of a
+    year (no filter, or one process's stage) reads that index alone, in its order,
+    without sorting.
     """
-    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
+    columns = [getattr(Case, dimension) for dimension in FACETS_INDEXED]
+    back = [FACETS_INDEXED.index(dimension) for dimension in FACET_DIMENSIONS]
     for part in scope_parts(reader):
         for *values, count in session.exec(select_rows(*columns, func.count())
                                            .where(*selected, *part).group_by(*columns)):
-            yield tuple(values), int(count)
+            yield tuple(values[i] for i in back), int(count)
 
 
 def _most_first(found: Counter[Any]) -> dict[Any, int]:
