@@ -18,6 +18,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_index('ix_cases_facets', 'cases',
                     ['team', 'process', 'stage', 'priority', 'assignee'])
+    # The new index's statistics, now: without them SQLite takes it for a team's open
+    # cases over the partial ix_cases_open_by_team (a queue's filter counts, 5 ms on
+    # 1,000,000 cases, took 324 ms), until something analyses the store.
+    op.execute('ANALYZE cases')
 
 
 def downgrade() -> None:
