@@ -356,11 +356,10 @@ def _count_with_due(session: Session, conditions: list[Any]) -> int:
                             .where(*conditions, _has_due_clock())).one())
 
 
-def _after(clock: Any, key: QueueKey, *, inclusive: bool = False) -> ColumnElement[bool]:
-    """`clock` (SlaClock or an alias) stands after `key` in (due time, id) order, or at it."""
+def _after(clock: Any, key: QueueKey) -> ColumnElement[bool]:
+    """`clock` (SlaClock or an alias) stands after `key` in (due time, id) order."""
     due, clock_id = col(clock.due_at), col(clock.id)
-    last = clock_id >= key.id if inclusive else clock_id > key.id
-    return or_(due > key.at, and_(due == key.at, last))
+    return or_(due > key.at, and_(due == key.at, clock_id > key.id))
 
 
 def _sorted_by_next_due(session: Session, conditions: list[Any], *, limit: int,
