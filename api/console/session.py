@@ -42,6 +42,8 @@ class ConsoleSession:
     # A sign-in at the identity provider under way: its state, PKCE verifier and the
     # page to return to, until the provider sends the person back.
     pending: dict[str, str] | None = None
+    # The provider's refresh token, for a new access token when this one expires.
+    refresh: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -73,7 +75,8 @@ def read_session(request: Request, rt: Runtime) -> ConsoleSession | None:
                                  issued_at=datetime.fromisoformat(payload["issued_at"]),
                                  credentials=payload.get("credentials"),
                                  pending={str(k): str(v) for k, v in pending.items()}
-                                 if isinstance(pending, dict) else None)
+                                 if isinstance(pending, dict) else None,
+                                 refresh=_text_or_none(payload.get("refresh")))
     except (InvalidToken, ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
         return None
     if rt.clock.now() - session.issued_at >= LIFETIME:
@@ -81,10 +84,15 @@ def read_session(request: Request, rt: Runtime) -> ConsoleSession | None:
     return session
 
 
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def write_session(response: Response, rt: Runtime, session: ConsoleSession) -> None:
     """Set the cookie: HttpOnly, SameSite=Lax, Secure when the service is reached by https."""
     payload = json.dumps({"csrf": session.csrf, "issued_at": session.issued_at.isoformat(),
-                          "credentials": session.credentials, "pending": session.pending})
+                          "credentials": session.credentials, "pending": session.pending,
+                          "refresh": session.refresh})
     token = _fernet(rt).encrypt(payload.encode()).decode("ascii")
     remaining = LIFETIME - (rt.clock.now() - session.issued_at)
     response.set_cookie(COOKIE, token, max_age=max(int(remaining.total_seconds()), 0),

@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,37 +26,60 @@ from engine.clock import FrozenClock
 
 ISSUER, AUDIENCE, CLIENT = "https://id.example.test/realms/service", "caseflow", "console"
 SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+Renewal = tuple[str, Callable[[], str]]  # the person, and what mints their next token
 
 
 class Provider:
     """The provider's side: codes it issued, each with the PKCE challenge and the
-    token it stands for."""
+    token it stands for, and the refresh tokens it gave, each renewing one person's
+    access token until the provider disables them."""
 
     def __init__(self) -> None:
-        self.codes: dict[str, tuple[str, str, str]] = {}  # code -> challenge, uri, token
+        self.codes: dict[str, tuple[str, str, str, Renewal | None]] = {}
         self.exchanges: list[dict[str, str]] = []
+        self.renewals: dict[str, Renewal] = {}  # refresh token -> the person, a new token
+        self.disabled: set[str] = set()
 
-    def authorize(self, location: str, token: str) -> tuple[str, str]:
-        """What the provider's sign-in page does: (code, state) to send back."""
+    def authorize(self, location: str, token: str, renewal: Renewal | None = None
+                  ) -> tuple[str, str]:
+        """What the provider's sign-in page does: (code, state) to send back; with a
+        `renewal`, the code's exchange gives a refresh token too."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         assert query["response_type"] == "code" and query["client_id"] == CLIENT
         assert query["code_challenge_method"] == "S256"
         code = secrets.token_urlsafe(16)
-        self.codes[code] = (query["code_challenge"], query["redirect_uri"], token)
+        self.codes[code] = (query["code_challenge"], query["redirect_uri"], token, renewal)
         return code, query["state"]
 
     def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.exchanges.append(form)
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh(form)
         found = self.codes.pop(form.get("code", ""), None)
         if found is None:
             return 400, {"error": "invalid_grant"}
-        challenge, uri, token = found
+        challenge, uri, token, renewal = found
         digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
         if base64.urlsafe_b64encode(digest).decode().rstrip("=") != challenge:
             return 400, {"error": "invalid_grant"}
         if form.get("redirect_uri") != uri or form.get("grant_type") != "authorization_code":
             return 400, {"error": "invalid_request"}
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300}
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300,
+                     **({"refresh_token": self._refresh_token(renewal)} if renewal else {})}
+
+    def _refresh(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        # Each refresh token is good once (rotated), and never for a disabled person.
+        renewal = self.renewals.pop(form.get("refresh_token", ""), None)
+        if renewal is None or renewal[0] in self.disabled or form.get("client_id") != CLIENT:
+            return 400, {"error": "invalid_grant"}
+        return 200, {"access_token": renewal[1](), "token_type": "Bearer", "expires_in": 300,
+                     "refresh_token": self._refresh_token(renewal)}
+
+    def _refresh_token(self, renewal: Renewal) -> str:
+        token = secrets.token_urlsafe(24)
+        self.renewals[token] = renewal
+        return token
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +194,39 @@ def test_the_providers_refusals_show_on_the_sign_in_page(
                              params={"code": code, "state": sent_state})
     assert no_console.status_code == 403 and "scheduler" in no_console.text
     assert console.get("/console/crises").status_code == 303
+
+
+def test_an_expired_token_is_renewed_until_the_provider_disables_the_person(
+        console: TestClient, provider: tuple[Provider, str], clock: FrozenClock) -> None:
+    state, _ = provider
+    person = secrets.token_hex(8)  # the provider's account: this test's alone
+    renewal = (person, lambda: access_token(clock))
+    code, sent_state = state.authorize(start(console), access_token(clock), renewal)
+    assert console.get("/console/sign-in/provider/callback",
+                       params={"code": code, "state": sent_state}).status_code == 303
+    assert console.get("/console/queue").status_code == 200
+    for _ in range(2):  # each renewal with the refresh token the last one gave
+        clock.advance(timedelta(minutes=6))
+        answer = console.get("/console/queue", params={"team": "complaints"})
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/console/queue?team=complaints"
+        assert state.exchanges[-1]["grant_type"] == "refresh_token"
+        page = console.get(answer.headers["location"])
+        assert page.status_code == 200 and "wang.fang" in page.text
+    # A form posted with an expired token is renewed and sent again as it was.
+    token = CSRF.search(page.text)
+    assert token is not None
+    form = {"csrf_token": token[1], "case": "999999", "assignee": "li.wei"}
+    clock.advance(timedelta(minutes=6))
+    answer = console.post("/console/workload/reassign", data=form)
+    assert answer.status_code == 307 and answer.headers["location"] == "/console/workload/reassign"
+    again = console.post(answer.headers["location"], data=form)
+    assert again.status_code == 404, again.text  # read with its token: no such case
+
+    state.disabled.add(person)
+    clock.advance(timedelta(minutes=6))
+    answer = console.get("/console/queue")
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/console/sign-in?next=")
+    assert state.exchanges[-1]["grant_type"] == "refresh_token"  # asked, and refused
+    assert console.get("/console/queue").headers["location"].startswith("/console/sign-in")
