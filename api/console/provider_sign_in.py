@@ -106,5 +106,6 @@ async def callback(request: Request, code: str | None = None, state: str | None 
     if refused is not None:
         return _problem_page(request, rt, 403, refused)
     answer = see_other(pending.get("next") or "/console/queue")
-    write_session(answer, rt, replace(new_session(rt, tokens.access), refresh=tokens.refresh))
+    write_session(answer, rt, replace(new_session(rt, tokens.access), refresh=tokens.refresh,
+                                      provider=True, id_token=tokens.id_token))
     return answer

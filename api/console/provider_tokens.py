@@ -26,11 +26,13 @@ class ProviderProblem(Exception):
 
 @dataclass(frozen=True)
 class ProviderTokens:
-    """What the token endpoint gives: the access token, and the refresh token if the
-    provider gives one (a provider may keep the one it gave before: then None)."""
+    """What the token endpoint gives: the access token, and the refresh token and the
+    ID token if the provider gives them (a provider may keep the refresh token it gave
+    before, and gives an ID token at sign-in, not always on a refresh: then None)."""
 
     access: str
     refresh: str | None = None
+    id_token: str | None = None
 
 
 def expired(access_token: str, now: datetime) -> bool:
@@ -73,5 +75,8 @@ def _tokens(settings: Settings, grant: dict[str, str]) -> ProviderTokens:
         reason = body.get("error", answer.status_code) if isinstance(body, dict) else \
             answer.status_code
         raise ProviderProblem(f"the identity provider gave no token ({reason})")
-    renewal = body.get("refresh_token")
-    return ProviderTokens(token, renewal if isinstance(renewal, str) and renewal else None)
+    return ProviderTokens(token, _text(body.get("refresh_token")), _text(body.get("id_token")))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

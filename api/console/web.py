@@ -141,7 +141,8 @@ async def _renewed(request: Request, rt: Runtime, session: ConsoleSession, back_
     except (provider_tokens.ProviderProblem, HTTPException):
         raise SignInRequired(back_to) from None
     return replace(session, credentials=tokens.access,
-                   refresh=tokens.refresh or session.refresh)
+                   refresh=tokens.refresh or session.refresh,
+                   id_token=tokens.id_token or session.id_token)
 
 
 def render(visit: Visit | None, request: Request, template: str, *, status: int = 200,
