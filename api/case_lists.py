@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import AUTH_ERRORS, ReaderDep
 from api.deps import RuntimeDep, SessionDep
 from api.errors import field_error
+from api.page_cursors import MAX_LENGTH as MAX_CURSOR
+from api.page_cursors import BadCursor, newest_cursor, queue_cursor, read_newest, read_queue
 from api.schemas import MAX_ID, CasePage, Problem
 from api.worklist_schemas import FacetsPublic, facets_public, row_public
 from core.case_vocabulary import filter_problem
@@ -76,31 +78,47 @@ def search_cases(
         "sort=newest: the cursor from the last page"))] = None,
     offset: Annotated[int | None, Query(ge=0, le=MAX_ID, description=(
         "sort=due: how many cases to skip (`next_offset` of the last page)"))] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, description=(
+        "either sort: `next_page` of the last page, as it was given"))] = None,
 ) -> CasePage | Response:
     """List the cases in your scope, filtered, each with its SLA summary (the clock due
     soonest: time left or overdue by, paused, escalation level, the next rung and who it
-    reaches); `total` counts them all. Follow `next_cursor` (sort=newest) or
-    `next_offset` (sort=due) for more."""
+    reaches); `total` counts them all. Follow `next_page` (as `cursor`) for more: it
+    costs the same however deep the page (`next_cursor` and `next_offset` still work)."""
     if isinstance(flt, Response):
         return flt
     now = rt.clock.now()
+    if cursor is not None and (before_id is not None or offset is not None):
+        given = "before_id" if before_id is not None else "offset"
+        return field_error(["query", "cursor"], f"pages on its own; leave out {given}")
     if sort == "due":
         if before_id is not None:
             return field_error(["query", "before_id"], "pages sort=newest; with sort=due, "
-                                                       "page with offset")
-        page = queue(session, reader, rt, now, flt, limit=limit, offset=offset or 0)
+                                                       "page with cursor or offset")
+        try:
+            after = read_queue(cursor) if cursor is not None else None
+        except BadCursor as bad:
+            return field_error(["query", "cursor"], str(bad))
+        page = queue(session, reader, rt, now, flt, limit=limit, offset=offset or 0,
+                     after=after)
         following = (offset or 0) + len(page.rows)
         return CasePage(items=[row_public(r) for r in page.rows], total=page.total,
                         next_cursor=None,
-                        next_offset=following if following < page.total else None)
+                        next_page=queue_cursor(page.after) if page.after else None,
+                        next_offset=following if after is None and page.after else None)
     if offset is not None:
         return field_error(["query", "offset"], "pages sort=due; with sort=newest, follow "
-                                                "next_cursor (before_id)")
-    rows, cursor = list_cases(session, flt, now=now, limit=limit, before_id=before_id,
-                              reader=reader)
+                                                "next_page (cursor) or next_cursor (before_id)")
+    try:
+        before = read_newest(cursor) if cursor is not None else before_id
+    except BadCursor as bad:
+        return field_error(["query", "cursor"], str(bad))
+    rows, next_id = list_cases(session, flt, now=now, limit=limit, before_id=before,
+                               reader=reader)
     return CasePage(items=[row_public(r) for r in with_sla(session, rows, rt, now)],
                     total=count_cases(session, flt, now=now, reader=reader),
-                    next_cursor=cursor)
+                    next_cursor=next_id,
+                    next_page=newest_cursor(next_id) if next_id is not None else None)
 
 
 @router.get("/facets", response_model=FacetsPublic,

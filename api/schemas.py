@@ -216,10 +216,13 @@ class CaseRow(CaseSummary):
 class CasePage(BaseModel):
     items: list[CaseRow]
     total: int = Field(description="the cases the filters select, over every page")
+    next_page: str | None = Field(default=None, description=(
+        "either sort: pass as `cursor` for the next page (None: this is the last)"))
     next_cursor: int | None = Field(description="sort=newest: pass as `before_id` for the "
                                                 "next page")
-    next_offset: int | None = Field(default=None, description="sort=due: pass as `offset` "
-                                                              "for the next page")
+    next_offset: int | None = Field(default=None, description=(
+        "sort=due: pass as `offset` for the next page (`cursor` costs the same however "
+        "deep the page; an offset, more the deeper it is)"))
 
 
 class Problem(BaseModel):

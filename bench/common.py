@@ -157,6 +157,11 @@ def _ours(server_pgids: tuple[int, ...], database: str | None = None
     return found
 
 
+def postgres_cpu(database: str) -> float:
+    """CPU-seconds so far of the PostgreSQL backends serving `database` (those alive now)."""
+    return sum(cpu for cpu, _ in _ours((), database).values())
+
+
 class CpuMeter:
     """Cores used by the server (and PostgreSQL), by this client, and by everything else.
 

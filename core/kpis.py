@@ -124,8 +124,10 @@ def clock_met(clock: Any = SlaClock) -> ColumnElement[bool]:
     return and_(col(clock.state) == "stopped", col(clock.breached_at).is_(None))
 
 
-def clock_missed(now: datetime, clock: Any = SlaClock) -> ColumnElement[bool]:
-    """A clock missed by `now`: breached, or running past its due time."""
+def clock_missed(now: datetime | ColumnElement[Any], clock: Any = SlaClock
+                 ) -> ColumnElement[bool]:
+    """A clock missed by `now` (an instant, or a bound parameter that gives it): breached,
+    or running past its due time."""
     # A running clock past due counts even before the sweeper fires its breach rung.
     return or_(col(clock.breached_at).is_not(None),
                and_(col(clock.state) == "running", col(clock.due_at) <= now))

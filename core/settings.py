@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         default=None, description="for a confidential client; a public one uses PKCE only")
     oidc_authorization_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     oidc_token_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # Optional: where signing out of the console also ends the provider's session
+    # (OpenID Connect RP-Initiated Logout); unset, signing out ends the console's alone.
+    oidc_end_session_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     # Signs survey links (HMAC-SHA256); generated into data_dir/survey-secret when unset.
     survey_secret: SecretStr | None = Field(default=None, min_length=32)
     public_url: str | None = Field(
@@ -134,6 +137,9 @@ class Settings(BaseSettings):
             missing = [name for name, value in {**sign_in, **oidc}.items() if not value]
             raise ValueError(f"signing in with the identity provider needs all of "
                              f"{list({**sign_in, **oidc})}; missing {missing}")
+        if self.oidc_end_session_url and not self.oidc_sign_in:
+            raise ValueError("CASEFLOW_OIDC_END_SESSION_URL signs people out of the identity "
+                             f"provider they signed in with: it needs all of {list(sign_in)}")
         return self
 
     @property

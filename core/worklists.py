@@ -108,9 +108,23 @@ class QueueRow:
 
 
 @dataclass(frozen=True)
+class QueueKey:
+    """Where a case stands in the queue, to page on after it (keyset paging).
+
+    A case with a due time stands at its soonest running clock's (due time, clock id);
+    one without (paused, or no clock) after all of those, at its (opening, case id).
+    """
+
+    due: bool  # among the cases with a due time
+    at: datetime  # the soonest clock's due time, or the case's opening
+    id: int  # that clock's id, or the case's
+
+
+@dataclass(frozen=True)
 class QueuePage:
     rows: list[QueueRow]
     total: int  # the open cases the filter selects, on every page
+    after: QueueKey | None = None  # where the next page starts; None: this is the last
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,8 @@ class Facets:
 
 
 FACET_DIMENSIONS = ("team", "assignee", "process", "priority", "stage")
+# The same, in the order of the cases' index that counts them (engine.models.Case).
+FACETS_INDEXED = ("team", "process", "stage", "priority", "assignee")
 
 
 def team_zone(runtime: Runtime, team: str) -> ZoneInfo:
@@ -291,27 +307,43 @@ WALK_BATCH = 500  # running clocks read at a time by the walk
 
 
 def queue(session: Session, reader: Identity, runtime: Runtime, now: datetime,
-          flt: CaseFilter, *, limit: int, offset: int) -> QueuePage:
+          flt: CaseFilter, *, limit: int, offset: int = 0, after: QueueKey | None = None
+          ) -> QueuePage:
     """Open cases by what breaches next: the most overdue first, then the soonest due;
     cases with no running clock (paused, or none) last, oldest first. Closed cases are
-    left out. Each row carries its SLA summary."""
+    left out. Each row carries its SLA summary.
+
+    A page starts `offset` cases in, or right after the case at `after` (the previous
+    page's `after`): keyset paging, whose cost does not grow with the depth of the page.
+    """
+    if after is not None and offset:
+        raise ValueError("a queue page starts at an offset or after a key, not both")
     selected = [*case_conditions(flt, now), col(Case.closed_at).is_(None)]
     total = _count(session, reader, selected)
     conditions = [*selected, *in_scope(reader)]
-    if total <= SORT_IN_STORE_UP_TO:
-        cases = _sorted_by_next_due(session, conditions, limit=limit, offset=offset)
-    else:
-        cases = _walked_by_next_due(session, conditions, limit=limit, offset=offset)
-    if len(cases) < limit:
+    wanted = limit + 1  # one more than shown: whether a next page exists
+    found: list[tuple[Case, QueueKey]] = []
+    if after is None or after.due:
+        by_due = _sorted_by_next_due if total <= SORT_IN_STORE_UP_TO else _walked_by_next_due
+        found = by_due(session, conditions, limit=wanted, offset=offset, after=after)
+    if len(found) < wanted:
         # The page reaches past the cases with a due time: the rest follow, oldest first.
-        with_due = offset + len(cases) if cases or offset == 0 else _count_with_due(
-            session, conditions)
-        rest_offset = max(0, offset - with_due)
-        cases += list(session.exec(
-            select(Case).where(*conditions, ~_has_due_clock())
-            .order_by(col(Case.opened_at), col(Case.id))
-            .limit(limit - len(cases)).offset(rest_offset)))
-    return QueuePage(rows=with_sla(session, cases, runtime, now), total=total)
+        rest = [*conditions, ~_has_due_clock()]
+        rest_offset = 0
+        if after is not None and not after.due:
+            rest.append(or_(col(Case.opened_at) > after.at,
+                            and_(col(Case.opened_at) == after.at, col(Case.id) > after.id)))
+        elif after is None:
+            with_due = offset + len(found) if found or offset == 0 else _count_with_due(
+                session, conditions)
+            rest_offset = max(0, offset - with_due)
+        found += [(case, QueueKey(due=False, at=case.opened_at, id=case.id or 0))
+                  for case in session.exec(select(Case).where(*rest)
+                                           .order_by(col(Case.opened_at), col(Case.id))
+                                           .limit(wanted - len(found)).offset(rest_offset))]
+    page = found[:limit]
+    return QueuePage(rows=with_sla(session, [case for case, _ in page], runtime, now),
+                     total=total, after=page[-1][1] if len(found) > limit and page else None)
 
 
 def _has_due_clock() -> ColumnElement[bool]:
@@ -324,8 +356,14 @@ def _count_with_due(session: Session, conditions: list[Any]) -> int:
                             .where(*conditions, _has_due_clock())).one())
 
 
+def _after(clock: Any, key: QueueKey) -> ColumnElement[bool]:
+    """`clock` (SlaClock or an alias) stands after `key` in (due time, id) order."""
+    due, clock_id = col(clock.due_at), col(clock.id)
+    return or_(due > key.at, and_(due == key.at, clock_id > key.id))
+
+
 def _sorted_by_next_due(session: Session, conditions: list[Any], *, limit: int,
-                        offset: int) -> list[Case]:
+                        offset: int, after: QueueKey | None) -> list[tuple[Case, QueueKey]]:
     """Cases with a running clock, by their soonest clock's (due time, id): a query
     keeping each case's soonest clock, for the store to sort."""
     sibling = aliased(SlaClock)
@@ -335,48 +373,63 @@ def _sorted_by_next_due(session: Session, conditions: list[Any], *, limit: int,
         or_(col(sibling.due_at) < col(SlaClock.due_at),
             and_(col(sibling.due_at) == col(SlaClock.due_at),
                  col(sibling.id) < col(SlaClock.id))))
-    query = (select(Case).select_from(SlaClock)
+    later = [_after(SlaClock, after)] if after is not None else []
+    query = (select(Case, col(SlaClock.due_at), col(SlaClock.id)).select_from(SlaClock)
              .join(Case, col(Case.id) == col(SlaClock.case_id))
              .where(col(SlaClock.state) == "running", col(SlaClock.due_at).is_not(None),
-                    *conditions, ~sooner)
+                    *conditions, *later, ~sooner)
              .order_by(col(SlaClock.due_at), col(SlaClock.id))
              .limit(limit).offset(offset))
-    return list(session.exec(query))
+    # The query keeps running clocks with a due time only, and rows read have ids.
+    return [(case, QueueKey(due=True, at=due, id=clock_id or 0))
+            for case, due, clock_id in session.exec(query) if due is not None]
 
 
 def _walked_by_next_due(session: Session, conditions: list[Any], *, limit: int,
-                        offset: int) -> list[Case]:
+                        offset: int, after: QueueKey | None) -> list[tuple[Case, QueueKey]]:
     """The same page as `_sorted_by_next_due`, found by walking the running clocks in
     (due time, id) order (the `ix_sla_clocks_state_due` index), a batch at a time, and
-    keeping the cases that match: the first clock met of a case is its soonest."""
+    keeping the cases that match: the first clock met of a case is its soonest.
+
+    After a key, the walk starts there, and leaves out the cases with a running clock at
+    or before it: their soonest clock was met on an earlier page (or their case does not
+    match).
+    """
     due, clock_id = col(SlaClock.due_at), col(SlaClock.id)
+    shown: list[Any] = []
+    if after is not None:
+        earlier = aliased(SlaClock)
+        shown.append(~exists().where(
+            col(earlier.case_id) == col(Case.id), col(earlier.state) == "running",
+            col(earlier.due_at).is_not(None), ~_after(earlier, after)))
     seen: set[int] = set()
-    found: list[int] = []
-    after: tuple[datetime, int] | None = None
+    found: list[tuple[int, QueueKey]] = []
+    walked_to = after
     while len(found) < offset + limit:
         query = select_rows(due, clock_id, col(SlaClock.case_id)).where(
             col(SlaClock.state) == "running", due.is_not(None))
-        if after is not None:
-            query = query.where(or_(due > after[0], and_(due == after[0], clock_id > after[1])))
+        if walked_to is not None:
+            query = query.where(_after(SlaClock, walked_to))
         batch = list(session.exec(query.order_by(due, clock_id).limit(WALK_BATCH)))
         if not batch:
             break
-        after = (batch[-1][0], batch[-1][1])
-        fresh = []
-        for _, _, case_id in batch:
+        walked_to = QueueKey(due=True, at=batch[-1][0], id=batch[-1][1])
+        fresh: dict[int, QueueKey] = {}
+        for at, soonest, case_id in batch:
             if case_id not in seen:
                 seen.add(case_id)
-                fresh.append(case_id)
+                fresh[case_id] = QueueKey(due=True, at=at, id=soonest)
         if not fresh:
             continue
         matching = set(session.exec(select(col(Case.id)).where(
-            col(Case.id).in_(fresh), *conditions)))
-        found += [case_id for case_id in fresh if case_id in matching]
+            col(Case.id).in_(fresh), *conditions, *shown)))
+        found += [(case_id, key) for case_id, key in fresh.items() if case_id in matching]
     page = found[offset:offset + limit]
     if not page:
         return []
-    loaded = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(page)))}
-    return [loaded[case_id] for case_id in page]
+    loaded = {c.id: c for c in session.exec(
+        select(Case).where(col(Case.id).in_([case_id for case_id, _ in page])))}
+    return [(loaded[case_id], key) for case_id, key in page]
 
 
 def with_sla(session: Session, cases: list[Case], runtime: Runtime, now: datetime
@@ -530,12 +583,16 @@ def _combinations(session: Session, reader: Identity, selected: Sequence[Any]
     One pass over the cases, grouped by every dimension at once (a few hundred groups
     at most), for the caller to sum per dimension: five GROUP BYs would read the cases
     five times, and SQLite would walk each dimension's index to spare itself a sort.
+    Grouped in the order of the `ix_cases_facets` index, the pass over every case of a
+    year (no filter, or one process's stage) reads that index alone, in its order,
+    without sorting.
     """
-    columns = [getattr(Case, dimension) for dimension in FACET_DIMENSIONS]
+    columns = [getattr(Case, dimension) for dimension in FACETS_INDEXED]
+    back = [FACETS_INDEXED.index(dimension) for dimension in FACET_DIMENSIONS]
     for part in scope_parts(reader):
         for *values, count in session.exec(select_rows(*columns, func.count())
                                            .where(*selected, *part).group_by(*columns)):
-            yield tuple(values), int(count)
+            yield tuple(values[i] for i in back), int(count)
 
 
 def _most_first(found: Counter[Any]) -> dict[Any, int]:

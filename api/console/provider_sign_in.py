@@ -6,8 +6,10 @@ The console sends the person to the provider with a random `state` and a PKCE
 challenge, both kept in its encrypted session cookie; when the provider sends them
 back with a code, the console checks the state, exchanges the code (with the PKCE
 verifier, and the client secret if there is one) for an access token, and checks that
-token exactly as the API checks a bearer token. The session then holds the token, so
-it ends when the token expires (the provider's lifetime).
+token exactly as the API checks a bearer token. The session then holds the token, and
+the refresh token if the provider gives one: when the access token expires, the console
+asks the provider for another (`api.console.web.visit`), and the session ends when the
+provider refuses (a person it disabled) or gave no refresh token.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import replace
-from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from fastapi import APIRouter
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import client_address, identify
+from api.console.provider_tokens import ProviderProblem, exchange_code
 from api.console.session import new_session, read_session, write_session
 from api.console.signin import refusal_of, safe_next
 from api.console.web import render, see_other, words_of
@@ -38,11 +39,6 @@ from core.settings import Settings
 
 router = APIRouter()
 CALLBACK = "/console/sign-in/provider/callback"
-TOKEN_TIMEOUT = 10.0  # seconds for the provider to answer the code exchange
-
-
-class ProviderProblem(Exception):
-    """The provider's answer gives no token (HTTP 502 on the sign-in page)."""
 
 
 def _challenge(verifier: str) -> str:
@@ -74,26 +70,6 @@ async def start(request: Request, next: str | None = None) -> Response:
     return answer
 
 
-def exchange(settings: Settings, code: str, verifier: str) -> str:
-    """The access token the provider gives for `code` (ProviderProblem if none)."""
-    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-            "redirect_uri": redirect_uri(settings), "client_id": settings.oidc_client_id or ""}
-    if settings.oidc_client_secret is not None:
-        form["client_secret"] = settings.oidc_client_secret.get_secret_value()
-    try:
-        answer = httpx.post(settings.oidc_token_url or "", data=form, timeout=TOKEN_TIMEOUT,
-                            headers={"Accept": "application/json"})
-        body: Any = answer.json()
-    except (httpx.HTTPError, ValueError):
-        raise ProviderProblem("the identity provider did not answer") from None
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if answer.status_code != 200 or not isinstance(token, str) or not token:
-        reason = body.get("error", answer.status_code) if isinstance(body, dict) else \
-            answer.status_code
-        raise ProviderProblem(f"the identity provider gave no token ({reason})")
-    return token
-
-
 def _problem_page(request: Request, rt: Runtime, status: int, problem: str) -> Response:
     session = new_session(rt)
     page = render(None, request, "sign_in.html", status=status, csrf=session.csrf,
@@ -118,9 +94,10 @@ async def callback(request: Request, code: str | None = None, state: str | None 
         return _problem_page(request, rt, 401, words(
             "The identity provider did not sign you in ({reason}).", reason=error or "no code"))
     try:
-        token = await run_in_threadpool(exchange, rt.settings, code, pending["verifier"])
+        tokens = await run_in_threadpool(exchange_code, rt.settings, code,
+                                         pending["verifier"], redirect_uri(rt.settings))
         identity = await identify(rt, HTTPAuthorizationCredentials(
-            scheme="Bearer", credentials=token), client_address(request))
+            scheme="Bearer", credentials=tokens.access), client_address(request))
     except ProviderProblem as exc:
         return _problem_page(request, rt, 502, str(exc))
     except HTTPException as exc:
@@ -129,5 +106,6 @@ async def callback(request: Request, code: str | None = None, state: str | None 
     if refused is not None:
         return _problem_page(request, rt, 403, refused)
     answer = see_other(pending.get("next") or "/console/queue")
-    write_session(answer, rt, new_session(rt, token))
+    write_session(answer, rt, replace(new_session(rt, tokens.access), refresh=tokens.refresh,
+                                      provider=True, id_token=tokens.id_token))
     return answer

@@ -8,6 +8,9 @@ scheduler) have no console.
 
 from __future__ import annotations
 
+import secrets
+from urllib.parse import urlencode
+
 from fastapi import APIRouter
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.exceptions import HTTPException
@@ -18,6 +21,7 @@ from api.auth import client_address, identify
 from api.console.session import (
     LANGUAGE_COOKIE,
     PATH,
+    ConsoleSession,
     end_session,
     is_https,
     new_session,
@@ -27,11 +31,13 @@ from api.console.session import (
 from api.console.web import read_form, render, see_other, words_of
 from api.console.wording import Wording
 from core import runtime as runtime_module
+from core.settings import Settings
 from domain.access import ActorKind, Identity, Permission
 from domain.messages import EN, ZH
 
 router = APIRouter()
 HOME = "/console/queue"
+SIGN_IN = "/console/sign-in"
 MAX_CREDENTIALS = 4096
 
 
@@ -95,11 +101,32 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
+    """End the console's session; for a person who signed in at the provider, where its
+    end-session endpoint is set, go on to end theirs there too (RP-Initiated Logout)."""
     rt = runtime_module.current()
-    await read_form(request, read_session(request, rt))
-    answer = see_other("/console/sign-in")
+    session = read_session(request, rt)
+    await read_form(request, session)
+    assert session is not None  # read_form checked its token
+    end_session_url = rt.settings.oidc_end_session_url
+    if session.provider and end_session_url:
+        answer = see_other(provider_sign_out(rt.settings, end_session_url, session))
+    else:
+        answer = see_other(SIGN_IN)
     end_session(answer, rt)
     return answer
+
+
+def provider_sign_out(settings: Settings, end_session_url: str, session: ConsoleSession) -> str:
+    """The provider's end-session address for `session`'s person: it ends their session
+    there and sends them back to the console's sign-in page, which must be registered at
+    the provider as the client's post-logout redirect URI. The `state` comes back with
+    them; the sign-in page needs nothing from it, so it is not kept."""
+    query = {"client_id": settings.oidc_client_id or "",
+             "post_logout_redirect_uri": settings.resolved_public_url + SIGN_IN,
+             "state": secrets.token_urlsafe(16)}
+    if session.id_token is not None:
+        query["id_token_hint"] = session.id_token
+    return end_session_url + ("&" if "?" in end_session_url else "?") + urlencode(query)
 
 
 @router.get("/language")

@@ -3,7 +3,7 @@ templates, and forms checked against the session's token."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,17 +13,20 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import client_address, identify
+from api.console import provider_tokens
 from api.console.session import (
     CSRF_FIELD,
     LANGUAGE_COOKIE,
     ConsoleSession,
     csrf_matches,
     read_session,
+    write_session,
 )
 from api.console.wording import Wording, detail_items, wording_for
 from core import runtime as runtime_module
@@ -53,6 +56,16 @@ class FormRefused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+class SessionRenewed(Exception):
+    """A session whose provider token expired, renewed with its refresh token: the same
+    page again, with the renewed session's cookie (its form token kept, so a form posted
+    with it is sent again as it was)."""
+
+    def __init__(self, session: ConsoleSession) -> None:
+        super().__init__("renewed")
+        self.session = session
 
 
 class SignInRequired(Exception):
@@ -99,6 +112,9 @@ async def visit(request: Request) -> Visit:
     back_to = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if session is None or session.credentials is None:
         raise SignInRequired(back_to)
+    if session.refresh is not None and rt.settings.oidc_sign_in and \
+            provider_tokens.expired(session.credentials, rt.clock.now()):
+        raise SessionRenewed(await _renewed(request, rt, session, back_to))
     try:
         identity = await identify(rt, HTTPAuthorizationCredentials(
             scheme="Bearer", credentials=session.credentials), client_address(request))
@@ -111,6 +127,22 @@ async def visit(request: Request) -> Visit:
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
+
+
+async def _renewed(request: Request, rt: Runtime, session: ConsoleSession, back_to: str
+                   ) -> ConsoleSession:
+    """`session` with a new access token from the provider, checked as at sign-in; the
+    sign-in page if the provider refuses (a person it disabled) or the token is refused."""
+    try:
+        tokens = await run_in_threadpool(provider_tokens.refresh, rt.settings,
+                                         session.refresh or "")
+        await identify(rt, HTTPAuthorizationCredentials(
+            scheme="Bearer", credentials=tokens.access), client_address(request))
+    except (provider_tokens.ProviderProblem, HTTPException):
+        raise SignInRequired(back_to) from None
+    return replace(session, credentials=tokens.access,
+                   refresh=tokens.refresh or session.refresh,
+                   id_token=tokens.id_token or session.id_token)
 
 
 def render(visit: Visit | None, request: Request, template: str, *, status: int = 200,
@@ -150,6 +182,15 @@ def see_other(location: str) -> Response:
 
 def install(app: FastAPI) -> None:
     """Send a visitor without a session to the sign-in page, then back where they were."""
+
+    @app.exception_handler(SessionRenewed)
+    async def _renewed_session(request: Request, exc: SessionRenewed) -> Response:
+        # 307 keeps a form's method and body; a page asked for again is a plain GET.
+        status = 303 if request.method in ("GET", "HEAD") else 307
+        answer = RedirectResponse(str(request.url.path) + (
+            f"?{request.url.query}" if request.url.query else ""), status_code=status)
+        write_session(answer, runtime_module.current(), exc.session)
+        return answer
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(_: Request, exc: SignInRequired) -> Response:

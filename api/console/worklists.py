@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from api.console.case_page import Refusal, apply_event
 from api.console.web import Visit, VisitDep, read_form, render, see_other
+from api.page_cursors import BadCursor, queue_cursor, read_queue
 from core import worklists
 from core.queries import CaseFilter
 from domain.access import AccessRole
@@ -36,16 +37,17 @@ def _filter(request: Request) -> tuple[CaseFilter, dict[str, str]]:
     return CaseFilter(**values), chosen
 
 
-def _queue(visit: Visit, flt: CaseFilter, chosen: dict[str, str], page: int
-           ) -> dict[str, Any]:
+def _queue(visit: Visit, flt: CaseFilter, chosen: dict[str, str],
+           after: worklists.QueueKey | None) -> dict[str, Any]:
     rt, now = visit.rt, visit.rt.clock.now()
     with Session(rt.engine) as session:
         found = worklists.queue(session, visit.identity, rt, now, flt, limit=PAGE,
-                                offset=page * PAGE)
+                                after=after)
         counts = worklists.filter_counts(session, visit.identity,
                                          {name: value or None for name, value in chosen.items()})
     return {"rows": found.rows, "total": found.total, "choices": filter_choices(visit),
-            "counts": counts, "now": now}
+            "counts": counts, "now": now,
+            "next_page": queue_cursor(found.after) if found.after else None}
 
 
 def filter_choices(visit: Visit) -> dict[str, list[str]]:
@@ -65,16 +67,24 @@ def filter_choices(visit: Visit) -> dict[str, list[str]]:
 
 
 @router.get("/queue")
-async def queue_page(request: Request, visit: VisitDep, page: int = 0) -> Response:
+async def queue_page(request: Request, visit: VisitDep, after: str | None = None) -> Response:
+    """The queue, a page at a time: `after` is the cursor of the page's "Next" link
+    (`api.page_cursors`); one that is not refuses itself (422) over the first page."""
     flt, chosen = _filter(request)
-    page = max(0, min(page, 10_000))
-    found = await run_in_threadpool(_queue, visit, flt, chosen, page)
+    key, problem = None, None
+    if after:
+        try:
+            key = read_queue(after)
+        except BadCursor:
+            problem = visit.words("That page link is not valid; here is the first page.")
+    found = await run_in_threadpool(_queue, visit, flt, chosen, key)
     handed_on = request.query_params.get("handed_on")
     notice = visit.words("Case {id} is now with a team outside your scope.", id=handed_on) \
         if handed_on and handed_on.isdigit() else None
-    return render(visit, request, "queue.html", chosen=chosen, page=page, page_size=PAGE,
-                  refresh=REFRESH_SECONDS, zone=visit.zone, notice=notice,
-                  risk_window=RISK_WINDOW, **found)
+    return render(visit, request, "queue.html", status=422 if problem else 200,
+                  chosen=chosen, paged=key is not None, refresh=REFRESH_SECONDS,
+                  zone=visit.zone, notice=notice, problem=problem, risk_window=RISK_WINDOW,
+                  **found)
 
 
 def _overview(visit: Visit, horizon: int) -> dict[str, Any]:

@@ -63,9 +63,10 @@ def hour_of(moment: datetime) -> datetime:
 _CLOCKS = {name: aliased(SlaClock, name=f"{name}_clock") for name in ON_TIME_CLOCKS}
 
 
-def per_case(now: datetime, *columns: Any) -> Any:
+def per_case(now: datetime | ColumnElement[Any], *columns: Any) -> Any:
     """One row per complaint of the query's cases: `columns`, then its on-time clocks met
-    and missed by `now` (a case without such clocks has 0 and 0). Add the WHERE.
+    and missed by `now` (an instant, or a bound parameter that gives it; a case without
+    such clocks has 0 and 0). Add the WHERE.
 
     Each on-time clock is joined on its own (a case has at most one of each name), so the
     rows need no grouping per case, which would sort them all first.
@@ -111,14 +112,12 @@ def case_figures(met: int, missed: int) -> Figures:
                    cases_on_time=int(decided and missed == 0), cases_decided=int(decided))
 
 
-def summed(per_case_rows: Any, group: Any) -> Any:
-    """The figures of `per_case_rows` (a subquery of `per_case`) summed per `group` (one
-    of its columns): group, then the five figures in the order of FIGURES."""
+def sums(per_case_rows: Any) -> list[ColumnElement[Any]]:
+    """The figures of `per_case_rows` (a subquery of `per_case`) summed, as aggregate
+    columns in the order of FIGURES (each 0 over no rows)."""
     met, missed = per_case_rows.c.met, per_case_rows.c.missed
-    return select_rows(
-        group, func.count(), _sum(met), _sum(met + missed),
-        count_if(and_(met > 0, missed == 0)), count_if(met + missed > 0),
-    ).group_by(group)
+    return [func.count(), _sum(met), _sum(met + missed),
+            count_if(and_(met > 0, missed == 0)), count_if(met + missed > 0)]
 
 
 def _sum(value: Any) -> ColumnElement[Any]:

@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, bindparam, literal, union_all
 from sqlmodel import Session, col, func, select
 
 from core.kpis import KpiFilter, on_time_rate
@@ -25,6 +28,7 @@ from domain.complaint import rules as complaint
 from domain.kpi_definitions import CSAT_AVERAGE, ON_TIME, Average, Rate
 from domain.reviews.model import floor_period, shift_period
 from domain.reviews.policy import PeriodKind
+from engine.db import select_rows
 from engine.models import Case, Survey, SurveyAnswer
 from processes.reviews import trend_rollup
 from processes.reviews.trend_rollup import Figures
@@ -88,7 +92,26 @@ def on_whole_hour(moment: datetime) -> bool:
 
 def _open_by_bucket(session: Session, now: datetime, spans: Sequence[tuple[datetime, datetime]],
                     teams: Sequence[str] | None) -> dict[int, Figures]:
-    """The open complaints' figures per span (by its index), counted from their clocks."""
+    """The open complaints' figures per span (by its index), counted from their clocks
+    by the store: on SQLite a sum per span (`_open_statement`); on PostgreSQL one query
+    grouped by the span each complaint falls in, which its hash aggregate groups without
+    sorting (there the sums per span took longer: 64 ms where grouping took 59, and 47
+    where it took 30 for one team, on 200,000 cases)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _open_grouped(session, now, spans, teams)
+    values: dict[str, Any] = {"now": now, **{f"start_{i}": start for i, (start, _) in
+                                             enumerate(spans)},
+                              **{f"end_{i}": end for i, (_, end) in enumerate(spans)}}
+    if teams is not None:
+        values["teams"] = list(teams)
+    statement = _open_statement(len(spans), scoped=teams is not None)
+    return {int(i): Figures(*map(int, values))
+            for i, *values in session.execute(statement, values)}
+
+
+def _open_grouped(session: Session, now: datetime, spans: Sequence[tuple[datetime, datetime]],
+                  teams: Sequence[str] | None) -> dict[int, Figures]:
+    """The open complaints' figures per span, grouped by a CASE naming each one's span."""
     opened_at = col(Case.opened_at)
     bucket = trend_rollup.bucket_of(opened_at, spans)
     conditions = [col(Case.process) == complaint.NAME, col(Case.closed_at).is_(None),
@@ -96,8 +119,39 @@ def _open_by_bucket(session: Session, now: datetime, spans: Sequence[tuple[datet
     if teams is not None:
         conditions.append(col(Case.team).in_(teams))
     cases = trend_rollup.per_case(now, bucket.label("bucket")).where(*conditions).subquery()
-    return {int(i): Figures(*map(int, values))
-            for i, *values in session.exec(trend_rollup.summed(cases, cases.c.bucket))}
+    query = select_rows(cases.c.bucket, *trend_rollup.sums(cases)).group_by(cases.c.bucket)
+    return {int(i): Figures(*map(int, values)) for i, *values in session.exec(query)}
+
+
+@cache
+def _open_statement(spans: int, *, scoped: bool) -> Any:
+    """The statement giving the open complaints' figures in each of `spans` consecutive
+    spans (bound parameters `start_i` and `end_i`, and `now`; `teams` if `scoped`): one
+    row per span, each summing its complaints apart (UNION ALL). Made once per shape: a
+    statement of 30 spans takes longer to build than the store takes to run it. For
+    SQLite (`_open_by_bucket`).
+
+    Each span's complaints are a range of the open complaints' index by opening, summed
+    as they are read: a CASE naming each row's span, then a GROUP BY on it
+    (`_open_grouped`), makes SQLite sort every row by that value in a temporary B-tree
+    first. On the
+    50,000 open complaints of 30 days of a store of 1,000,000 cases, the union took 51
+    ms of CPU where the CASE and GROUP BY took 94.
+    """
+    opened_at = col(Case.opened_at)
+    now: ColumnElement[Any] = bindparam("now")
+    scope = [col(Case.team).in_(bindparam("teams", expanding=True))] if scoped else []
+    parts = []
+    for i in range(spans):
+        # OFFSET 0 keeps the store from merging the per-case rows into the sums, where
+        # each complaint's met and missed (four clock judgements) would be evaluated
+        # again for each sum that names them: on SQLite, a fifth of the time.
+        cases = trend_rollup.per_case(now).where(
+            col(Case.process) == complaint.NAME, col(Case.closed_at).is_(None),
+            opened_at >= bindparam(f"start_{i}"), opened_at < bindparam(f"end_{i}"),
+            *scope).offset(0).subquery()
+        parts.append(select_rows(literal(i).label("bucket"), *trend_rollup.sums(cases)))
+    return union_all(*parts)
 
 
 def _counted(session: Session, now: datetime, start: datetime, end: datetime,

@@ -4,6 +4,7 @@ case that the API refuses."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.console import worklists as console_worklists
 from api.console.session import COOKIE, LIFETIME
 from core.runtime import Runtime
 from engine.clock import FrozenClock
@@ -374,3 +376,34 @@ def test_the_queues_filters_say_how_many_open_cases_each_value_selects(
     # The other priorities keep their counts; the team counts only the urgent ones now.
     assert re.search(r'<option value="ordinary">[^<]+ \(1\)</option>', chosen)
     assert '<option value="complaints">complaints (2)</option>' in chosen
+
+
+NEXT_PAGE = re.compile(r'id="next-page" href="\?([^"]+)"')
+
+
+def test_the_queue_pages_on_after_its_last_row_and_refuses_a_made_up_link(
+        app_client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console_worklists, "PAGE", 2)
+    api = TestClient(app_client.app, headers=bearer(issue_key(runtime, "supervisor")))
+    for priority in ("urgent", "routine", "ordinary", "urgent", "routine"):
+        api.post("/cases", json=complaint(priority=priority))
+    api.post("/cases", json=complaint(category="billing"))
+    complaints_only = issue_key(runtime, "supervisor", name="gao.yan", teams=["complaints"])
+    expected = [item["id"] for item in TestClient(app_client.app, headers=bearer(
+        complaints_only)).get("/cases", params={"sort": "due"}).json()["items"]]
+    assert len(expected) == 5
+    sign_in(app_client, complaints_only)
+    shown, query = [], "priority="  # an empty filter, kept in the links
+    for _ in range(5):
+        answer = app_client.get(f"/console/queue?{query}")
+        assert answer.status_code == 200
+        shown += [int(found) for found in dict.fromkeys(CASE_LINK.findall(answer.text))]
+        following = NEXT_PAGE.search(answer.text)
+        if following is None:
+            break
+        query = html.unescape(following[1])
+    assert shown == expected  # in the API's order, each once, none of billing's
+    refused = app_client.get("/console/queue", params={"after": "not-a-cursor"})
+    assert refused.status_code == 422 and 'role="alert"' in refused.text
+    assert [int(found) for found in dict.fromkeys(CASE_LINK.findall(refused.text))] == \
+        expected[:2]

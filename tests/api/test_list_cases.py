@@ -31,7 +31,7 @@ def assorted(client) -> dict[str, dict]:  # type: ignore[no-untyped-def]
 
 def test_an_empty_store_lists_nothing(client):
     assert client.get("/cases").json() == {"items": [], "total": 0, "next_cursor": None,
-                                           "next_offset": None}
+                                           "next_offset": None, "next_page": None}
 
 
 def test_items_are_summaries_newest_first(client, assorted):

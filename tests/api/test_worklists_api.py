@@ -3,6 +3,8 @@ validated filters, the overview and the workload, each within the caller's scope
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -53,6 +55,84 @@ def test_paging_options_belong_to_their_sort(client, three):
     answer = client.get("/cases", params={"offset": 3})
     assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == [
         "query", "offset"]
+
+
+def _followed(client, params, headers=None) -> list[int]:  # type: ignore[no-untyped-def]
+    """The ids of every page, following `next_page` from the first page to the last."""
+    ids, cursor = [], None
+    for _ in range(20):
+        answer = client.get("/cases", params=params | ({"cursor": cursor} if cursor else {}),
+                            headers=headers)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        ids += [item["id"] for item in body["items"]]
+        cursor = body["next_page"]
+        if cursor is None:
+            return ids
+    raise AssertionError("next_page never ran out")
+
+
+@pytest.mark.parametrize("sort", ["due", "newest"])
+def test_the_next_page_cursor_pages_through_every_case_once(client, three, sort):
+    whole = [i["id"] for i in client.get("/cases", params={"sort": sort}).json()["items"]]
+    assert len(whole) == 4
+    assert _followed(client, {"sort": sort, "limit": 1}) == whole
+    assert _followed(client, {"sort": sort, "limit": 3}) == whole
+
+
+def test_the_queue_cursor_runs_on_into_the_paused_cases(client, three, clock):
+    post_event(client, three["routine"], "acknowledge")
+    post_event(client, three["routine"], "wait_on_customer")  # nothing due: last
+    post_event(client, three["urgent"], "acknowledge")
+    post_event(client, three["urgent"], "wait_on_customer")
+    assert _followed(client, {"sort": "due", "limit": 1}) == [
+        three["ordinary"], three["billing"], three["routine"], three["urgent"]]
+
+
+def test_a_supervisor_s_cursor_never_reveals_another_team_s_case(client, runtime, three):
+    billing_only = bearer(issue_key(runtime, "supervisor", name="sun.hao", teams=["billing"]))
+    complaints_only = bearer(issue_key(runtime, "supervisor", teams=["complaints"]))
+    assert _followed(client, {"sort": "due", "limit": 1}, billing_only) == [three["billing"]]
+    assert _followed(client, {"sort": "due", "limit": 1}, complaints_only) == [
+        three["ordinary"], three["urgent"], three["routine"]]
+    # A manager's cursor (after the first case of all) pages the supervisor's own scope.
+    manager = client.get("/cases", params={"sort": "due", "limit": 1}).json()["next_page"]
+    page = client.get("/cases", params={"sort": "due", "cursor": manager},
+                      headers=billing_only).json()
+    assert [i["id"] for i in page["items"]] == [three["billing"]]
+    newest = client.get("/cases", params={"limit": 1}).json()["next_page"]  # billing's
+    page = client.get("/cases", params={"cursor": newest}, headers=billing_only).json()
+    assert page["items"] == [] and page["next_page"] is None
+
+
+def _made_up(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("params", "reason"), [
+    ({"cursor": "not a cursor"}, "is not a cursor this service gave"),
+    ({"sort": "due", "cursor": _made_up("due", "2026-11-20T02:00:00+00:00", 0)}, "is not a cursor"),
+    ({"sort": "due", "cursor": _made_up("due", "2026-11-20T02:00:00", 3)}, "is not a cursor"),
+    ({"sort": "due", "cursor": _made_up("due", "yesterday", 3)}, "is not a cursor"),
+    ({"sort": "due", "cursor": _made_up("due", 1, 3)}, "is not a cursor"),
+    ({"cursor": _made_up("newest", True)}, "is not a cursor"),
+    ({"cursor": _made_up("newest", 3, 4)}, "is not a cursor"),
+    ({"sort": "due", "cursor": _made_up("sideways", 3)}, "is not a cursor"),
+    ({"cursor": _made_up({"due": 3})}, "is not a cursor"),
+    ({"cursor": "x" * 201}, "at most 200 characters"),
+    ({"cursor": _made_up("newest", 3), "sort": "due"}, "sort=newest; this one has sort=due"),
+    ({"cursor": _made_up("due", "2026-11-20T02:00:00+00:00", 3)},
+     "sort=due; this one has sort=newest"),
+    ({"cursor": _made_up("newest", 3), "before_id": 3}, "leave out before_id"),
+    ({"cursor": _made_up("due", "2026-11-20T02:00:00+00:00", 3), "sort": "due",
+      "offset": 1}, "leave out offset"),
+])
+def test_a_cursor_the_service_did_not_give_answers_422_naming_it(sqlite_client, params,
+                                                                  reason):
+    answer = sqlite_client.get("/cases", params=params)
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["loc"] == ["query", "cursor"] and reason in problem["msg"]
 
 
 @pytest.mark.parametrize(("field", "value", "allowed"), [

@@ -104,6 +104,48 @@ def test_a_trend_from_the_roll_up_equals_one_counted_from_every_case(
     assert sum(f.cases_decided for f in figures) > 0
 
 
+def test_the_open_complaints_are_counted_live_as_judged_by_hand(make_runtime, clock):
+    """The live part alone (the open complaints), each figure worked out by hand."""
+    rt = make_runtime()
+    clock.set(shanghai(2026, 11, 17, 10, 0))
+    late_resolution = open_complaint(rt, ref="e")  # ordinary: reply in 20 min, fix in 24 h
+    clock.advance(timedelta(minutes=5))
+    send(rt, late_resolution, "acknowledge")  # replied in time; its fix runs past due
+    clock.set(shanghai(2026, 11, 18, 10, 0))
+    on_time = open_complaint(rt, ref="a")
+    not_replied = open_complaint(rt, ref="b")  # reply due at 10:20, none by 10:30
+    replied_late = open_complaint(rt, ref="c")
+    undecided = open_complaint(rt, ref="d", priority="routine")  # reply due at 12:00
+    closed = open_complaint(rt, ref="f")  # the roll-up's, not the live part's
+    clock.advance(timedelta(minutes=5))
+    send(rt, on_time, "acknowledge")
+    for event in ("acknowledge", "resolve", "confirm"):
+        send(rt, closed, event)
+    clock.set(shanghai(2026, 11, 18, 10, 25))
+    send(rt, replied_late, "acknowledge")  # stopped past its target: breached
+    clock.set(shanghai(2026, 11, 18, 10, 30))  # no sweep: the missed ones never swept
+    assert undecided and not_replied
+    now = rt.clock.now()
+    spans = trends.buckets(now, PeriodKind.day, 3, "Asia/Shanghai")  # 16, 17, 18 Nov
+    figures = trend_rollup.Figures
+    with Session(rt.engine) as session:
+        live = trends._open_by_bucket(session, now, spans, None)
+        assert [live.get(i, figures()) for i in range(3)] == [
+            figures(),
+            # its reply met, its fix missed: decided, not on time
+            figures(opened=1, clocks_met=1, clocks_decided=2, cases_on_time=0,
+                    cases_decided=1),
+            # on time: 1 met; not replied and replied late: 1 missed each; undecided: none
+            figures(opened=4, clocks_met=1, clocks_decided=3, cases_on_time=1,
+                    cases_decided=3)]
+        assert trends._open_by_bucket(session, now, spans, ["complaints"]) == live
+        assert all(f == figures() for f in
+                   trends._open_by_bucket(session, now, spans, ["billing"]).values())
+    # With the closed one from the roll-up (both its clocks met), as the trend shows it.
+    assert _trend(rt, PeriodKind.day, 3, "Asia/Shanghai", None)[2] == figures(
+        opened=5, clocks_met=3, clocks_decided=5, cases_on_time=2, cases_decided=4)
+
+
 def test_a_rebuilt_roll_up_holds_what_the_closings_added(make_runtime, clock):
     rt = make_runtime()
     _a_fortnight(rt, clock)

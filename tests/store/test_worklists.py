@@ -34,6 +34,20 @@ def _ids(page) -> list[int]:  # type: ignore[no-untyped-def]
     return [row.case.id for row in page.rows]
 
 
+def _keyed_pages(rt: Runtime, reader: Identity, *, limit: int) -> list[list[int]]:
+    """Every page of the queue, each started after the last one's key."""
+    pages, after = [], None
+    with Session(rt.engine) as session:
+        for _ in range(50):
+            page = queue(session, reader, rt, rt.clock.now(), CaseFilter(), limit=limit,
+                         after=after)
+            pages.append(_ids(page))
+            if page.after is None:
+                return pages
+            after = page.after
+    raise AssertionError("the pages never ran out")
+
+
 def test_the_queue_puts_the_most_overdue_first_then_the_soonest_due(make_runtime, clock):
     rt = make_runtime()
     ordinary = open_complaint(rt, ref="c1")  # first response due at 10:20
@@ -66,14 +80,21 @@ def test_a_queue_too_long_to_sort_is_walked_in_due_order_to_the_same_pages(
         opened.append(open_complaint(rt, ref=f"c{k}", priority=priority))
         clock.advance(timedelta(minutes=3))
     send(rt, opened[3], "acknowledge")  # its resolution clock alone runs now
+    opened.append(open_complaint(rt, ref="c5", priority="urgent"))
+    send(rt, opened[-1], "acknowledge")
+    send(rt, opened[-1], "wait_on_customer")  # no clock due: after all the others
     clock.advance(timedelta(minutes=20))  # some past due, some not
     sorted_pages = [_ids(_queue(rt, MANAGER, limit=2, offset=k)) for k in range(0, 6, 2)]
+    assert _keyed_pages(rt, MANAGER, limit=2) == sorted_pages
     monkeypatch.setattr(worklists, "SORT_IN_STORE_UP_TO", 0)
     monkeypatch.setattr(worklists, "WALK_BATCH", 1)  # a clock at a time: many batches
     walked_pages = [_ids(_queue(rt, MANAGER, limit=2, offset=k)) for k in range(0, 6, 2)]
     assert walked_pages == sorted_pages
+    # Each case once, though all but one have two clocks running, walked after a key.
+    assert _keyed_pages(rt, MANAGER, limit=2) == sorted_pages
+    assert _keyed_pages(rt, MANAGER, limit=1) == [[case] for case in sum(sorted_pages, [])]
     assert sorted(sum(walked_pages, [])) == sorted(opened)
-    assert _ids(_queue(rt, MANAGER, CaseFilter(priority="urgent"))) == [opened[2]]
+    assert _ids(_queue(rt, MANAGER, CaseFilter(priority="urgent"))) == [opened[2], opened[-1]]
 
 
 def test_paused_and_closed_cases_leave_the_head_of_the_queue(make_runtime, clock):
