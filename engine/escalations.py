@@ -12,7 +12,7 @@ in its own transaction.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from engine.db import is_retryable, session_scope
 from engine.hooks import after_decision, timer_facts
 from engine.id_lists import among
 from engine.models import Case, Customer, SlaClock, Timer
+from engine.rung_chunks import fire_rungs
 from engine.store import (
     Appends,
     NewTimer,
@@ -104,45 +105,11 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
 
 
 def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
-    """Fire escalation timers in one transaction, their rows read in a few queries."""
-    outcomes: Counter[str] = Counter()
-    now = runtime.clock.now()
+    """Fire escalation timers in one transaction, with rows and bulk writes; then, each
+    alone, those that way could not take (`engine.rung_chunks`)."""
     with session_scope(runtime.engine) as session:
-        # Rows are locked in id order, as single firings and commands lock one case:
-        # two instances or an API call never wait on each other in a cycle.
-        timers = {t.id: t for t in session.exec(
-            select(Timer).where(among(runtime.engine, col(Timer.id), timer_ids))
-            .order_by(col(Timer.id))
-            .with_for_update())}
-        me = runtime.settings.instance_id
-        mine = [timers[i] for i in timer_ids if i in timers and held_by(timers[i], me)]
-        if len(mine) < len(timer_ids):
-            outcomes["skipped"] += len(timer_ids) - len(mine)
-        case_ids = sorted({timer.case_id for timer in mine})
-        cases = {c.id: c for c in session.exec(
-            select(Case).where(among(runtime.engine, col(Case.id), case_ids))
-            .order_by(col(Case.id))
-            .with_for_update())}
-        clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
-        for clock in session.exec(select(SlaClock).where(
-                among(runtime.engine, col(SlaClock.case_id), case_ids))):
-            clocks[clock.case_id].append(clock)
-        case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
-        for row in session.exec(select(Timer).where(
-                among(runtime.engine, col(Timer.case_id), case_ids))):
-            case_timers[row.case_id].append(row)
-        customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
-        customers = {c.id: c for c in session.exec(
-            select(Customer).where(among(runtime.engine, col(Customer.id), customer_ids)))}
-        appends = Appends()
-        for timer in mine:
-            case = cases[timer.case_id]
-            # Two rungs of one case in a chunk see each other: the rows are shared.
-            outcomes[_fire(session, runtime, timer, case, clocks[timer.case_id],
-                           customers.get(case.customer_id), now=now,
-                           case_timers=case_timers[timer.case_id], appends=appends)] += 1
-        appends.insert(session)
-    return outcomes
+        chunk = fire_rungs(session, runtime, timer_ids, runtime.clock.now())
+    return chunk.outcomes + _fire_alone(runtime, chunk.left)
 
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
