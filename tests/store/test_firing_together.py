@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from domain import escalation
 from engine import escalations as firing
+from engine import rung_chunks as chunks
 from engine.claims import claim_due
 from engine.models import Timer
 from tests.conftest import sweep
@@ -41,7 +42,9 @@ def test_a_case_that_fails_does_not_hold_back_the_chunk(make_runtime, clock, mon
             raise RuntimeError("a case the policy cannot handle")
         return real_step_due(case, **kwargs)
 
-    monkeypatch.setattr(firing, "step_due", step_due)
+    # Both ways of firing a rung decide with it: together (rows) and alone (models).
+    for module in (firing, chunks):
+        monkeypatch.setattr(module, "step_due", step_due)
     clock.advance(timedelta(minutes=16))
     assert sweep(rt).timers == {"fired": 4, "failed": 1}
     assert [escalations(rt, case_id) for case_id in cases] == [
@@ -50,7 +53,8 @@ def test_a_case_that_fails_does_not_hold_back_the_chunk(make_runtime, clock, mon
         held = session.exec(select(Timer).where(Timer.case_id == broken,
                                                 Timer.name == "first_response")).one()
     assert held.status == "claimed"
-    monkeypatch.setattr(firing, "step_due", real_step_due)
+    for module in (firing, chunks):
+        monkeypatch.setattr(module, "step_due", real_step_due)
     clock.advance(rt.lease + timedelta(seconds=1))
     assert sweep(rt).timers == {"fired": 1}
     assert escalations(rt, broken) == [("first_response", "warning")]
