@@ -4,8 +4,9 @@ A storm is thousands of rungs due at once, and each is a small decision: what it
 is what surrounds it. Here the chunk's timers, cases, clocks and customers are read as
 plain rows (no model objects), each rung is decided on the case as the chunk's earlier
 rungs left it, and what they change is written with one statement per table: the
-cases, clocks and timers updated (an `executemany`, which psycopg sends as one
-pipeline), the timeline, outbox and new timers inserted (`Appends`).
+cases, clocks and timers updated, the timeline, outbox and new timers inserted: on
+PostgreSQL each table's rows as arrays (`engine.pg_bulk`), on SQLite an `executemany`
+(`Appends` for the inserts).
 
 It writes what `persist_decision` and the ORM write for the same decisions. A rung it
 cannot take that way is left to the caller, to fire alone after the chunk's commit
@@ -30,13 +31,15 @@ from domain.policy import EscalationStep
 from domain.process import CaseSnapshot, Decision
 from engine import hooks, metrics
 from engine.claims import held_by
-from engine.db import pipelined
 from engine.id_lists import among
 from engine.models import Timer
+from engine.pg_bulk import insert_rows, update_rows
 from engine.store import (
     CASES,
     CLOCKS,
     CUSTOMERS,
+    EVENTS,
+    OUTBOX,
     TIMERS,
     Appends,
     NewTimer,
@@ -251,11 +254,19 @@ def _write(connection: Connection, cases: Any, appends: Appends) -> None:
                                        "name": name, **values})
             elif values != stored:  # most of a storm's clocks are as they were
                 clock_rows.append(values)
-    with pipelined(connection):
-        if case_rows:
-            connection.execute(_UPDATE_CASE, case_rows)
-        if clock_rows:
-            connection.execute(_UPDATE_CLOCK, clock_rows)
-        if timer_rows:
-            connection.execute(_UPDATE_TIMER, timer_rows)
+    if connection.dialect.name == "postgresql":
+        # A statement a table, its rows as arrays (what `Appends.insert` leaves is the
+        # rare new clock and the team members' loads).
+        update_rows(connection, CASES, case_rows, _CASE_SET)
+        update_rows(connection, CLOCKS, clock_rows, _CLOCK_SET)
+        update_rows(connection, TIMERS, timer_rows, _TIMER_SET)
+        insert_rows(connection, EVENTS, appends.events)
+        insert_rows(connection, OUTBOX, appends.messages)
+        insert_rows(connection, TIMERS, [timer.columns() for timer in appends.timers])
+        appends.events, appends.messages, appends.timers = [], [], []
+    else:
+        for statement, rows in ((_UPDATE_CASE, case_rows), (_UPDATE_CLOCK, clock_rows),
+                                (_UPDATE_TIMER, timer_rows)):
+            if rows:
+                connection.execute(statement, rows)
     appends.insert(connection)
