@@ -2,11 +2,12 @@
 
 A storm of breaches is many escalation rungs due at once. Those are fired a chunk at a
 time in one transaction, with the chunk's cases, clocks, customers and timers read in
-a few queries: per rung, what is left is the decision and its writes. If anything in a
-chunk fails, the chunk is rolled back and each of its timers is fired alone, so one bad
-case never holds back the rest. Other timers (process timers: survey sends, PDCA checks)
-read store facts that an earlier timer of the same chunk could change, so each is fired
-in its own transaction.
+a few queries and its writes made in one statement per table (`engine.rung_chunks`):
+per rung, what is left is the decision. A rung that way cannot take (one turned
+obsolete) is fired alone after the chunk. If anything in a chunk fails, the chunk is
+rolled back and each of its timers is fired alone, so one bad case never holds back the
+rest. Other timers (process timers: survey sends, PDCA checks) read store facts that an
+earlier timer of the same chunk could change, so each is fired in its own transaction.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from engine.id_lists import among
 from engine.models import Case, Customer, SlaClock, Timer
 from engine.rung_chunks import fire_rungs
 from engine.store import (
-    Appends,
-    NewTimer,
     load_case,
     load_clocks,
     persist_decision,
@@ -113,9 +112,7 @@ def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
 
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
-          clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
-          case_timers: list[Timer | NewTimer] | None = None, appends: Appends | None = None
-          ) -> str:
+          clocks: list[SlaClock], customer: Customer | None, *, now: datetime) -> str:
     """Decide what the timer means for the case at `now`, and write it: 'fired', or
     'obsolete' when it means nothing now (it is then planned again)."""
     snapshot = snapshot_of(case, clocks, customer)
@@ -131,12 +128,10 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
         decision = process.on_timer(snapshot, timer.name, runtime.policies,
                                     runtime.calendars, now, facts)
     if decision is None:
-        _plan_again(session, runtime, timer, snapshot, now=now, case_timers=case_timers,
-                    appends=appends)
+        _plan_again(session, runtime, timer, snapshot, now=now)
         return "obsolete"
     persist_decision(session, case, clocks, decision, policies=runtime.policies,
-                     calendars=runtime.calendars, now=now, case_timers=case_timers,
-                     appends=appends)
+                     calendars=runtime.calendars, now=now)
     after_decision(session, case, decision, policies=runtime.policies,
                    calendars=runtime.calendars, now=now, runtime=runtime)
     if ladder:
@@ -148,8 +143,7 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
 
 
 def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnapshot, *,
-                now: datetime, case_timers: list[Timer | NewTimer] | None,
-                appends: Appends | None) -> None:
+                now: datetime) -> None:
     """Give back a timer that came due for nothing, to wait as the case now needs.
 
     An event that paused, stopped or pushed back its clock while the timer was claimed
@@ -161,8 +155,7 @@ def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnap
     """
     timer.status, timer.claimed_by, timer.claimed_at = "cancelled", None, None
     sync_timers(session, case.id, case.process,
-                timers_wanted(case, runtime.policies, runtime.calendars),
-                loaded=case_timers, appends=appends)
+                timers_wanted(case, runtime.policies, runtime.calendars))
     if timer.status == "pending" and timer.fire_at is not None and timer.fire_at <= now:
         timer.status, timer.fired_at = "obsolete", now
     session.add(timer)
