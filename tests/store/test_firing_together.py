@@ -119,3 +119,22 @@ def test_the_rungs_of_a_process_whose_hook_sees_them_go_through_it(make_runtime,
     assert sorted(seen) == [(case_id, "sla_warning") for case_id in cases]
     assert [escalations(rt, case_id) for case_id in cases] == [
         [("first_response", "warning")]] * 3
+
+
+def test_chunks_keep_each_case_s_rungs_together_and_in_order(make_runtime, clock,
+                                                               monkeypatch):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(9)]
+    monkeypatch.setattr(firing, "CHUNK", 5)  # chunks of two cases, fired two at once
+    clock.advance(timedelta(minutes=21))  # each case's warning and breach
+    assert sweep(rt).timers == {"fired": 18}
+    for case_id in cases:
+        assert escalations(rt, case_id) == [("first_response", "warning"),
+                                            ("first_response", "breach")]
+    assert sweep(rt).timers == {}
+
+
+def test_a_case_s_rungs_are_never_split_between_chunks(monkeypatch):
+    monkeypatch.setattr(firing, "CHUNK", 4)
+    case_of = {1: 10, 2: 11, 3: 10, 4: 12, 5: 11, 6: 13, 7: 13, 8: 13}
+    assert firing.by_case([1, 2, 3, 4, 5, 6, 7, 8], case_of) == [[1, 3, 2, 5], [4, 6, 7, 8]]
