@@ -337,6 +337,19 @@ def _die_with_parent() -> None:
         pass
 
 
+def _log_stamp(line: str) -> datetime | None:
+    """When a log line was written: the service's stamp (`2026-12-06 19:39:52.426+00:00`,
+    core/log_format.py) or logging's default (`2026-12-06 19:39:52,426`, local time)."""
+    try:
+        return datetime.fromisoformat(line[:29])
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    except ValueError:
+        return None
+
+
 class ServerProcess:
     """A server started as its own process group, with its output in a log file."""
 
@@ -412,11 +425,8 @@ class ServerProcess:
             return None
         for line in lines:
             if text in line:
-                try:
-                    stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-                except ValueError:
-                    return None
-                return stamp.timestamp() - self.started_wall
+                stamp = _log_stamp(line)
+                return None if stamp is None else stamp.timestamp() - self.started_wall
         return None
 
     def stop(self) -> None:

@@ -10,11 +10,14 @@ Two modes:
 - restart (the default): the instant is 20 minutes and a few seconds ago, so every
   75% warning and every breach is already due when the service starts, as after
   downtime. Times count from the server process's start.
-- live: the breaches fall due together LIVE_LEAD_SECONDS (quick: QUICK_LIVE_LEAD_SECONDS)
-  plus N / SEED_RATE_FLOOR seconds after seeding began, when the service has been up
-  for a while (its Prefect API ready, if it gets ready by then).
-  Times count from that due second; the warnings, already due at start, are not
-  part of the figures.
+- live: the complaints are opened at the seeding's start, so that nothing falls due for
+  a quarter of an hour. Once the service answers, and with the Prefect runner (not
+  with --quick) once its Prefect API is ready, the store's times are moved back
+  (`bench/time_shift.py`) so that the warnings fall due; when they are recorded and
+  delivered, back again so that the breaches fall due together BREACH_LEAD_SECONDS
+  later (more if the first move took long). So the storm is the Prefect runner's when
+  that is the runner, however long seeding and start-up take. Times count from that
+  due second; the warnings are not part of the figures.
 
 Figures: seconds until all N breaches ("escalated", step "breach") are on the
 timelines (record), until every outbox row is delivered (notify: a row is marked
@@ -48,6 +51,7 @@ from bench.common import (
     process_cpu,
     temp_dir,
 )
+from bench.time_shift import shift_times
 from core.cases import CustomerInput, OpenCase, open_case
 from domain.policy import Tier
 from engine.db import make_engine
@@ -57,12 +61,14 @@ from tests.support import WebhookReceiver, webhook_receiver, write_policies
 FULL_N = 1000
 QUICK_N = 50
 POLL_SECONDS = 0.2
-LIVE_LEAD_SECONDS = 60.0  # seeding + start-up + Prefect's API warming up, on this machine
-QUICK_LIVE_LEAD_SECONDS = 20.0  # quick: seeding + start-up only (Prefect may not be ready)
-# Seeding opens complaints one by one, at 100-200/s in process on this machine: the live
-# lead grows with N at a rate below that, so 10,000 breaches still fall due after it.
-SEED_RATE_FLOOR = 75.0
 FIRST_RESPONSE = timedelta(minutes=20)  # ordinary priority, tier B, shipped policies
+WARNING_AT = timedelta(minutes=15)  # its first rung: 75%
+# Live: from moving the breaches' deadline to that deadline, at least (the move's own
+# time counts: twice what moving the warnings took, if that is more).
+BREACH_LEAD_SECONDS = 5.0
+# Live: how long the service's Prefect API may take to get ready (the service gives up
+# after 180 s and runs its batches inline; the storm then is not the Prefect runner's).
+PREFECT_READY_TIMEOUT = 240.0
 # Shared by the service and the extra sweepers: a flow run outside the service needs it.
 SURVEY_SECRET = "storm-bench-survey-secret-0123456789abcdef"
 
@@ -219,9 +225,7 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
             # Warning (75%) and breach (100%) both due; the next rung (150%) 10 min away.
             opened_at = datetime.now(UTC) - FIRST_RESPONSE - timedelta(seconds=5)
         else:
-            lead = (QUICK_LIVE_LEAD_SECONDS if quick else LIVE_LEAD_SECONDS) + n / SEED_RATE_FLOOR
-            opened_at = datetime.now(UTC) - FIRST_RESPONSE + timedelta(seconds=lead)
-        due_wall = (opened_at + FIRST_RESPONSE).timestamp()
+            opened_at = datetime.now(UTC)  # nothing due until the times are moved
         seed_s = seed(db, policies, data_dir, n, opened_at)
         log(f"  storm  {name}: seeded {n} complaints in {seed_s:.1f} s")
         probe = StoreProbe(db)
@@ -229,15 +233,16 @@ def run(db_kind: str, *, quick: bool, postgres_url: str, n: int | None = None,
             with caseflow_server(data_dir=data_dir, db=db, policies=policies,
                                  flow_runner=runner, wait=False, env=env) as server, \
                     extra_sweepers(server, sweepers - 1, work, timeout) as extra:
+                ready = None
                 if mode == "restart":
                     origin = server.started_at
                 else:
-                    origin = time.perf_counter() + (due_wall - time.time())
-                    if origin <= time.perf_counter():
-                        raise BenchError(f"storm {name}: the breaches fell due before the "
-                                         f"server started; raise LIVE_LEAD_SECONDS")
+                    ready = server.wait_ready("/health", timeout)
+                    origin = _set_the_storm(server, probe, n, opened_at,
+                                            prefect=runner == "prefect" and not quick,
+                                            timeout=timeout, log=log, name=name)
                 row = _watch(server, probe, receiver, n, origin, mode, timeout, log, name,
-                             extra)
+                             extra, ready)
                 if extra:
                     row["extra_sweeps"] = _swept(extra)
         finally:
@@ -269,16 +274,57 @@ def extra_sweepers(server: ServerProcess, count: int, work: Path,
             sweeper.stop()
 
 
+def _set_the_storm(server: ServerProcess, probe: StoreProbe, n: int, opened_at: datetime, *,
+                   prefect: bool, timeout: float, log: Any, name: str) -> float:
+    """Live: once the service (and, with `prefect`, its Prefect API) is ready, have the
+    warnings fall due and go out, then the breaches fall due together; return when they
+    do (`time.perf_counter`)."""
+    started = time.perf_counter()
+    if prefect:
+        while server.seconds_until_logged("Prefect API ready") is None:
+            if "Prefect API unavailable" in server.log_tail(100_000):
+                raise BenchError(f"storm {name}: the service's Prefect API did not get ready:"
+                                 f"\n{server.log_tail()}")
+            if time.perf_counter() - started > PREFECT_READY_TIMEOUT or not server.alive():
+                raise BenchError(f"storm {name}: no Prefect API after "
+                                 f"{time.perf_counter() - started:.0f} s:\n{server.log_tail()}")
+            time.sleep(POLL_SECONDS)
+    moving = time.perf_counter()
+    moved = opened_at + WARNING_AT - datetime.now(UTC)
+    shift_times(probe.engine, moved)
+    move_s = time.perf_counter() - moving
+    log(f"  storm  {name}: warnings due (times moved back {moved.total_seconds():.0f} s "
+        f"in {move_s:.1f} s)")
+    deadline = time.perf_counter() + timeout
+    while True:
+        outbox = probe.outbox()
+        if probe.escalations()[0] >= n and outbox.get("delivered", 0) == sum(outbox.values()):
+            break
+        if time.perf_counter() > deadline or not server.alive():
+            raise BenchError(f"storm {name}: the warnings did not all go out: "
+                             f"{dict(outbox)}\n{server.log_tail()}")
+        time.sleep(POLL_SECONDS)
+    due = datetime.now(UTC) + timedelta(seconds=max(BREACH_LEAD_SECONDS, 2 * move_s))
+    shift_times(probe.engine, opened_at - moved + FIRST_RESPONSE - due)
+    origin = time.perf_counter() + (due - datetime.now(UTC)).total_seconds()
+    if origin <= time.perf_counter():
+        raise BenchError(f"storm {name}: moving the breaches took past their deadline; "
+                         f"raise BREACH_LEAD_SECONDS")
+    log(f"  storm  {name}: warnings out; {n} breaches due at {due:%H:%M:%S}")
+    return origin
+
+
 def _watch(server: ServerProcess, probe: StoreProbe, receiver: WebhookReceiver, n: int,
            origin: float, mode: str, timeout: float, log: Any, name: str,
-           extra: list[ServerProcess]) -> dict[str, Any]:
-    """Poll until all N breaches are recorded and all their notifications have arrived."""
+           extra: list[ServerProcess], ready: float | None = None) -> dict[str, Any]:
+    """Poll until all N breaches are recorded and all their notifications have arrived
+    (`ready`: when /health first answered, if known already)."""
     import httpx
 
     groups = {"service": server.proc.pid, **{s.name: s.proc.pid for s in extra}}
     meter: CpuMeter | None = CpuMeter(server.proc.pid) if mode == "restart" else None
     split: CpuSplit | None = CpuSplit(groups, probe) if mode == "restart" else None
-    ready = first = record = notify = None
+    first = record = notify = None
     posts_before = outbox_before = 0
     any_step = breaches = 0
     outbox: Counter[str] = Counter()

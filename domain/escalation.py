@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from domain.access import ActorKind, OwnEscalation
 from domain.calendars import BusinessCalendar
 from domain.clocks import ClockState
 from domain.frozen import evolve
-from domain.messages import local_time
+from domain.messages import MessageContext, local_time
 from domain.policy import EscalationStep, PolicySet, Role
 from domain.privacy import disclose
 from domain.process import (
@@ -132,12 +133,61 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
                     ladder: Sequence[EscalationStep], step_index: int, due_at: datetime | None,
                     calendar: BusinessCalendar, policies: PolicySet) -> tuple[str, str]:
     """An escalation's subject and body, Simplified Chinese then English: the case, its
-    due time in the team's zone to the minute, the rung and who is next, and its link."""
+    due time in the team's zone to the minute, the rung and who is next, and its link.
+
+    The text of a rung is the same for every case but a few values (the case's number,
+    title, due time, assignee, customer and link): it is written once per rung, with
+    markers for those, and remembered; each case fills the markers in (a storm writes
+    thousands of rungs, and writing each text whole was a third of firing one).
+    """
     m = policies.staff_messages(case.team)
     step = ladder[step_index]
-    clock = case.clocks[clock_name]
-    due = local_time(due_at, calendar.tz) if due_at else None
     following = ladder[step_index + 1] if step_index + 1 < len(ladder) else None
+    due = local_time(due_at, calendar.tz) if due_at else None
+    key = (m.language, case.team, case.process, clock_name, case.clocks[clock_name].target,
+           _rung_key(step), _rung_key(following), case.priority, case.stage,
+           after.escalation_level, after.assignee is None, due is None, not case.subject,
+           case.customer is None)
+    remembered = _TEXTS.get(key)
+    if remembered is None or remembered[0] is not policies:
+        if len(_TEXTS) >= _TEXTS_KEPT:
+            _TEXTS.clear()
+        remembered = _TEXTS[key] = (policies, *_escalation_template(
+            case, after, m=m, clock_name=clock_name, step=step, following=following,
+            due=due, policies=policies))
+    values: dict[str, str] = {
+        "case": str(case.id), "title": case.subject or "", "due": due or "",
+        "assignee": after.assignee or "", "link": m.case_link(case.process, case.id)}
+    if case.customer is not None:
+        values |= {f"customer-{language}": customer_line(case, policies, language).strip()
+                   for language in m.staff_languages()}
+    return (_MARKER.sub(lambda found: values[found[1]], remembered[1]),
+            _MARKER.sub(lambda found: values[found[1]], remembered[2]))
+
+
+# Rung texts by what they depend on, each with the policies it was written from (a reload
+# writes them again); forgotten all at once past a bound no policy set comes near.
+_TEXTS: dict[tuple[object, ...], tuple[PolicySet, str, str]] = {}
+_TEXTS_KEPT = 4096
+# Where a case's own value goes in a remembered text: NUL never occurs in a policy's text.
+_MARKER = re.compile("\x00([^\x00]+)\x00")
+
+
+def _mark(name: str) -> str:
+    return f"\x00{name}\x00"
+
+
+def _rung_key(step: EscalationStep | None) -> tuple[object, ...] | None:
+    return None if step is None else (step.name, step.at_percent, step.level,
+                                      tuple(step.notify), step.reassign_to)
+
+
+def _escalation_template(case: CaseSnapshot, after: CaseSnapshot, *, m: MessageContext,
+                         clock_name: str, step: EscalationStep,
+                         following: EscalationStep | None, due: str | None,
+                         policies: PolicySet) -> tuple[str, str]:
+    """A rung's subject and body, with markers for the case's own values."""
+    clock = case.clocks[clock_name]
 
     def ranking(language: str, msgid: str) -> str:
         # A process without priorities (a cycle, a follow-up) shows none rather than its
@@ -147,11 +197,11 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
 
     def names(language: str) -> dict[str, object]:
         return {
-            "process": m.name(language, "process", case.process), "case": case.id,
-            "title": case.subject or m.name(language, "stage", case.stage),
+            "process": m.name(language, "process", case.process), "case": _mark("case"),
+            "title": _mark("title") if case.subject else m.name(language, "stage", case.stage),
             "rung": m.name(language, "rung", step.name),
             "clock": m.name(language, "clock", clock_name), "percent": step.at_percent,
-            "due": due or m.text(language, "not set"),
+            "due": _mark("due") if due else m.text(language, "not set"),
             "ranking": ranking(language, " ({priority})"),
         }
 
@@ -168,7 +218,8 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
             m.text(language, "Rung: {rung}, escalation level {level}{ranking}; stage {stage}; "
                    "assignee {assignee}.",
                    level=after.escalation_level, stage=m.name(language, "stage", case.stage),
-                   assignee=after.assignee or m.text(language, "none"), **n),
+                   assignee=_mark("assignee") if after.assignee else m.text(language, "none"),
+                   **n),
         ]
         if following is None:
             lines.append(m.text(language, "This is the last rung."))
@@ -178,9 +229,9 @@ def escalation_text(case: CaseSnapshot, after: CaseSnapshot, *, clock_name: str,
             lines.append(m.text(language, "Next: {rung} at {percent}% tells {who}.",
                                 rung=m.name(language, "rung", following.name),
                                 percent=following.at_percent, who=who))
-        lines.append(customer_line(case, policies, language).strip())
-        lines.append(m.text(language, "Open the case: {link}",
-                            link=m.case_link(case.process, case.id)))
+        if case.customer is not None:
+            lines.append(_mark(f"customer-{language}"))
+        lines.append(m.text(language, "Open the case: {link}", link=_mark("link")))
         return "\n".join(line for line in lines if line)
 
     return m.staff_subject(subject), m.staff(body)

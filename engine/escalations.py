@@ -2,18 +2,20 @@
 
 A storm of breaches is many escalation rungs due at once. Those are fired a chunk at a
 time in one transaction, with the chunk's cases, clocks, customers and timers read in
-a few queries: per rung, what is left is the decision and its writes. If anything in a
-chunk fails, the chunk is rolled back and each of its timers is fired alone, so one bad
-case never holds back the rest. Other timers (process timers: survey sends, PDCA checks)
-read store facts that an earlier timer of the same chunk could change, so each is fired
-in its own transaction.
+a few queries and its writes made in one statement per table (`engine.rung_chunks`):
+per rung, what is left is the decision. A rung that way cannot take (one turned
+obsolete) is fired alone after the chunk. If anything in a chunk fails, the chunk is
+rolled back and each of its timers is fired alone, so one bad case never holds back the
+rest. Other timers (process timers: survey sends, PDCA checks) read store facts that an
+earlier timer of the same chunk could change, so each is fired in its own transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,9 +31,8 @@ from engine.db import is_retryable, session_scope
 from engine.hooks import after_decision, timer_facts
 from engine.id_lists import among
 from engine.models import Case, Customer, SlaClock, Timer
+from engine.rung_chunks import fire_rungs
 from engine.store import (
-    Appends,
-    NewTimer,
     load_case,
     load_clocks,
     persist_decision,
@@ -48,26 +49,54 @@ log = logging.getLogger("caseflow.timers")
 # Rungs fired in one transaction: big enough that per-transaction costs fade, small
 # enough that the cases it locks are released within a fraction of a second.
 CHUNK = 200
+# Chunks fired at once on PostgreSQL: while one waits for the server (its reads, its
+# writes), the next one's decisions are made, so the sweeper's Python and PostgreSQL
+# work side by side. Chunks hold disjoint cases, so they never wait on each other's
+# locks. SQLite has a single writer: there they go one after the other.
+CHUNKS_AT_ONCE = 2
 
 
 def fire_timers(runtime: Runtime, timer_ids: list[int]) -> dict[str, int]:
     """Fire each claimed timer; return how many fired, were obsolete or were skipped."""
     outcomes: Counter[str] = Counter()
     with session_scope(runtime.engine) as session:
-        kinds = dict(session.exec(select(col(Timer.id), col(Timer.kind))
-                                  .where(among(runtime.engine, col(Timer.id), timer_ids))
-                                  ).all())
-    rungs = [timer_id for timer_id in timer_ids if kinds.get(timer_id) == ESCALATION]
-    for start in range(0, len(rungs), CHUNK):
-        chunk = rungs[start:start + CHUNK]
-        try:
-            outcomes.update(_fire_together(runtime, chunk))
-        except Exception:
-            log.warning("firing %s escalation timers together failed; firing each alone",
-                        len(chunk), exc_info=True)
-            outcomes.update(_fire_alone(runtime, chunk))
+        rows = session.exec(select(col(Timer.id), col(Timer.kind), col(Timer.case_id))
+                            .where(among(runtime.engine, col(Timer.id), timer_ids))).all()
+    kinds = {timer_id: kind for timer_id, kind, _ in rows}
+    case_of = {timer_id: case_id for timer_id, _, case_id in rows if timer_id is not None}
+    chunks = by_case([t for t in timer_ids if kinds.get(t) == ESCALATION], case_of)
+    if runtime.engine.dialect.name == "postgresql" and len(chunks) > 1:
+        with ThreadPoolExecutor(CHUNKS_AT_ONCE, thread_name_prefix="caseflow-rungs") as pool:
+            for outcome in pool.map(lambda chunk: _fire_chunk(runtime, chunk), chunks):
+                outcomes.update(outcome)
+    else:
+        for chunk in chunks:
+            outcomes.update(_fire_chunk(runtime, chunk))
     outcomes.update(_fire_alone(runtime, [t for t in timer_ids if kinds.get(t) != ESCALATION]))
     return dict(outcomes)
+
+
+def by_case(timer_ids: list[int], case_of: dict[int, int]) -> list[list[int]]:
+    """The timers in chunks of about CHUNK, each case's all in one chunk and in their
+    order: its rungs climb in turn, in one transaction, whichever chunk goes first."""
+    per_case: dict[int, list[int]] = {}
+    for timer_id in timer_ids:
+        per_case.setdefault(case_of[timer_id], []).append(timer_id)
+    chunks: list[list[int]] = [[]]
+    for rungs in per_case.values():
+        if chunks[-1] and len(chunks[-1]) + len(rungs) > CHUNK:
+            chunks.append([])
+        chunks[-1] += rungs
+    return [chunk for chunk in chunks if chunk]
+
+
+def _fire_chunk(runtime: Runtime, chunk: list[int]) -> Counter[str]:
+    try:
+        return _fire_together(runtime, chunk)
+    except Exception:
+        log.warning("firing %s escalation timers together failed; firing each alone",
+                    len(chunk), exc_info=True)
+        return _fire_alone(runtime, chunk)
 
 
 def _fire_alone(runtime: Runtime, timer_ids: Iterable[int]) -> Counter[str]:
@@ -104,51 +133,15 @@ def fire_timer(runtime: Runtime, timer_id: int) -> str:
 
 
 def _fire_together(runtime: Runtime, timer_ids: list[int]) -> Counter[str]:
-    """Fire escalation timers in one transaction, their rows read in a few queries."""
-    outcomes: Counter[str] = Counter()
-    now = runtime.clock.now()
+    """Fire escalation timers in one transaction, with rows and bulk writes; then, each
+    alone, those that way could not take (`engine.rung_chunks`)."""
     with session_scope(runtime.engine) as session:
-        # Rows are locked in id order, as single firings and commands lock one case:
-        # two instances or an API call never wait on each other in a cycle.
-        timers = {t.id: t for t in session.exec(
-            select(Timer).where(among(runtime.engine, col(Timer.id), timer_ids))
-            .order_by(col(Timer.id))
-            .with_for_update())}
-        me = runtime.settings.instance_id
-        mine = [timers[i] for i in timer_ids if i in timers and held_by(timers[i], me)]
-        if len(mine) < len(timer_ids):
-            outcomes["skipped"] += len(timer_ids) - len(mine)
-        case_ids = sorted({timer.case_id for timer in mine})
-        cases = {c.id: c for c in session.exec(
-            select(Case).where(among(runtime.engine, col(Case.id), case_ids))
-            .order_by(col(Case.id))
-            .with_for_update())}
-        clocks: defaultdict[int, list[SlaClock]] = defaultdict(list)
-        for clock in session.exec(select(SlaClock).where(
-                among(runtime.engine, col(SlaClock.case_id), case_ids))):
-            clocks[clock.case_id].append(clock)
-        case_timers: defaultdict[int, list[Timer | NewTimer]] = defaultdict(list)
-        for row in session.exec(select(Timer).where(
-                among(runtime.engine, col(Timer.case_id), case_ids))):
-            case_timers[row.case_id].append(row)
-        customer_ids = {c.customer_id for c in cases.values() if c.customer_id is not None}
-        customers = {c.id: c for c in session.exec(
-            select(Customer).where(among(runtime.engine, col(Customer.id), customer_ids)))}
-        appends = Appends()
-        for timer in mine:
-            case = cases[timer.case_id]
-            # Two rungs of one case in a chunk see each other: the rows are shared.
-            outcomes[_fire(session, runtime, timer, case, clocks[timer.case_id],
-                           customers.get(case.customer_id), now=now,
-                           case_timers=case_timers[timer.case_id], appends=appends)] += 1
-        appends.insert(session)
-    return outcomes
+        chunk = fire_rungs(session, runtime, timer_ids, runtime.clock.now())
+    return chunk.outcomes + _fire_alone(runtime, chunk.left)
 
 
 def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
-          clocks: list[SlaClock], customer: Customer | None, *, now: datetime,
-          case_timers: list[Timer | NewTimer] | None = None, appends: Appends | None = None
-          ) -> str:
+          clocks: list[SlaClock], customer: Customer | None, *, now: datetime) -> str:
     """Decide what the timer means for the case at `now`, and write it: 'fired', or
     'obsolete' when it means nothing now (it is then planned again)."""
     snapshot = snapshot_of(case, clocks, customer)
@@ -164,12 +157,10 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
         decision = process.on_timer(snapshot, timer.name, runtime.policies,
                                     runtime.calendars, now, facts)
     if decision is None:
-        _plan_again(session, runtime, timer, snapshot, now=now, case_timers=case_timers,
-                    appends=appends)
+        _plan_again(session, runtime, timer, snapshot, now=now)
         return "obsolete"
     persist_decision(session, case, clocks, decision, policies=runtime.policies,
-                     calendars=runtime.calendars, now=now, case_timers=case_timers,
-                     appends=appends)
+                     calendars=runtime.calendars, now=now)
     after_decision(session, case, decision, policies=runtime.policies,
                    calendars=runtime.calendars, now=now, runtime=runtime)
     if ladder:
@@ -181,8 +172,7 @@ def _fire(session: Session, runtime: Runtime, timer: Timer, case: Case,
 
 
 def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnapshot, *,
-                now: datetime, case_timers: list[Timer | NewTimer] | None,
-                appends: Appends | None) -> None:
+                now: datetime) -> None:
     """Give back a timer that came due for nothing, to wait as the case now needs.
 
     An event that paused, stopped or pushed back its clock while the timer was claimed
@@ -194,8 +184,7 @@ def _plan_again(session: Session, runtime: Runtime, timer: Timer, case: CaseSnap
     """
     timer.status, timer.claimed_by, timer.claimed_at = "cancelled", None, None
     sync_timers(session, case.id, case.process,
-                timers_wanted(case, runtime.policies, runtime.calendars),
-                loaded=case_timers, appends=appends)
+                timers_wanted(case, runtime.policies, runtime.calendars))
     if timer.status == "pending" and timer.fire_at is not None and timer.fire_at <= now:
         timer.status, timer.fired_at = "obsolete", now
     session.add(timer)

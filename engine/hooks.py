@@ -95,6 +95,14 @@ class ProcessHooks:
     after_decision: AfterDecision | None = None
     run_batch: RunBatch | None = None
     channel_urls: ChannelUrls | None = None
+    # Whether `after_decision` must see the decisions of escalation rungs. False (hooks
+    # that act only on a case's closure, which no rung makes) lets the engine write a
+    # storm's rungs in bulk, without the model objects a hook is given.
+    after_rungs: bool = True
+
+    def hook_after_rungs(self) -> bool:
+        """Whether an escalation rung's decision must go through `after_decision`."""
+        return self.after_decision is not None and self.after_rungs
 
 
 @dataclass(frozen=True)

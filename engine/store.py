@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnDefault,
     Connection,
     Insert,
+    Row,
     Table,
     bindparam,
     case,
@@ -100,9 +101,10 @@ _LOAD_CHANGE = (
                                            MEMBERS.c.last_assigned_at)))
 
 
-def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = None
-                ) -> CaseSnapshot:
-    """The domain's view of a stored case (with the customer's contact, when given)."""
+def snapshot_of(case: Case | Row[Any], clocks: Sequence[SlaClock | Row[Any]],
+                customer: Customer | Row[Any] | None = None) -> CaseSnapshot:
+    """The domain's view of a stored case, a model or a row (with the customer's contact,
+    when given)."""
     assert case.id is not None
     return CaseSnapshot(
         id=case.id, process=case.process, stage=case.stage, priority=case.priority,
@@ -117,7 +119,7 @@ def snapshot_of(case: Case, clocks: list[SlaClock], customer: Customer | None = 
     )
 
 
-def clock_of(row: SlaClock) -> Clock:
+def clock_of(row: SlaClock | Row[Any]) -> Clock:
     return Clock(
         name=row.name, calendar=row.calendar, target=timedelta(seconds=row.target_seconds),
         started_at=row.started_at, state=ClockState(row.state),
@@ -785,3 +787,7 @@ def _adjust_load(db: Session | Connection, before: CaseSnapshot, after: CaseSnap
         ledger.change(after.team, after.assignee, by=+1)
     if loads is None:
         ledger.write(db)
+
+
+# For the writers outside this module that collect a batch's changes (a chunk of rungs).
+adjust_load = _adjust_load

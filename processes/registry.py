@@ -20,9 +20,10 @@ from processes.service_request.commands import ServiceSlot
 HOOKS = Hooks(
     by_process={
         # A complaint that closes opens its satisfaction follow-up, and is added to the
-        # trends' hourly roll-up.
+        # trends' hourly roll-up: on closures only, which no escalation rung makes.
         "complaint": ProcessHooks(after_decision=in_turn(followup_commands.after_closure,
-                                                         trend_rollup.after_closure)),
+                                                         trend_rollup.after_closure),
+                                  after_rungs=False),
         "crisis": ProcessHooks(after_decision=crisis_hooks.after_decision,
                                run_batch=crisis_hooks.run_batch,
                                channel_urls=crisis_hooks.channel_urls),

@@ -5,16 +5,21 @@ be what it would get alone: rungs of one case in order, none twice, a timer held
 another instance left alone, and one case that fails never holding back the others.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlmodel import Session, select
 
 from domain import escalation
+from domain.process import Decision
 from engine import escalations as firing
+from engine import hooks
+from engine import rung_chunks as chunks
 from engine.claims import claim_due
-from engine.models import Timer
+from engine.hooks import ProcessHooks
+from engine.models import Case, Timer
 from tests.conftest import sweep
-from tests.store.helpers import escalations, open_complaint
+from tests.store.helpers import claim, escalations, open_complaint, send
 
 
 def test_rungs_due_together_fire_once_each_in_order(make_runtime, clock):
@@ -41,7 +46,9 @@ def test_a_case_that_fails_does_not_hold_back_the_chunk(make_runtime, clock, mon
             raise RuntimeError("a case the policy cannot handle")
         return real_step_due(case, **kwargs)
 
-    monkeypatch.setattr(firing, "step_due", step_due)
+    # Both ways of firing a rung decide with it: together (rows) and alone (models).
+    for module in (firing, chunks):
+        monkeypatch.setattr(module, "step_due", step_due)
     clock.advance(timedelta(minutes=16))
     assert sweep(rt).timers == {"fired": 4, "failed": 1}
     assert [escalations(rt, case_id) for case_id in cases] == [
@@ -50,7 +57,8 @@ def test_a_case_that_fails_does_not_hold_back_the_chunk(make_runtime, clock, mon
         held = session.exec(select(Timer).where(Timer.case_id == broken,
                                                 Timer.name == "first_response")).one()
     assert held.status == "claimed"
-    monkeypatch.setattr(firing, "step_due", real_step_due)
+    for module in (firing, chunks):
+        monkeypatch.setattr(module, "step_due", real_step_due)
     clock.advance(rt.lease + timedelta(seconds=1))
     assert sweep(rt).timers == {"fired": 1}
     assert escalations(rt, broken) == [("first_response", "warning")]
@@ -72,3 +80,61 @@ def test_a_timer_another_instance_took_over_is_skipped(make_runtime, clock):
     assert firing.fire_timers(rt, claimed) == {"fired": 1, "skipped": 1}
     assert escalations(rt, first) == [("first_response", "warning")]
     assert escalations(rt, second) == []
+
+
+def test_an_obsolete_rung_is_planned_again_while_the_rest_of_its_chunk_fires(make_runtime,
+                                                                           clock):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}", priority="urgent") for n in range(3)]
+    for case_id in cases:
+        send(rt, case_id, "acknowledge")
+    clock.advance(timedelta(hours=3, seconds=1))  # 75% of the urgent resolution's PT4H
+    claimed = [row.id for row in claim(rt)]
+    assert len(claimed) == 3
+    # While they are claimed, one case's deadline moves 68 hours on.
+    send(rt, cases[1], "change_priority", actor="supervisor:wang.fang", priority="routine")
+    assert firing.fire_timers(rt, claimed) == {"fired": 2, "obsolete": 1}
+    assert [escalations(rt, case_id) for case_id in cases] == [
+        [("resolution", "warning")], [], [("resolution", "warning")]]
+    clock.advance(timedelta(hours=54))  # 75% of the routine PT72H: planned again, it fires
+    sweep(rt)
+    assert escalations(rt, cases[1]) == [("resolution", "warning")]
+
+
+def test_the_rungs_of_a_process_whose_hook_sees_them_go_through_it(make_runtime, clock,
+                                                                    monkeypatch):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(3)]
+    seen: list[tuple[int | None, str]] = []
+
+    def after_decision(session: Session, case: Case, decision: Decision,
+                       **kwargs: object) -> None:
+        seen.append((case.id, decision.timeline[0].type))
+
+    installed = hooks.installed()
+    monkeypatch.setattr(hooks, "_installed", replace(installed, by_process={
+        **installed.by_process, "complaint": ProcessHooks(after_decision=after_decision)}))
+    clock.advance(timedelta(minutes=16))
+    assert sweep(rt).timers == {"fired": 3}
+    assert sorted(seen) == [(case_id, "sla_warning") for case_id in cases]
+    assert [escalations(rt, case_id) for case_id in cases] == [
+        [("first_response", "warning")]] * 3
+
+
+def test_chunks_keep_each_case_s_rungs_together_and_in_order(make_runtime, clock,
+                                                               monkeypatch):
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(9)]
+    monkeypatch.setattr(firing, "CHUNK", 5)  # chunks of two cases, fired two at once
+    clock.advance(timedelta(minutes=21))  # each case's warning and breach
+    assert sweep(rt).timers == {"fired": 18}
+    for case_id in cases:
+        assert escalations(rt, case_id) == [("first_response", "warning"),
+                                            ("first_response", "breach")]
+    assert sweep(rt).timers == {}
+
+
+def test_a_case_s_rungs_are_never_split_between_chunks(monkeypatch):
+    monkeypatch.setattr(firing, "CHUNK", 4)
+    case_of = {1: 10, 2: 11, 3: 10, 4: 12, 5: 11, 6: 13, 7: 13, 8: 13}
+    assert firing.by_case([1, 2, 3, 4, 5, 6, 7, 8], case_of) == [[1, 3, 2, 5], [4, 6, 7, 8]]
