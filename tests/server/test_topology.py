@@ -109,7 +109,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _notices(store_url: str) -> dict[str, int]:
+def staff_notices(store_url: str) -> dict[str, int]:
     """The store's outbox rows to staff, by status."""
     engine = create_engine(store_url)
     try:
@@ -157,12 +157,12 @@ def test_two_instances_and_a_worker_fire_every_rung_once_through_a_crash(
              "every rung of every case", logs)
     # A digest of more than 50 lines names only the lines it shows (docs/messages.md), so
     # the store says whether every notice went out; the receiver, that none went twice.
-    wait_for(lambda: _notices(store_url) == {"delivered": STORM * NOTICES_PER_CASE}, 60,
+    wait_for(lambda: staff_notices(store_url) == {"delivered": STORM * NOTICES_PER_CASE}, 60,
              "every notice delivered", logs)
     time.sleep(3)  # a few more sweeps and a lease: nothing may fire twice
     final = cases()
     assert all(ladder_of(c) == LADDER for c in final)
-    assert _notices(store_url) == {"delivered": STORM * NOTICES_PER_CASE}
+    assert staff_notices(store_url) == {"delivered": STORM * NOTICES_PER_CASE}
     keys = Counter(keys_received(receiver))
     assert [k for k, n in keys.items() if n > 1] == []
     posts = Counter(post.headers.get("Idempotency-Key") for post in receiver.all())
