@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,13 +33,20 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
 def json_text(value: Any) -> str:
-    """A JSON column's text. orjson writes it ten times faster than the standard library
+    """A JSON column's text, or rows as one JSON document (`engine.pg_bulk`), times and
+    dates in ISO 8601. orjson writes it ten times faster than the standard library
     (0.17 against 1.76 µs for an event's details; each complaint's intake writes four).
     What orjson refuses (an integer beyond 64 bits, a lone surrogate), the library writes."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value)
+        return json.dumps(value, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def json_value(text: str) -> Any:

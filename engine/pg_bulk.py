@@ -8,6 +8,9 @@ speed and the server turns back into typed rows (`json_to_recordset`): one state
 one parameter, whatever the count. Times are sent with their offset and stored as UTC,
 as `UtcDateTime` stores them; a JSON column's value is kept as the document has it
 (the text `json_text` writes); rows keep their order (ids from a sequence follow it).
+
+The intake's batch writes its tables' rows the same way, all in one statement of
+data-modifying CTEs (`engine.store`, `_AtOnce`).
 """
 
 from __future__ import annotations

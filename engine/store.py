@@ -7,14 +7,12 @@ clocks, appends the timeline, syncs the durable timers with what the case now ne
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     ColumnDefault,
     Connection,
@@ -39,7 +37,7 @@ from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.timers import TimerSpec, plan_escalation_timers
 from engine import metrics, request_context
-from engine.db import connection_of, pipelined
+from engine.db import connection_of, json_text, pipelined
 from engine.models import (
     Case,
     CaseEvent,
@@ -376,7 +374,7 @@ class _AtOnce:
                 connection, [table for table, _ in rows], with_ids)
         params = {table.name: _json_rows(table, values, ids)
                   for (table, values), ids in zip(rows, with_ids, strict=True)}
-        params["loads"] = _json_text([
+        params["loads"] = json_text([
             {"team": change["queue"], "person": change["member"], "shift": change["by"],
              "at": _UTC.process_bind_param(change["at"], connection.dialect)}
             for change in loads])
@@ -418,22 +416,7 @@ def _json_rows(table: Table, rows: list[dict[str, Any]], ids: bool) -> str:
         for key in times:
             values[key] = _UTC.process_bind_param(values[key], None)
         written.append(values)
-    return _json_text(written)
-
-
-def _json_text(rows: list[dict[str, Any]]) -> str:
-    """Rows as JSON, their times and dates in ISO 8601. orjson writes them; what it
-    refuses (an integer beyond 64 bits in a JSON column), the standard library writes."""
-    try:
-        return orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        return json.dumps(rows, default=_iso)
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, date):  # a datetime too
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return json_text(written)
 
 
 _TABLES = {table.name: table for table in (CUSTOMERS, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}

@@ -138,3 +138,27 @@ def test_a_case_s_rungs_are_never_split_between_chunks(monkeypatch):
     monkeypatch.setattr(firing, "CHUNK", 4)
     case_of = {1: 10, 2: 11, 3: 10, 4: 12, 5: 11, 6: 13, 7: 13, 8: 13}
     assert firing.by_case([1, 2, 3, 4, 5, 6, 7, 8], case_of) == [[1, 3, 2, 5], [4, 6, 7, 8]]
+
+
+def test_a_case_whose_data_json_cannot_write_fast_fires_in_its_chunk(make_runtime, clock,
+                                                                     caplog):
+    """A chunk's rows go to PostgreSQL as one JSON document: what orjson refuses (an
+    integer beyond 64 bits in the case's data) the standard library writes, times and
+    all, and the rung fires with the others, not alone after a failed chunk."""
+    rt = make_runtime()
+    cases = [open_complaint(rt, ref=f"c{n}") for n in range(3)]
+    with Session(rt.engine) as session:
+        case = session.get(Case, cases[1])
+        assert case is not None
+        case.data = {**case.data, "big": 2**70}
+        session.add(case)
+        session.commit()
+    clock.advance(timedelta(minutes=21))  # the breach raises each case's level
+    assert sweep(rt).timers == {"fired": 6}
+    assert [escalations(rt, case_id) for case_id in cases] == [
+        [("first_response", "warning"), ("first_response", "breach")]] * 3
+    with Session(rt.engine) as session:
+        stored = session.get(Case, cases[1])
+        assert stored is not None and stored.data["big"] == 2**70
+        assert stored.escalation_level == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
