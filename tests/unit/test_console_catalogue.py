@@ -47,3 +47,13 @@ def test_the_trend_charts_texts_have_their_chinese() -> None:
     texts = [getattr(english, field.name) for field in fields(ChartWords)]
     missing = [text for text in texts if text not in console_catalogues()[ZH]]
     assert not missing
+
+
+def test_every_priority_a_case_can_have_has_its_chinese_name() -> None:
+    from core.policy_loader import load_policies
+    from domain.process import UNRANKED
+
+    policies = load_policies(Path(__file__).resolve().parents[2] / "policies")
+    priorities = {*policies.complaint.priorities, UNRANKED}
+    zh = Wording(ZH)
+    assert {p: zh.name("priority", p) for p in priorities if zh.name("priority", p) == p} == {}
