@@ -13,7 +13,9 @@ from functools import cache
 
 from core.i18n import catalogues
 from domain.durations import parse_duration
+from domain.kpi_definitions import DEFINITIONS
 from domain.messages import EN, ZH, MessageContext, language_of
+from domain.reviews.reports import cell
 
 DOMAIN = "console"
 
@@ -71,6 +73,16 @@ class Wording:
         if moment.tzinfo is None:  # the store's moments are in UTC
             moment = moment.replace(tzinfo=UTC)
         return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
+    def figure(self, kpi: str | None, value: object) -> str:
+        """A KPI's figure as the reports say it: a ratio as a percentage (`0.95` ->
+        `95.0%`), seconds in minutes, numbers in the language's notation; `none` if
+        there is no figure."""
+        if value is None:
+            return self("none")
+        definition = DEFINITIONS.get(kpi or "")
+        return cell("value", value, definition.unit.value if definition else None,
+                    m=_context(), language=self.language)
 
 
 def wording_for(cookie: str | None) -> Wording:
