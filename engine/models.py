@@ -226,6 +226,10 @@ class SlaClock(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_id", "name", name="uq_sla_clocks_case_name"),
         Index("ix_sla_clocks_state_due", "state", "due_at"),
+        # The running clocks in due order with their case and warning time: the queue's
+        # walk and the workload's overdue and at-risk cases (core.worklists) read it
+        # alone, never the table.
+        Index("ix_sla_clocks_state_due_case", "state", "due_at", "id", "case_id", "warn_at"),
         # Covers the on-time KPI over a whole process: one index scan, no join to cases.
         Index("ix_sla_clocks_on_time", "process", "name", "state", "breached_at", "due_at"),
         # What breached since midnight (core.worklists.overview): the breached clocks only.
