@@ -17,7 +17,7 @@ from starlette.responses import Response
 from api.console.web import Visit, VisitDep, render
 from domain.access import Permission
 from domain.reviews.policy import PeriodKind
-from domain.reviews.reports import scoped_result
+from domain.reviews.reports import ReportView, report_view, scoped_result
 from engine.models import ReviewRun
 from processes.reviews.access import team_scope
 from processes.reviews.trend_chart import ChartWords, render_svg
@@ -52,9 +52,25 @@ def _runs(visit: Visit, run_id: int | None) -> dict[str, Any]:
         chosen = next((r for r in runs if r.id == run_id), runs[0] if runs else None)
         if run_id is not None and chosen is not None and chosen.id != run_id:
             chosen = session.get(ReviewRun, run_id) or chosen
-        result = (scoped_result(chosen.result, team_scope(visit.identity))
+        report = (_report(visit, scoped_result(chosen.result, team_scope(visit.identity)))
                   if chosen is not None and chosen.result else None)
-    return {"runs": runs, "chosen": chosen, "result": result}
+    return {"runs": runs, "chosen": chosen, "report": report,
+            "titles": {r.review: _title(visit, r.review) for r in runs}}
+
+
+def _report(visit: Visit, result: dict[str, Any]) -> ReportView:
+    """The run in the visitor's language, worded as the published report is: the
+    service's wording overall, each team's its own."""
+    policies = visit.rt.policies
+    return report_view(result, visit.words.language, policies.messages,
+                       policies.staff_messages)
+
+
+def _title(visit: Visit, review: str) -> str:
+    """A review's title in the visitor's language (its key if the policy is gone)."""
+    found = visit.rt.policies.reviews.get(review)
+    return (visit.rt.policies.messages.translated(visit.words.language, found.title)
+            if found else review)
 
 
 def _bucket(value: str | None) -> str:
