@@ -5,8 +5,10 @@ session)."""
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import UTC
 from string import Formatter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlmodel import Session, col, select
@@ -18,6 +20,7 @@ from api.console.web import Visit, VisitDep, render
 from domain.access import Permission
 from domain.reviews.policy import PeriodKind
 from domain.reviews.reports import ReportView, report_view, scoped_result
+from domain.reviews.wording import period
 from engine.models import ReviewRun
 from processes.reviews.access import team_scope
 from processes.reviews.trend_chart import ChartWords, render_svg
@@ -55,7 +58,7 @@ def _runs(visit: Visit, run_id: int | None) -> dict[str, Any]:
         report = (_report(visit, scoped_result(chosen.result, team_scope(visit.identity)))
                   if chosen is not None and chosen.result else None)
     return {"runs": runs, "chosen": chosen, "report": report,
-            "titles": {r.review: _title(visit, r.review) for r in runs}}
+            "labels": {r.id: _label(visit, r) for r in [*runs, *([chosen] if chosen else [])]}}
 
 
 def _report(visit: Visit, result: dict[str, Any]) -> ReportView:
@@ -66,11 +69,18 @@ def _report(visit: Visit, result: dict[str, Any]) -> ReportView:
                        policies.staff_messages)
 
 
-def _title(visit: Visit, review: str) -> str:
-    """A review's title in the visitor's language (its key if the policy is gone)."""
-    found = visit.rt.policies.reviews.get(review)
-    return (visit.rt.policies.messages.translated(visit.words.language, found.title)
-            if found else review)
+def _label(visit: Visit, run: ReviewRun) -> str:
+    """A run as the picker names it: its review's title and its period as people say it,
+    `每日 SLA 摘要 · 2026年12月5日` (the review's key if its policy is gone)."""
+    found = visit.rt.policies.reviews.get(run.review)
+    if found is None:
+        return f"{run.review} · {visit.words.time(run.period_start, visit.zone)[:10]}"
+    zone = ZoneInfo(found.timezone)
+    start, end = (moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(zone)
+                  for moment in (run.period_start, run.period_end))
+    language = visit.words.language
+    return (f"{visit.rt.policies.messages.translated(language, found.title)} · "
+            f"{period(language, start, end)}")
 
 
 def _bucket(value: str | None) -> str:

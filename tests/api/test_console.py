@@ -438,11 +438,15 @@ def test_review_runs_read_as_reports_in_the_visitors_language_and_scope(
     digest = runs_section("zh", "sla_digest")
     assert "<h3>每日 SLA 摘要 <span class=\"badge\">已完成</span></h3>" in digest
     assert "2026年11月18日" in digest and "已完成" in digest
+    # The picker names each run by its title and period as people say them.
+    assert "每周投诉类别回顾 · 2026年11月16日 – 22日" in digest.replace("\u2009", " ")
     # The late answer's breach, at 10:20 in Shanghai, to the minute.
     assert "2026-11-18 10:20 (UTC+08:00)" in digest and "首次响应" in digest
     assert "breached in the period" not in digest and "团队" in digest
     english = runs_section("en", "sla_digest")
     assert "Daily SLA digest" in english and "Nov 18, 2026" in english
+    assert "Weekly complaint-category review · Nov 16 – 22, 2026" in english.replace(
+        "\u2009", " ")
     assert "breached in the period" in english and "已超时" not in english
     assert "2026-11-18 10:20 (UTC+08:00)" in english and "first response" in english
     # A supervisor of complaints sees their team's section, not billing's.
