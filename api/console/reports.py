@@ -5,8 +5,10 @@ session)."""
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import UTC
 from string import Formatter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlmodel import Session, col, select
@@ -17,7 +19,8 @@ from starlette.responses import Response
 from api.console.web import Visit, VisitDep, render
 from domain.access import Permission
 from domain.reviews.policy import PeriodKind
-from domain.reviews.reports import scoped_result
+from domain.reviews.reports import ReportView, report_view, scoped_result
+from domain.reviews.wording import period
 from engine.models import ReviewRun
 from processes.reviews.access import team_scope
 from processes.reviews.trend_chart import ChartWords, render_svg
@@ -52,9 +55,32 @@ def _runs(visit: Visit, run_id: int | None) -> dict[str, Any]:
         chosen = next((r for r in runs if r.id == run_id), runs[0] if runs else None)
         if run_id is not None and chosen is not None and chosen.id != run_id:
             chosen = session.get(ReviewRun, run_id) or chosen
-        result = (scoped_result(chosen.result, team_scope(visit.identity))
+        report = (_report(visit, scoped_result(chosen.result, team_scope(visit.identity)))
                   if chosen is not None and chosen.result else None)
-    return {"runs": runs, "chosen": chosen, "result": result}
+    return {"runs": runs, "chosen": chosen, "report": report,
+            "labels": {r.id: _label(visit, r) for r in [*runs, *([chosen] if chosen else [])]}}
+
+
+def _report(visit: Visit, result: dict[str, Any]) -> ReportView:
+    """The run in the visitor's language, worded as the published report is: the
+    service's wording overall, each team's its own."""
+    policies = visit.rt.policies
+    return report_view(result, visit.words.language, policies.messages,
+                       policies.staff_messages)
+
+
+def _label(visit: Visit, run: ReviewRun) -> str:
+    """A run as the picker names it: its review's title and its period as people say it,
+    `每日 SLA 摘要 · 2026年12月5日` (the review's key if its policy is gone)."""
+    found = visit.rt.policies.reviews.get(run.review)
+    if found is None:
+        return f"{run.review} · {visit.words.time(run.period_start, visit.zone)[:10]}"
+    zone = ZoneInfo(found.timezone)
+    start, end = (moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(zone)
+                  for moment in (run.period_start, run.period_end))
+    language = visit.words.language
+    return (f"{visit.rt.policies.messages.translated(language, found.title)} · "
+            f"{period(language, start, end)}")
 
 
 def _bucket(value: str | None) -> str:

@@ -27,8 +27,10 @@ def console_catalogues() -> dict[str, dict[str, str]]:
 
 @cache
 def _context() -> MessageContext:
-    merged = {language: {**catalogues().get(language, {}), **console_catalogues()[language]}
-              for language in console_catalogues()}
+    # English too: the service's English names of codes (csat_average -> average CSAT).
+    merged = {language: {**catalogues().get(language, {}),
+                         **console_catalogues().get(language, {})}
+              for language in {*catalogues(), *console_catalogues()}}
     return MessageContext(catalogues=merged)
 
 

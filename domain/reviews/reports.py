@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any, Literal
 
 from domain.messages import EN, MessageContext, local_time
@@ -74,7 +74,7 @@ def _name(m: MessageContext, language: str, kind: str, code: str) -> str:
 
 def _free(text: str) -> str:
     # Free text (a category someone typed) must stay inside its cell and row.
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(text.split())
 
 
 def _both(m: MessageContext, render: Callable[[str], str]) -> str:
@@ -104,18 +104,27 @@ def markdown_table(rows: list[Mapping[str, Any]], m: MessageContext | None = Non
     """Render `rows` as a markdown table (their keys are the columns, headed by their names
     in the staff's languages; cells in the first), or say there are none."""
     m = m or MessageContext(language=EN)
-    language = m.language
     if not rows:
         return "_" + _both_text(m, "none") + "_"
-    columns = [c for c in rows[0] if c not in _HIDDEN]
+    columns, body = table_cells(rows, m, m.language)
     head = [_both_name(m, "column", c) for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        unit = row.get("unit")
-        cells = [_basis(m, language, row) if c == "basis" and "promoters" in row
-                 else cell(c, row.get(c), unit, m=m, language=language) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+    # A "|" someone typed must not end its cell.
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body]
     return "\n".join(lines)
+
+
+def table_cells(rows: list[Mapping[str, Any]], m: MessageContext, language: str
+                ) -> tuple[list[str], list[list[str]]]:
+    """A table's columns (the rows' keys, less the figures its basis cell carries) and
+    its cells as people of `language` read them: the markdown's and the console's."""
+    if not rows:
+        return [], []
+    columns = [c for c in rows[0] if c not in _HIDDEN]
+    body = [[_basis(m, language, row) if c == "basis" and "promoters" in row
+             else cell(c, row.get(c), row.get("unit"), m=m, language=language)
+             for c in columns] for row in rows]
+    return columns, body
 
 
 def _basis(m: MessageContext, language: str, row: Mapping[str, Any]) -> str:
@@ -167,8 +176,87 @@ def _period_line(m: MessageContext, language: str, result: Mapping[str, Any]) ->
     except (KeyError, TypeError, ValueError):
         return m.text(language, "Period not recorded.")
     return m.text(language, "Period: {period} ({zone}); computed at {now}.",
-                  period=period(language, start, end), zone=found.get("timezone", ""),
+                  period=_period(m, language, start, end), zone=found.get("timezone", ""),
                   now=local_time(now, now.tzinfo or start.tzinfo or UTC))
+
+
+def _period(m: MessageContext, language: str, start: datetime, end: datetime) -> str:
+    # Whole days are said as dates; a period cut elsewhere, to the minute in its zone.
+    if start.time() == end.time() == time(0):
+        return period(language, start, end)
+    return m.text(language, "{start} to {end}", start=f"{start:%Y-%m-%d %H:%M}",
+                  end=f"{end:%Y-%m-%d %H:%M}")
+
+
+def said_in(line: str, m: MessageContext, language: str) -> str:
+    """One stored summary line (its staff's languages one a line, theirs first, see
+    `said`) in `language` alone; the first when it was written in fewer."""
+    said = line.splitlines() or [""]
+    languages = m.staff_languages()
+    return said[languages.index(language)] if (language in languages and
+                                               languages.index(language) < len(said)) \
+        else said[0]
+
+
+@dataclass(frozen=True)
+class TableView:
+    """One table of a report in one language: its heading, headers and cells."""
+
+    heading: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class SectionView:
+    """The report's overall part (no heading) or one team's: summary lines and tables."""
+
+    heading: str | None
+    summary: list[str]
+    tables: list[TableView]
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """A run's report for people of one language, worded as the markdown report is."""
+
+    title: str
+    period: str
+    sections: list[SectionView]
+    findings: str | None
+
+
+def report_view(result: Mapping[str, Any], language: str, m: MessageContext | None = None,
+                team_messages: TeamMessages | None = None) -> ReportView:
+    """The run's report in `language` alone, for a page: the title, the period line, each
+    part's summary and tables (headers by their names, cells as `table_cells` says them)
+    and the findings; parts with nothing in them left out."""
+    m = m or MessageContext(language=EN)
+    sections = [_section_view(m, language, None, result)]
+    for team, section in result.get("teams", {}).items():
+        tm = team_messages(team) if team_messages else m
+        sections.append(_section_view(tm, language, tm.text(language, "Team {team}",
+                                                             team=team), section))
+    findings = None
+    if result.get("findings"):
+        findings = m.text(language, "Findings added to the improvement backlog: {ids}.",
+                          ids=m.text(language, ", ").join(f"#{i}" for i in result["findings"]))
+    return ReportView(title=m.translated(language, str(result.get("title",
+                                                               result.get("review", "")))),
+                      period=_period_line(m, language, result),
+                      sections=[s for s in sections if s.summary or s.tables],
+                      findings=findings)
+
+
+def _section_view(m: MessageContext, language: str, heading: str | None,
+                  section: Mapping[str, Any]) -> SectionView:
+    tables = []
+    for name, rows in section.get("tables", {}).items():
+        columns, body = table_cells(list(rows), m, language)
+        tables.append(TableView(m.name(language, "table", name),
+                                [m.name(language, "column", c) for c in columns], body))
+    return SectionView(heading, [said_in(line, m, language)
+                                 for line in section.get("summary", [])], tables)
 
 
 def scoped_result(result: Mapping[str, Any], teams: frozenset[str] | None

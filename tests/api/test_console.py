@@ -410,3 +410,93 @@ def test_the_queue_pages_on_after_its_last_row_and_refuses_a_made_up_link(
     assert refused.status_code == 422 and 'role="alert"' in refused.text
     assert [int(found) for found in dict.fromkeys(CASE_LINK.findall(refused.text))] == \
         expected[:2]
+
+
+def _every_review_run(runtime: Runtime, clock: FrozenClock) -> dict[str, int]:
+    """Run each shipped review over real cases: a complaint answered late and one left to
+    breach on Wednesday 18 November; each review at its first slot after it."""
+    from processes.reviews.runs import run_due_review
+    from tests.store.helpers import open_complaint, send
+    from tests.support import shanghai
+
+    clock.set(shanghai(2026, 11, 18, 10, 0))
+    late = open_complaint(runtime, priority="ordinary", category="delivery")
+    open_complaint(runtime, priority="ordinary", category="delivery", ref="cust-2")
+    clock.set(shanghai(2026, 11, 18, 10, 30))  # over the 20-minute first response
+    send(runtime, late, "acknowledge")
+    sweep(runtime)
+    slots = {"sla_digest": shanghai(2026, 11, 19, 9, 0),
+             "greetings": shanghai(2026, 11, 19, 9, 0),
+             "complaint_categories": shanghai(2026, 11, 23, 9, 0),
+             "satisfaction": shanghai(2026, 12, 1, 9, 0),
+             "service_quality": shanghai(2027, 1, 1, 9, 0),
+             "skill_assessment_reminder": shanghai(2027, 1, 1, 9, 0)}
+    ran = {}
+    for name, review in sorted(runtime.policies.reviews.items(),
+                               key=lambda item: slots[item[1].computes]):
+        clock.set(slots[review.computes])
+        outcome = run_due_review(runtime, name)
+        assert outcome.run is not None and outcome.run.status == "succeeded", name
+        ran[review.computes] = outcome.run.id
+    assert set(ran) == set(slots)
+    return ran
+
+
+HEADER = re.compile(r"<th>([^<]*)</th>")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_review_runs_read_as_reports_in_the_visitors_language_and_scope(
+        app_client: TestClient, runtime: Runtime, clock: FrozenClock) -> None:
+    ran = _every_review_run(runtime, clock)
+    sign_in(app_client, issue_key(runtime, "supervisor", teams=["complaints"]),
+            "/console/reports")
+
+    def runs_section(language: str, computes: str) -> str:
+        app_client.get("/console/language", params={"to": language})
+        page = app_client.get("/console/reports", params={"run": ran[computes]})
+        assert page.status_code == 200
+        return page.text.split('<section class="card">')[2]
+
+    for computes in ran:
+        for language in ("zh", "en"):
+            shown = runs_section(language, computes)
+            assert not re.search(r"\d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT", shown), computes
+            for key in (computes, "at_risk", "at-risk", "breached_in_period", "case_id"):
+                assert "_" not in computes or key not in shown, (computes, language, key)
+            for label in ("computes", "succeeded", "summary", "findings", "tables", "scope",
+                          "review", "title", "period"):
+                assert f">{label}<" not in shown, (computes, language, label)
+            for header in HEADER.findall(shown):
+                assert "_" not in header and (language == "en" or CJK.search(header)), \
+                    (computes, language, header)
+
+    digest = runs_section("zh", "sla_digest")
+    assert "<h3>每日 SLA 摘要 <span class=\"badge\">已完成</span></h3>" in digest
+    assert "2026年11月18日" in digest and "已完成" in digest
+    # The picker names each run by its title and period as people say them.
+    assert "每周投诉类别回顾 · 2026年11月16日 – 22日" in digest.replace("\u2009", " ")
+    # The late answer's breach, at 10:20 in Shanghai, to the minute.
+    assert "2026-11-18 10:20 (UTC+08:00)" in digest and "首次响应" in digest
+    assert "breached in the period" not in digest and "团队" in digest
+    english = runs_section("en", "sla_digest")
+    assert "Daily SLA digest" in english and "Nov 18, 2026" in english
+    assert "Weekly complaint-category review · Nov 16 – 22, 2026" in english.replace(
+        "\u2009", " ")
+    assert "breached in the period" in english and "已超时" not in english
+    assert "2026-11-18 10:20 (UTC+08:00)" in english and "first response" in english
+    # A supervisor of complaints sees their team's section, not billing's.
+    assert "Team complaints" in english and "Team billing" not in english
+    # An empty table is said so, in words.
+    assert "<h5>repeat complaints</h5>\n<p class=\"muted\">none</p>" in runs_section(
+        "en", "complaint_categories")
+    assert "<h5>重复投诉</h5>\n<p class=\"muted\">无</p>" in runs_section(
+        "zh", "complaint_categories")
+    # A supervisor of billing sees billing's section, and none of complaints' cases.
+    with TestClient(app_client.app, follow_redirects=False,
+                    base_url=str(app_client.base_url)) as billing:
+        sign_in(billing, issue_key(runtime, "supervisor", name="gao.yan", teams=["billing"]),
+                "/console/reports")
+        theirs = billing.get("/console/reports", params={"run": ran["sla_digest"]}).text
+    assert "billing 团队" in theirs and "complaints 团队" not in theirs
+    assert "chen.jing" not in theirs and "首次响应" not in theirs
