@@ -8,6 +8,7 @@ Revises: 0019
 Create Date: 2026-12-06 21:05:00
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
@@ -19,8 +20,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_index('ix_sla_clocks_state_due_case', 'sla_clocks',
                     ['state', 'due_at', 'id', 'case_id', 'warn_at'])
-    # The new index's statistics now, on both stores (as 0019 does for the cases').
-    op.execute('ANALYZE sla_clocks')
+    # The new index's statistics now, on both stores (as 0019 does for the cases', and
+    # as there not on an empty store).
+    if op.get_bind().execute(sa.text('SELECT 1 FROM sla_clocks LIMIT 1')).first() is not None:
+        op.execute('ANALYZE sla_clocks')
 
 
 def downgrade() -> None:
