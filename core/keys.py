@@ -22,14 +22,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, Integer, any_, sql, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Engine, sql, update
 from sqlmodel import Session, col, func, select
 
 from domain.access import AccessRole, ActorKind, Identity, role_problem
 from domain.policy import PolicySet
 from domain.process import SYSTEM_ACTOR
 from engine.db import sqlite_file
+from engine.id_lists import among
 from engine.models import ApiKey, table_of
 
 KEY_PREFIX = "cf_"
@@ -80,12 +80,6 @@ class KeyRecord(NamedTuple):
 # Built once: building a statement costs more than running it (every request runs this).
 _BY_HASH = (sql.select(*(_KEYS.c[name] for name in KeyRecord._fields))
             .where(_KEYS.c.secret_hash == sql.bindparam("secret_hash")))
-
-
-# The keys among those given that are still valid, on PostgreSQL: one parameter for all.
-_VALID_AMONG = (sql.select(_KEYS.c.id)
-                .where(_KEYS.c.id == any_(sql.bindparam("ids", type_=ARRAY(Integer()))),
-                       _KEYS.c.revoked_at.is_(None)))
 
 
 @dataclass(frozen=True)
@@ -200,11 +194,8 @@ def valid_key_ids(connection: Connection, key_ids: set[int]) -> set[int]:
     stamp keeps (see there), checked in the transaction that writes for it."""
     if not key_ids:
         return set()
-    if connection.dialect.name == "postgresql":
-        found = connection.execute(_VALID_AMONG, {"ids": sorted(key_ids)})
-    else:
-        found = connection.execute(sql.select(_KEYS.c.id).where(
-            _KEYS.c.id.in_(sorted(key_ids)), _KEYS.c.revoked_at.is_(None)))
+    found = connection.execute(sql.select(_KEYS.c.id).where(
+        among(connection.engine, _KEYS.c.id, sorted(key_ids)), _KEYS.c.revoked_at.is_(None)))
     return set(found.scalars())
 
 
