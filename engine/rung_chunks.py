@@ -5,8 +5,8 @@ is what surrounds it. Here the chunk's timers, cases, clocks and customers are r
 plain rows (no model objects), each rung is decided on the case as the chunk's earlier
 rungs left it, and what they change is written with one statement per table: the
 cases, clocks and timers updated, the timeline, outbox and new timers inserted: on
-PostgreSQL each table's rows as one JSON document (`engine.pg_bulk`), on SQLite an `executemany`
-(`Appends` for the inserts).
+PostgreSQL each table's rows as one JSON document (`engine.pg_bulk`), on SQLite an
+`executemany` (`Appends` for the inserts).
 
 It writes what `persist_decision` and the ORM write for the same decisions. A rung it
 cannot take that way is left to the caller, to fire alone after the chunk's commit
@@ -255,8 +255,8 @@ def _write(connection: Connection, cases: Any, appends: Appends) -> None:
             elif values != stored:  # most of a storm's clocks are as they were
                 clock_rows.append(values)
     if connection.dialect.name == "postgresql":
-        # A statement a table, its rows as one JSON document (what `Appends.insert` leaves is the
-        # rare new clock and the team members' loads).
+        # A statement a table, its rows as one JSON document (what `Appends.insert`
+        # leaves is the rare new clock and the team members' loads).
         update_rows(connection, CASES, case_rows, _CASE_SET)
         update_rows(connection, CLOCKS, clock_rows, _CLOCK_SET)
         update_rows(connection, TIMERS, timer_rows, _TIMER_SET)
