@@ -24,7 +24,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    text,
     update,
 )
 from sqlmodel import Session, select
@@ -37,7 +36,7 @@ from domain.policy import EscalationStep, PolicySet, Tier
 from domain.process import CaseSnapshot, CustomerContact, Decision
 from domain.timers import TimerSpec, plan_escalation_timers
 from engine import metrics, request_context
-from engine.db import connection_of, json_text, pipelined
+from engine.db import connection_of, pipelined
 from engine.models import (
     Case,
     CaseEvent,
@@ -49,6 +48,7 @@ from engine.models import (
     UtcDateTime,
     table_of,
 )
+from engine.pg_bulk import TABLES_AT_ONCE
 
 LIVE_TIMER_STATES = ("pending", "paused")
 CASES = table_of(Case)
@@ -341,94 +341,6 @@ class _Written:
 _WRITTEN = {table.name: _Written(table) for table in (CASES, CLOCKS, EVENTS)}
 
 
-class _AtOnce:
-    """One PostgreSQL statement that inserts the rows of several tables and changes team
-    members' loads: each table's rows bound as one JSON array, made into rows by
-    `json_populate_recordset` with the table's own row type, each insert (and the loads'
-    update) a data-modifying CTE. The foreign keys between the tables are checked at
-    the statement's end, when all its rows are in.
-
-    A statement for each table, its rows bound and executed one by one (executemany),
-    cost SQLAlchemy's and psycopg's work for each row (two thirds of the intake writer's
-    CPU), and the server a Bind and an Execute for each. An array a column, unnested,
-    cost as much again in psycopg's conversion of each array (in Python); orjson writes
-    a table's rows as one JSON text for a tenth of that. The statement's text stays
-    under psycopg's 4 KB limit for the statements whose parsing it keeps, and it is the
-    same for every batch (a table without rows binds `[]`), so the server prepares it.
-    """
-
-    def __init__(self) -> None:
-        self._built: dict[tuple[bool, ...], Any] = {}
-
-    def run(self, connection: Connection, rows: list[tuple[Table, list[dict[str, Any]]]],
-            loads: list[dict[str, Any]]) -> None:
-        """Insert `rows` (each table's, in the order given) and apply the `loads` changes
-        (`MemberLoads`'), with one statement."""
-        if not loads and not any(values for _, values in rows):
-            return
-        # A table whose rows give their ids (taken first) inserts them; else its sequence's.
-        with_ids = tuple(bool(values) and "id" in values[0] for _, values in rows)
-        statement = self._built.get(with_ids)
-        if statement is None:
-            statement = self._built[with_ids] = self._build(
-                connection, [table for table, _ in rows], with_ids)
-        params = {table.name: _json_rows(table, values, ids)
-                  for (table, values), ids in zip(rows, with_ids, strict=True)}
-        params["loads"] = json_text([
-            {"team": change["queue"], "person": change["member"], "shift": change["by"],
-             "at": _UTC.process_bind_param(change["at"], connection.dialect)}
-            for change in loads])
-        connection.execute(statement, params)
-
-    @staticmethod
-    def _build(connection: Connection, tables: list[Table], with_ids: tuple[bool, ...]
-               ) -> Any:
-        quote = connection.dialect.identifier_preparer.quote
-        ctes = []
-        for table, ids in zip(tables, with_ids, strict=True):
-            columns = ", ".join(quote(c.key) for c in table.c if ids or c.key != "id")
-            ctes.append(f"new_{table.name} AS (INSERT INTO {quote(table.name)} ({columns}) "
-                        f"SELECT {columns} FROM json_populate_recordset("
-                        f"NULL::{quote(table.name)}, CAST(:{table.name} AS json)))")
-        members, team, person = (quote(MEMBERS.name), quote(MEMBERS.c.team.key),
-                                 quote(MEMBERS.c.person.key))
-        open_cases, last = quote(MEMBERS.c.open_cases.key), quote(MEMBERS.c.last_assigned_at.key)
-        ctes.append(
-            f"loads AS (UPDATE {members} AS m SET {open_cases} = m.{open_cases} + d.shift, "
-            f"{last} = coalesce(d.at, m.{last}) FROM json_to_recordset(CAST(:loads AS json)) "
-            f"AS d(team text, person text, shift integer, at timestamp) "
-            f"WHERE m.{team} = d.team AND m.{person} = d.person)")
-        return text("WITH " + ", ".join(ctes) + " SELECT 1")
-
-
-def _json_rows(table: Table, rows: list[dict[str, Any]], ids: bool) -> str:
-    """`rows` of `table` as one JSON array, every column given (a missing one has its
-    default, as an insert of that row gives it), times as the store keeps them."""
-    if not rows:
-        return "[]"
-    defaults = _DEFAULTS[table.name]
-    if not ids:
-        defaults = {key: value for key, value in defaults.items() if key != "id"}
-    times = [key for key in _TIMES[table.name] if key in defaults]
-    written = []
-    for row in rows:
-        values = {key: row.get(key, default) for key, default in defaults.items()}
-        for key in times:
-            values[key] = _UTC.process_bind_param(values[key], None)
-        written.append(values)
-    return json_text(written)
-
-
-_TABLES = {table.name: table for table in (CUSTOMERS, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
-# A column not given in a row has its scalar default, as an insert of that row gives it.
-_DEFAULTS = {name: {c.key: c.default.arg if isinstance(c.default, ColumnDefault) else None
-                    for c in table.c} for name, table in _TABLES.items()}
-_TIMES = {name: [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
-          for name, table in _TABLES.items()}
-_UTC = UtcDateTime()
-_AT_ONCE = _AtOnce()
-
-
 def case_columns(case: CaseSnapshot) -> dict[str, Any]:
     """The case row's columns that a decision sets from the case as it now is."""
     return {
@@ -608,8 +520,8 @@ class Appends:
                                                    {"n": wanting}).scalars())
             for row, new_id in zip(self.events, taken, strict=True):
                 row["id"] = new_id
-        if numbered:  # every row at once (see `_AtOnce`)
-            _AT_ONCE.run(connection, [
+        if numbered:  # every row at once (see `engine.pg_bulk.TablesAtOnce`)
+            TABLES_AT_ONCE.run(connection, [
                 (CUSTOMERS, self.customers), (CASES, self.cases), (CLOCKS, self.clocks),
                 (EVENTS, self.events), (OUTBOX, self.messages),
                 (TIMERS, [timer.columns() for timer in self.timers])],
