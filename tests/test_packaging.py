@@ -25,6 +25,9 @@ SOURCES = ("pyproject.toml", "README.md", "policies", "domain", "engine", "core"
 
 
 def _run(*argv: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    # Without PYTHONPATH: a checkout on it, with its editable install's metadata, would
+    # have pip take the wheel as installed already, and install nothing.
+    kwargs.setdefault("env", {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     result = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
                             timeout=900, **kwargs)  # type: ignore[call-overload]
     assert result.returncode == 0, f"{argv}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
