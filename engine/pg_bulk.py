@@ -135,10 +135,10 @@ def _json_rows(table: Table, rows: list[dict[str, Any]], ids: bool) -> str:
     default, as an insert of that row gives it), times as the store keeps them."""
     if not rows:
         return "[]"
-    defaults = _defaults(table)
+    defaults = column_defaults(table)
     if not ids:
         defaults = {key: value for key, value in defaults.items() if key != "id"}
-    times = [key for key in _times(table) if key in defaults]
+    times = [key for key in time_columns(table) if key in defaults]
     written = []
     for row in rows:
         values = {key: row.get(key, default) for key, default in defaults.items()}
@@ -149,7 +149,7 @@ def _json_rows(table: Table, rows: list[dict[str, Any]], ids: bool) -> str:
 
 
 @cache
-def _defaults(table: Table) -> dict[str, Any]:
+def column_defaults(table: Table) -> dict[str, Any]:
     """A column not given in a row has its scalar default, as an insert of that row gives
     it."""
     return {c.key: c.default.arg if isinstance(c.default, ColumnDefault) else None
@@ -157,7 +157,8 @@ def _defaults(table: Table) -> dict[str, Any]:
 
 
 @cache
-def _times(table: Table) -> list[str]:
+def time_columns(table: Table) -> list[str]:
+    """The columns of `table` that hold times (`UtcDateTime`)."""
     return [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
 
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnDefault,
     Connection,
     Insert,
     Row,
@@ -48,7 +47,7 @@ from engine.models import (
     UtcDateTime,
     table_of,
 )
-from engine.pg_bulk import TABLES_AT_ONCE
+from engine.pg_bulk import TABLES_AT_ONCE, column_defaults, time_columns
 
 LIVE_TIMER_STATES = ("pending", "paused")
 CASES = table_of(Case)
@@ -324,9 +323,8 @@ class _Written:
             assert column.server_default is None, column
             assert column.default is None or column.default.is_scalar, column
         self._make = _row_type(f"{table.name}_row", [c.key for c in table.c])
-        self._defaults = {c.key: c.default.arg if isinstance(c.default, ColumnDefault) else None
-                          for c in table.c}
-        self._times = [c.key for c in table.c if isinstance(c.type, UtcDateTime)]
+        self._defaults = column_defaults(table)
+        self._times = time_columns(table)
 
     def row(self, values: Mapping[str, Any]) -> Any:
         """The row of `values` (its id among them); its times in UTC, as the store gives
