@@ -10,7 +10,8 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Row, sql
+from sqlalchemy import Connection, Row, String, any_, sql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, func, select
 
 from core.customers import CustomerClaim, KnownCustomers, given_in, recognise_row
@@ -25,6 +26,7 @@ from domain.process import SYSTEM_ACTOR, Event, IllegalTransition
 from engine.db import begin_writing, commit_retrying, connection_of
 from engine.hooks import after_decision, after_open, opened_watched
 from engine.models import Case, Customer, TeamMember
+from engine.pg_pipeline import DriverQuery
 from engine.store import (
     CASES,
     Appends,
@@ -48,6 +50,11 @@ T = TypeVar("T")
 # Built once: building a statement costs more than running it (every intake runs these).
 _BY_KEY = sql.select(CASES.c.id, CASES.c.request_hash).where(
     CASES.c.idempotency_key == sql.bindparam("key"))
+# Which of the stored keys `keys` opened a case, for a batch's reads sent together on
+# PostgreSQL (`engine.pg_pipeline`): a key that none did needs no lookup of its own.
+KEYS_USED = DriverQuery(sql.select(CASES.c.idempotency_key).where(
+    CASES.c.idempotency_key == any_(sql.bindparam("keys", type_=ARRAY(String())))),
+    prepare=False)  # as `core.customers.BY_REFS`
 
 
 class CaseNotFound(LookupError):
@@ -164,11 +171,13 @@ def open_once(session: Session, *, idempotency_key: str | None, actor: str,
 
 
 def replay_or_open(session: Session, stored_key: str | None, fingerprint: str,
-                   open_new: Callable[[str | None], T]) -> tuple[T | Case, bool]:
+                   open_new: Callable[[str | None], T], *, unused: bool = False
+                   ) -> tuple[T | Case, bool]:
     """In `session`'s transaction, uncommitted: the case `stored_key` opened before and
     False, or what `open_new(stored_key)` writes and True. `IdempotencyConflict` when
-    the key was used with another request."""
-    if stored_key:
+    the key was used with another request. A key this transaction found `unused` is not
+    looked up again."""
+    if stored_key and not unused:
         existing = by_idempotency_key(session, stored_key, fingerprint)
         if existing is not None:
             return existing, False
@@ -257,8 +266,7 @@ def write_complaint(
     verdict = classify(policy, tier=tier, channel=request.channel, category=request.category,
                        text=f"{request.subject}\n{request.description}",
                        requested=request.priority)
-    team = team or policy.routing.by_category.get(request.category or "",
-                                                  policy.routing.default_team)
+    team = team or complaint_team(policies, request.category)
     rows = appends if appends is not None else Appends(ids=True)
     assignee = route(db, team, policies, now, avoid=avoid, loads=rows.loads)
     decision = given_in(complaint.open_case(
@@ -279,6 +287,12 @@ def write_complaint(
     # a crisis links the complaint to itself, or counts it towards a spike.
     after_open(session, opening.case, policies=policies, calendars=calendars, now=now)
     return Opened(opening=opening, customer=who)
+
+
+def complaint_team(policies: PolicySet, category: str | None) -> str:
+    """The team a complaint of `category` goes to."""
+    routing = complaint.policy_of(policies).routing
+    return routing.by_category.get(category or "", routing.default_team)
 
 
 def route(db: Session | Connection, team: str, policies: PolicySet, now: datetime, *,

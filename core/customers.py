@@ -23,13 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, sql
+from sqlalchemy import Connection, String, any_, sql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from domain.policy import Tier
 from domain.process import Decision
 from engine.db import connection_of
 from engine.models import Customer, CustomerIdentity, table_of
+from engine.pg_pipeline import DriverQuery
 from engine.store import Appends, new_customer_id
 
 MESSAGING = ("wecom", "wechat", "app")
@@ -44,6 +46,12 @@ IDENTITIES = table_of(CustomerIdentity)
 _BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
 _BY_REFS = sql.select(CUSTOMERS).where(
     CUSTOMERS.c.external_ref.in_(sql.bindparam("refs", expanding=True)))
+# The same, for a batch's reads sent together on PostgreSQL (`engine.pg_pipeline`). Not
+# prepared: a plan for any array, made while the table was small (a new store's), scans
+# the whole table, and would for as long as the connection lives.
+BY_REFS = DriverQuery(sql.select(CUSTOMERS).where(
+    CUSTOMERS.c.external_ref == any_(sql.bindparam("refs", type_=ARRAY(String())))),
+    prepare=False)
 _BY_ID = sql.select(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
 _CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer_id"))
            .returning(*CUSTOMERS.c))
@@ -137,13 +145,19 @@ class KnownCustomers:
     each, which had to answer with the new id, was a round trip each."""
 
     def __init__(self, db: Session | Connection, refs: list[str | None],
-                 appends: Appends | None = None) -> None:
-        self._refs = {ref for ref in refs if ref}
+                 appends: Appends | None = None, *, found: list[Any] | None = None) -> None:
+        """The customers of `refs`: those `found` already (`BY_REFS`' rows), else read."""
+        self._refs = self.wanted(refs)
         self._rows: dict[str, Any] = {}
         self._appends = appends
-        if self._refs:
-            found = connection_of(db).execute(_BY_REFS, {"refs": sorted(self._refs)})
-            self._rows = {row.external_ref: row for row in found}
+        if self._refs and found is None:
+            found = list(connection_of(db).execute(_BY_REFS, {"refs": sorted(self._refs)}))
+        self._rows = {row.external_ref: row for row in found or []}
+
+    @staticmethod
+    def wanted(refs: list[str | None]) -> set[str]:
+        """The refs to read of those given (an empty one names nobody)."""
+        return {ref for ref in refs if ref}
 
     def covers(self, ref: str) -> bool:
         """Whether `ref` was among those read, so that `get` knows its customer."""

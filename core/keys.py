@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, sql, update
+from sqlalchemy import Connection, Engine, Integer, any_, sql, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, func, select
 
 from domain.access import AccessRole, ActorKind, Identity, role_problem
@@ -31,6 +32,7 @@ from domain.process import SYSTEM_ACTOR
 from engine.db import sqlite_file
 from engine.id_lists import among
 from engine.models import ApiKey, table_of
+from engine.pg_pipeline import DriverQuery
 
 KEY_PREFIX = "cf_"
 SHOWN_PREFIX = 11  # "cf_" and 8 characters: enough to tell keys apart, useless to guess
@@ -43,6 +45,11 @@ CACHED_FOR = timedelta(seconds=30)
 STAMP_BYTES = 32  # a stamp is a uuid4's hex
 REVOKED = "this API key was revoked"
 _KEYS = table_of(ApiKey)
+# Those of the keys `ids` that exist and are not revoked, as `valid_key_ids` finds them,
+# for a batch's reads sent together on PostgreSQL (`engine.pg_pipeline`).
+VALID_KEYS = DriverQuery(sql.select(_KEYS.c.id).where(
+    _KEYS.c.id == any_(sql.bindparam("ids", type_=ARRAY(Integer()))),
+    _KEYS.c.revoked_at.is_(None)))
 
 log = logging.getLogger("caseflow.keys")
 

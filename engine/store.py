@@ -17,7 +17,9 @@ from sqlalchemy import (
     Connection,
     Insert,
     Row,
+    String,
     Table,
+    any_,
     bindparam,
     case,
     event,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     insert,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
 from domain.calendars import BusinessCalendar
@@ -48,6 +51,7 @@ from engine.models import (
     table_of,
 )
 from engine.pg_bulk import TABLES_AT_ONCE, column_defaults, time_columns
+from engine.pg_pipeline import DriverQuery
 
 LIVE_TIMER_STATES = ("pending", "paused")
 CASES = table_of(Case)
@@ -67,11 +71,13 @@ _NEXT_SERIAL_CASE_ID = select(func.nextval(func.pg_get_serial_sequence(CASES.nam
 _SERIES = func.generate_series(1, bindparam("rows")).table_valued("row").render_derived()
 _NEXT_SERIAL_IDS = (
     select(case((_SERIES.c.row <= bindparam("n"),
-                 func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))),
+                 func.nextval(func.pg_get_serial_sequence(CASES.name, "id")))).label("case_id"),
            case((_SERIES.c.row <= bindparam("n"),
-                 func.nextval(func.pg_get_serial_sequence(CUSTOMERS.name, "id")))),
+                 func.nextval(func.pg_get_serial_sequence(CUSTOMERS.name, "id")))
+                ).label("customer_id"),
            case((_SERIES.c.row <= bindparam("events"),
-                 func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))))
+                 func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))
+                ).label("event_id"))
     .select_from(_SERIES))
 # Inline: no implicit RETURNING of the new row's id, which SQLAlchemy adds to an insert
 # of one row and then reads at once, which a psycopg pipeline cannot answer yet (a batch
@@ -89,6 +95,14 @@ _MEMBER_LOADS = (
     .where(MEMBERS.c.team == bindparam("queue"))
     # Lock in one order in every transaction, so two intakes cannot deadlock.
     .order_by(MEMBERS.c.person).with_for_update())
+# Several teams' at once, for a batch's reads sent together (`engine.pg_pipeline`): in
+# the same order within a team.
+TEAMS_LOADS = DriverQuery(
+    select(MEMBERS.c.team, MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
+    .where(MEMBERS.c.team == any_(bindparam("teams", type_=ARRAY(String()))))
+    .order_by(MEMBERS.c.team, MEMBERS.c.person).with_for_update())
+# A batch's ids (`Appends.take_ids`), read with others.
+NEXT_IDS = DriverQuery(_NEXT_SERIAL_IDS)
 # A member's open cases moved `by`, and their last assignment set when `at` is given.
 _LOAD_CHANGE = (
     update(MEMBERS).where(MEMBERS.c.team == bindparam("queue"),
@@ -423,6 +437,15 @@ class MemberLoads:
                 for row in rows}
         return loads
 
+    def read(self, teams: Sequence[str], rows: Sequence[Any]) -> None:
+        """The loads of `teams`, as this transaction read and locked them (`TEAMS_LOADS`'s
+        `rows`), for `team` to answer without reading."""
+        for team in teams:
+            self._teams.setdefault(team, {})
+        for row in rows:
+            self._teams[row.team][row.person] = MemberLoad(row.person, row.open_cases,
+                                                          row.last_assigned_at)
+
     def change(self, team: str, person: str, *, by: int = 0, at: datetime | None = None
                ) -> None:
         """`person` of `team` has `by` more open cases, and was last given one `at`."""
@@ -487,10 +510,15 @@ class Appends:
     def take_ids(self, connection: Connection) -> None:
         """The next `id_block` case ids and as many customer ids, and `events_each` times
         as many timeline ids the first time, with one statement."""
+        self.use_ids(connection.execute(_NEXT_SERIAL_IDS, self.ids_wanted()).all())
+
+    def ids_wanted(self) -> dict[str, int]:
+        """The parameters of the statement that takes the ids (`NEXT_IDS`)."""
         events = 0 if self.event_ids else self.id_block * self.events_each
-        rows = connection.execute(_NEXT_SERIAL_IDS, {
-            "n": self.id_block, "events": events,
-            "rows": max(self.id_block, events)}).all()
+        return {"n": self.id_block, "events": events, "rows": max(self.id_block, events)}
+
+    def use_ids(self, rows: Sequence[Any]) -> None:
+        """Hand out the ids of `rows`, as the statement of `ids_wanted` answered."""
         self.case_ids = sorted(row[0] for row in rows if row[0] is not None)
         self.customer_ids = sorted(row[1] for row in rows if row[1] is not None)
         self.event_ids += sorted(row[2] for row in rows if row[2] is not None)

@@ -9,6 +9,11 @@ on its lock (a p99 of 2 s at 16 clients), where one writer takes them in turn. N
 is answered before its commit, so nothing answered is lost. The writers of several
 worker processes on one SQLite file take turns through a `WriteBaton`.
 
+On PostgreSQL a batch is two round trips, whatever its size: its BEGIN goes with every
+read it needs (its keys' revocation, its ids, customers, idempotency keys and team
+loads), and its COMMIT with the one statement that writes its rows
+(`engine.pg_pipeline`); it was seven.
+
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
 whole batch back, and then each of its complaints is written alone, with `open_once`'s
@@ -21,25 +26,27 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlmodel import Session
 
 from core.cases import (
+    KEYS_USED,
     IdempotencyConflict,
     OpenCase,
     Opened,
+    complaint_team,
     open_once,
     replay_or_open,
     scoped_key,
     write_complaint,
 )
-from core.customers import KnownCustomers
-from core.keys import REVOKED, Unauthenticated, valid_key_ids
+from core.customers import BY_REFS, KnownCustomers
+from core.keys import REVOKED, VALID_KEYS, Unauthenticated, valid_key_ids
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
 from domain.policy import PolicySet
@@ -47,7 +54,8 @@ from engine import request_context
 from engine.checkpoints import Checkpointer
 from engine.db import WriteBaton, begin_writing, connection_of
 from engine.models import Case
-from engine.store import Appends
+from engine.pg_pipeline import DriverQuery, begin_with, commit_with
+from engine.store import NEXT_IDS, TEAMS_LOADS, Appends
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -225,7 +233,6 @@ class IntakeWriter:
                 if not begin_writing(session, wait=wait):
                     return None
                 outcomes = write_together(session, intakes, policies, calendars)
-                session.commit()
             self._checkpointer.poke()
             return outcomes
         except Exception as exc:  # noqa: BLE001 - each complaint is then written again
@@ -238,7 +245,9 @@ class IntakeWriter:
         """A session for the next batch. Off the loop (PostgreSQL), on the connection the
         writer holds between batches: a checkout from the pool cost a round trip of its
         own (its ping), and the pool's bookkeeping, at every batch. Batches are written
-        one at a time, so one connection serves them all."""
+        one at a time, so one connection serves them all. It is in autocommit mode: each
+        batch begins and commits its transaction with statements of its own
+        (`write_together`)."""
         engine = self._runtime.engine
         if self.on_event_loop:
             return Session(engine, expire_on_commit=False)
@@ -247,7 +256,8 @@ class IntakeWriter:
                                        or now - self._held_at > HELD_IDLE_SECONDS):
             self.let_go()
         if self._held is None:
-            self._held = engine.connect()
+            # Its transactions are begun and committed by the batch's own statements.
+            self._held = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._held_at = now
         # Bound to a connection outside a transaction, the session begins and commits
         # its own on it.
@@ -262,22 +272,85 @@ class IntakeWriter:
 
 def write_together(session: Session, every: list[Intake], policies: PolicySet,
                    calendars: dict[str, BusinessCalendar]) -> list[Outcome]:
-    """Write the complaints in `session`'s transaction, uncommitted: each one's result, or
+    """Write the complaints in `session`'s transaction and commit: each one's result, or
     its refusal. What they read is read once for all (their customers by ref, and on
     PostgreSQL their case ids, a block from the sequence); what they append (clocks,
     timelines, timers, notifications, their assignees' loads) goes in with one statement
     for each table, at the end. A complaint whose unchecked key is revoked is refused
-    (`Unauthenticated`) and not written."""
-    refused = _revoked_keys(session, every)
-    intakes = [intake for intake in every if intake.unchecked_key not in refused]
-    appends = Appends(ids=True, id_block=len(intakes), events_each=OPENING_ENTRIES)
+    (`Unauthenticated`) and not written.
+
+    On a connection in autocommit mode (the writer's on PostgreSQL), the transaction is
+    begun with every read above and the idempotency keys' and team loads' (one round
+    trip), and committed with the statement that writes (another): see
+    `engine.pg_pipeline`."""
+    connection = connection_of(session)
+    together = _sends_together(connection)
+    appends = Appends(ids=True, id_block=len(every), events_each=OPENING_ENTRIES)
+    if together:
+        read = _read_together(connection, every, policies, appends)
+    else:
+        read = _BatchReads(_revoked_keys(session, every), None, None)
+    intakes = [intake for intake in every if intake.unchecked_key not in read.refused]
     known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes],
-                           appends)
-    written = iter([_open_in_batch(session, intake, policies, calendars, appends, known)
+                           appends, found=read.customers)
+    written = iter([_open_in_batch(session, intake, policies, calendars, appends, known,
+                                   read.keys_used)
                     for intake in intakes])
-    appends.insert(session)
-    return [Unauthenticated(REVOKED) if intake.unchecked_key in refused else next(written)
-            for intake in every]
+    if together:
+        commit_with(connection, lambda: appends.insert(connection))
+    else:
+        appends.insert(session)
+    session.commit()
+    return [Unauthenticated(REVOKED) if intake.unchecked_key in read.refused
+            else next(written) for intake in every]
+
+
+def _sends_together(connection: Connection) -> bool:
+    """Whether the batch's transaction is begun and committed with its statements: on
+    PostgreSQL, on a connection in autocommit mode."""
+    return (connection.dialect.name == "postgresql"
+            and connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+
+@dataclass(frozen=True)
+class _BatchReads:
+    """What a batch read before it writes: the unchecked keys it found revoked, and when
+    read together, its customers by ref and which of its idempotency keys are used."""
+
+    refused: set[int]
+    customers: list[Any] | None
+    keys_used: set[str] | None
+
+
+def _read_together(connection: Connection, intakes: list[Intake], policies: PolicySet,
+                   appends: Appends) -> _BatchReads:
+    """Begin the batch's transaction with its reads (`engine.pg_pipeline.begin_with`):
+    its keys' revocation, its ids (into `appends`), its customers, its idempotency
+    keys and its teams' loads (into `appends.loads`, locked)."""
+    unchecked = {intake.unchecked_key for intake in intakes
+                 if intake.unchecked_key is not None}
+    refs = KnownCustomers.wanted([intake.request.customer.ref for intake in intakes])
+    stored = {key for intake in intakes if (key := _stored_key(intake))}
+    teams = sorted({complaint_team(policies, intake.request.category) for intake in intakes})
+    reads: dict[str, tuple[DriverQuery, Mapping[str, Any]]] = {
+        "ids": (NEXT_IDS, appends.ids_wanted()), "loads": (TEAMS_LOADS, {"teams": teams})}
+    if unchecked:
+        reads["valid"] = (VALID_KEYS, {"ids": sorted(unchecked)})
+    if refs:
+        reads["customers"] = (BY_REFS, {"refs": sorted(refs)})
+    if stored:
+        reads["used"] = (KEYS_USED, {"keys": sorted(stored)})
+    read = begin_with(connection, reads)
+    appends.use_ids(read["ids"])
+    appends.loads.read(teams, read["loads"])
+    return _BatchReads(unchecked - {row.id for row in read.get("valid", [])},
+                       read.get("customers", []),
+                       {row.idempotency_key for row in read.get("used", [])})
+
+
+def _stored_key(intake: Intake) -> str | None:
+    """The intake's Idempotency-Key as stored (`scoped_key`)."""
+    return scoped_key(intake.request.idempotency_key, intake.actor, intake.actor_kind)
 
 
 def _revoked_keys(session: Session, intakes: list[Intake]) -> set[int]:
@@ -301,22 +374,26 @@ def _settle(answer: asyncio.Future[IntakeResult], outcome: Outcome) -> None:
 
 def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
                    calendars: dict[str, BusinessCalendar], appends: Appends,
-                   known: KnownCustomers) -> Outcome:
+                   known: KnownCustomers, keys_used: set[str] | None) -> Outcome:
     """Write one complaint of a batch, uncommitted; a refusal before any write is returned.
 
     A retry under a known key, perhaps of a complaint earlier in this batch, is answered
-    with that case."""
+    with that case. With the `keys_used` that the batch read (which learns the batch's
+    own), a key not among them is not looked up."""
     request = intake.request
-    stored_key = scoped_key(request.idempotency_key, intake.actor, intake.actor_kind)
+    stored_key = _stored_key(intake)
     # Only a replay under a key compares the request's fingerprint: none made without one.
     fingerprint = request.fingerprint if stored_key else ""
     if stored_key and appends.pending_key(stored_key):
         appends.insert_cases(session)  # a retry of one earlier in the batch finds it
+    unused = keys_used is not None and stored_key not in keys_used
+    if stored_key and keys_used is not None:
+        keys_used.add(stored_key)
     try:
         with request_context.using(intake.request_id):
             return replay_or_open(session, stored_key, fingerprint,
                                   _writer(session, intake, policies, calendars, appends,
-                                          known))
+                                          known), unused=unused)
     except IdempotencyConflict as exc:
         return exc
 

@@ -1,6 +1,7 @@
 """The intake's statements are plain SQLAlchemy Core, run in the caller's transaction: seen
 by SQLAlchemy's events and its echo like any other, and answered from the rows written
-as they are stored."""
+as they are stored. (The intake writer's batch reads on PostgreSQL are sent by psycopg
+itself, in one pipeline with the BEGIN: `engine.pg_pipeline`.)"""
 
 from __future__ import annotations
 

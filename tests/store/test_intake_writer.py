@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
+import tempfile
 import threading
 import time
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, func, select
 
 from api.app import create_app
 from core.cases import CustomerInput, IdempotencyConflict, OpenCase, Opened
+from core.keys import hash_key, read_key
 from domain.access import ActorKind
 from domain.policy import Tier
 from engine.db import WriteBaton
@@ -354,5 +358,73 @@ def test_a_connection_closed_between_batches_loses_no_complaint(pg_database, clo
     assert all(isinstance(r, tuple) for r in open_all([_intake(rt, 5)]))
     assert writer._held is not None and writer._held is not held
     assert (_count(rt, Case), _count(rt, Customer), _count(rt, CaseEvent)) == (5, 5, 15)
+    writer.let_go()
+    rt.engine.dispose()
+
+
+def _round_trips(held: Any, action: Any) -> int:
+    """The round trips to PostgreSQL that `action` made on the writer's connection `held`:
+    the answers that ended a pipeline or a statement (ReadyForQuery), in libpq's trace."""
+    pgconn = held.connection.driver_connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            action()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        return sum(1 for line in trace if "\tReadyForQuery" in line and line.startswith("B"))
+
+
+def test_a_batch_on_postgresql_is_two_round_trips(pg_database, clock, tmp_path):
+    """Its BEGIN goes with its reads (keys, ids, customers, idempotency keys, team loads),
+    and its COMMIT with its rows: a round trip each, whatever the batch's size."""
+    rt = build_runtime(pg_database, write_policies(tmp_path / "policies"), clock)
+    writer = IntakeWriter(rt)
+    record = read_key(rt.engine, hash_key(issue_key(rt, "agent")))
+    assert record is not None
+    key_id = record.id  # checked in the batch, as a cached key is
+
+    def write(intakes: list[Intake]) -> None:
+        outcomes = writer._write_waiting_for_the_store(intakes, rt.policies, rt.calendars)
+        assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
+
+    def keyed(n: int, key: str | None = None) -> Intake:
+        return dataclasses.replace(_intake(rt, n, key=key), unchecked_key=key_id)
+
+    write([keyed(0)])  # the writer now holds its connection
+    assert writer._held is not None
+    for batch in ([keyed(1)], [keyed(n, key=f"k-{n}") for n in range(2, 18)]):
+        assert _round_trips(writer._held, lambda batch=batch: write(batch)) == 2
+    assert _count(rt, Case) == 18
+    writer.let_go()
+    rt.engine.dispose()
+
+
+def test_a_batch_holds_its_teams_loads_until_it_commits(pg_database, clock, tmp_path,
+                                                          monkeypatch):
+    """The loads the batch routed by are read in its transaction, locked: another
+    transaction that changes them waits for its commit."""
+    rt = build_runtime(pg_database, write_policies(tmp_path / "policies"), clock)
+    writer = IntakeWriter(rt)
+    real = intake_module.commit_with
+    waited: list[bool] = []
+
+    def commit_after_a_rival(connection: Any, writes: Any) -> None:
+        with rt.engine.connect() as rival:
+            rival.exec_driver_sql("SET lock_timeout = '200ms'")
+            try:
+                rival.exec_driver_sql("UPDATE team_members SET open_cases = open_cases")
+                waited.append(False)
+            except OperationalError:
+                waited.append(True)
+            rival.rollback()
+        real(connection, writes)
+
+    monkeypatch.setattr(intake_module, "commit_with", commit_after_a_rival)
+    outcomes = writer._write_waiting_for_the_store([_intake(rt, 1)], rt.policies,
+                                                   rt.calendars)
+    assert isinstance(outcomes[0], tuple) and waited == [True]
     writer.let_go()
     rt.engine.dispose()
