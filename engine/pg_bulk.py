@@ -122,11 +122,17 @@ class TablesAtOnce:
         members, team, person = (quote(MEMBERS.name), quote(MEMBERS.c.team.key),
                                  quote(MEMBERS.c.person.key))
         open_cases, last = quote(MEMBERS.c.open_cases.key), quote(MEMBERS.c.last_assigned_at.key)
+        # The rows locked in one order, (team, person), as every transaction locks them:
+        # an update's own order is its plan's. The last assignment only moves forward: a
+        # batch that read the loads before another committed may commit after it.
         ctes.append(
             f"loads AS (UPDATE {members} AS m SET {open_cases} = m.{open_cases} + d.shift, "
-            f"{last} = coalesce(d.at, m.{last}) FROM json_to_recordset(CAST(:loads AS json)) "
-            f"AS d(team text, person text, shift integer, at timestamp) "
-            f"WHERE m.{team} = d.team AND m.{person} = d.person)")
+            f"{last} = greatest(d.at, m.{last}) FROM (SELECT t.{team}, t.{person}, c.shift, "
+            f"c.at FROM {members} AS t JOIN json_to_recordset(CAST(:loads AS json)) "
+            f"AS c(team text, person text, shift integer, at timestamp) "
+            f"ON t.{team} = c.team AND t.{person} = c.person "
+            f"ORDER BY t.{team}, t.{person} FOR UPDATE OF t) AS d "
+            f"WHERE m.{team} = d.{team} AND m.{person} = d.{person})")
         return text("WITH " + ", ".join(ctes) + " SELECT 1")
 
 

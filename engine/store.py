@@ -95,12 +95,15 @@ _MEMBER_LOADS = (
     .where(MEMBERS.c.team == bindparam("queue"))
     # Lock in one order in every transaction, so two intakes cannot deadlock.
     .order_by(MEMBERS.c.person).with_for_update())
-# Several teams' at once, for a batch's reads sent together (`engine.pg_pipeline`): in
-# the same order within a team.
+# Several teams' at once, for a batch's reads sent together (`engine.pg_pipeline`), not
+# locked: the batch writes its changes as shifts (`TablesAtOnce`), which lock the rows
+# only as it commits. Locked from the read, the batches of two processes took turns
+# from the first round trip of one to the commit of the other, and half the machine
+# stood idle. Two batches at once may then both choose by loads that the other is
+# about to change: the counts stay exact, and the next choice sees both.
 TEAMS_LOADS = DriverQuery(
     select(MEMBERS.c.team, MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
-    .where(MEMBERS.c.team == any_(bindparam("teams", type_=ARRAY(String()))))
-    .order_by(MEMBERS.c.team, MEMBERS.c.person).with_for_update())
+    .where(MEMBERS.c.team == any_(bindparam("teams", type_=ARRAY(String())))))
 # A batch's ids (`Appends.take_ids`), read with others.
 NEXT_IDS = DriverQuery(_NEXT_SERIAL_IDS)
 # A member's open cases moved `by`, and their last assignment set when `at` is given.

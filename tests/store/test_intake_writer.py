@@ -8,12 +8,14 @@ import sqlite3
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from api.app import create_app
@@ -22,7 +24,7 @@ from core.keys import hash_key, read_key
 from domain.access import ActorKind
 from domain.policy import Tier
 from engine.db import WriteBaton
-from engine.models import Case, CaseEvent, Customer, SlaClock, Timer
+from engine.models import Case, CaseEvent, Customer, SlaClock, TeamMember, Timer
 from processes.complaint import intake as intake_module
 from processes.complaint.intake import Intake, IntakeResult, IntakeWriter
 from tests.conftest import build_runtime
@@ -402,29 +404,31 @@ def test_a_batch_on_postgresql_is_two_round_trips(pg_database, clock, tmp_path):
     rt.engine.dispose()
 
 
-def test_a_batch_holds_its_teams_loads_until_it_commits(pg_database, clock, tmp_path,
-                                                          monkeypatch):
-    """The loads the batch routed by are read in its transaction, locked: another
-    transaction that changes them waits for its commit."""
+def test_a_batch_reads_its_teams_loads_unlocked_and_shifts_them(pg_database, clock,
+                                                                tmp_path, monkeypatch):
+    """Another transaction may change the loads while a batch decides (they are locked
+    only as it commits): the counts stay exact, and a last assignment never moves back."""
     rt = build_runtime(pg_database, write_policies(tmp_path / "policies"), clock)
     writer = IntakeWriter(rt)
     real = intake_module.commit_with
-    waited: list[bool] = []
+    later = rt.clock.now() + timedelta(hours=1)
 
     def commit_after_a_rival(connection: Any, writes: Any) -> None:
         with rt.engine.connect() as rival:
-            rival.exec_driver_sql("SET lock_timeout = '200ms'")
-            try:
-                rival.exec_driver_sql("UPDATE team_members SET open_cases = open_cases")
-                waited.append(False)
-            except OperationalError:
-                waited.append(True)
-            rival.rollback()
+            rival.exec_driver_sql("SET lock_timeout = '1s'")  # fails if the batch locked
+            rival.execute(update(TeamMember).values(
+                open_cases=TeamMember.open_cases + 1, last_assigned_at=later))
+            rival.commit()
         real(connection, writes)
 
     monkeypatch.setattr(intake_module, "commit_with", commit_after_a_rival)
-    outcomes = writer._write_waiting_for_the_store([_intake(rt, 1)], rt.policies,
-                                                   rt.calendars)
-    assert isinstance(outcomes[0], tuple) and waited == [True]
+    outcomes = writer._write_waiting_for_the_store([_intake(rt, 1), _intake(rt, 2)],
+                                                   rt.policies, rt.calendars)
+    assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
+    with Session(rt.engine) as session:
+        members = session.exec(select(TeamMember).where(
+            TeamMember.team == "complaints")).all()
+    assert sum(m.open_cases for m in members) == len(members) + 2
+    assert all(m.last_assigned_at == later for m in members)
     writer.let_go()
     rt.engine.dispose()
