@@ -326,9 +326,8 @@ def _read_together(connection: Connection, intakes: list[Intake], policies: Poli
                    appends: Appends) -> _BatchReads:
     """Begin the batch's transaction with its reads (`engine.pg_pipeline.begin_with`):
     its keys' revocation, its ids (into `appends`), its customers, its idempotency
-    keys and its teams' loads (into `appends.loads`, locked)."""
-    unchecked = {intake.unchecked_key for intake in intakes
-                 if intake.unchecked_key is not None}
+    keys and its teams' loads (into `appends.loads`, unlocked: see `TEAMS_LOADS`)."""
+    unchecked = _unchecked_keys(intakes)
     refs = KnownCustomers.wanted([intake.request.customer.ref for intake in intakes])
     stored = {key for intake in intakes if (key := _stored_key(intake))}
     teams = sorted({complaint_team(policies, intake.request.category) for intake in intakes})
@@ -353,12 +352,16 @@ def _stored_key(intake: Intake) -> str | None:
     return scoped_key(intake.request.idempotency_key, intake.actor, intake.actor_kind)
 
 
+def _unchecked_keys(intakes: list[Intake]) -> set[int]:
+    """The cached keys that `intakes` came with, whose revocation the batch checks."""
+    return {intake.unchecked_key for intake in intakes if intake.unchecked_key is not None}
+
+
 def _revoked_keys(session: Session, intakes: list[Intake]) -> set[int]:
     """The unchecked keys of `intakes` that are revoked (or gone), as the transaction sees
     them: before it writes, so that a key revoked on one host is refused at once on
     every other, though its cache still holds it."""
-    unchecked = {intake.unchecked_key for intake in intakes
-                 if intake.unchecked_key is not None}
+    unchecked = _unchecked_keys(intakes)
     if not unchecked:
         return set()
     return unchecked - valid_key_ids(connection_of(session), unchecked)
