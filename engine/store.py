@@ -98,8 +98,8 @@ _MEMBER_LOADS = (
 # Several teams' at once, for a batch's reads sent together (`engine.pg_pipeline`), not
 # locked: the batch writes its changes as shifts (`TablesAtOnce`), which lock the rows
 # only as it commits. Locked from the read, the batches of two processes took turns
-# from the first round trip of one to the commit of the other, and half the machine
-# stood idle. Two batches at once may then both choose by loads that the other is
+# from the first round trip of one to the commit of the other, the machine partly
+# idle. Two batches at once may then both choose by loads that the other is
 # about to change: the counts stay exact, and the next choice sees both.
 TEAMS_LOADS = DriverQuery(
     select(MEMBERS.c.team, MEMBERS.c.person, MEMBERS.c.open_cases, MEMBERS.c.last_assigned_at)
@@ -441,8 +441,8 @@ class MemberLoads:
         return loads
 
     def read(self, teams: Sequence[str], rows: Sequence[Any]) -> None:
-        """The loads of `teams`, as this transaction read and locked them (`TEAMS_LOADS`'s
-        `rows`), for `team` to answer without reading."""
+        """The loads of `teams`, as this transaction read them (`TEAMS_LOADS`' `rows`),
+        for `team` to answer without reading."""
         for team in teams:
             self._teams.setdefault(team, {})
         for row in rows:
