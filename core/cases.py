@@ -85,6 +85,11 @@ class CustomerInput:
         return {name: value for name in CARE_FIELDS
                 if (value := getattr(self, name)) is not None}
 
+    def claim(self) -> CustomerClaim:
+        """Who the customer says they are."""
+        return CustomerClaim(ref=self.ref, name=self.name, tier=self.tier, phone=self.phone,
+                             email=self.email)
+
 
 @dataclass(frozen=True)
 class OpenCase:
@@ -258,8 +263,7 @@ def write_complaint(
     policy = complaint.policy_of(policies)
     db = session.connection()  # plain statements: no session machinery on the way
     given = request.customer
-    claim = CustomerClaim(ref=given.ref, name=given.name, tier=given.tier, phone=given.phone,
-                          email=given.email)
+    claim = given.claim()
     who = customer or recognise_row(db, claim, channel=request.channel, now=now,
                                     care=given.care(), known=known)
     tier = Tier(who.tier)

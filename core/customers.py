@@ -32,7 +32,7 @@ from domain.process import Decision
 from engine.db import connection_of
 from engine.models import Customer, CustomerIdentity, table_of
 from engine.pg_pipeline import DriverQuery
-from engine.store import Appends, new_customer_id
+from engine.store import IDENTITIES, Appends, new_customer_id
 
 MESSAGING = ("wecom", "wechat", "app")
 GIVEN = "contact_given"  # in a case's data: [kind, contact_key] its opening request gave
@@ -41,7 +41,6 @@ MIN_PHONE_DIGITS = 7  # fewer is a typo or a placeholder, not someone's number
 PLACEHOLDER_WORDS = frozenset({"na", "none", "null", "nil", "no", "nothing", "unknown",
                                "undefined", "tbd", "test", "void", "empty", "missing"})
 CUSTOMERS = table_of(Customer)
-IDENTITIES = table_of(CustomerIdentity)
 # Built once: building a statement costs more than running it (every intake runs these).
 _BY_REF = sql.select(CUSTOMERS).where(CUSTOMERS.c.external_ref == sql.bindparam("ref"))
 _BY_REFS = sql.select(CUSTOMERS).where(
@@ -58,6 +57,12 @@ _CHANGE = (sql.update(CUSTOMERS).where(CUSTOMERS.c.id == sql.bindparam("customer
 _NEW = sql.insert(CUSTOMERS).returning(*CUSTOMERS.c)
 _OWNER = sql.select(IDENTITIES.c.customer_id).where(
     IDENTITIES.c.kind == sql.bindparam("kind"), IDENTITIES.c.value == sql.bindparam("value"))
+# The owners of any identity with one of `values`, for a batch's reads sent together on
+# PostgreSQL (`engine.pg_pipeline`); not prepared, as `BY_REFS`.
+OWNERS = DriverQuery(sql.select(IDENTITIES.c.kind, IDENTITIES.c.value,
+                                IDENTITIES.c.customer_id).where(
+    IDENTITIES.c.value == any_(sql.bindparam("values", type_=ARRAY(String())))),
+    prepare=False)
 _REMEMBER = sql.insert(IDENTITIES)
 # A new customer's row as its insert writes it, not read back (`KnownCustomers.add`): the
 # model's defaults for what the claim leaves out, every column given.
@@ -145,19 +150,48 @@ class KnownCustomers:
     each, which had to answer with the new id, was a round trip each."""
 
     def __init__(self, db: Session | Connection, refs: list[str | None],
-                 appends: Appends | None = None, *, found: list[Any] | None = None) -> None:
-        """The customers of `refs`: those `found` already (`BY_REFS`' rows), else read."""
+                 appends: Appends | None = None, *, found: list[Any] | None = None,
+                 owners: Mapping[tuple[str, str], int | None] | None = None) -> None:
+        """The customers of `refs`: those `found` already (`BY_REFS`' rows), else read.
+        `owners`: identities already looked up (see `owners_of`), each with its owner or
+        None."""
         self._refs = self.wanted(refs)
         self._rows: dict[str, Any] = {}
         self._appends = appends
         if self._refs and found is None:
             found = list(connection_of(db).execute(_BY_REFS, {"refs": sorted(self._refs)}))
         self._rows = {row.external_ref: row for row in found or []}
+        self._owners: dict[tuple[str, str], int | None] = dict(owners or {})
+        self._written: dict[int, Any] = {}
 
     @staticmethod
     def wanted(refs: list[str | None]) -> set[str]:
         """The refs to read of those given (an empty one names nobody)."""
         return {ref for ref in refs if ref}
+
+    @staticmethod
+    def owners_of(identities: set[tuple[str, str]], rows: list[Any]
+                  ) -> dict[tuple[str, str], int | None]:
+        """Each of `identities` with its owner among `OWNERS`' `rows`, or None."""
+        found = {(row.kind, row.value): row.customer_id for row in rows}
+        return {identity: found.get(identity) for identity in identities}
+
+    def owner(self, db: Session | Connection, kind: str, value: str) -> int | None:
+        """The customer who owns this identity, as the batch has it so far."""
+        if (kind, value) not in self._owners:
+            self._owners[(kind, value)] = _owner(db, kind, value)
+        return self._owners[(kind, value)]
+
+    def remember_identities(self, rows: list[dict[str, Any]]) -> bool:
+        """New identities of the batch's customers, left to its appends to insert (with
+        its other rows, after its customers), and owned from now on for the batch's
+        lookups; False, with nothing done, where it has no appends."""
+        if self._appends is None:
+            return False
+        self._appends.identities += rows
+        for row in rows:
+            self._owners[(row["kind"], row["value"])] = row["customer_id"]
+        return True
 
     def covers(self, ref: str) -> bool:
         """Whether `ref` was among those read, so that `get` knows its customer."""
@@ -171,6 +205,12 @@ class KnownCustomers:
         """The batch wrote this customer's row (new or changed)."""
         if row.external_ref in self._refs:
             self._rows[row.external_ref] = row
+        self._written[row.id] = row
+
+    def written(self, customer_id: int) -> Any | None:
+        """The row of this customer as the batch wrote it, if it did: perhaps not
+        inserted yet (`add`)."""
+        return self._written.get(customer_id)
 
     def add(self, db: Session | Connection, values: Mapping[str, Any]) -> Any | None:
         """A new customer's row, left to the batch's appends to insert, with an id taken
@@ -213,7 +253,8 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     unique key; the caller retries and then recognises the winner.
     """
     db = connection_of(db)
-    owners = {identity: _owner(db, *identity) for identity in claim.identities()}
+    owners = {identity: known.owner(db, *identity) if known is not None else _owner(db, *identity)
+              for identity in claim.identities()}
     customer = None
     if claim.ref and known is not None and known.covers(claim.ref):
         customer = known.get(claim.ref)
@@ -222,7 +263,9 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
     else:
         owner = next((found for found in owners.values() if found is not None), None)
         if owner is not None:
-            customer = db.execute(_BY_ID, {"customer_id": owner}).first()
+            customer = known.written(owner) if known is not None else None
+            if customer is None:
+                customer = db.execute(_BY_ID, {"customer_id": owner}).first()
     customer_id = customer.id if customer is not None else None
     values: dict[str, Any] = dict(care or {})
     if claim.tier is not None:
@@ -256,9 +299,7 @@ def recognise_row(db: Session | Connection, claim: CustomerClaim, *, channel: st
         known.remember(customer)
     unowned = [{"customer_id": customer.id, "kind": kind, "value": value, "channel": channel,
                 "first_seen_at": now} for (kind, value), owner in owners.items() if owner is None]
-    if unowned:
-        if known is not None:
-            known.insert_waiting(db)
+    if unowned and (known is None or not known.remember_identities(unowned)):
         db.execute(_REMEMBER, unowned)
     return customer
 

@@ -43,6 +43,7 @@ from engine.models import (
     Case,
     CaseEvent,
     Customer,
+    CustomerIdentity,
     OutboxMessage,
     SlaClock,
     TeamMember,
@@ -56,6 +57,7 @@ from engine.pg_pipeline import DriverQuery
 LIVE_TIMER_STATES = ("pending", "paused")
 CASES = table_of(Case)
 CUSTOMERS = table_of(Customer)
+IDENTITIES = table_of(CustomerIdentity)
 CLOCKS = table_of(SlaClock)
 EVENTS = table_of(CaseEvent)
 TIMERS = table_of(Timer)
@@ -83,7 +85,7 @@ _NEXT_SERIAL_IDS = (
 # of one row and then reads at once, which a psycopg pipeline cannot answer yet (a batch
 # of one firing rung failed so); nothing reads these inserts' ids.
 _INSERT: dict[str, Insert] = {table.name: insert(table).inline() for table in
-                              (CUSTOMERS, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
+                              (CUSTOMERS, IDENTITIES, CASES, CLOCKS, EVENTS, TIMERS, OUTBOX)}
 # A block of the next timeline ids, for a batch's entries on PostgreSQL (`Appends.insert`).
 _NEXT_SERIAL_EVENT_IDS = (
     select(func.nextval(func.pg_get_serial_sequence(EVENTS.name, "id")))
@@ -491,6 +493,9 @@ class Appends:
     # New customer rows (with ids from `new_customer_id`), inserted first, then new case
     # rows (`persist_opening`'s): the other rows point at them.
     customers: list[dict[str, Any]] = field(default_factory=list)
+    # New identities of customers (`core.customers.KnownCustomers.remember_identities`),
+    # inserted with the customers, after them.
+    identities: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     clocks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -551,11 +556,12 @@ class Appends:
                 row["id"] = new_id
         if numbered:  # every row at once (see `engine.pg_bulk.TablesAtOnce`)
             TABLES_AT_ONCE.run(connection, [
-                (CUSTOMERS, self.customers), (CASES, self.cases), (CLOCKS, self.clocks),
+                (CUSTOMERS, self.customers), (IDENTITIES, self.identities),
+                (CASES, self.cases), (CLOCKS, self.clocks),
                 (EVENTS, self.events), (OUTBOX, self.messages),
                 (TIMERS, [timer.columns() for timer in self.timers])],
                 self.loads.take_changes())
-            self.customers, self.cases = [], []
+            self.customers, self.identities, self.cases = [], [], []
             self.clocks, self.events, self.messages, self.timers = [], [], [], []
             return
         # On PostgreSQL nothing in the pipeline reads an answer; SQLite, whose timeline
@@ -593,11 +599,14 @@ class Appends:
             self.cases = []
 
     def insert_customers(self, db: Session | Connection) -> None:
-        """Insert the new customer rows collected so far, for what must see them before
-        the rest (a change to one, its identities); and forget them."""
+        """Insert the new customer rows collected so far, and the identities, for what
+        must see them before the rest (a change to one); and forget them."""
         if self.customers:
             connection_of(db).execute(_INSERT[CUSTOMERS.name], self.customers)
             self.customers = []
+        if self.identities:
+            connection_of(db).execute(_INSERT[IDENTITIES.name], self.identities)
+            self.identities = []
 
     def pending_key(self, stored_key: str) -> bool:
         """Whether a case collected and not inserted yet has this idempotency key."""

@@ -45,7 +45,7 @@ from core.cases import (
     scoped_key,
     write_complaint,
 )
-from core.customers import BY_REFS, KnownCustomers
+from core.customers import BY_REFS, OWNERS, KnownCustomers
 from core.keys import REVOKED, VALID_KEYS, Unauthenticated, valid_key_ids
 from domain.access import ActorKind
 from domain.calendars import BusinessCalendar
@@ -292,7 +292,7 @@ def write_together(session: Session, every: list[Intake], policies: PolicySet,
         read = _BatchReads(_revoked_keys(session, every), None, None)
     intakes = [intake for intake in every if intake.unchecked_key not in read.refused]
     known = KnownCustomers(session, [intake.request.customer.ref for intake in intakes],
-                           appends, found=read.customers)
+                           appends, found=read.customers, owners=read.owners)
     written = iter([_open_in_batch(session, intake, policies, calendars, appends, known,
                                    read.keys_used)
                     for intake in intakes])
@@ -315,18 +315,21 @@ def _sends_together(connection: Connection) -> bool:
 @dataclass(frozen=True)
 class _BatchReads:
     """What a batch read before it writes: the unchecked keys it found revoked, and when
-    read together, its customers by ref and which of its idempotency keys are used."""
+    read together, its customers by ref, which of its idempotency keys are used, and the
+    owners of the identities its customers give."""
 
     refused: set[int]
     customers: list[Any] | None
     keys_used: set[str] | None
+    owners: dict[tuple[str, str], int | None] | None = None
 
 
 def _read_together(connection: Connection, intakes: list[Intake], policies: PolicySet,
                    appends: Appends) -> _BatchReads:
     """Begin the batch's transaction with its reads (`engine.pg_pipeline.begin_with`):
-    its keys' revocation, its ids (into `appends`), its customers, its idempotency
-    keys and its teams' loads (into `appends.loads`, unlocked: see `TEAMS_LOADS`)."""
+    its keys' revocation, its ids (into `appends`), its customers and the owners of
+    the phones and e-mails they give, its idempotency keys, and its teams' loads (into
+    `appends.loads`, unlocked: see `TEAMS_LOADS`)."""
     unchecked = _unchecked_keys(intakes)
     refs = KnownCustomers.wanted([intake.request.customer.ref for intake in intakes])
     stored = {key for intake in intakes if (key := _stored_key(intake))}
@@ -339,12 +342,17 @@ def _read_together(connection: Connection, intakes: list[Intake], policies: Poli
         reads["customers"] = (BY_REFS, {"refs": sorted(refs)})
     if stored:
         reads["used"] = (KEYS_USED, {"keys": sorted(stored)})
+    identities = {identity for intake in intakes
+                  for identity in intake.request.customer.claim().identities()}
+    if identities:
+        reads["owners"] = (OWNERS, {"values": sorted({value for _, value in identities})})
     read = begin_with(connection, reads)
     appends.use_ids(read["ids"])
     appends.loads.read(teams, read["loads"])
     return _BatchReads(unchecked - {row.id for row in read.get("valid", [])},
                        read.get("customers", []),
-                       {row.idempotency_key for row in read.get("used", [])})
+                       {row.idempotency_key for row in read.get("used", [])},
+                       KnownCustomers.owners_of(identities, read.get("owners", [])))
 
 
 def _stored_key(intake: Intake) -> str | None:

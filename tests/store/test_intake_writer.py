@@ -24,7 +24,15 @@ from core.keys import hash_key, read_key
 from domain.access import ActorKind
 from domain.policy import Tier
 from engine.db import WriteBaton
-from engine.models import Case, CaseEvent, Customer, SlaClock, TeamMember, Timer
+from engine.models import (
+    Case,
+    CaseEvent,
+    Customer,
+    CustomerIdentity,
+    SlaClock,
+    TeamMember,
+    Timer,
+)
 from processes.complaint import intake as intake_module
 from processes.complaint.intake import Intake, IntakeResult, IntakeWriter
 from tests.conftest import build_runtime
@@ -432,3 +440,47 @@ def test_a_batch_reads_its_teams_loads_unlocked_and_shifts_them(pg_database, clo
     assert all(m.last_assigned_at == later for m in members)
     writer.let_go()
     rt.engine.dispose()
+
+
+def _phoned(rt: Any, n: int, phone: str, ref: str | None = None) -> Intake:
+    request = OpenCase(subject=f"parcel #{n} arrived broken", description="", channel="phone",
+                       customer=CustomerInput(ref=ref, name="Lin", tier=Tier.B, phone=phone,
+                                              email=None))
+    return Intake(request, "agent:test", ActorKind.person, rt.clock.now())
+
+
+def test_a_batch_recognises_a_customer_by_a_phone_given_earlier_in_it(make_runtime):
+    """Customers without a ref are recognised by their phone, one given earlier in the same
+    batch too (its identity not stored yet); a phone that another customer owns stays
+    theirs; and the batch is written whole."""
+    rt = make_runtime()
+    writer = IntakeWriter(rt)
+    batches = []
+    real = writer._write_batch
+
+    def recorded(intakes: list[Intake], *args: Any, **kw: Any) -> Any:
+        outcomes = real(intakes, *args, **kw)
+        batches.append(outcomes is not None)
+        return outcomes
+
+    writer._write_batch = recorded  # type: ignore[method-assign]
+
+    async def open_all(intakes: list[Intake]) -> list[Any]:
+        return await asyncio.gather(*(writer.open(intake) for intake in intakes))
+
+    results = asyncio.run(open_all([
+        _intake(rt, 0), _phoned(rt, 1, "138 0013 8001", ref="c-a"),
+        _phoned(rt, 2, "+86 13800138001"), _phoned(rt, 3, "13900139001"),
+        _phoned(rt, 4, "13900139001"), _phoned(rt, 5, "13800138001", ref="c-b")]))
+    customers = [opened.customer.id for opened, _ in results]  # type: ignore[union-attr]
+    assert batches == [True]  # one transaction, nothing written again alone
+    assert customers[2] == customers[1] and customers[4] == customers[3]
+    assert len({customers[0], customers[1], customers[3], customers[5]}) == 4
+    later = asyncio.run(open_all([_phoned(rt, 6, "13800138001"),
+                                  _phoned(rt, 7, "13900139001")]))
+    assert [opened.customer.id for opened, _ in later] == [  # type: ignore[union-attr]
+        customers[1], customers[3]]
+    with Session(rt.engine) as session:
+        owners = session.exec(select(CustomerIdentity.value, CustomerIdentity.customer_id)
+                              .order_by(CustomerIdentity.value)).all()
+    assert owners == [("13800138001", customers[1]), ("13900139001", customers[3])]
