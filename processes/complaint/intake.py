@@ -10,9 +10,10 @@ is answered before its commit, so nothing answered is lost. The writers of sever
 worker processes on one SQLite file take turns through a `WriteBaton`.
 
 On PostgreSQL a batch is two round trips, whatever its size: its BEGIN goes with every
-read it needs (its keys' revocation, its ids, customers, idempotency keys and team
-loads), and its COMMIT with the one statement that writes its rows
-(`engine.pg_pipeline`); it was seven.
+read it needs (its keys' revocation, its ids, customers, the owners of the phones and
+e-mails they give, idempotency keys and team loads), and its COMMIT with the one
+statement that writes its rows (`engine.pg_pipeline`); it was seven, and three more
+for each complaint that gave a phone.
 
 A complaint refused before it wrote anything (an Idempotency-Key reused with another
 body) is answered with its refusal and the rest carry on. Any other failure rolls the
