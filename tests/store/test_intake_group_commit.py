@@ -124,8 +124,8 @@ def test_a_batchs_new_customers_are_answered_as_stored_and_inserted_together(
         make_runtime, caplog):
     """New customers wait to be inserted with one statement (on PostgreSQL, with ids
     taken beforehand), and the phones they are recognised by with them; one the batch
-    changes again is inserted first. Each answer is its customer's row as stored, and no complaint had
-    to be written again alone."""
+    changes again is inserted first. Each answer is its customer's row as stored, and
+    no complaint had to be written again alone."""
     rt = make_runtime()
     inserts: list[str] = []
 
