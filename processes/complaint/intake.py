@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -94,6 +95,12 @@ class Intake:
     # The caller's API key, when it came from a cache that no revocation empties (see
     # `core.keys.KeyCache`): the transaction that writes the complaint checks it first.
     unchecked_key: int | None = None
+
+    @cached_property
+    def stored_key(self) -> str | None:
+        """The Idempotency-Key as stored (`scoped_key`): read with the batch's other reads,
+        then looked up or written, hashed once."""
+        return scoped_key(self.request.idempotency_key, self.actor, self.actor_kind)
 
 
 class IntakeWriter:
@@ -333,7 +340,7 @@ def _read_together(connection: Connection, intakes: list[Intake], policies: Poli
     `appends.loads`, unlocked: see `TEAMS_LOADS`)."""
     unchecked = _unchecked_keys(intakes)
     refs = KnownCustomers.wanted([intake.request.customer.ref for intake in intakes])
-    stored = {key for intake in intakes if (key := _stored_key(intake))}
+    stored = {intake.stored_key for intake in intakes if intake.stored_key}
     teams = sorted({complaint_team(policies, intake.request.category) for intake in intakes})
     reads: dict[str, tuple[DriverQuery, Mapping[str, Any]]] = {
         "ids": (NEXT_IDS, appends.ids_wanted()), "loads": (TEAMS_LOADS, {"teams": teams})}
@@ -354,11 +361,6 @@ def _read_together(connection: Connection, intakes: list[Intake], policies: Poli
                        read.get("customers", []),
                        {row.idempotency_key for row in read.get("used", [])},
                        KnownCustomers.owners_of(identities, read.get("owners", [])))
-
-
-def _stored_key(intake: Intake) -> str | None:
-    """The intake's Idempotency-Key as stored (`scoped_key`)."""
-    return scoped_key(intake.request.idempotency_key, intake.actor, intake.actor_kind)
 
 
 def _unchecked_keys(intakes: list[Intake]) -> set[int]:
@@ -393,7 +395,7 @@ def _open_in_batch(session: Session, intake: Intake, policies: PolicySet,
     with that case. With the `keys_used` that the batch read (which learns the batch's
     own), a key not among them is not looked up."""
     request = intake.request
-    stored_key = _stored_key(intake)
+    stored_key = intake.stored_key
     # Only a replay under a key compares the request's fingerprint: none made without one.
     fingerprint = request.fingerprint if stored_key else ""
     if stored_key and appends.pending_key(stored_key):
