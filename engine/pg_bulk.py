@@ -16,6 +16,7 @@ data-modifying CTEs (`TablesAtOnce`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -138,20 +139,40 @@ class TablesAtOnce:
 
 def _json_rows(table: Table, rows: list[dict[str, Any]], ids: bool) -> str:
     """`rows` of `table` as one JSON array, every column given (a missing one has its
-    default, as an insert of that row gives it), times as the store keeps them."""
+    default, as an insert of that row gives it), times in UTC.
+
+    A time already in UTC goes as it is: the server reads its text (`+00:00`) into the
+    column's `timestamp` as that time, and converting each of a complaint's 28 times
+    was a tenth of the writer's work. Other zones are converted first, since the server
+    drops the offset of a text it reads into a `timestamp`."""
     if not rows:
         return "[]"
-    defaults = column_defaults(table)
-    if not ids:
-        defaults = {key: value for key, value in defaults.items() if key != "id"}
-    times = [key for key in time_columns(table) if key in defaults]
+    defaults, times = _row_plan(table, ids)
     written = []
     for row in rows:
-        values = {key: row.get(key, default) for key, default in defaults.items()}
+        values = {**defaults, **row}
         for key in times:
-            values[key] = _UTC.process_bind_param(values[key], None)
+            value = values[key]
+            if value is not None and value.tzinfo is not UTC:
+                values[key] = _in_utc(value)
         written.append(values)
     return json_text(written)
+
+
+def _in_utc(value: datetime) -> datetime:
+    """An aware time in UTC; a naive one is refused, as `UtcDateTime` refuses it."""
+    if value.tzinfo is None:
+        raise ValueError("store timezone-aware datetimes only")
+    return value.astimezone(UTC)
+
+
+@cache
+def _row_plan(table: Table, ids: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The columns a JSON row of `table` gives, with their defaults (the id only when
+    the rows give theirs), and those of them that hold times."""
+    defaults = {key: value for key, value in column_defaults(table).items()
+                if ids or key != "id"}
+    return defaults, tuple(key for key in time_columns(table) if key in defaults)
 
 
 @cache
