@@ -522,10 +522,15 @@ def _agent_credentials(server: ServerProcess, data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def bare_server(workdir: Path, ready_timeout: float = 30.0) -> Iterator[ServerProcess]:
-    """Run the bare FastAPI reference app (bench/bare_app.py) under uvicorn on a free port."""
+def bare_server(workdir: Path, ready_timeout: float = 30.0, *, postgres_url: str | None = None,
+                workers: int = 1) -> Iterator[ServerProcess]:
+    """Run the bare FastAPI reference app (bench/bare_app.py) under uvicorn on a free port;
+    with `postgres_url`, writing a complaint's rows there for each request, in `workers`
+    server processes."""
     port = free_port()
     cmd = [sys.executable, str(BENCH / "bare_app.py"), "--port", str(port)]
+    if postgres_url:
+        cmd += ["--postgres-url", postgres_url, "--workers", str(workers)]
     server = ServerProcess("bare FastAPI", cmd, _clean_env(), port, workdir / "bare.log")
     try:
         server.wait_ready("/health", ready_timeout)

@@ -44,6 +44,7 @@ QUICK_REQUESTS = 50
 REQUEST_TIMEOUT = 30.0   # seconds for one request
 LEVEL_DEADLINE = 600.0   # seconds for one level, whatever happens
 ONCE = Calm()            # measure each level once, however busy the machine is
+FLOOR = "FastAPI + psycopg"  # the bare app that also writes the rows (`run_floor`)
 
 COLUMNS = [
     ("database", "database"), ("target", "target"), ("workers", "workers"),
@@ -189,3 +190,30 @@ def run_bare(*, quick: bool, levels: tuple[int, ...] = LEVELS, requests: int | N
     requests = requests or (QUICK_REQUESTS if quick else FULL_REQUESTS)
     with temp_dir("bare") as work, bare_server(Path(work)) as server:
         return _sweep(server, "bare FastAPI", "-", levels, requests, calm, log, "")
+
+
+def run_floor(*, quick: bool, postgres_url: str, levels: tuple[int, ...] = LEVELS,
+              requests: int | None = None, workers: int = 1, calm: Calm = ONCE,
+              log: Any = print) -> list[dict[str, Any]]:
+    """The same load against the bare app writing a complaint's rows per request on a
+    fresh PostgreSQL database (`bench/bare_app.py --postgres-url`), in `workers` processes:
+    the floor under Caseflow's PostgreSQL intake, HTTP and a durable commit together."""
+    from bench.pg_reference import seed_one
+
+    requests = requests or (QUICK_REQUESTS if quick else FULL_REQUESTS)
+    with temp_dir("floor") as work, database("postgres", work, postgres_url) as db:
+        seed_one(db, work / "data")
+        with bare_server(Path(work), postgres_url=db.url, workers=workers) as server:
+            rows = _sweep(server, FLOOR, "postgres", levels, requests, calm, log,
+                          db.name or "")
+        written = _cases_written(db.url) - 1  # less the one the service opened
+    return [{**row, "workers": workers, "cases_written": written} for row in rows]
+
+
+def _cases_written(url: str) -> int:
+    """The cases in the database at `url`: that the floor's requests wrote rows."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        found = connection.execute("SELECT count(*) FROM cases").fetchone()
+    return int(found[0]) if found else 0

@@ -88,7 +88,7 @@ def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any] | None
         return cursor.fetchall()
 
 
-def _seed_one(db: Database, data_dir: Path) -> None:
+def seed_one(db: Database, data_dir: Path) -> None:
     """Open one complaint through the service's command, as the intake would."""
     from sqlmodel import Session
 
@@ -202,7 +202,7 @@ def run(*, postgres_url: str, levels: tuple[int, ...], requests: int, calm: Any,
         log: Any = print) -> list[dict[str, Any]]:
     """The reference's rows, one per level, on a fresh database of its own."""
     with temp_dir("pgref") as work, database("postgres", work, postgres_url) as db:
-        _seed_one(db, work / "data")
+        seed_one(db, work / "data")
         rows = ComplaintRows(db.url)
         log(f"  intake postgres  raw psycopg: {rows.count} statements per complaint")
         out = []

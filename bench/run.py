@@ -53,8 +53,11 @@ KNOWN_SCENARIOS = (*SCENARIOS, "console")
 INTAKE_RATIOS = [("x_rate", "cf/peer rate"), ("x_p50", "peer/cf p50"),
                  ("x_p99", "peer/cf p99")]
 # Each intake row beside the limits measured in the same run (same clients): the bare
-# endpoint (HTTP alone) and, on PostgreSQL, the same rows written by the bare driver.
-LIMIT_RATIOS = [("of_bare", "of bare"), ("of_raw", "of raw pg")]
+# endpoint (HTTP alone) and, on PostgreSQL, the same rows written by the bare driver,
+# and both at once: the bare endpoint writing those rows before it answers.
+LIMIT_RATIOS = [("of_bare", "of bare"), ("of_raw", "of raw pg"),
+                ("of_floor", "of FastAPI+pg")]
+LIMITS = ("bare FastAPI", "raw psycopg", intake.FLOOR)
 STORM_RATIOS = [("x_rate", "cf/peer breaches/s"), ("x_record", "peer/cf record"),
                 ("x_notify", "peer/cf notify")]
 
@@ -103,8 +106,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-storm-n", type=int, default=None,
                         help="complaints in the peers' storms (default: --storm-n)")
     parser.add_argument("--no-reference", action="store_true",
-                        help="skip the limits: the bare FastAPI endpoint and the raw "
-                             "PostgreSQL reference")
+                        help="skip the limits: the bare FastAPI endpoint, the raw "
+                             "PostgreSQL reference, and the bare endpoint writing its rows")
     parser.add_argument("--calm", type=float, default=None, metavar="CORES",
                         help="repeat (up to --retries times) a measurement during which "
                              "other processes used more than CORES cores, e.g. 0.2; keep "
@@ -174,16 +177,20 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def add_limit_ratios(rows: list[dict[str, Any]]) -> None:
     """Put each intake row's throughput as a share of the limits at its clients: the bare
-    endpoint's, and on PostgreSQL the raw driver's (1.0: as fast as the limit)."""
+    endpoint's, and on PostgreSQL the raw driver's and the bare endpoint's writing the
+    same rows (1.0: as fast as the limit)."""
     bare = {r["clients"]: r for r in rows if r["target"] == "bare FastAPI"}
     raw = {r["clients"]: r for r in rows if r["target"] == "raw psycopg"}
+    floor = {r["clients"]: r for r in rows if r["target"] == intake.FLOOR}
     for row in rows:
-        if row["target"] in ("bare FastAPI", "raw psycopg"):
+        if row["target"] in LIMITS:
             continue
         if row["clients"] in bare:
             row["of_bare"] = _ratio(row["per_s"], bare[row["clients"]]["per_s"])
         if row["database"] == "postgres" and row["clients"] in raw:
             row["of_raw"] = _ratio(row["per_s"], raw[row["clients"]]["per_s"])
+        if row["database"] == "postgres" and row["clients"] in floor:
+            row["of_floor"] = _ratio(row["per_s"], floor[row["clients"]]["per_s"])
 
 
 def add_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
@@ -277,6 +284,10 @@ def _run(args: argparse.Namespace) -> int:
                     requests=args.requests or (intake.QUICK_REQUESTS if args.quick
                                                else intake.FULL_REQUESTS),
                     calm=calm, log=log))
+                results["intake"] += rows or []
+                rows = attempt(f"intake/postgres/{intake.FLOOR}", lambda: intake.run_floor(
+                    quick=args.quick, postgres_url=args.postgres_url, levels=args.levels,
+                    requests=args.requests, workers=max(args.workers), calm=calm, log=log))
                 results["intake"] += rows or []
         if not args.no_reference:
             rows = attempt("intake/bare FastAPI", lambda: intake.run_bare(
