@@ -12,7 +12,7 @@ Tests, in tiers (docs/testing.md), on both cores (pytest-xdist):
                                         # end-to-end, server-mode and the benchmark smoke test
     python3 tools/dev.py test --fast    # tests/unit and tests/api on SQLite only (their
                                         # PostgreSQL runs left out): 1-2 minutes
-    python3 tools/dev.py test --bench   # the benchmark smoke test alone (marker `bench`)
+    python3 tools/dev.py test --bench   # the benchmark tests alone (marker `bench`)
     python3 tools/dev.py test ARGS...   # pytest ARGS, e.g. tests/store -x, -m "not postgres",
                                         # -k escalation; add -n 0 for one process (--pdb)
 
@@ -84,7 +84,7 @@ def test(python: str, args: list[str]) -> int:
     pytest = [python, "-m", "pytest"]
     if args[:1] == ["--fast"]:
         return run(*pytest, *PARALLEL, *FAST, *args[1:])
-    if args[:1] == ["--bench"]:  # one test: no workers
+    if args[:1] == ["--bench"]:  # two tests: no workers
         return run(*pytest, *BENCH, *args[1:])
     if args:
         return run(*pytest, *PARALLEL, *args)
