@@ -3,7 +3,7 @@
 from prefect import flow
 from prefect.runtime import flow_run
 
-from engine.flow_runs import listed
+from engine.flow_runs import ids_in, listed
 from tasks.escalate import fire_timers_task, publish_fired_task
 
 
@@ -22,15 +22,16 @@ def batch_tags(process: str, rungs: list[int]) -> list[str]:
 def _run_name() -> str:
     """`complaint-case-42-rung-2`, `complaint-cases-40,41-rung-1`, `followup-250-cases`."""
     params = flow_run.parameters
-    return (f"{params['process']}-{listed('case', params['case_ids'])}"
+    return (f"{params['process']}-{listed('case', ids_in(params['case_ids']))}"
             f"{rung_label(params.get('rungs') or [])}")
 
 
 @flow(name="process-due-timers", flow_run_name=_run_name)
-async def process_due_timers(process: str, timer_ids: list[int], case_ids: list[int],
+async def process_due_timers(process: str, timer_ids: str, case_ids: str,
                              rungs: list[int] | None = None) -> dict[str, int]:
     """Fire each claimed timer of the batch (of `case_ids`; escalation `rungs`, counted
-    from 1), then publish what fired as a table; the decisions are the domain's."""
+    from 1), then publish what fired as a table; the decisions are the domain's. The
+    ids are ranges (`engine.flow_runs.id_ranges`: `3-7,9`)."""
     outcome = fire_timers_task(timer_ids)
     if rungs:
         await publish_fired_task(timer_ids)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import hooks
 from engine.batches import BatchRun, run_batch_timer
-from engine.flow_runs import crash_orphaned_runs, flow_tags
+from engine.flow_runs import crash_orphaned_runs, flow_tags, id_ranges
 from engine.heap import freeze_long_lived
 from engine.sweeper import FlowRunner, InlineRunner
 from flows.escalation import batch_tags, process_due_timers
@@ -109,8 +109,8 @@ class PrefectRunner:
             try:
                 with flow_tags(self.instance_id, *batch_tags(process, rungs or [])):
                     return asyncio.run(process_due_timers(
-                        process=process, timer_ids=timer_ids, case_ids=case_ids,
-                        rungs=rungs))
+                        process=process, timer_ids=id_ranges(timer_ids),
+                        case_ids=id_ranges(case_ids), rungs=rungs))
             except Exception:
                 log.exception("flow run for %s timers failed; finishing inline", process)
         return self.inline.process_timers(process, timer_ids, case_ids)
@@ -124,7 +124,8 @@ class PrefectRunner:
         if self.ready.is_set():
             try:
                 with flow_tags(self.instance_id, "notifications"):
-                    return asyncio.run(deliver_notifications(message_ids=message_ids))
+                    return asyncio.run(deliver_notifications(
+                        message_ids=id_ranges(message_ids)))
             except Exception:
                 log.exception("flow run for notifications failed; finishing inline")
         return self.inline.deliver(message_ids)
