@@ -76,7 +76,7 @@ def ids_in(ranges: str) -> list[int]:
     ids: list[int] = []
     for part in ranges.split(",") if ranges else []:
         first, dash, last = part.partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
+        if not first.isdigit() or (dash and not (last.isdigit() and int(last) > int(first))):
             raise ValueError(f"not ids as ranges (`3-7,9`): {ranges[:80]!r}")
         ids += range(int(first), int(last if dash else first) + 1)
     return ids

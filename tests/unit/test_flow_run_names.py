@@ -28,7 +28,8 @@ def test_a_runs_ids_go_as_ranges_and_come_back_as_they_were():
         assert ids_in(id_ranges(ids)) == ids
 
 
-@pytest.mark.parametrize("text", ["3-", "-3", "a", "3,,4", "3-4-5", "1.5", " 3", "3-x"])
+@pytest.mark.parametrize(
+    "text", ["3-", "-3", "a", "3,,4", "3-4-5", "1.5", " 3", "3-x", "5-3", "4-4"])
 def test_anything_but_ranges_is_refused(text):
     with pytest.raises(ValueError, match="not ids as ranges"):
         ids_in(text)
